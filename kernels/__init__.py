@@ -1,0 +1,12 @@
+"""Triton kernels and their launchers for ssm_lfilter (installed as ``ssm_lfilter.kernels``).
+
+Only kernels and launchers live here, no autograd: ``ssm_lfilter.ops`` wraps the launchers in
+``torch.library`` ops. Each launcher follows the op contract in ``docs/architecture.md``.
+Import this package only after deciding whether ``TRITON_INTERPRET`` is set: Triton reads it when
+the kernels are defined.
+"""
+from .diagonal import diagonal
+from .lti import lti
+from .time_varying import time_varying
+
+__all__ = ["lti", "time_varying", "diagonal"]

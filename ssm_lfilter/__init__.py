@@ -1,0 +1,17 @@
+"""ssm_lfilter: differentiable, fast IIR filtering for PyTorch.
+
+``y = lfilter(b, a, x)`` and its family, with gradients to every input, computed as a blockwise
+parallel state-space scan: a vectorized torch engine on CPU, Triton kernels on CUDA.
+"""
+from . import ops  # noqa: F401  (registers the torch.library ops)
+from .filtering import linear_recurrence, lfilter, sosfilt, time_varying_lfilter, time_varying_sosfilt
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "lfilter",
+    "sosfilt",
+    "time_varying_lfilter",
+    "time_varying_sosfilt",
+    "linear_recurrence",
+]

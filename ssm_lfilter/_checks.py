@@ -1,0 +1,108 @@
+"""Input checking and dtype promotion shared by the public functions.
+
+Errors name the argument and say "expected ..., got ...". Value checks that read tensor data (a
+zero leading coefficient) are skipped while ``torch.compile`` traces, where they would break the
+graph; shape, device and dtype checks always run.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+_HALF = (torch.float16, torch.bfloat16)
+_FLOAT = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128)
+
+
+def as_tensor(value, name: str, device=None) -> torch.Tensor:
+    """Accept tensors, numbers, lists and numpy arrays; anything else is a TypeError naming ``name``."""
+    if isinstance(value, torch.Tensor):
+        return value
+    try:
+        return torch.as_tensor(value, device=device)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name}: expected a tensor or array-like of numbers, got {type(value).__name__}") from err
+
+
+def same_device(**tensors: torch.Tensor | None) -> torch.device:
+    """The one device of all given tensors, or a ValueError listing them."""
+    given = {k: t for k, t in tensors.items() if t is not None}
+    devices = {t.device for t in given.values()}
+    if len(devices) > 1:
+        listing = ", ".join(f"{k} on {t.device}" for k, t in given.items())
+        raise ValueError(f"expected all tensors on one device, got {listing}")
+    return next(iter(devices))
+
+
+def dtypes(**tensors: torch.Tensor | None) -> tuple[torch.dtype, torch.dtype]:
+    """``(result dtype, compute dtype)`` for the given tensors, following scipy's promotion.
+
+    Integers and bools promote to the default float dtype (complex stays complex). Half precision
+    comes back as half precision but is computed in float32.
+    """
+    result = None
+    for name, t in tensors.items():
+        if t is None:
+            continue
+        dt = t.dtype
+        if not (dt in _FLOAT or not dt.is_floating_point and not dt.is_complex):
+            raise TypeError(
+                f"{name}: expected float16, bfloat16, float32, float64, complex64, complex128 or an integer dtype, got {dt}"
+            )
+        if not dt.is_floating_point and not dt.is_complex:
+            dt = torch.get_default_dtype()
+        result = dt if result is None else torch.promote_types(result, dt)
+    compute = result
+    if result in _HALF:
+        compute = torch.float32
+    return result, compute
+
+
+def check_leading_coefficient(a0: torch.Tensor, name: str, where: str | None = None) -> None:
+    """scipy refuses ``a[0] == 0``; so do we (except while compiling, where it would break the graph)."""
+    if torch.compiler.is_compiling():
+        return
+    if bool((a0 == 0).any()):
+        where = where or f"{name}[..., 0]"
+        raise ValueError(f"{name}: expected a nonzero leading denominator coefficient {where}, got 0")
+
+
+def broadcast_batch(name_shapes: dict[str, tuple[int, ...]]) -> torch.Size:
+    """Broadcast the batch shapes of several arguments, or a ValueError naming every shape."""
+    try:
+        return torch.broadcast_shapes(*name_shapes.values())
+    except RuntimeError:
+        listing = ", ".join(f"{k} {tuple(v)}" for k, v in name_shapes.items())
+        raise ValueError(f"expected batch shapes that broadcast together, got {listing}") from None
+
+
+def normalize_axis(axis: int, ndim: int, name: str = "axis") -> int:
+    """``axis`` as a negative index into an ``ndim``-dim tensor (it then also names the same axis
+    of an output with extra leading batch dims)."""
+    if not isinstance(axis, int):
+        raise TypeError(f"{name}: expected an int, got {type(axis).__name__}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}: expected an axis in [{-ndim}, {ndim}), got {axis}")
+    return axis - ndim if axis >= 0 else axis
+
+
+def rows(t: torch.Tensor, batch: torch.Size, tail: tuple[int, ...]) -> torch.Tensor:
+    """Flatten a coefficient or state tensor with shape ``(..., *tail)`` to ``(Rt, *tail)``.
+
+    ``Rt`` is 1 when the tensor has no batch extent (one filter for every row), else ``prod(batch)``
+    (expanded to the full batch first).
+    """
+    lead = t.shape[: t.dim() - len(tail)]
+    if math.prod(lead) == 1:
+        return t.reshape(1, *tail)
+    return t.expand(*batch, *tail).reshape(math.prod(batch), *tail)
+
+
+def check_state_shape(zi: torch.Tensor, expected: tuple[int, ...], fixed: int, name: str = "zi") -> None:
+    """scipy's rule for initial states: same ndim as ``expected``; every dim equal, or 1 (it then
+    broadcasts), except dim ``fixed`` (the state axis), which must match."""
+    ok = zi.dim() == len(expected) and all(
+        s == e or (s == 1 and i != fixed % len(expected)) for i, (s, e) in enumerate(zip(zi.shape, expected))
+    )
+    if not ok:
+        raise ValueError(f"{name}: expected shape {tuple(expected)}, got {tuple(zi.shape)}")

@@ -1,0 +1,55 @@
+"""Which implementation runs an op: the torch engine or the Triton kernels.
+
+``SSM_LFILTER_BACKEND`` (read at every call, so tests and users can switch it at run time):
+
+- ``auto`` (default): Triton for CUDA tensors where a kernel covers the case, the torch engine
+  otherwise (CPU tensors; complex LTI and time-varying filters, which have no Triton kernel).
+- ``torch``: always the torch engine.
+- ``triton``: always the Triton kernels. On CPU tensors that needs ``TRITON_INTERPRET=1`` (set before
+  the kernels are imported); anything the kernels cannot run raises instead of falling back.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+_CHOICES = ("auto", "torch", "triton")
+# Ops whose Triton kernels take complex data (held as real/imag pairs).
+_COMPLEX_KERNELS = {"diag"}
+
+
+def requested() -> str:
+    mode = os.environ.get("SSM_LFILTER_BACKEND", "auto").strip().lower() or "auto"
+    if mode not in _CHOICES:
+        raise ValueError(f"SSM_LFILTER_BACKEND: expected one of {', '.join(_CHOICES)}, got {mode!r}")
+    return mode
+
+
+def _triton_problem(op: str, t: torch.Tensor) -> str | None:
+    """Why the Triton kernels cannot run ``op`` on ``t``, or None if they can."""
+    if t.device.type == "cpu":
+        if os.environ.get("TRITON_INTERPRET") != "1":
+            return "CPU tensors need TRITON_INTERPRET=1, set before ssm_lfilter's kernels are imported"
+    elif t.device.type != "cuda":
+        return f"no Triton kernels for device {t.device.type!r}"
+    if t.is_complex() and op not in _COMPLEX_KERNELS:
+        return f"the {op!r} kernels take real dtypes only, got {t.dtype}"
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return "triton is not installed (pip install triton)"
+    return None
+
+
+def use_triton(op: str, t: torch.Tensor) -> bool:
+    """True when ``op`` on data like ``t`` should run on the Triton kernels."""
+    mode = requested()
+    if mode == "torch":
+        return False
+    problem = _triton_problem(op, t)
+    if mode == "triton":
+        if problem:
+            raise RuntimeError(f"SSM_LFILTER_BACKEND=triton cannot run {op!r}: {problem}")
+        return True
+    return t.device.type == "cuda" and problem is None

@@ -1,0 +1,357 @@
+"""The filtering functions: scipy.signal semantics on torch tensors, every input differentiable.
+
+This module is glue: argument checks, dtype promotion, axis moves, broadcasting and the scipy state
+layouts. The recurrences themselves run in the three ops of ``ssm_lfilter.ops``. Initial states
+never enter an op: a transposed-direct-form-II state ``zi`` acts exactly like an extra input
+``zi[n]`` added to the FIR output at ``n < K``, and a direct-form-I history acts like a known input
+correction at the first samples, so the ops always start from rest.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import ops
+from ._checks import (
+    as_tensor,
+    broadcast_batch,
+    check_leading_coefficient,
+    check_state_shape,
+    dtypes,
+    normalize_axis,
+    rows,
+    same_device,
+)
+
+__all__ = ["lfilter", "sosfilt", "time_varying_lfilter", "time_varying_sosfilt", "linear_recurrence"]
+
+
+def _coefficients(t: Tensor, name: str, min_dims: int = 1) -> None:
+    if t.dim() < min_dims or t.shape[-1] < 1:
+        raise ValueError(f"{name}: expected at least one coefficient in the last dim, got shape {tuple(t.shape)}")
+
+
+def _tdf2_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor | None, K: int) -> Tensor:
+    """scipy's final TDF-II state from the last ``K`` inputs and outputs (rows ``(R, T)``):
+    ``zf[k] = sum_{j=k+1..K} (b_j x[T+k-j] - a_j y[T+k-j]) + zi[T+k]`` (the last term while ``T+k < K``)."""
+    R, T = x.shape
+    if K == 0:
+        return x.new_zeros(R, 0)
+    bp = F.pad(b, (0, K + 1 - b.shape[1]))  # b_0 .. b_K
+    ap = F.pad(a, (1, K - a.shape[1]))  # 0, a_1 .. a_K
+    xl = F.pad(x, (K, 0))[:, -K:]  # x[T-K .. T-1], zeros before the start
+    yl = F.pad(y, (K, 0))[:, -K:]
+    k = torch.arange(K, device=x.device)
+    lag = K + k[:, None] - k[None, :]  # coefficient index j = K + k - i for past sample i
+    live = (k[None, :] >= k[:, None]).to(x.dtype)
+    Bm = bp[:, lag.clamp(max=K)] * live
+    Am = ap[:, lag.clamp(max=K)] * live
+    zf = (Bm * xl[:, None, :]).sum(-1) - (Am * yl[:, None, :]).sum(-1)
+    if zi is not None and T < K:
+        zf = zf + F.pad(zi[:, T:], (0, T))
+    return zf
+
+
+def lfilter(b, a, x, axis: int = -1, zi=None):
+    r"""Filter ``x`` along ``axis`` with the IIR filter ``b / a``, like ``scipy.signal.lfilter``.
+
+    .. math:: a_0 y[n] = \sum_{k=0}^{M} b_k x[n-k] - \sum_{k=1}^{N} a_k y[n-k]
+
+    Args:
+        b: numerator, ``(..., M+1)``. Leading dims are batch dims that broadcast against
+            ``x.shape`` without ``axis`` (e.g. per-channel filters ``(C, M+1)`` on ``x (B, C, T)``).
+        a: denominator, ``(..., N+1)``; ``a[..., 0]`` normalizes and must be nonzero.
+        x: signal ``(..., T, ...)`` with time along ``axis``.
+        axis: the time axis of ``x``.
+        zi: initial state in scipy's transposed-direct-form-II layout: the output's shape with
+            ``axis`` replaced by ``K = max(M, N)`` (size-1 dims broadcast), e.g. from
+            :func:`ssm_lfilter.lfilter_zi`.
+
+    Returns:
+        ``y`` with the broadcast batch shape, or ``(y, zf)`` when ``zi`` is given (``zf`` in
+        ``zi``'s layout, ready to pass to the next chunk).
+
+    Orders 0 to 32 and beyond; float32/float64, float16/bfloat16 (float32 inside), complex64/128;
+    integer inputs become the default float dtype. CPU tensors run the blockwise torch engine, CUDA
+    tensors the Triton kernels. Differentiable in ``b``, ``a``, ``x`` and ``zi``, twice. Unstable
+    filters overflow, as they do in scipy.
+
+    Example:
+        >>> import torch, ssm_lfilter as sl
+        >>> b, a = torch.tensor([0.2, 0.2]), torch.tensor([1.0, -0.6])
+        >>> y = sl.lfilter(b, a, torch.ones(2, 8))
+        >>> y.shape, round(y[0, -1].item(), 4)
+        (torch.Size([2, 8]), 0.9933)
+    """
+    b, a, x = as_tensor(b, "b"), as_tensor(a, "a"), as_tensor(x, "x")
+    zi = None if zi is None else as_tensor(zi, "zi")
+    same_device(b=b, a=a, x=x, zi=zi)
+    out_dtype, dt = dtypes(b=b, a=a, x=x, zi=zi)
+    _coefficients(b, "b")
+    _coefficients(a, "a")
+    if x.dim() < 1:
+        raise ValueError(f"x: expected at least 1 dim, got a 0-dim tensor")
+    ax = normalize_axis(axis, x.dim())
+    b, a, x = b.to(dt), a.to(dt), x.to(dt)
+    check_leading_coefficient(a[..., 0], "a")
+
+    xm = x.movedim(ax, -1)
+    T = xm.shape[-1]
+    batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "b": b.shape[:-1], "a": a.shape[:-1]})
+    M, N = b.shape[-1] - 1, a.shape[-1] - 1
+    K = max(M, N)
+    a0 = a[..., :1]
+    br = rows(b / a0, batch, (M + 1,))
+    ar = rows(a[..., 1:] / a0, batch, (N,))
+    R = batch.numel()
+    xr = xm.expand(*batch, T).reshape(R, T)
+
+    zr = None
+    if zi is not None:
+        expected = [*batch, T]
+        expected = list(torch.empty(expected, device="meta").movedim(-1, ax).shape)
+        expected[ax] = K
+        check_state_shape(zi, tuple(expected), ax)
+        zr = zi.to(dt).movedim(ax, -1).expand(*batch, K).reshape(R, K)
+
+    y = ops.lti(xr, br, ar, xr.new_zeros(R, 0) if zr is None else zr)
+    out = y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+    if zi is None:
+        return out
+    zf = _tdf2_final_state(xr, y, br, ar, zr, K)
+    return out, zf.reshape(*batch, K).movedim(-1, ax).to(out_dtype)
+
+
+def _check_sos(sos: Tensor, name: str = "sos", time_axis: bool = False) -> None:
+    if sos.dim() < 2 or sos.shape[-1] != 6:
+        layout = "(..., T, n_sections, 6)" if time_axis else "(..., n_sections, 6)"
+        raise ValueError(f"{name}: expected shape {layout}, got {tuple(sos.shape)}")
+
+
+def _check_section_states(zi: Tensor | None, n: int, per_section: str) -> None:
+    if zi is not None and (zi.dim() < 2 or zi.shape[0] != n):
+        raise ValueError(f"zi: expected shape (n_sections={n}, {per_section}), got {tuple(zi.shape)}")
+
+
+def sosfilt(sos, x, axis: int = -1, zi=None):
+    r"""Filter ``x`` with a cascade of second-order sections, like ``scipy.signal.sosfilt``.
+
+    Each row ``[b0, b1, b2, 1, a1, a2]`` of ``sos`` is a biquad
+    ``y[n] = b0 x[n] + b1 x[n-1] + b2 x[n-2] - a1 y[n-1] - a2 y[n-2]``; the sections run in order.
+
+    Args:
+        sos: ``(..., n_sections, 6)``; leading dims broadcast against ``x`` without ``axis``.
+            scipy requires ``sos[..., 3] == 1``; here each section is normalized by its
+            ``sos[..., 3]`` (nonzero) instead, so the gradient with respect to it exists.
+        x: signal with time along ``axis``.
+        zi: ``(n_sections, ...)`` where ``...`` is the output's shape with ``axis`` replaced by 2
+            (scipy's layout, e.g. from :func:`ssm_lfilter.sosfilt_zi`).
+
+    Returns:
+        ``y``, or ``(y, zf)`` when ``zi`` is given. Same dtypes, devices and autograd as
+        :func:`lfilter`; the cascade is computed in float32 or wider throughout.
+
+    Example:
+        >>> import torch, ssm_lfilter as sl
+        >>> sos = torch.tensor([[0.1, 0.2, 0.1, 1.0, -0.9, 0.3], [1.0, 0.0, -1.0, 1.0, 0.0, 0.25]])
+        >>> sl.sosfilt(sos, torch.randn(3, 100)).shape
+        torch.Size([3, 100])
+    """
+    sos, x = as_tensor(sos, "sos"), as_tensor(x, "x")
+    zi = None if zi is None else as_tensor(zi, "zi")
+    same_device(sos=sos, x=x, zi=zi)
+    out_dtype, dt = dtypes(sos=sos, x=x, zi=zi)
+    _check_sos(sos)
+    n = sos.shape[-2]
+    _check_section_states(zi, n, "..., 2 at axis, ...")
+    check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
+    y, zfs = x.to(dt), []
+    for s in range(n):
+        section = sos[..., s, :].to(dt)
+        if zi is None:
+            y = lfilter(section[..., :3], section[..., 3:], y, axis)
+        else:
+            y, zf = lfilter(section[..., :3], section[..., 3:], y, axis, zi[s].to(dt))
+            zfs.append(zf)
+    y = y.to(out_dtype)
+    if zi is None:
+        return y
+    return y, torch.stack(zfs, 0).to(out_dtype)
+
+
+def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
+    r"""Filter ``x`` with coefficients that change every sample (direct form I).
+
+    .. math:: a[n,0]\, y[n] = \sum_{k=0}^{M} b[n,k]\, x[n-k] - \sum_{k=1}^{N} a[n,k]\, y[n-k]
+
+    Coefficients are indexed by output time ``n``.
+
+    Args:
+        b: ``(..., T, M+1)`` (time-varying) or ``(..., M+1)`` (constant). A dim ``-2`` of size ``T``
+            is read as the time axis; other leading dims broadcast against ``x`` without ``axis``.
+        a: ``(..., T, N+1)`` or ``(..., N+1)``; ``a[..., 0]`` must be nonzero.
+        x: signal with time along ``axis``.
+        zi: ``(..., M+N)``: the history ``[x[-1], ..., x[-M], y[-1], ..., y[-N]]``, newest first.
+
+    Returns:
+        ``y``, or ``(y, zf)`` when ``zi`` is given, ``zf`` in the same layout. Streaming a signal in
+        chunks and passing each ``zf`` on gives exactly the result of one call on the whole signal.
+
+    Same dtypes, devices and autograd as :func:`lfilter` (complex runs on the torch engine).
+
+    Example:
+        >>> import torch, ssm_lfilter as sl
+        >>> T = 6
+        >>> a = torch.stack([torch.ones(T), -torch.linspace(0.1, 0.9, T)], -1)  # (T, 2)
+        >>> y = sl.time_varying_lfilter(torch.ones(1), a, torch.ones(T))
+        >>> y.shape
+        torch.Size([6])
+    """
+    b, a, x = as_tensor(b, "b"), as_tensor(a, "a"), as_tensor(x, "x")
+    zi = None if zi is None else as_tensor(zi, "zi")
+    same_device(b=b, a=a, x=x, zi=zi)
+    out_dtype, dt = dtypes(b=b, a=a, x=x, zi=zi)
+    _coefficients(b, "b")
+    _coefficients(a, "a")
+    if x.dim() < 1:
+        raise ValueError("x: expected at least 1 dim, got a 0-dim tensor")
+    ax = normalize_axis(axis, x.dim())
+    b, a, x = b.to(dt), a.to(dt), x.to(dt)
+    xm = x.movedim(ax, -1)
+    T = xm.shape[-1]
+    bt = b if b.dim() >= 2 and b.shape[-2] == T else b.unsqueeze(-2)
+    at = a if a.dim() >= 2 and a.shape[-2] == T else a.unsqueeze(-2)
+    check_leading_coefficient(at[..., 0], "a")
+    batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "b": bt.shape[:-2], "a": at.shape[:-2]})
+    M, N = bt.shape[-1] - 1, at.shape[-1] - 1
+    R = batch.numel()
+    a0 = at[..., :1]
+    bn = bt / a0
+    an = at[..., 1:] / a0
+    br = rows(bn, batch, tuple(bn.shape[-2:]))  # (Rb, T or 1, M+1)
+    ar = rows(an, batch, tuple(an.shape[-2:]))  # (Ra, T or 1, N)
+    xr = xm.expand(*batch, T).reshape(R, T)
+
+    if zi is None:
+        zr = xr.new_zeros(R, M + N)
+    else:
+        try:
+            zr = zi.to(dt).expand(*batch, M + N).reshape(R, M + N)
+        except RuntimeError:
+            zr = None
+        if zr is None or zi.shape[-1] != M + N:
+            raise ValueError(f"zi: expected shape {(*batch, M + N)}, got {tuple(zi.shape)}")
+    x_hist = zr[:, :M].flip(1)  # x[-M], ..., x[-1]
+    y_hist = zr[:, M:]  # y[-1], ..., y[-N]
+
+    # FIR over the input with its history in front: u[n] = sum_k b[n,k] x[n-k].
+    xe = torch.cat([x_hist, xr], 1)
+    u = sum(br[:, :, k] * xe[:, M - k : M - k + T] for k in range(M + 1))
+    # The known past outputs enter the first N samples like an input: -sum_{k>n} a[n,k] y[n-k].
+    n0 = min(N, T)
+    if n0 and zi is not None:
+        a_head = ar[:, :n0] if ar.shape[1] > 1 else ar.expand(-1, n0, -1)
+        corr = torch.stack(
+            [sum(a_head[:, n, k - 1] * y_hist[:, k - n - 1] for k in range(n + 1, N + 1)) for n in range(n0)], 1
+        )
+        u = torch.cat([u[:, :n0] - corr, u[:, n0:]], 1)
+    y = ops.tv(u, ar.expand(ar.shape[0], T, N)) if N else u
+    out = y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+    if zi is None:
+        return out
+    ye = torch.cat([y_hist.flip(1), y], 1)
+    zf = torch.cat([xe.flip(1)[:, :M], ye.flip(1)[:, :N]], 1)
+    return out, zf.reshape(*batch, M + N).to(out_dtype)
+
+
+def time_varying_sosfilt(sos, x, axis: int = -1, zi=None):
+    r"""A cascade of time-varying biquads; each section is a :func:`time_varying_lfilter` of order 2.
+
+    Args:
+        sos: ``(..., T, n_sections, 6)`` (or ``(..., n_sections, 6)`` for constant sections): per
+            sample ``[b0, b1, b2, a0, a1, a2]``, normalized by ``a0``.
+        x: signal with time along ``axis``.
+        zi: ``(n_sections, ..., 4)``: per section ``[x[-1], x[-2], y[-1], y[-2]]``.
+
+    Returns:
+        ``y``, or ``(y, zf)`` when ``zi`` is given. Chunked streaming with ``zf`` equals one call.
+
+    Example:
+        >>> import torch, ssm_lfilter as sl
+        >>> T = 50
+        >>> sos = torch.tensor([0.2, 0.4, 0.2, 1.0, -0.5, 0.2]).repeat(T, 2, 1)  # (T, 2 sections, 6)
+        >>> sl.time_varying_sosfilt(sos, torch.randn(4, T)).shape
+        torch.Size([4, 50])
+    """
+    sos, x = as_tensor(sos, "sos"), as_tensor(x, "x")
+    zi = None if zi is None else as_tensor(zi, "zi")
+    same_device(sos=sos, x=x, zi=zi)
+    out_dtype, dt = dtypes(sos=sos, x=x, zi=zi)
+    _check_sos(sos, time_axis=True)
+    n = sos.shape[-2]
+    _check_section_states(zi, n, "..., 4")
+    y, zfs = x.to(dt), []
+    for s in range(n):
+        section = sos[..., s, :].to(dt)
+        if zi is None:
+            y = time_varying_lfilter(section[..., :3], section[..., 3:], y, axis)
+        else:
+            y, zf = time_varying_lfilter(section[..., :3], section[..., 3:], y, axis, zi[s].to(dt))
+            zfs.append(zf)
+    y = y.to(out_dtype)
+    if zi is None:
+        return y
+    return y, torch.stack(zfs, 0).to(out_dtype)
+
+
+def linear_recurrence(a, u, h0=None, reverse: bool = False, dim: int = -1):
+    r"""The diagonal state-space primitive: ``h[t] = a[t] h[t-1] + u[t]`` along ``dim``.
+
+    With ``reverse=True``: ``h[t] = a[t] h[t+1] + u[t]``, starting from the end.
+
+    Args:
+        a: decays, broadcasting against ``u`` (size 1 along ``dim`` for a constant per channel).
+        u: inputs ``(..., T)`` (time along ``dim``).
+        h0: initial state ``h[-1]`` (``h[T]`` when reversed), broadcasting against ``u``'s shape
+            without ``dim``; zero when omitted.
+        reverse: run from the end of the sequence.
+        dim: the time dim.
+
+    Returns:
+        ``h`` with the broadcast shape of ``a`` and ``u``. Its last entry along ``dim`` (first when
+        reversed) is the state to pass on as ``h0`` when streaming.
+
+    Real or complex (modal filters, LRU/S4D-style layers); differentiable in ``a``, ``u`` and
+    ``h0`` (complex gradients follow PyTorch's conjugate convention), twice.
+
+    Example:
+        >>> import torch, ssm_lfilter as sl
+        >>> sl.linear_recurrence(torch.tensor(0.5), torch.ones(4))
+        tensor([1.0000, 1.5000, 1.7500, 1.8750])
+    """
+    a, u = as_tensor(a, "a"), as_tensor(u, "u")
+    h0 = None if h0 is None else as_tensor(h0, "h0")
+    same_device(a=a, u=u, h0=h0)
+    out_dtype, dt = dtypes(a=a, u=u, h0=h0)
+    full = broadcast_batch({"a": a.shape, "u": u.shape})
+    if len(full) == 0:
+        raise ValueError("u: expected at least 1 dim (time), got a 0-dim tensor")
+    d = normalize_axis(dim, len(full), "dim")
+    a = a.to(dt).reshape((1,) * (len(full) - a.dim()) + tuple(a.shape)).movedim(d, -1)
+    um = u.to(dt).expand(full).movedim(d, -1)
+    batch, T = um.shape[:-1], um.shape[-1]
+    R = batch.numel()
+    ar = rows(a, batch, (a.shape[-1],))
+    ur = um.reshape(R, T)
+    if h0 is not None:
+        try:
+            h0r = h0.to(dt).expand(batch).reshape(R)
+        except RuntimeError:
+            raise ValueError(f"h0: expected a shape that broadcasts to {tuple(batch)}, got {tuple(h0.shape)}") from None
+        if T:
+            t0 = T - 1 if reverse else 0
+            kick = ur[:, t0] + ar[:, t0 if ar.shape[1] > 1 else 0] * h0r
+            ur = torch.cat([ur[:, :t0], kick[:, None], ur[:, t0 + 1 :]], 1)
+    h = ops.diag(ar, ur, reverse)
+    return h.reshape(*batch, T).movedim(-1, d).to(out_dtype)
