@@ -101,10 +101,12 @@ def linear_recurrence(a: torch.Tensor, u: torch.Tensor, h0: torch.Tensor | None 
     """``h[t] = a[t] h[t-1] + u[t]`` along the last dim (``reverse``: ``h[t] = a[t] h[t+1] + u[t]``)."""
     a, u = torch.broadcast_tensors(a, u)
     T = u.shape[-1]
+    if T == 0:
+        return u.clone()
     h = torch.zeros_like(u[..., 0]) if h0 is None else h0.to(u.dtype).expand_as(u[..., 0])
     out = [None] * T
     order = range(T - 1, -1, -1) if reverse else range(T)
     for t in order:
         h = a[..., t] * h + u[..., t]
         out[t] = h
-    return torch.stack(out, -1) if T else u.clone()
+    return torch.stack(out, -1)
