@@ -5,6 +5,9 @@ parallel state-space scan: a vectorized torch engine on CPU, Triton kernels on C
 """
 from . import ops  # noqa: F401  (registers the torch.library ops)
 from .filtering import linear_recurrence, lfilter, sosfilt, time_varying_lfilter, time_varying_sosfilt
+from .zero_phase import filtfilt, sosfiltfilt
+from .initial_conditions import lfilter_zi, lfiltic, sosfilt_zi
+from .response import freqz, sosfreqz
 
 __version__ = "0.1.0"
 
@@ -14,4 +17,11 @@ __all__ = [
     "time_varying_lfilter",
     "time_varying_sosfilt",
     "linear_recurrence",
+    "filtfilt",
+    "sosfiltfilt",
+    "lfilter_zi",
+    "sosfilt_zi",
+    "lfiltic",
+    "freqz",
+    "sosfreqz",
 ]
