@@ -129,9 +129,22 @@ def _check_sos(sos: Tensor, name: str = "sos", time_axis: bool = False) -> None:
         raise ValueError(f"{name}: expected shape {layout}, got {tuple(sos.shape)}")
 
 
-def _check_section_states(zi: Tensor | None, n: int, per_section: str) -> None:
-    if zi is not None and (zi.dim() < 2 or zi.shape[0] != n):
-        raise ValueError(f"zi: expected shape (n_sections={n}, {per_section}), got {tuple(zi.shape)}")
+def _section_states(zi: Tensor | None, expected: tuple[int, ...], state_dim: int) -> None:
+    """Check a cascade's ``zi`` against its full expected shape ``(n_sections, ...)`` up front, so
+    the error names the whole shape rather than one section's."""
+    if zi is None:
+        return
+    if zi.dim() != len(expected) or zi.shape[0] != expected[0]:
+        raise ValueError(f"zi: expected shape {expected}, got {tuple(zi.shape)}")
+    check_state_shape(zi, expected, state_dim)
+
+
+def _cascade_shape(sos: Tensor, x: Tensor, ax: int, time_axis: bool) -> tuple[torch.Size, int]:
+    """The output shape of a cascade on ``x`` and the index of its time axis (negative)."""
+    lead = sos.shape[:-3] if time_axis and sos.dim() >= 3 and sos.shape[-3] == x.shape[ax] else sos.shape[:-2]
+    xm_batch = x.movedim(ax, -1).shape[:-1]
+    batch = broadcast_batch({"x (without axis)": xm_batch, "sos": lead})
+    return torch.Size((*batch, x.shape[ax])), ax
 
 
 def sosfilt(sos, x, axis: int = -1, zi=None):
@@ -164,7 +177,14 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
     out_dtype, dt = dtypes(sos=sos, x=x, zi=zi)
     _check_sos(sos)
     n = sos.shape[-2]
-    _check_section_states(zi, n, "..., 2 at axis, ...")
+    if x.dim() < 1:
+        raise ValueError("x: expected at least 1 dim, got a 0-dim tensor")
+    ax = normalize_axis(axis, x.dim())
+    if zi is not None:
+        out_shape, _ = _cascade_shape(sos, x, ax, time_axis=False)
+        expected = list(torch.empty(out_shape, device="meta").movedim(-1, ax).shape)
+        expected[ax] = 2
+        _section_states(zi, (n, *expected), ax)
     check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
     y, zfs = x.to(dt), []
     for s in range(n):
@@ -290,7 +310,12 @@ def time_varying_sosfilt(sos, x, axis: int = -1, zi=None):
     out_dtype, dt = dtypes(sos=sos, x=x, zi=zi)
     _check_sos(sos, time_axis=True)
     n = sos.shape[-2]
-    _check_section_states(zi, n, "..., 4")
+    if x.dim() < 1:
+        raise ValueError("x: expected at least 1 dim, got a 0-dim tensor")
+    ax = normalize_axis(axis, x.dim())
+    if zi is not None:
+        out_shape, _ = _cascade_shape(sos, x, ax, time_axis=True)
+        _section_states(zi, (n, *out_shape[:-1], 4), -1)
     y, zfs = x.to(dt), []
     for s in range(n):
         section = sos[..., s, :].to(dt)

@@ -1,0 +1,193 @@
+"""The Triton path on CPU tensors: SSM_LFILTER_BACKEND=triton with TRITON_INTERPRET=1 (set in conftest
+when there is no CUDA), against the torch engine, through the public API: outputs and gradients.
+
+Every test id starts with ``triton_interpreter`` and carries the ``interpreter`` marker, so a failure
+names the path (``pytest -m interpreter`` runs only these). Each test also counts the launcher calls in
+ssm_lfilter.kernels, so a silent fallback to the torch engine fails too. Shapes are small: the
+interpreter runs Triton programs in Python.
+"""
+import os
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+import torch
+
+import ssm_lfilter as sl
+
+pytestmark = pytest.mark.interpreter
+
+PATH = "Triton path (SSM_LFILTER_BACKEND=triton, TRITON_INTERPRET=1)"
+
+
+def _g(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """Count calls into the Triton launchers (the ops look them up on the kernels module each call)."""
+    if torch.cuda.is_available():
+        pytest.skip("CPU interpreter path only")
+    assert os.environ.get("TRITON_INTERPRET") == "1", "conftest should set TRITON_INTERPRET=1 without CUDA"
+    import ssm_lfilter.kernels as K
+
+    calls = {"lti": 0, "time_varying": 0, "diagonal": 0}
+    for name in calls:
+        fn = getattr(K, name)
+
+        def counted(*args, _fn=fn, _name=name, **kw):
+            calls[_name] += 1
+            return _fn(*args, **kw)
+
+        monkeypatch.setattr(K, name, counted)
+    return calls
+
+
+def _lfilter(dtype, T):
+    g = _g(1)
+    b = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    a = torch.tensor([[1.0, -1.8, 0.97], [1.5, 0.3, 0.2]], dtype=torch.float64)  # one pole pair at 0.985
+    x = torch.randn(2, T, generator=g, dtype=torch.float64)
+    zi = torch.randn(2, 2, generator=g, dtype=torch.float64)
+    return "lti", (lambda b, a, x, zi: sl.lfilter(b, a, x, zi=zi)), [t.to(dtype) for t in (b, a, x, zi)]
+
+
+def _lfilter_order6(dtype, T):
+    g = _g(2)
+    b, a = ss.cheby1(6, 1, 0.3)
+    x = torch.randn(3, T, generator=g, dtype=torch.float64)
+    return "lti", (lambda b, a, x: sl.lfilter(b, a, x)), [torch.tensor(b).to(dtype), torch.tensor(a).to(dtype),
+                                                          x.to(dtype)]
+
+
+def _sosfilt(dtype, T):
+    g = _g(3)
+    sos = torch.tensor(ss.butter(4, 0.1, output="sos"))
+    x = torch.randn(2, T, generator=g, dtype=torch.float64)
+    zi = torch.randn(2, 2, 2, generator=g, dtype=torch.float64)
+    return "lti", (lambda s, x, zi: sl.sosfilt(s, x, zi=zi)), [t.to(dtype) for t in (sos, x, zi)]
+
+
+def _tv(dtype, T):
+    g = _g(4)
+    r = 0.95 + 0.04 * torch.rand(T, generator=g, dtype=torch.float64)
+    th = 0.3 + 0.5 * torch.rand(T, generator=g, dtype=torch.float64)
+    a = torch.stack([torch.ones(T, dtype=torch.float64), -2 * r * torch.cos(th), r * r], -1)
+    b = torch.randn(2, T, 3, generator=g, dtype=torch.float64)
+    x = torch.randn(2, T, generator=g, dtype=torch.float64)
+    zi = torch.randn(2, 4, generator=g, dtype=torch.float64)
+    return "time_varying", (lambda b, a, x, zi: sl.time_varying_lfilter(b, a, x, zi=zi)), [
+        t.to(dtype) for t in (b, a, x, zi)]
+
+
+def _lr(dtype, T, reverse=False):
+    g = _g(5)
+    a = torch.polar(0.9 + 0.099 * torch.rand(2, T, generator=g, dtype=torch.float64),
+                    6.0 * torch.rand(2, T, generator=g, dtype=torch.float64))
+    if not dtype.is_complex:
+        a = a.real.sign() * a.abs()
+    u = torch.randn(2, T, generator=g, dtype=torch.complex128)
+    u = u if dtype.is_complex else u.real
+    h0 = u[:, 0].clone()
+    return "diagonal", (lambda a, u, h0: sl.linear_recurrence(a, u, h0, reverse=reverse)), [
+        t.to(dtype) for t in (a, u, h0)]
+
+
+CASES = {
+    "lfilter": _lfilter,
+    "lfilter_order6": _lfilter_order6,
+    "sosfilt": _sosfilt,
+    "time_varying_lfilter": _tv,
+    "linear_recurrence": _lr,
+    "linear_recurrence_reverse": lambda dt, T: _lr(dt, T, reverse=True),
+}
+DTYPES = {
+    "linear_recurrence": [torch.float32, torch.complex64],
+    "linear_recurrence_reverse": [torch.float64, torch.complex128],
+}
+PARAMS = [
+    pytest.param(name, dt, T, id=f"triton_interpreter-{name}-{str(dt).split('.')[-1]}-T{T}")
+    for name in CASES for dt in DTYPES.get(name, [torch.float32, torch.float64]) for T in (1, 100, 300)
+    if not (T == 1 and dt in (torch.float64, torch.complex128))
+]
+
+
+def _run(fn, args, grad):
+    leaves = [t.detach().clone().requires_grad_(grad) for t in args]
+    out = fn(*leaves)
+    outs = list(out) if isinstance(out, tuple) else [out]
+    if not grad:
+        return [o.detach() for o in outs], []
+    g = _g(9)
+    w = [torch.randn(o.shape, generator=g, dtype=torch.float64).to(o.dtype) for o in outs]
+    loss = sum((o * wi.conj()).real.sum() for o, wi in zip(outs, w))
+    return [o.detach() for o in outs], list(torch.autograd.grad(loss, leaves))
+
+
+def _tol(dt):
+    return 1e-10 if dt in (torch.float64, torch.complex128) else 2e-4
+
+
+@pytest.mark.parametrize("name,dtype,T", PARAMS)
+def test_triton_interpreter_matches_torch_engine(name, dtype, T, monkeypatch, kernel_calls):
+    kernel, fn, args = CASES[name](dtype, T)
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "torch")
+    exp_out, _ = _run(fn, args, grad=False)
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
+    got_out, _ = _run(fn, args, grad=False)
+    assert kernel_calls[kernel] > 0, f"{PATH}: {name} never called ssm_lfilter.kernels.{kernel} (silent fallback?)"
+    tol = _tol(dtype)
+    for i, (go, eo) in enumerate(zip(got_out, exp_out)):
+        assert go.dtype == eo.dtype and go.shape == eo.shape, f"{PATH}: {name} output {i}"
+        scale = max(1.0, float(eo.abs().max()))
+        torch.testing.assert_close(go, eo, rtol=tol, atol=tol * scale,
+                                   msg=lambda m: f"{PATH}: {name} output {i} differs from the torch engine: {m}")
+
+
+GRAD_PARAMS = [p for p in PARAMS if p.values[2] == 100]
+
+
+@pytest.mark.parametrize("name,dtype,T", GRAD_PARAMS)
+def test_triton_interpreter_gradients_match_torch_engine(name, dtype, T, monkeypatch, kernel_calls):
+    kernel, fn, args = CASES[name](dtype, T)
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "torch")
+    _, exp_grad = _run(fn, args, grad=True)
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
+    _, got_grad = _run(fn, args, grad=True)
+    assert kernel_calls[kernel] >= 2, f"{PATH}: {name} backward did not run on the kernels"
+    tol = 10 * _tol(dtype)
+    for i, (gg, eg) in enumerate(zip(got_grad, exp_grad)):
+        scale = max(1.0, float(eg.abs().max()))
+        torch.testing.assert_close(gg, eg, rtol=tol, atol=tol * scale,
+                                   msg=lambda m: f"{PATH}: {name} gradient of input {i} differs: {m}")
+
+
+def test_triton_interpreter_against_scipy_directly(monkeypatch, kernel_calls):
+    """Not only equal to the torch engine: right (so two equal wrong answers would still fail)."""
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
+    b, a = ss.butter(2, 0.05)
+    x = np.random.default_rng(0).standard_normal((2, 200))
+    y = sl.lfilter(torch.tensor(b), torch.tensor(a), torch.tensor(x))
+    assert kernel_calls["lti"] > 0
+    np.testing.assert_allclose(y.numpy(), ss.lfilter(b, a, x), rtol=1e-9, atol=1e-9, err_msg=PATH)
+
+
+def test_triton_interpreter_required_no_silent_fallback(monkeypatch):
+    """SSM_LFILTER_BACKEND=triton on CPU without TRITON_INTERPRET=1 raises; it never runs the torch engine."""
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(RuntimeError, match="TRITON_INTERPRET"):
+        sl.lfilter(torch.tensor([1.0]), torch.tensor([1.0, -0.5]), torch.randn(2, 10))
+
+
+def test_triton_complex_lfilter_raises_not_falls_back(monkeypatch):
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
+    with pytest.raises(RuntimeError):
+        sl.lfilter(torch.tensor([1.0 + 1j]), torch.tensor([1.0, -0.5j]), torch.randn(2, 10, dtype=torch.complex64))
+
+
+def test_backend_env_rejects_unknown_value(monkeypatch):
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "cuda-please")
+    with pytest.raises(ValueError, match="SSM_LFILTER_BACKEND"):
+        sl.lfilter(torch.tensor([1.0]), torch.tensor([1.0, -0.5]), torch.randn(2, 10))
