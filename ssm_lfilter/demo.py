@@ -161,7 +161,7 @@ def run_demo(target: str | None = None, out: str = "ssm_lfilter_demo", device: s
     with torch.no_grad():
         reference = SOSFilter.from_sos(sos_np, parametrization="coefficients", dtype=torch.float64)
         w, h_target = reference.frequency_response(worN)
-        _, h_learned = model.double().frequency_response(worN)
+        _, h_learned = model.cpu().double().frequency_response(worN)  # evaluate on CPU in float64
     error_db = spectral_error_db(h_learned, h_target)
     os.makedirs(out, exist_ok=True)
     files = demo_plots.write_demo_plots(out, w.cpu().numpy(), h_target.cpu().numpy(), h_learned.cpu().numpy(),

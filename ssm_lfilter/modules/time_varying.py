@@ -95,7 +95,7 @@ class TimeVaryingSOSFilter(nn.Module):
         """Frozen-time response of each frame: ``sos (..., F, S, 6)`` -> ``(w (W,), h (..., F, W))``."""
         if sos is None:
             raise ValueError(f"{type(self).__name__}.frequency_response: expected sos (..., F, S, 6), got None")
-        w = frequency_grid(worN, device=sos.device, dtype=sos.dtype if sos.is_floating_point() else None)
+        w = frequency_grid(worN, device=sos.device, dtype=sos.dtype if sos.is_floating_point() else torch.float64)
         return w, sos_response(sos, w)
 
     def extra_repr(self) -> str:
