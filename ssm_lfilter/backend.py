@@ -3,14 +3,18 @@
 ``SSM_LFILTER_BACKEND`` (read at every call, so tests and users can switch it at run time):
 
 - ``auto`` (default): Triton for CUDA tensors where a kernel covers the case, the torch engine
-  otherwise (CPU tensors; complex LTI and time-varying filters, which have no Triton kernel).
+  otherwise (CPU tensors; complex LTI and time-varying filters, which have no Triton kernel). A CUDA
+  tensor that should run on Triton but cannot (Triton or the installed kernels missing) runs on the
+  torch engine with a one-time RuntimeWarning that says why.
 - ``torch``: always the torch engine.
 - ``triton``: always the Triton kernels. On CPU tensors that needs ``TRITON_INTERPRET=1`` (set before
   the kernels are imported); anything the kernels cannot run raises instead of falling back.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
+import warnings
 
 import torch
 
@@ -35,10 +39,11 @@ def _triton_problem(op: str, t: torch.Tensor) -> str | None:
         return f"no Triton kernels for device {t.device.type!r}"
     if t.is_complex() and op not in _COMPLEX_KERNELS:
         return f"the {op!r} kernels take real dtypes only, got {t.dtype}"
-    try:
-        import triton  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("triton") is None:
         return "triton is not installed (pip install triton)"
+    if importlib.util.find_spec("ssm_lfilter.kernels") is None:
+        # kernels/ sits beside the package in a checkout and is only importable once installed.
+        return "ssm_lfilter.kernels is not importable: install the package (pip install -e .)"
     return None
 
 
@@ -52,4 +57,17 @@ def use_triton(op: str, t: torch.Tensor) -> bool:
         if problem:
             raise RuntimeError(f"SSM_LFILTER_BACKEND=triton cannot run {op!r}: {problem}")
         return True
-    return t.device.type == "cuda" and problem is None
+    if t.device.type != "cuda":
+        return False
+    if problem and not t.is_complex():
+        _warn_once(f"ssm_lfilter: running {op!r} on the torch engine on CUDA, because {problem}")
+    return problem is None
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
