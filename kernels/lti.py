@@ -36,6 +36,8 @@ import torch
 import triton
 import triton.language as tl
 
+from ._tile_io import tile_io as _tile_io
+
 __all__ = ["lti"]
 
 # Orders up to this use shift registers (one register per tap); above, a ring buffer tile.
@@ -194,6 +196,203 @@ def _lti_chunk_kernel(
             tl.store(p_s[:, None] + i_j[None, :], b_ring, mask=m_g[:, None] & (i_j < N)[None, :])
 
 
+# ---------------------------------------------------------------------------------------------------
+# Coalesced chunk pass. The old kernel above gives one lane one chunk and steps t through it, so at
+# every step the lanes of a warp touch addresses C elements apart (one memory transaction per lane).
+# Here a program loads its (BLOCK, C) tile of consecutive chunks as one contiguous 2-D block
+# (coalesced, vectorized), splits it into its C columns at trace time (reshape to (BLOCK, 2, ..., 2),
+# one permute so the last dim is the column's most significant bit, then recursive tl.split), runs the
+# same recurrence over the columns (identical operations in identical order: results are bitwise
+# equal under the interpreter), joins the output columns back in the mirrored order and stores the
+# (BLOCK, C) tile coalesced. C must be a power of two in [2, 64]; FIR orders M <= 4 (the launcher
+# also keeps N <= 4: see _tile_log).
+# ---------------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _to_bits(t, LOG: tl.constexpr, B: tl.constexpr):
+    # [B, 2^LOG] -> [B, 2, ..., 2]: dim 1 is the least significant bit of the column, the last dim
+    # the most significant one (so tl.split on the last dim gives the first and second half).
+    if LOG == 1:
+        r = t
+    elif LOG == 2:
+        r = tl.permute(tl.reshape(t, [B, 2, 2]), (0, 2, 1))
+    elif LOG == 3:
+        r = tl.permute(tl.reshape(t, [B, 2, 2, 2]), (0, 3, 2, 1))
+    elif LOG == 4:
+        r = tl.permute(tl.reshape(t, [B, 2, 2, 2, 2]), (0, 4, 3, 2, 1))
+    elif LOG == 5:
+        r = tl.permute(tl.reshape(t, [B, 2, 2, 2, 2, 2]), (0, 5, 4, 3, 2, 1))
+    else:
+        tl.static_assert(LOG == 6)
+        r = tl.permute(tl.reshape(t, [B, 2, 2, 2, 2, 2, 2]), (0, 6, 5, 4, 3, 2, 1))
+    return r
+
+
+@triton.jit
+def _from_bits(t, LOG: tl.constexpr, B: tl.constexpr):
+    # inverse of _to_bits
+    if LOG == 1:
+        r = t
+    elif LOG == 2:
+        r = tl.reshape(tl.permute(t, (0, 2, 1)), [B, 4])
+    elif LOG == 3:
+        r = tl.reshape(tl.permute(t, (0, 3, 2, 1)), [B, 8])
+    elif LOG == 4:
+        r = tl.reshape(tl.permute(t, (0, 4, 3, 2, 1)), [B, 16])
+    elif LOG == 5:
+        r = tl.reshape(tl.permute(t, (0, 5, 4, 3, 2, 1)), [B, 32])
+    else:
+        r = tl.reshape(tl.permute(t, (0, 6, 5, 4, 3, 2, 1)), [B, 64])
+    return r
+
+
+@triton.jit
+def _lti_cols(
+    xt, ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
+    b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring, p_a, s_ak, m_g, o_n,
+    T0: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
+    HAS_HEAD: tl.constexpr, Y_DTYPE: tl.constexpr,
+):
+    # Runs the 2^LOG columns of the bit-shaped tiles xt / ht (chunk-local times T0, T0 + 1, ...) and
+    # returns the bit-shaped output tile (Y_DTYPE) and the new registers. Same arithmetic, in the same
+    # order, as the loop body of _lti_chunk_kernel.
+    if LOG == 0:
+        b_x0 = xt.to(tl.float64)
+        b_u = b_b0 * b_x0
+        if M >= 1:
+            b_u += b_b1 * b_x1
+        if M >= 2:
+            b_u += b_b2 * b_x2
+        if M >= 3:
+            b_u += b_b3 * b_x3
+        if M >= 4:
+            b_u += b_b4 * b_x4
+        b_x4 = b_x3
+        b_x3 = b_x2
+        b_x2 = b_x1
+        b_x1 = b_x0
+        if HAS_HEAD:
+            b_u += ht.to(tl.float64)
+        if N <= _SMALL_ORDER:
+            b_yn = b_u
+            if N >= 1:
+                b_yn -= b_a1 * b_y1
+            if N >= 2:
+                b_yn -= b_a2 * b_y2
+            if N >= 3:
+                b_yn -= b_a3 * b_y3
+            if N >= 4:
+                b_yn -= b_a4 * b_y4
+            b_y4 = b_y3
+            b_y3 = b_y2
+            b_y2 = b_y1
+            b_y1 = b_yn
+        else:
+            i_k = (T0 - o_n - 1) & (NP - 1)
+            b_ar = tl.load(p_a[:, None] + i_k[None, :] * s_ak, mask=m_g[:, None] & (i_k < N)[None, :],
+                           other=0.0).to(tl.float64)
+            b_yn = b_u - tl.sum(b_ar * b_ring, axis=1)
+            b_ring = tl.where((o_n == (T0 & (NP - 1)))[None, :], b_yn[:, None], b_ring)
+        b_yt = b_yn.to(Y_DTYPE)
+    else:
+        x_lo, x_hi = tl.split(xt)
+        h_lo, h_hi = tl.split(ht)
+        y_lo, b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring = _lti_cols(
+            x_lo, h_lo, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
+            b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring, p_a, s_ak, m_g, o_n,
+            T0, LOG - 1, M, N, NP, HAS_HEAD, Y_DTYPE)
+        y_hi, b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring = _lti_cols(
+            x_hi, h_hi, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
+            b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring, p_a, s_ak, m_g, o_n,
+            T0 + (1 << (LOG - 1)), LOG - 1, M, N, NP, HAS_HEAD, Y_DTYPE)
+        b_yt = tl.join(y_lo, y_hi)
+    return b_yt, b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring
+
+
+@triton.jit
+def _lti_tile_kernel(
+    x, b, a, head, y, st_in, st_out,
+    T, K, n_lanes, lanes_per_row, n_in, n_out,
+    s_xr, s_xt, s_br, s_bk, s_ar, s_ak, s_hr, s_ht, s_yr, s_yt,
+    C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
+    HAS_HEAD: tl.constexpr, HAS_INIT: tl.constexpr, IN_OFF: tl.constexpr, STORE_END: tl.constexpr,
+    OUTPUT: tl.constexpr, BLOCK: tl.constexpr,
+):
+    # Same contract as _lti_chunk_kernel with HAS_X=True (C = 2^LOG, M <= 4), coalesced tiles.
+    i_p = tl.program_id(0).to(tl.int64)
+    i_g = i_p * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
+    m_g = i_g < n_lanes
+    i_r = i_g // lanes_per_row
+    i_c = i_g % lanes_per_row
+    i_t0 = i_c * C
+    p_x = x + i_r * s_xr
+    p_b = b + i_r * s_br
+    p_a = a + i_r * s_ar
+
+    b_b0 = _ld_tap(p_b, 0, s_bk, m_g, True, BLOCK)
+    b_b1 = _ld_tap(p_b, 1, s_bk, m_g, M >= 1, BLOCK)
+    b_b2 = _ld_tap(p_b, 2, s_bk, m_g, M >= 2, BLOCK)
+    b_b3 = _ld_tap(p_b, 3, s_bk, m_g, M >= 3, BLOCK)
+    b_b4 = _ld_tap(p_b, 4, s_bk, m_g, M >= 4, BLOCK)
+    b_x1 = _ld_tap(p_x + (i_t0 - 1) * s_xt, 0, 0, m_g & (i_t0 >= 1), M >= 1, BLOCK)
+    b_x2 = _ld_tap(p_x + (i_t0 - 2) * s_xt, 0, 0, m_g & (i_t0 >= 2), M >= 2, BLOCK)
+    b_x3 = _ld_tap(p_x + (i_t0 - 3) * s_xt, 0, 0, m_g & (i_t0 >= 3), M >= 3, BLOCK)
+    b_x4 = _ld_tap(p_x + (i_t0 - 4) * s_xt, 0, 0, m_g & (i_t0 >= 4), M >= 4, BLOCK)
+
+    b_y1 = tl.zeros([BLOCK], dtype=tl.float64)
+    b_y2 = tl.zeros([BLOCK], dtype=tl.float64)
+    b_y3 = tl.zeros([BLOCK], dtype=tl.float64)
+    b_y4 = tl.zeros([BLOCK], dtype=tl.float64)
+    b_a1 = _ld_tap(p_a, 0, s_ak, m_g, N >= 1, BLOCK)
+    b_a2 = _ld_tap(p_a, 1, s_ak, m_g, N >= 2, BLOCK)
+    b_a3 = _ld_tap(p_a, 2, s_ak, m_g, N >= 3, BLOCK)
+    b_a4 = _ld_tap(p_a, 3, s_ak, m_g, N >= 4, BLOCK)
+    o_n = tl.arange(0, NP)
+    b_ring = tl.zeros([BLOCK, NP], dtype=tl.float64)
+    if HAS_INIT:
+        m_s = m_g & (i_c + IN_OFF >= 0)
+        p_s = st_in + (i_r * n_in + i_c + IN_OFF) * NP
+        if N <= _SMALL_ORDER:
+            b_y1 = _ld_tap(p_s, 0, 1, m_s, N >= 1, BLOCK)
+            b_y2 = _ld_tap(p_s, 1, 1, m_s, N >= 2, BLOCK)
+            b_y3 = _ld_tap(p_s, 2, 1, m_s, N >= 3, BLOCK)
+            b_y4 = _ld_tap(p_s, 3, 1, m_s, N >= 4, BLOCK)
+        else:
+            b_ring = tl.load(p_s[:, None] + (NP - 1 - o_n)[None, :], mask=m_s[:, None],
+                             other=0.0).to(tl.float64)
+
+    # the (BLOCK, C) tiles of consecutive chunks: one contiguous block of memory per program
+    o_t = tl.arange(0, C)
+    i_n = i_t0[:, None] + o_t[None, :]
+    m_n = m_g[:, None] & (i_n < T)
+    b_xt = tl.load(p_x[:, None] + i_n * s_xt, mask=m_n, other=0.0)
+    if HAS_HEAD:
+        b_ht = tl.load(head + (i_r * s_hr)[:, None] + i_n * s_ht, mask=m_n & (i_n < K), other=0.0)
+    else:
+        b_ht = b_xt  # never read
+    b_yt, b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring = _lti_cols(
+        _to_bits(b_xt, LOG, BLOCK), _to_bits(b_ht, LOG, BLOCK), b_b0, b_b1, b_b2, b_b3, b_b4,
+        b_a1, b_a2, b_a3, b_a4, b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring, p_a, s_ak, m_g,
+        o_n, 0, LOG, M, N, NP, HAS_HEAD, y.dtype.element_ty)
+    if OUTPUT:
+        tl.store(y + (i_r * s_yr)[:, None] + i_n * s_yt, _from_bits(b_yt, LOG, BLOCK), mask=m_n)
+
+    if STORE_END:
+        p_s = st_out + (i_r * n_out + i_c) * NP
+        if N <= _SMALL_ORDER:
+            tl.store(p_s, b_y1, mask=m_g)
+            if N >= 2:
+                tl.store(p_s + 1, b_y2, mask=m_g)
+            if N >= 3:
+                tl.store(p_s + 2, b_y3, mask=m_g)
+            if N >= 4:
+                tl.store(p_s + 3, b_y4, mask=m_g)
+        else:
+            i_j = (C - 1 - o_n) & (NP - 1)
+            tl.store(p_s[:, None] + i_j[None, :], b_ring, mask=m_g[:, None] & (i_j < N)[None, :])
+
+
 @triton.jit
 def _lti_carry_kernel(
     e, P, tot, n, nseg, n_seq, s_pr,
@@ -295,13 +494,27 @@ def _check_dtype(name: str, t: torch.Tensor) -> None:
         raise TypeError(f"ssm_lfilter.kernels.lti: `{name}` must be a floating tensor, got {t.dtype}")
 
 
+def _tile_log(C: int, M: int, N: int) -> int:
+    """log2(C) when the coalesced tile kernel is used (C a power of two in [2, 64], M, N <= 4), else 0.
+    The tile kernel also runs the ring buffer of N > 4 (tested), but unrolled over the C columns it
+    compiles to ~10x the code (N = 8, C = 32: 24 s, 850 kB of PTX for sm_90), so large N keeps the
+    looped kernel."""
+    if M > 4 or N > 4 or C < 2 or C > 64 or C & (C - 1):
+        return 0
+    return C.bit_length() - 1
+
+
 def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *,
-        block_size: int | None = None, scan_block: int | None = None) -> torch.Tensor:
+        block_size: int | None = None, scan_block: int | None = None, coalesced: bool | None = None) -> torch.Tensor:
     """LTI direct form I with fused FIR, ``y [R,T]`` (see the module docstring for the recurrence).
 
     ``block_size``: samples per sequential chunk (the carry unit), default 32 for orders <= 8,
     ``4 * next_pow2(N)`` above. ``scan_block``: chunks per segment of the hierarchical carry scan
     (default 16). Both exist so tests can cross many boundaries on short signals.
+    ``coalesced``: run the chunk passes with coalesced (BLOCK, C) tile loads and stores
+    (``_lti_tile_kernel``) where it applies (``C`` a power of two in [2, 64], ``M, N <= 4``); False runs
+    the per-lane strided kernel; None (default) reads ``SSM_LFILTER_TILE_IO`` (on unless "0").
+    Both give the same results (bitwise under the interpreter).
     """
     for name, t in (("x", x), ("b", b), ("a", a), ("head", head)):
         _check_dtype(name, t)
@@ -341,68 +554,32 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     s_hr, s_ht = (head.stride(0), head.stride(1)) if has_head else (0, 0)
     a_arg = a if N > 0 else b  # a [Ra, 0] may have no storage; never read when N == 0
     st = torch.zeros(R, max(n_st, 1), NP, dtype=torch.float64, device=x.device)
-    common = dict(C=C, M=M, N=N, MP=MP, NP=NP, HAS_HEAD=has_head)
+    common = dict(C=C, M=M, N=N, NP=NP, HAS_HEAD=has_head)
     strides = (x.stride(0), x.stride(1), s_br, b.stride(1), s_ar, a.stride(1) if N > 0 else 0,
                s_hr, s_ht, y.stride(0), y.stride(1))
+
+    LOG = _tile_log(C, M, N) if _tile_io(coalesced) else 0
+    if LOG:
+        kernel, extra = _lti_tile_kernel, dict(LOG=LOG)
+    else:
+        kernel, extra = _lti_chunk_kernel, dict(HAS_X=True, MP=MP)
 
     if n_st > 0:
         # pass 1: zero-state end states of chunks 0..n_chunks-2
         lanes = R * n_st
         BLOCK = min(128, _next_pow2(lanes))
-        _lti_chunk_kernel[(triton.cdiv(lanes, BLOCK),)](
+        kernel[(triton.cdiv(lanes, BLOCK),)](
             x, b, a_arg, head_arg, y, st, st, T, K, lanes, n_st, 0, n_st, *strides,
-            HAS_X=True, HAS_INIT=False, IN_OFF=0, STORE_END=True, OUTPUT=False, BLOCK=BLOCK,
-            num_warps=max(1, min(4, BLOCK // 32)), **common)
+            HAS_INIT=False, IN_OFF=0, STORE_END=True, OUTPUT=False, BLOCK=BLOCK,
+            num_warps=max(1, min(4, BLOCK // 32)), **common, **extra)
         # pass 2: true chunk end states, S_c = A^C S_{c-1} + e_c
         _carry_scan(st, _companion_power(a, C, NP), C, a, S)
 
     # pass 3: every chunk re-run from its true initial state S_{c-1}
     lanes = R * n_chunks
     BLOCK = min(128, _next_pow2(lanes))
-    _lti_chunk_kernel[(triton.cdiv(lanes, BLOCK),)](
+    kernel[(triton.cdiv(lanes, BLOCK),)](
         x, b, a_arg, head_arg, y, st, st, T, K, lanes, n_chunks, n_st, 0, *strides,
-        HAS_X=True, HAS_INIT=n_st > 0, IN_OFF=-1, STORE_END=False, OUTPUT=True, BLOCK=BLOCK,
-        num_warps=max(1, min(4, BLOCK // 32)), **common)
-    return y.to(out_dtype)
-
-    NP = _next_pow2(max(N, 1))
-    MP = _next_pow2(M + 1)
-    C = int(block_size) if block_size is not None else (32 if NP <= 8 else 4 * NP)
-    S = int(scan_block) if scan_block is not None else 16
-    if C < 1 or S < 2:
-        raise ValueError(f"block_size must be >= 1 and scan_block >= 2, got {C}, {S}")
-    n_chunks = triton.cdiv(T, C)
-    n_st = n_chunks - 1 if N > 0 else 0
-
-    s_br = b.stride(0) if b.shape[0] > 1 else 0
-    s_ar = a.stride(0) if a.shape[0] > 1 else 0
-    has_head = K > 0
-    head_arg = head if has_head else x
-    s_hr, s_ht = (head.stride(0), head.stride(1)) if has_head else (0, 0)
-    a_arg = a if N > 0 else b  # a [Ra, 0] may have no storage; never read when N == 0
-    st = torch.zeros(R, max(n_st, 1), NP, dtype=torch.float64, device=x.device)
-    common = dict(C=C, M=M, N=N, MP=MP, NP=NP, HAS_HEAD=has_head)
-    strides = (x.stride(0), x.stride(1), s_br, b.stride(1), s_ar, a.stride(1) if N > 0 else 0,
-               s_hr, s_ht, y.stride(0), y.stride(1))
-
-    if n_st > 0:
-        # pass 1: zero-state end states of chunks 0..n_chunks-2
-        lanes = R * n_st
-        BLOCK = min(128, _next_pow2(lanes))
-        _lti_chunk_kernel[(triton.cdiv(lanes, BLOCK),)](
-            *args, T, K, lanes, n_st, n_st, *strides, OUTPUT=False, BLOCK=BLOCK,
-            num_warps=max(1, min(4, BLOCK // 32)), **common)
-        # pass 2: true chunk end states; powers of the companion matrix in float64
-        A = torch.zeros(a.shape[0], NP, NP, dtype=torch.float64, device=x.device)
-        A[:, 0, :N] = -a.to(torch.float64)
-        idx = torch.arange(1, N, device=x.device)
-        A[:, idx, idx - 1] = 1.0
-        _carry_scan(st, torch.linalg.matrix_power(A, C).contiguous(), S)
-
-    # pass 3: every chunk re-run from its true initial state
-    lanes = R * n_chunks
-    BLOCK = min(128, _next_pow2(lanes))
-    _lti_chunk_kernel[(triton.cdiv(lanes, BLOCK),)](
-        *args, T, K, lanes, n_chunks, n_st, *strides, OUTPUT=True, BLOCK=BLOCK,
-        num_warps=max(1, min(4, BLOCK // 32)), **common)
+        HAS_INIT=n_st > 0, IN_OFF=-1, STORE_END=False, OUTPUT=True, BLOCK=BLOCK,
+        num_warps=max(1, min(4, BLOCK // 32)), **common, **extra)
     return y.to(out_dtype)

@@ -31,6 +31,10 @@ import torch
 import triton
 import triton.language as tl
 
+from ._tile_io import tile_io as _tile_io
+
+from .lti import _from_bits, _to_bits
+
 __all__ = ["time_varying"]
 
 MAX_ORDER = 16
@@ -216,6 +220,159 @@ def tv_chunk_output_kernel(
         b_y = tl.where((o_s == n % N)[None, :], b_yn[:, None], b_y)
 
 
+# ---------------------------------------------------------------------------------------------------
+# Coalesced variants of passes 1 and 3. The kernels above step every lane (chunk) through time, so the
+# lanes of a program touch addresses L steps apart at every step. These step through the chunk in
+# sub-tiles of W = 2^LOG steps: a program loads its [BC, W] tile of u and its [BC, W, NS] tile of a
+# (rows of W*N contiguous elements), splits them into W columns at trace time (reshape + one permute
+# to put the step's bits last, most significant last, then recursive tl.split), runs the same
+# recurrence, with the same operations in the same order, over the columns, and (pass 3) joins the
+# outputs back and stores a [BC, W] tile. Requires W | L (the launcher picks W).
+# ---------------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _tv_bits_a(t, LOG: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr):
+    # [BC, 2^LOG, NS] -> [BC, NS, 2, ..., 2], the step's least significant bit first, its most
+    # significant bit last (tl.split then gives the first and the second half of the steps).
+    if LOG == 1:
+        r = tl.permute(t, (0, 2, 1))
+    elif LOG == 2:
+        r = tl.permute(tl.reshape(t, [BC, 2, 2, NS]), (0, 3, 2, 1))
+    elif LOG == 3:
+        r = tl.permute(tl.reshape(t, [BC, 2, 2, 2, NS]), (0, 4, 3, 2, 1))
+    elif LOG == 4:
+        r = tl.permute(tl.reshape(t, [BC, 2, 2, 2, 2, NS]), (0, 5, 4, 3, 2, 1))
+    else:
+        tl.static_assert(LOG == 5)
+        r = tl.permute(tl.reshape(t, [BC, 2, 2, 2, 2, 2, NS]), (0, 6, 5, 4, 3, 2, 1))
+    return r
+
+
+@triton.jit
+def _tv_transfer_cols(ut, at, b_H, b_E, o_s, n0, N, ACC: tl.constexpr, LOG: tl.constexpr):
+    # Steps n0, n0 + 1, ... (2^LOG of them) of tv_chunk_transfer_kernel's loop, on bit-shaped tiles.
+    if LOG == 0:
+        b_a = at.to(ACC)
+        b_u = ut.to(ACC)
+        b_hn = -tl.sum(b_a[:, :, None] * b_H, axis=1)
+        b_en = b_u - tl.sum(b_a * b_E, axis=1)
+        m_w = o_s == n0 % N
+        b_H = tl.where(m_w[None, :, None], b_hn[:, None, :], b_H)
+        b_E = tl.where(m_w[None, :], b_en[:, None], b_E)
+    else:
+        u_lo, u_hi = tl.split(ut)
+        a_lo, a_hi = tl.split(at)
+        b_H, b_E = _tv_transfer_cols(u_lo, a_lo, b_H, b_E, o_s, n0, N, ACC, LOG - 1)
+        b_H, b_E = _tv_transfer_cols(u_hi, a_hi, b_H, b_E, o_s, n0 + (1 << (LOG - 1)), N, ACC, LOG - 1)
+    return b_H, b_E
+
+
+@triton.jit
+def tv_chunk_transfer_tile_kernel(
+    u_ptr, a_ptr, Phi_ptr, E_ptr,
+    N, L, NCS, n_chunks,
+    stride_ur, stride_ut, stride_ar, stride_at, stride_an,
+    ACC: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr, LOG: tl.constexpr,
+):
+    """Pass 1 with coalesced [BC, W] / [BC, W, NS] tiles (``W = 2^LOG`` divides ``L``); same contract
+    and results as ``tv_chunk_transfer_kernel``."""
+    W: tl.constexpr = 1 << LOG
+    i_p = tl.program_id(0).to(tl.int64)
+    o_g = i_p * BC + tl.arange(0, BC)
+    m_g = o_g < n_chunks
+    o_r = o_g // NCS
+    o_t0 = (o_g % NCS) * L
+    o_s = tl.arange(0, NS)
+    o_j = tl.arange(0, NS)
+    o_w = tl.arange(0, W)
+    m_s = o_s < N
+    b_H = tl.where((o_s[:, None] == N - 1 - o_j[None, :]) & (o_j[None, :] < N), 1., 0.)
+    b_H = tl.broadcast_to(b_H[None, :, :], [BC, NS, NS]).to(ACC)
+    b_E = tl.zeros([BC, NS], dtype=ACC)
+    p_u = u_ptr + o_r * stride_ur + o_t0 * stride_ut
+    p_a = a_ptr + o_r * stride_ar + o_t0 * stride_at
+    m_a = m_g[:, None] & m_s[None, :]
+    m_wa = m_g[:, None, None] & m_s[None, None, :]
+    for i in range(L // W):
+        n0 = i * W
+        # step n0 + w, slot s: a[n0 + w, (n0 + w - 1 - s) mod N] (the rotated order of the ring)
+        o_k = (n0 + o_w[:, None] - 1 - o_s[None, :] + N) % N
+        b_at = tl.load(p_a[:, None, None] + o_w[None, :, None] * stride_at + o_k[None, :, :] * stride_an,
+                       mask=m_wa, other=0.)
+        b_ut = tl.load(p_u[:, None] + o_w[None, :] * stride_ut, mask=m_g[:, None], other=0.)
+        p_a += W * stride_at
+        p_u += W * stride_ut
+        b_H, b_E = _tv_transfer_cols(_to_bits(b_ut, LOG, BC), _tv_bits_a(b_at, LOG, BC, NS), b_H, b_E,
+                                     o_s, n0, N, ACC, LOG)
+    o_k = (L - 1 - o_s + N) % N
+    p_E = E_ptr + o_g[:, None] * N + o_k[None, :]
+    tl.store(p_E, b_E, mask=m_a)
+    p_Phi = Phi_ptr + o_g[:, None, None] * N * N + o_k[None, :, None] * N + o_j[None, None, :]
+    tl.store(p_Phi, b_H, mask=m_a[:, :, None] & (o_j[None, None, :] < N))
+
+
+@triton.jit
+def _tv_output_cols(ut, at, b_y, o_s, n0, N, ACC: tl.constexpr, Y_DTYPE: tl.constexpr, LOG: tl.constexpr):
+    # Steps n0, n0 + 1, ... of tv_chunk_output_kernel's loop; returns the bit-shaped y tile.
+    if LOG == 0:
+        b_a = at.to(ACC)
+        b_u = ut.to(ACC)
+        b_yn = b_u - tl.sum(b_a * b_y, axis=1)
+        b_y = tl.where((o_s == n0 % N)[None, :], b_yn[:, None], b_y)
+        b_yt = b_yn.to(Y_DTYPE)
+    else:
+        u_lo, u_hi = tl.split(ut)
+        a_lo, a_hi = tl.split(at)
+        y_lo, b_y = _tv_output_cols(u_lo, a_lo, b_y, o_s, n0, N, ACC, Y_DTYPE, LOG - 1)
+        y_hi, b_y = _tv_output_cols(u_hi, a_hi, b_y, o_s, n0 + (1 << (LOG - 1)), N, ACC, Y_DTYPE, LOG - 1)
+        b_yt = tl.join(y_lo, y_hi)
+    return b_yt, b_y
+
+
+@triton.jit
+def tv_chunk_output_tile_kernel(
+    u_ptr, a_ptr, y_ptr, S_ptr,
+    N, T, L, NC, NCS, n_chunks,
+    stride_ur, stride_ut, stride_ar, stride_at, stride_an, stride_yr, stride_yt,
+    HAS_CARRY: tl.constexpr, ACC: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr, LOG: tl.constexpr,
+):
+    """Pass 3 with coalesced [BC, W] / [BC, W, NS] tiles (``W = 2^LOG`` divides ``L``); same contract
+    and results as ``tv_chunk_output_kernel``."""
+    W: tl.constexpr = 1 << LOG
+    i_p = tl.program_id(0).to(tl.int64)
+    o_g = i_p * BC + tl.arange(0, BC)
+    m_g = o_g < n_chunks
+    o_r = o_g // NC
+    o_c = o_g % NC
+    o_t0 = o_c * L
+    o_s = tl.arange(0, NS)
+    o_w = tl.arange(0, W)
+    m_s = o_s < N
+    m_a = m_g[:, None] & m_s[None, :]
+    if HAS_CARRY:
+        p_S = S_ptr + (o_r[:, None] * NCS + o_c[:, None] - 1) * N + (N - 1 - o_s[None, :])
+        b_y = tl.load(p_S, mask=m_a & (o_c[:, None] > 0), other=0.)
+    else:
+        b_y = tl.zeros([BC, NS], dtype=ACC)
+    p_u = u_ptr + o_r * stride_ur + o_t0 * stride_ut
+    p_a = a_ptr + o_r * stride_ar + o_t0 * stride_at
+    p_y = y_ptr + o_r * stride_yr + o_t0 * stride_yt
+    for i in range(L // W):
+        n0 = i * W
+        m_t = m_g[:, None] & (o_t0[:, None] + n0 + o_w[None, :] < T)  # [BC, W]
+        o_k = (n0 + o_w[:, None] - 1 - o_s[None, :] + N) % N
+        b_at = tl.load(p_a[:, None, None] + o_w[None, :, None] * stride_at + o_k[None, :, :] * stride_an,
+                       mask=m_t[:, :, None] & m_s[None, None, :], other=0.)
+        b_ut = tl.load(p_u[:, None] + o_w[None, :] * stride_ut, mask=m_t, other=0.)
+        b_yt, b_y = _tv_output_cols(_to_bits(b_ut, LOG, BC), _tv_bits_a(b_at, LOG, BC, NS), b_y, o_s, n0, N,
+                                    ACC, y_ptr.dtype.element_ty, LOG)
+        tl.store(p_y[:, None] + o_w[None, :] * stride_yt, _from_bits(b_yt, LOG, BC), mask=m_t)
+        p_a += W * stride_at
+        p_u += W * stride_ut
+        p_y += W * stride_yt
+
+
 def _pow2_floor(x: int) -> int:
     return 1 << (max(1, x).bit_length() - 1)
 
@@ -229,8 +386,15 @@ def _batch(n_items: int, max_per_program: int, interpret: bool) -> int:
     return max(1, min(_pow2_floor(max_per_program), _pow2_floor(n_items // 512)))
 
 
+def _tile_log(L: int, NS: int) -> int:
+    """log2 of the sub-tile width W of the coalesced passes: the largest power of two dividing ``L``,
+    at most 32 (16 for N > 8, to bound the [BC, W, NS] tile of ``a``); 0 (looped kernels) if W < 2."""
+    W = min(L & -L, 32 if NS <= 8 else 16)
+    return W.bit_length() - 1 if W >= 2 else 0
+
+
 def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = None,
-                 accumulate_fp64: bool | None = None) -> torch.Tensor:
+                 accumulate_fp64: bool | None = None, coalesced: bool | None = None) -> torch.Tensor:
     """Time-varying all-pole filter ``y[n] = u[n] - sum_{k=1..N} a[n, k-1] y[n-k]`` from rest.
 
     Args:
@@ -244,6 +408,10 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
             orders have large entries, and float32 chunk carries then lose digits by cancellation
             (measured: order 16, chunks of 3, relative error 5e-2 in float32 against 1.6e-4
             sequential); biquads are fine in float32.
+        coalesced: run passes 1 and 3 over coalesced [chunks, W] sub-tiles (``W`` the largest power
+            of two <= 32 dividing the chunk length; looped kernels when ``W < 2``). False: the looped
+            kernels (one time step per iteration); None (default) reads ``SSM_LFILTER_TILE_IO`` (on
+            unless "0"). Same results (bitwise under the interpreter).
 
     Returns:
         ``y [R, T]`` contiguous, dtype ``promote_types(u.dtype, a.dtype)`` (float32 or float64),
@@ -291,16 +459,21 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
     a_strides = (a.stride(0), a.stride(1), a.stride(2))
     u_strides = (u.stride(0), u.stride(1))
 
+    LOG = _tile_log(L, NS) if _tile_io(coalesced) else 0
+    # coalesced passes: also keep the [BC, W, NS] tile of a at <= 8K elements per program on a GPU
+    bc_cap = max(1, 8192 // ((1 << LOG) * NS)) if LOG and not interpret else 1 << 30
+
     S = y  # placeholder pointer when every row is a single chunk (never read)
     if NCS > 0:
         # Pass 1: ~1K elements of the [BC, N, N] lane tile per program, while keeping >= ~512 programs.
         n1 = R * NCS
-        BC1 = _batch(n1, 1024 // (NS * NS), interpret)
+        BC1 = _batch(n1, min(1024 // (NS * NS), bc_cap), interpret)
         Phi = torch.empty(n1, N, N, dtype=acc_dtype, device=dev)
         E = torch.empty(n1, N, dtype=acc_dtype, device=dev)
-        tv_chunk_transfer_kernel[(triton.cdiv(n1, BC1),)](
+        kernel1, extra = (tv_chunk_transfer_tile_kernel, dict(LOG=LOG)) if LOG else (tv_chunk_transfer_kernel, {})
+        kernel1[(triton.cdiv(n1, BC1),)](
             u, a, Phi, E, N, L, NCS, n1, *u_strides, *a_strides,
-            ACC=ACC, BC=BC1, NS=NS, num_warps=max(1, min(4, BC1 * NS * NS // 256)),
+            ACC=ACC, BC=BC1, NS=NS, num_warps=max(1, min(4, BC1 * NS * NS // 256)), **extra,
         )
         # Pass 2: groups of G chunks, so that both sequential chains are ~sqrt(NCS) long.
         G = max(1, math.isqrt(NCS - 1) + 1) if NCS > 1 else 1
@@ -328,9 +501,10 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
         )
     # Pass 3: every (row, chunk) re-run from its true initial state.
     n3 = R * NC
-    BC3 = _batch(n3, 1024 // NS, interpret)
-    tv_chunk_output_kernel[(triton.cdiv(n3, BC3),)](
+    BC3 = _batch(n3, min(1024 // NS, bc_cap), interpret)
+    kernel3, extra = (tv_chunk_output_tile_kernel, dict(LOG=LOG)) if LOG else (tv_chunk_output_kernel, {})
+    kernel3[(triton.cdiv(n3, BC3),)](
         u, a, y, S, N, T, L, NC, NCS, n3, *u_strides, *a_strides, y.stride(0), y.stride(1),
-        HAS_CARRY=NCS > 0, ACC=ACC, BC=BC3, NS=NS, num_warps=max(1, min(4, BC3 * NS // 256)),
+        HAS_CARRY=NCS > 0, ACC=ACC, BC=BC3, NS=NS, num_warps=max(1, min(4, BC3 * NS // 256)), **extra,
     )
     return y

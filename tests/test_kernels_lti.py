@@ -10,9 +10,29 @@ import scipy.signal as ss
 import torch
 
 from ssm_lfilter import reference
-from ssm_lfilter.kernels.lti import lti
+from ssm_lfilter.kernels import lti as _lti_launcher
+from ssm_lfilter.kernels.lti import _next_pow2, _tile_log
+
+lti = _lti_launcher
 
 RNG = np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["coalesced", "looped"])
+def coalesced(request, monkeypatch):
+    """Every test runs on both kernel paths: the coalesced tile kernel and the looped one. Calls where
+    the tile kernel does not apply (M or N > 4, block_size not a power of two in [2, 64]) run the looped
+    kernel on both paths, so the looped variant skips the test there instead of repeating it."""
+    def run(x, b, a, head, *, block_size=None, scan_block=None):
+        if not request.param:
+            M, N = b.shape[-1] - 1, a.shape[-1]
+            C = block_size if block_size is not None else (32 if _next_pow2(max(N, 1)) <= 8 else 4 * _next_pow2(N))
+            if x.dim() == 2 and b.dim() == 2 and a.dim() == 2 and not _tile_log(int(C), M, N):
+                pytest.skip("the coalesced variant already ran the looped kernel here")
+        return _lti_launcher(x, b, a, head, block_size=block_size, scan_block=scan_block,
+                             coalesced=request.param)
+    monkeypatch.setitem(globals(), "lti", run)
+    return request.param
 
 
 def _poly_from_poles(poles):
@@ -82,7 +102,8 @@ def test_matches_scipy(M, N, shared, dtype):
     R, T, K = 3, 67, 3
     # radius <= 0.7 keeps order-32 direct-form coefficients O(10); see docs/kernels.md on conditioning
     x, b, a, head = _make(R, T, M, N, K, shared, dtype, rmax=0.95 if N <= 8 else 0.7)
-    y = lti(x, b, a, head, block_size=5, scan_block=2)
+    # power-of-two chunks run the coalesced tile kernel for M, N <= 4; odd ones the looped kernel
+    y = lti(x, b, a, head, block_size=4 if max(M, N) <= 4 else 5, scan_block=2)
     assert y.shape == (R, T) and y.dtype == dtype
     assert _rel_err(y, _scipy_ref(x, b, a, head)) < _tol(dtype, N)
 
@@ -95,6 +116,24 @@ def test_lengths_cross_blocks(T, N):
     y = lti(x, b, a, head, block_size=8, scan_block=3)
     assert y.shape == (2, T)
     assert _rel_err(y, _scipy_ref(x, b, a, head)) < _tol(torch.float64, 8)
+
+
+@pytest.mark.parametrize("M,N,K,C,T", [(2, 2, 5, 2, 37), (4, 4, 40, 2, 50), (1, 3, 0, 16, 100), (0, 0, 3, 4, 30),
+                                       (3, 1, 70, 64, 300), (2, 2, 0, 32, 600)])
+def test_paths_bitwise_equal(M, N, K, C, T, coalesced):
+    """The coalesced tile kernel and the looped kernel run the same operations in the same order:
+    bitwise-equal results under the interpreter (1e-12 relative on a GPU, where FMA contraction may
+    differ). Covers C < N, C = 64, the head and the FIR halo across chunk and program boundaries."""
+    if not coalesced:
+        pytest.skip("compares both paths itself")
+    for dtype in (torch.float64, torch.float32):
+        x, b, a, head = _make(3, T, M, N, K, False, dtype)
+        y1 = _lti_launcher(x, b, a, head, block_size=C, scan_block=2, coalesced=True)
+        y0 = _lti_launcher(x, b, a, head, block_size=C, scan_block=2, coalesced=False)
+        if x.device.type == "cpu":
+            assert torch.equal(y0, y1)
+        else:
+            torch.testing.assert_close(y1, y0, rtol=1e-12 if dtype == torch.float64 else 1e-6, atol=0)
 
 
 @pytest.mark.parametrize("C", [1, 2, 3, 16])

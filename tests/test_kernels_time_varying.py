@@ -4,16 +4,29 @@
 On CPU the kernels run under ``TRITON_INTERPRET=1``. Tiny ``block_size`` values force many chunks, and
 enough of them that the two-level chunk scan has several groups per row.
 """
+import functools
+import importlib
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from ssm_lfilter.kernels.time_varying import time_varying
 from ssm_lfilter.reference import time_varying_lfilter
 
 pytestmark = pytest.mark.interpreter
+
+# the module (ssm_lfilter.kernels re-exports the function under the same name)
+tv_module = importlib.import_module("ssm_lfilter.kernels.time_varying")
+time_varying = tv_module.time_varying
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["coalesced", "looped"])
+def coalesced(request, monkeypatch):
+    """Every test runs on both kernel paths: the coalesced sub-tile passes and the looped ones."""
+    monkeypatch.setitem(globals(), "time_varying",
+                        functools.partial(tv_module.time_varying, coalesced=request.param))
+    return request.param
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float64: 1e-11, torch.float32: 1e-4}
@@ -124,6 +137,24 @@ def test_shared_coefficients(dtype, N):
     g = torch.Generator().manual_seed(N)
     u = torch.randn(4, 31, dtype=torch.float64, generator=g).to(dtype)
     check(u, tv_coefficients(1, 31, N, gen=g).to(dtype), block_size=4)
+
+
+@pytest.mark.parametrize("N,T,block_size", [(1, 37, 4), (2, 61, 8), (3, 64, 16), (5, 50, 32), (16, 70, 64)])
+def test_paths_bitwise_equal(N, T, block_size, coalesced):
+    """The coalesced and the looped passes give bitwise-equal results (same operations in the same order;
+    on a GPU the reductions may be ordered differently, so 1e-12 there)."""
+    if not coalesced:
+        pytest.skip("compares both paths itself")
+    g = torch.Generator().manual_seed(N + T)
+    u = torch.randn(3, T, dtype=torch.float64, generator=g)
+    a = tv_coefficients(3, T, N, gen=g)
+    for dtype in (torch.float64, torch.float32):
+        y1 = tv_module.time_varying(u.to(DEVICE, dtype), a.to(DEVICE, dtype), block_size=block_size, coalesced=True)
+        y0 = tv_module.time_varying(u.to(DEVICE, dtype), a.to(DEVICE, dtype), block_size=block_size, coalesced=False)
+        if DEVICE == "cpu":
+            assert torch.equal(y0, y1)
+        else:
+            torch.testing.assert_close(y1, y0, rtol=1e-12 if dtype == torch.float64 else 1e-6, atol=0)
 
 
 @pytest.mark.parametrize("N", [2, 3, 8])
