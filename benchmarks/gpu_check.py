@@ -2,7 +2,12 @@
 
 Run from the repository root on a CUDA machine (a lent H100/H200 gets one call of a few minutes):
 
-    python benchmarks/gpu_check.py --out OUT_DIR
+    python -m pip install --no-build-isolation --no-deps -e .   # the same python, so kernels/
+    python benchmarks/gpu_check.py --out OUT_DIR                  # is importable as ssm_lfilter.kernels
+
+(A bare ``pip`` may belong to another interpreter, and ``PYTHONPATH=.`` then imports the source
+``ssm_lfilter`` without its kernels: every CUDA call warns and runs the torch engine. The first
+lent run here did exactly that; its numbers were discarded.)
 
 It writes ``OUT_DIR/report.md`` (device, versions, date, the test tier's result, the kernel
 bandwidth table and the suite's target table), ``OUT_DIR/gpu-tests.log`` and
@@ -154,12 +159,18 @@ def _bandwidth_table() -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--test-budget", type=int, default=120, help="seconds for the GPU test tier")
+    ap.add_argument("--test-budget", type=int, default=90, help="seconds for the GPU test tier")
+    ap.add_argument("--sweeps", nargs="*", default=None, help="suite sweeps to run (default: all of the cuda preset)")
     ap.add_argument("--skip-suite", action="store_true")
+    ap.add_argument("--bandwidth", action="store_true", help="also time the public functions against a copy")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
     parts = ["# ssm_lfilter GPU check", "", _env(), ""]
+
+    def save():  # after every stage, so a run cut short still leaves its report
+        with open(os.path.join(args.out, "report.md"), "w") as f:
+            f.write("\n".join(parts) + f"\n\nElapsed: {time.time() - t0:.0f} s\n")
 
     try:
         table, tile_wins = _tile_io_comparison()
@@ -169,35 +180,36 @@ def main(argv=None) -> int:
     os.environ["SSM_LFILTER_TILE_IO"] = "1" if tile_wins else "0"
     parts += ["## Chunk passes: per-lane vs coalesced tiles", "", table, "",
               f"The rest of this run uses SSM_LFILTER_TILE_IO={os.environ['SSM_LFILTER_TILE_IO']}.", ""]
-    print("\n".join(parts[-4:]), flush=True)
+    save()
+    print("\n".join(parts[-5:]), flush=True)
 
     parts += ["## GPU test tier", "", _test_tier(args.out, args.test_budget), ""]
+    save()
     print(parts[-2], flush=True)
 
-    try:
-        parts += ["## Kernels against a copy (same process, medians of do_bench)", "", _bandwidth_table(), ""]
-    except Exception as err:  # noqa: BLE001 - report the failure and go on to the suite
-        parts += ["## Kernels against a copy", "", f"failed: {type(err).__name__}: {err}", ""]
-    print(parts[-2], flush=True)
+    if args.bandwidth:
+        try:
+            parts += ["## Public functions against a copy", "", _bandwidth_table(), ""]
+        except Exception as err:  # noqa: BLE001 - report the failure and go on to the suite
+            parts += ["## Public functions against a copy", "", f"failed: {type(err).__name__}: {err}", ""]
+        save()
 
     if not args.skip_suite:
         from benchmarks.run import run_gpu_suite
 
-        with tempfile.TemporaryDirectory() as tmp:
-            suite_dir = os.path.join(tmp, "gpu_suite")
-            try:
-                res = run_gpu_suite(suite_dir)
-                parts += ["## Benchmark suite targets", "", res.get("gpu_targets", ""), ""]
-            except Exception as err:  # noqa: BLE001
-                parts += ["## Benchmark suite", "", f"failed: {type(err).__name__}: {err}", ""]
+        suite_dir = os.path.join(tempfile.mkdtemp(), "gpu_suite")
+        try:
+            res = run_gpu_suite(suite_dir, sweeps=args.sweeps)
+            parts += ["## Benchmark suite targets", "", res.get("gpu_targets", ""), ""]
+            with open(os.path.join(suite_dir, "results.md")) as f:
+                parts += ["## Benchmark suite results", "", f.read(), ""]
+        except Exception as err:  # noqa: BLE001
+            parts += ["## Benchmark suite", "", f"failed: {type(err).__name__}: {err}", ""]
+        if os.path.isdir(suite_dir):
             with tarfile.open(os.path.join(args.out, "gpu_suite.tar.gz"), "w:gz") as tar:
-                if os.path.isdir(suite_dir):
-                    tar.add(suite_dir, arcname="gpu_suite")
-    parts.append(f"Total time: {time.time() - t0:.0f} s")
-    report = "\n".join(parts)
-    with open(os.path.join(args.out, "report.md"), "w") as f:
-        f.write(report + "\n")
-    print(report)
+                tar.add(suite_dir, arcname="gpu_suite")
+        save()
+    print("\n".join(parts))
     return 0
 
 
