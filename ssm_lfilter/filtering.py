@@ -139,12 +139,29 @@ def _section_states(zi: Tensor | None, expected: tuple[int, ...], state_dim: int
     check_state_shape(zi, expected, state_dim)
 
 
-def _cascade_shape(sos: Tensor, x: Tensor, ax: int, time_axis: bool) -> tuple[torch.Size, int]:
-    """The output shape of a cascade on ``x`` and the index of its time axis (negative)."""
+def _cascade_shape(sos: Tensor, x: Tensor, ax: int, time_axis: bool) -> torch.Size:
+    """The output shape of a cascade on ``x``, time last."""
     lead = sos.shape[:-3] if time_axis and sos.dim() >= 3 and sos.shape[-3] == x.shape[ax] else sos.shape[:-2]
     xm_batch = x.movedim(ax, -1).shape[:-1]
     batch = broadcast_batch({"x (without axis)": xm_batch, "sos": lead})
-    return torch.Size((*batch, x.shape[ax])), ax
+    return torch.Size((*batch, x.shape[ax]))
+
+
+def _cascade(section_filter, sos: Tensor, x: Tensor, axis: int, zi: Tensor | None, dt, out_dtype):
+    """Run ``section_filter(b, a, y, axis[, zi])`` section by section in the compute dtype ``dt``
+    (so half precision is not rounded between sections); stack the sections' final states."""
+    y, zfs = x.to(dt), []
+    for s in range(sos.shape[-2]):
+        section = sos[..., s, :].to(dt)
+        if zi is None:
+            y = section_filter(section[..., :3], section[..., 3:], y, axis)
+        else:
+            y, zf = section_filter(section[..., :3], section[..., 3:], y, axis, zi[s].to(dt))
+            zfs.append(zf)
+    y = y.to(out_dtype)
+    if zi is None:
+        return y
+    return y, torch.stack(zfs, 0).to(out_dtype)
 
 
 def sosfilt(sos, x, axis: int = -1, zi=None):
@@ -181,23 +198,12 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
         raise ValueError("x: expected at least 1 dim, got a 0-dim tensor")
     ax = normalize_axis(axis, x.dim())
     if zi is not None:
-        out_shape, _ = _cascade_shape(sos, x, ax, time_axis=False)
+        out_shape = _cascade_shape(sos, x, ax, time_axis=False)
         expected = list(torch.empty(out_shape, device="meta").movedim(-1, ax).shape)
         expected[ax] = 2
         _section_states(zi, (n, *expected), ax)
     check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
-    y, zfs = x.to(dt), []
-    for s in range(n):
-        section = sos[..., s, :].to(dt)
-        if zi is None:
-            y = lfilter(section[..., :3], section[..., 3:], y, axis)
-        else:
-            y, zf = lfilter(section[..., :3], section[..., 3:], y, axis, zi[s].to(dt))
-            zfs.append(zf)
-    y = y.to(out_dtype)
-    if zi is None:
-        return y
-    return y, torch.stack(zfs, 0).to(out_dtype)
+    return _cascade(lfilter, sos, x, axis, zi, dt, out_dtype)
 
 
 def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
@@ -314,20 +320,9 @@ def time_varying_sosfilt(sos, x, axis: int = -1, zi=None):
         raise ValueError("x: expected at least 1 dim, got a 0-dim tensor")
     ax = normalize_axis(axis, x.dim())
     if zi is not None:
-        out_shape, _ = _cascade_shape(sos, x, ax, time_axis=True)
+        out_shape = _cascade_shape(sos, x, ax, time_axis=True)
         _section_states(zi, (n, *out_shape[:-1], 4), -1)
-    y, zfs = x.to(dt), []
-    for s in range(n):
-        section = sos[..., s, :].to(dt)
-        if zi is None:
-            y = time_varying_lfilter(section[..., :3], section[..., 3:], y, axis)
-        else:
-            y, zf = time_varying_lfilter(section[..., :3], section[..., 3:], y, axis, zi[s].to(dt))
-            zfs.append(zf)
-    y = y.to(out_dtype)
-    if zi is None:
-        return y
-    return y, torch.stack(zfs, 0).to(out_dtype)
+    return _cascade(time_varying_lfilter, sos, x, axis, zi, dt, out_dtype)
 
 
 def linear_recurrence(a, u, h0=None, reverse: bool = False, dim: int = -1):

@@ -9,32 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.autograd import gradcheck, gradgradcheck
 
+from helpers import rand_sos, stable_a
 from ssm_lfilter.zero_phase import filtfilt, sosfiltfilt
 
 D = torch.float64
 PADTYPES = ["odd", "even", "constant", None]
 
 
-def stable_a(rng, n, radius=0.9):
-    roots = []
-    while len(roots) < n:
-        if n - len(roots) >= 2 and rng.random() < 0.6:
-            r, t = radius * np.sqrt(rng.random()), rng.uniform(0, np.pi)
-            roots += [r * np.exp(1j * t), r * np.exp(-1j * t)]
-        else:
-            roots.append(rng.uniform(-radius, radius))
-    return np.real(np.poly(roots)) if n else np.ones(1)
-
-
-def rand_sos(rng, n_sections, radius=0.9):
-    sos = np.zeros((n_sections, 6))
-    for s in range(n_sections):
-        sos[s, :3] = rng.standard_normal(3)
-        sos[s, 3:] = stable_a(rng, 2, radius)
-        if rng.random() < 0.3:  # first-order section: changes the default padlen
-            sos[s, 2] = sos[s, 5] = 0.0
-            sos[s, 4] = rng.uniform(-0.9, 0.9)
-    return sos
+def rand_sos_ff(rng, n_sections, radius=0.9):
+    return rand_sos(rng, n_sections, radius, first_order_prob=0.3)
 
 
 def t(v):
@@ -66,7 +49,7 @@ def test_filtfilt_matches_scipy(seed):
 def test_sosfiltfilt_matches_scipy(seed):
     rng = np.random.default_rng(50 + seed)
     shape, axis = SHAPES[seed % len(SHAPES)]
-    sos = rand_sos(rng, int(rng.integers(1, 4)))
+    sos = rand_sos_ff(rng, int(rng.integers(1, 4)))
     scale = rng.uniform(0.5, 2.0, (sos.shape[0], 1)) if seed % 2 else 1.0  # a0 != 1: normalized per section
     x = rng.standard_normal(shape)
     T = shape[axis]
@@ -117,7 +100,7 @@ def test_batched_coefficients():
     # coefficient batch dims beyond x's: prepended
     got = filtfilt(t(B), t(A), t(x[0, 0]))
     assert got.shape == (C, 40)
-    sos = np.stack([rand_sos(rng, 2) for _ in range(C)])
+    sos = np.stack([rand_sos_ff(rng, 2) for _ in range(C)])
     # (the default padlen of a batch is the largest of its filters': pass one to compare per filter)
     got = sosfiltfilt(t(sos), t(x), padlen=10)
     assert got.shape == (2, C, 40)
@@ -230,7 +213,6 @@ def test_bad_input():
         sosfiltfilt(torch.tensor([[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]]), x)  # a0 == 0
     with pytest.raises(ValueError, match="device"):
         filtfilt(b, a, torch.randn(20, device="meta"))
-
 
 
 def test_complex():

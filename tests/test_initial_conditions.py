@@ -6,30 +6,11 @@ import scipy.signal as ss
 import torch
 from torch.autograd import gradcheck, gradgradcheck
 
+from helpers import rand_sos, stable_a
 from ssm_lfilter.initial_conditions import lfilter_zi, lfiltic, sosfilt_zi
 from ssm_lfilter.reference import lfilter as ref_lfilter
 
 D = torch.float64
-
-
-def stable_a(rng, n, radius=0.9):
-    """Monic polynomial of order n with roots inside ``radius`` (conjugate pairs, real coefficients)."""
-    roots = []
-    while len(roots) < n:
-        if n - len(roots) >= 2 and rng.random() < 0.6:
-            r, t = radius * np.sqrt(rng.random()), rng.uniform(0, np.pi)
-            roots += [r * np.exp(1j * t), r * np.exp(-1j * t)]
-        else:
-            roots.append(rng.uniform(-radius, radius))
-    return np.real(np.poly(roots)) if n else np.ones(1)
-
-
-def rand_sos(rng, n_sections, radius=0.9):
-    sos = np.zeros((n_sections, 6))
-    for s in range(n_sections):
-        sos[s, :3] = rng.standard_normal(3)
-        sos[s, 3:] = stable_a(rng, 2, radius)
-    return sos
 
 
 def t(v):

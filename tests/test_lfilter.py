@@ -6,41 +6,13 @@ import scipy.signal as ss
 import torch
 
 import ssm_lfilter as sl
+from helpers import assert_close_np, npy, random_denominator, t64
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def stable_a(order, rng, rmax=0.9, rmin=0.0, a0=None):
-    """Denominator of the given order with random poles of radius in [rmin, rmax] (conjugate pairs)."""
-    poles = []
-    while len(poles) < order:
-        r = rng.uniform(rmin, rmax)
-        if order - len(poles) >= 2 and rng.random() < 0.7:
-            p = r * np.exp(1j * rng.uniform(0.05, np.pi - 0.05))
-            poles += [p, np.conj(p)]
-        else:
-            poles.append(r * rng.choice([-1.0, 1.0]))
-    a = np.real(np.poly(poles)) if order else np.ones(1)
-    return a * (rng.uniform(0.5, 2.0) if a0 is None else a0)
-
 
 def rand_b(order, rng):
     return rng.standard_normal(order + 1)
-
-
-def t64(a):
-    return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64)
-
-
-def npy(t):
-    return t.detach().cpu().resolve_conj().numpy()
-
-
-def assert_close_np(actual, expected, rtol=1e-9, what=""):
-    actual = npy(actual) if isinstance(actual, torch.Tensor) else np.asarray(actual)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != expected {expected.shape}"
-    scale = max(1.0, float(np.nanmax(np.abs(expected)))) if expected.size else 1.0
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
 # ----------------------------------------------------------------------------------------------- parity
@@ -50,7 +22,7 @@ ORDERS = [(0, 0), (0, 1), (1, 0), (1, 1), (2, 2), (3, 1), (1, 4), (5, 5), (8, 8)
 @pytest.mark.parametrize("nb,na", ORDERS)
 def test_orders_match_scipy_float64(nb, na):
     rng = np.random.default_rng(100 + 17 * nb + na)
-    b, a = rand_b(nb, rng), stable_a(na, rng)
+    b, a = rand_b(nb, rng), random_denominator(na, rng)
     x = rng.standard_normal((3, 200))
     y = sl.lfilter(t64(b), t64(a), t64(x))
     assert isinstance(y, torch.Tensor)
@@ -61,7 +33,7 @@ def test_orders_match_scipy_float64(nb, na):
 @pytest.mark.parametrize("order", [24, 32])
 def test_high_orders_match_scipy(order):
     rng = np.random.default_rng(order)
-    b, a = rand_b(order, rng), stable_a(order, rng, rmax=0.8)
+    b, a = rand_b(order, rng), random_denominator(order, rng, rmax=0.8)
     x = rng.standard_normal((2, 400))
     assert_close_np(sl.lfilter(t64(b), t64(a), t64(x)), ss.lfilter(b, a, x), 1e-6, f"order {order}")
 
@@ -73,7 +45,7 @@ SHAPES_AXES = [((150,), -1), ((150,), 0), ((4, 150), -1), ((150, 4), 0), ((2, 15
 @pytest.mark.parametrize("shape,axis", SHAPES_AXES)
 def test_shapes_and_axes(shape, axis):
     rng = np.random.default_rng(7)
-    b, a = rand_b(3, rng), stable_a(2, rng)
+    b, a = rand_b(3, rng), random_denominator(2, rng)
     x = rng.standard_normal(shape)
     y = sl.lfilter(t64(b), t64(a), t64(x), axis=axis)
     assert_close_np(y, ss.lfilter(b, a, x, axis=axis), 1e-10, f"shape {shape} axis {axis}")
@@ -83,7 +55,7 @@ def test_shapes_and_axes(shape, axis):
 @pytest.mark.parametrize("nb,na", [(3, 2), (1, 4), (0, 2), (2, 0), (0, 0)])
 def test_zi_and_zf_match_scipy(shape, axis, nb, na):
     rng = np.random.default_rng(11)
-    b, a = rand_b(nb, rng), stable_a(na, rng)
+    b, a = rand_b(nb, rng), random_denominator(na, rng)
     K = max(nb, na)
     zshape = list(shape)
     zshape[axis] = K
@@ -119,7 +91,7 @@ def test_scipy_lfilter_zi_gives_steady_state():
 ])
 def test_zi_size1_dims_broadcast_like_scipy(xshape, zshape, axis):
     rng = np.random.default_rng(3)
-    b, a = rand_b(3, rng), stable_a(3, rng)
+    b, a = rand_b(3, rng), random_denominator(3, rng)
     x, zi = rng.standard_normal(xshape), rng.standard_normal(zshape)
     y, zf = sl.lfilter(t64(b), t64(a), t64(x), axis=axis, zi=t64(zi))
     ey, ezf = ss.lfilter(b, a, x, axis=axis, zi=zi)
@@ -129,7 +101,7 @@ def test_zi_size1_dims_broadcast_like_scipy(xshape, zshape, axis):
 
 def test_a0_normalizes():
     rng = np.random.default_rng(5)
-    b, a = rand_b(2, rng), stable_a(2, rng, a0=1.0)
+    b, a = rand_b(2, rng), random_denominator(2, rng, a0=1.0)
     x = rng.standard_normal(100)
     y1 = sl.lfilter(t64(b), t64(a), t64(x))
     y2 = sl.lfilter(t64(3.5 * b), t64(3.5 * a), t64(x))
@@ -143,7 +115,7 @@ def test_b_longer_and_shorter_than_a_with_zi():
     rng = np.random.default_rng(9)
     x = rng.standard_normal((2, 90))
     for nb, na in [(6, 1), (1, 6), (0, 5), (5, 0)]:
-        b, a = rand_b(nb, rng), stable_a(na, rng)
+        b, a = rand_b(nb, rng), random_denominator(na, rng)
         zi = rng.standard_normal((2, max(nb, na)))
         y, zf = sl.lfilter(t64(b), t64(a), t64(x), zi=t64(zi))
         ey, ezf = ss.lfilter(b, a, x, zi=zi)
@@ -156,7 +128,7 @@ def test_per_channel_coefficients():
     rng = np.random.default_rng(21)
     B, C, T = 2, 3, 130
     bs = np.stack([rand_b(2, rng) for _ in range(C)])
-    as_ = np.stack([stable_a(3, rng) for _ in range(C)])
+    as_ = np.stack([random_denominator(3, rng) for _ in range(C)])
     x = rng.standard_normal((B, C, T))
     y = sl.lfilter(t64(bs), t64(as_), t64(x))
     expected = np.stack([np.stack([ss.lfilter(bs[c], as_[c], x[i, c]) for c in range(C)]) for i in range(B)])
@@ -167,7 +139,7 @@ def test_per_channel_coefficients_with_zi_and_axis():
     rng = np.random.default_rng(22)
     B, C, T = 2, 3, 70
     bs = np.stack([rand_b(1, rng) for _ in range(C)])
-    as_ = np.stack([stable_a(2, rng) for _ in range(C)])
+    as_ = np.stack([random_denominator(2, rng) for _ in range(C)])
     x = rng.standard_normal((B, T, C))
     zi = rng.standard_normal((B, 2, C))
     y, zf = sl.lfilter(t64(bs), t64(as_), t64(x), axis=1, zi=t64(zi))
@@ -184,7 +156,7 @@ def test_b_and_a_batch_dims_broadcast_against_each_other():
     rng = np.random.default_rng(23)
     B, C, T = 2, 3, 80
     bs = np.stack([rand_b(2, rng) for _ in range(C)])  # (C, 3)
-    as_ = np.stack([stable_a(2, rng) for _ in range(B)])[:, None, :]  # (B, 1, 3)
+    as_ = np.stack([random_denominator(2, rng) for _ in range(B)])[:, None, :]  # (B, 1, 3)
     x = rng.standard_normal((B, C, T))
     y = sl.lfilter(t64(bs), t64(as_), t64(x))
     expected = np.stack([np.stack([ss.lfilter(bs[c], as_[i, 0], x[i, c]) for c in range(C)]) for i in range(B)])
@@ -195,7 +167,7 @@ def test_per_batch_coefficients_different_orders():
     rng = np.random.default_rng(24)
     B, T = 4, 100
     bs = np.stack([rand_b(4, rng) for _ in range(B)])
-    as_ = np.stack([stable_a(1, rng) for _ in range(B)])
+    as_ = np.stack([random_denominator(1, rng) for _ in range(B)])
     x = rng.standard_normal((B, T))
     y = sl.lfilter(t64(bs), t64(as_), t64(x))
     expected = np.stack([ss.lfilter(bs[i], as_[i], x[i]) for i in range(B)])
@@ -232,7 +204,7 @@ def test_half_precision_in_and_out(dtype):
 def test_complex_matches_scipy(cdtype, rtol):
     rng = np.random.default_rng(33)
     b = rng.standard_normal(3) + 1j * rng.standard_normal(3)
-    a = stable_a(2, rng) + 0j
+    a = random_denominator(2, rng) + 0j
     a[1] += 0.1j  # genuinely complex denominator, still stable (|poles| < 1)
     assert np.all(np.abs(np.roots(a)) < 1)
     x = rng.standard_normal((2, 150)) + 1j * rng.standard_normal((2, 150))
@@ -292,7 +264,7 @@ def test_integer_inputs_promote_to_default_float(default):
 @pytest.mark.parametrize("splits", [[0, 1, 64, 65, 200, 333], [0, 17, 17, 300, 333], [0, 128, 333]])
 def test_streaming_chunks_equal_one_call(splits):
     rng = np.random.default_rng(41)
-    b, a = rand_b(4, rng), stable_a(3, rng, rmin=0.7, rmax=0.95)
+    b, a = rand_b(4, rng), random_denominator(3, rng, rmin=0.7, rmax=0.95)
     x = t64(rng.standard_normal((2, 333)))
     zi = t64(rng.standard_normal((2, 4)))
     y_all, zf_all = sl.lfilter(t64(b), t64(a), x, zi=zi)
@@ -310,7 +282,7 @@ def test_streaming_chunks_equal_one_call(splits):
 
 def test_backend_torch_env_equals_default(monkeypatch):
     rng = np.random.default_rng(42)
-    b, a = rand_b(3, rng), stable_a(3, rng)
+    b, a = rand_b(3, rng), random_denominator(3, rng)
     x = t64(rng.standard_normal((3, 257)))
     zi = t64(rng.standard_normal((3, 3)))
     monkeypatch.delenv("SSM_LFILTER_BACKEND", raising=False)
@@ -337,7 +309,7 @@ def test_positional_call_and_return_types():
 
 def test_does_not_modify_inputs():
     rng = np.random.default_rng(43)
-    b, a, x, zi = t64(rand_b(2, rng)), t64(stable_a(2, rng)), t64(rng.standard_normal(50)), t64(np.ones(2))
+    b, a, x, zi = t64(rand_b(2, rng)), t64(random_denominator(2, rng)), t64(rng.standard_normal(50)), t64(np.ones(2))
     copies = [t.clone() for t in (b, a, x, zi)]
     sl.lfilter(b, a, x, zi=zi)
     for t, c in zip((b, a, x, zi), copies):

@@ -7,23 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ssm_lfilter as sl
+from helpers import random_denominator
 from ssm_lfilter import reference as ref
 
 SETTINGS = dict(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow],
                 derandomize=True)
-
-
-def stable_a(order, rng, rmax, a0=None):
-    poles = []
-    while len(poles) < order:
-        r = rng.uniform(0, rmax)
-        if order - len(poles) >= 2 and rng.random() < 0.7:
-            p = r * np.exp(1j * rng.uniform(0.05, np.pi - 0.05))
-            poles += [p, np.conj(p)]
-        else:
-            poles.append(r * rng.choice([-1.0, 1.0]))
-    a = np.real(np.poly(poles)) if order else np.ones(1)
-    return a * (rng.uniform(0.5, 2.0) if a0 is None else a0)
 
 
 def check(actual, expected, rtol, what=""):
@@ -48,7 +36,7 @@ def signal_case(draw, max_ndim=3, max_T=300):
 def test_lfilter_matches_scipy(case, nb, na, use_zi, rmax, seed):
     shape, axis = case
     rng = np.random.default_rng(seed)
-    b, a = rng.standard_normal(nb + 1), stable_a(na, rng, rmax)
+    b, a = rng.standard_normal(nb + 1), random_denominator(na, rng, rmax)
     x = rng.standard_normal(shape)
     K = max(nb, na)
     tol = 1e-9 if max(nb, na) <= 8 else 1e-7
@@ -79,7 +67,7 @@ def test_sosfilt_matches_scipy(case, n_sections, use_zi, rmax, seed, single):
     shape, axis = case
     rng = np.random.default_rng(seed)
     sos = np.concatenate([rng.standard_normal((n_sections, 3)),
-                          np.stack([stable_a(2, rng, rmax, a0=1.0) for _ in range(n_sections)])], 1)
+                          np.stack([random_denominator(2, rng, rmax, a0=1.0) for _ in range(n_sections)])], 1)
     x = rng.standard_normal(shape)
     if single:  # float32 end to end, vs float64 scipy on the same rounded values
         sos, x = sos.astype(np.float32), x.astype(np.float32)
@@ -154,7 +142,7 @@ def test_linear_recurrence_matches_reference(shape_axis, reverse, use_h0, cplx, 
        seed=st.integers(0, 2**31 - 1))
 def test_lfilter_streaming_split(nb, na, T, cut, seed):
     rng = np.random.default_rng(seed)
-    b, a = torch.tensor(rng.standard_normal(nb + 1)), torch.tensor(stable_a(na, rng, 0.95))
+    b, a = torch.tensor(rng.standard_normal(nb + 1)), torch.tensor(random_denominator(na, rng, 0.95))
     x = torch.tensor(rng.standard_normal((2, T)))
     zi = torch.tensor(rng.standard_normal((2, max(nb, na))))
     k = int(cut * T)
@@ -169,7 +157,7 @@ def test_lfilter_streaming_split(nb, na, T, cut, seed):
 @given(nb=st.integers(0, 6), na=st.integers(0, 6), T=st.integers(1, 200), seed=st.integers(0, 2**31 - 1))
 def test_lfilter_linear_in_x_and_zi(nb, na, T, seed):
     rng = np.random.default_rng(seed)
-    b, a = torch.tensor(rng.standard_normal(nb + 1)), torch.tensor(stable_a(na, rng, 0.95))
+    b, a = torch.tensor(rng.standard_normal(nb + 1)), torch.tensor(random_denominator(na, rng, 0.95))
     x1, x2 = torch.tensor(rng.standard_normal(T)), torch.tensor(rng.standard_normal(T))
     K = max(nb, na)
     z1, z2 = torch.tensor(rng.standard_normal(K)), torch.tensor(rng.standard_normal(K))

@@ -6,22 +6,7 @@ import scipy.signal as ss
 import torch
 
 import ssm_lfilter as sl
-
-
-def t64(a):
-    return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64)
-
-
-def npy(t):
-    return t.detach().cpu().resolve_conj().numpy()
-
-
-def assert_close_np(actual, expected, rtol=1e-9, what=""):
-    actual = npy(actual) if isinstance(actual, torch.Tensor) else np.asarray(actual)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != expected {expected.shape}"
-    scale = max(1.0, float(np.nanmax(np.abs(expected)))) if expected.size else 1.0
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+from helpers import assert_close_np, npy, t64
 
 
 def random_sos(n_sections, rng, rmax=0.95, rmin=0.0):

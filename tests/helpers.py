@@ -1,0 +1,58 @@
+"""Helpers shared by the test modules: random stable filters and float64 comparisons."""
+import numpy as np
+import torch
+
+
+def random_denominator(order, rng, rmax=0.9, rmin=0.0, a0=None):
+    """Denominator of the given order with random poles of radius in [rmin, rmax] (conjugate pairs),
+    scaled by ``a0`` (random in [0.5, 2] when None) so that normalization is exercised."""
+    poles = []
+    while len(poles) < order:
+        r = rng.uniform(rmin, rmax)
+        if order - len(poles) >= 2 and rng.random() < 0.7:
+            p = r * np.exp(1j * rng.uniform(0.05, np.pi - 0.05))
+            poles += [p, np.conj(p)]
+        else:
+            poles.append(r * rng.choice([-1.0, 1.0]))
+    a = np.real(np.poly(poles)) if order else np.ones(1)
+    return a * (rng.uniform(0.5, 2.0) if a0 is None else a0)
+
+
+def stable_a(rng, n, radius=0.9):
+    """Monic polynomial of order n with roots inside ``radius`` (conjugate pairs, real coefficients)."""
+    roots = []
+    while len(roots) < n:
+        if n - len(roots) >= 2 and rng.random() < 0.6:
+            r, t = radius * np.sqrt(rng.random()), rng.uniform(0, np.pi)
+            roots += [r * np.exp(1j * t), r * np.exp(-1j * t)]
+        else:
+            roots.append(rng.uniform(-radius, radius))
+    return np.real(np.poly(roots)) if n else np.ones(1)
+
+
+def rand_sos(rng, n_sections, radius=0.9, first_order_prob=0.0):
+    """Random stable sections; with ``first_order_prob`` some become first order (b2 = a2 = 0)."""
+    sos = np.zeros((n_sections, 6))
+    for s in range(n_sections):
+        sos[s, :3] = rng.standard_normal(3)
+        sos[s, 3:] = stable_a(rng, 2, radius)
+        if first_order_prob and rng.random() < first_order_prob:
+            sos[s, 2] = sos[s, 5] = 0.0  # a first-order section (it changes filtfilt's default padlen)
+            sos[s, 4] = rng.uniform(-0.9, 0.9)
+    return sos
+
+
+def t64(a):
+    return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64)
+
+
+def npy(t):
+    return t.detach().cpu().resolve_conj().numpy()
+
+
+def assert_close_np(actual, expected, rtol=1e-9, what=""):
+    actual = npy(actual) if isinstance(actual, torch.Tensor) else np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != expected {expected.shape}"
+    scale = max(1.0, float(np.nanmax(np.abs(expected)))) if expected.size else 1.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
