@@ -10,10 +10,12 @@
 3. Each block adds the homogeneous response ``G (L x N)`` to its true initial state ``S[c-1]``.
 
 The block responses are computed in float64 (complex128), and so is the whole engine for float32
-and half-precision data: the correction ``G S`` cancels when the homogeneous responses are large,
-which in float32 cost 1e-4 relative on a biquad with poles at radius 0.999 (against 2e-5 for a
-sequential float32 recurrence) and 0.5 on an order-8 Chebyshev filter (design notes). In float64 the
-result is limited by the final rounding to float32 (5e-8 on that biquad).
+data unless the filter is well conditioned: the correction ``G S`` cancels when the homogeneous
+responses are large, which in float32 cost 1e-4 relative on a biquad with poles at radius 0.999
+(against 2e-5 for a sequential float32 recurrence) and 0.5 on an order-8 Chebyshev filter (design
+notes). In float64 the result is limited by the final rounding to float32 (5e-8 on that biquad).
+Orders <= 2 whose error amplification (``_amplification``) is at most 8 stay in float32: their
+corrections lose at most a few float32 roundings, and float32 runs 2-3x faster.
 """
 from __future__ import annotations
 
@@ -89,6 +91,23 @@ def _responses(b: torch.Tensor, a: torch.Tensor, L: int):
     return out[:, 0], out[:, 1 : 1 + M].transpose(1, 2), out[:, 1 + M : 1 + M + N].transpose(1, 2), out[:, -1]
 
 
+# Below this error amplification a low-order filter runs in float32 (see _amplification).
+FLOAT32_MAX_AMPLIFICATION = 8.0
+
+
+def _amplification(G: torch.Tensor, M: torch.Tensor) -> float:
+    """How much the blockwise corrections amplify a rounding error in a carried state: the largest
+    homogeneous response (max row sum of ``|G|``) times the geometric sum of the carries' decay
+    ``1 / (1 - ||M||)``. About 1 for a biquad with poles at radius 0.5; thousands at radius 0.999,
+    where float32 corrections lose 1e-4 relative. ``inf`` when the carries do not decay."""
+    if G.numel() == 0:
+        return 1.0
+    decay = float(torch.linalg.matrix_norm(M).max())
+    if decay >= 0.9:
+        return float("inf")
+    return float(G.abs().sum(-1).max()) / (1.0 - decay)
+
+
 def _toeplitz(h: torch.Tensor) -> torch.Tensor:
     """Lower-triangular Toeplitz ``H[i, j] = h[i - j]`` (``i >= j``) for each row of ``h (Rf, L)``."""
     L = h.shape[1]
@@ -125,7 +144,9 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, L
             y[:, :K] += head[:, :K]
         return y
     wd = work_dtype(x.dtype, N)
-    if not all(bool(torch.isfinite(t).all()) for t in (x, b, a, head)):
+    # One cheap reduction per input detects NaN/Inf (a huge finite sum that overflows only sends
+    # the call down the slower exact path); isfinite() costs three passes over the signal.
+    if not all(bool(torch.isfinite(t.sum())) for t in (x, b, a, head)):
         # The Toeplitz GEMM multiplies the zeros above its diagonal by every input of a block, so
         # a NaN or Inf would reach earlier samples. Running the recurrence sample by sample inside
         # the blocks propagates it forward only, as scipy does.
@@ -140,6 +161,8 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, L
     # and past outputs (y[-N], ..., y[-1]); the transfer maps them to (y[L-N], ..., y[L-1]).
     Hx, G = Hx.flip(-1), G.flip(-1)
     Mt = G[:, L - N :, :]
+    if wd != x.dtype and N <= 2 and _amplification(G, Mt) <= FLOAT32_MAX_AMPLIFICATION:
+        wd = x.dtype  # well conditioned: the data's own precision is exact enough, and 2-3x faster
     HT = _toeplitz(h).transpose(1, 2).to(wd)
 
     C = -(-T // L)
