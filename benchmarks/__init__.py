@@ -1,0 +1,1 @@
+"""ssm_lfilter benchmark suite: ``python -m benchmarks`` (see benchmarks/README.md)."""
