@@ -32,6 +32,14 @@ def _coefficients(t: Tensor, name: str, min_dims: int = 1) -> None:
         raise ValueError(f"{name}: expected at least one coefficient in the last dim, got shape {tuple(t.shape)}")
 
 
+def _state_shape(time_last: tuple[int, ...], ax: int, K: int) -> tuple[int, ...]:
+    """scipy's TDF-II state shape: the output's shape (given time last) with its time axis moved to
+    ``ax`` and replaced by the state size ``K``."""
+    shape = list(time_last[:-1])
+    shape.insert(len(shape) + 1 + ax if ax < 0 else ax, K)
+    return tuple(shape)
+
+
 def _tdf2_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor | None, K: int) -> Tensor:
     """scipy's final TDF-II state from the last ``K`` inputs and outputs (rows ``(R, T)``):
     ``zf[k] = sum_{j=k+1..K} (b_j x[T+k-j] - a_j y[T+k-j]) + zi[T+k]`` (the last term while ``T+k < K``)."""
@@ -109,10 +117,7 @@ def lfilter(b, a, x, axis: int = -1, zi=None):
 
     zr = None
     if zi is not None:
-        expected = [*batch, T]
-        expected = list(torch.empty(expected, device="meta").movedim(-1, ax).shape)
-        expected[ax] = K
-        check_state_shape(zi, tuple(expected), ax)
+        check_state_shape(zi, _state_shape((*batch, T), ax, K), ax)
         zr = zi.to(dt).movedim(ax, -1).expand(*batch, K).reshape(R, K)
 
     y = ops.lti(xr, br, ar, xr.new_zeros(R, 0) if zr is None else zr)
@@ -199,9 +204,7 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
     ax = normalize_axis(axis, x.dim())
     if zi is not None:
         out_shape = _cascade_shape(sos, x, ax, time_axis=False)
-        expected = list(torch.empty(out_shape, device="meta").movedim(-1, ax).shape)
-        expected[ax] = 2
-        _section_states(zi, (n, *expected), ax)
+        _section_states(zi, (n, *_state_shape(out_shape, ax, 2)), ax)
     check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
     return _cascade(lfilter, sos, x, axis, zi, dt, out_dtype)
 
