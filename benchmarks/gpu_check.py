@@ -67,48 +67,119 @@ def _test_tier(out_dir: str, budget_s: int) -> str:
     return f"`{' '.join(cmd[2:])}` exit {rc}: {tail[0]}"
 
 
-def _tile_io_comparison() -> tuple[str, bool]:
-    """Per-lane vs coalesced-tile chunk passes of the LTI and time-varying kernels, side by side.
-    Returns the table and whether the tile path compiled, matched and was faster on the LTI row."""
+def _variant_comparison() -> tuple[str, dict, dict]:
+    """Every kernel variant side by side on the same data: the single-pass look-back kernels (and the
+    fused sos cascade and coefficient-gradient reduction) against the three-pass kernels with coalesced
+    tiles (and the per-section cascade, the per-lag torch reductions).
+    Returns the table and, per family, whether the single-pass (or fused) variant compiled, matched the
+    three-pass (or unfused) result and was faster, and whether it matched."""
     import torch
     from triton.testing import do_bench
 
-    from ssm_lfilter.kernels.lti import lti
-    from ssm_lfilter.kernels.time_varying import time_varying
+    import importlib
 
+    def launcher(module, name):  # a family whose kernels fail to import is reported, not fatal
+        try:
+            return getattr(importlib.import_module(f"ssm_lfilter.kernels.{module}"), name)
+        except Exception as err:  # noqa: BLE001
+            def failed(*args, **kwargs):
+                raise RuntimeError(f"import failed: {type(err).__name__}: {err}")
+            return failed
+
+    lti = launcher("lti", "lti")
+    diagonal = launcher("diagonal", "diagonal")
+    time_varying = launcher("time_varying", "time_varying")
     dev = "cuda"
-    rows = ["| case | per-lane ms | tile ms | tile GB/s | copy GB/s | max rel diff |", "|---|---|---|---|---|---|"]
+    rows = ["| case | variant | ms | GB/s | % of copy | max rel diff vs three-pass tiles |", "|---|---|---|---|---|---|"]
     src = torch.empty(2**28, dtype=torch.uint8, device=dev)
     dst = torch.empty_like(src)
     copy = 2 * src.numel() / do_bench(lambda: dst.copy_(src), return_mode="median") / 1e6
-    b = torch.tensor([[0.2, 0.4, 0.2]], device=dev)
-    a = torch.tensor([[-1.2, 0.5]], device=dev)
+    torch.manual_seed(0)
     T = 1 << 24
-    th = 0.3 + 0.1 * torch.sin(torch.arange(T, device=dev) / 1000.0)
-    at = torch.stack([-2 * 0.9 * torch.cos(th), torch.full_like(th, 0.81)], -1)[None]
     cases = []
-    for R, Tc in ((1, T), (4096, 4096)):
+    for R, Tc, order in ((32, 1 << 20, 1), (32, 1 << 20, 2), (32, 1 << 20, 4), (1, T, 2), (4096, 4096, 2)):
         x = torch.randn(R, Tc, device=dev)
+        p = torch.tensor([0.9] * order, dtype=torch.float64)
+        a = torch.tensor(__import__("numpy").poly(p.numpy())[1:], dtype=torch.float32, device=dev)[None]
+        b = torch.full((1, order + 1), 0.2, device=dev)
         h = torch.zeros(R, 0, device=dev)
-        cases.append((f"lti N=2 {R}x{Tc}", lambda co, x=x, h=h: lti(x, b, a, h, coalesced=co), 8 * x.numel()))
-    u = torch.randn(1, T, device=dev)
-    cases.append(("time_varying N=2 1x2^24", lambda co: time_varying(u, at, coalesced=co), 8 * T + 8 * T))
-    tile_wins = None
-    for name, fn, nbytes in cases:
+        cases.append(("lti", f"lti N=M={order} {R}x{Tc}", 8 * x.numel(), {
+            "single-pass": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True),
+            "three-pass tiles": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=False, coalesced=True)}))
+    for R, Tc in ((32, 1 << 20), (1, T)):
+        u = torch.randn(R, Tc, device=dev)
+        ad = torch.rand(R, Tc, device=dev) * 0.1 + 0.899
+        cases.append(("diag", f"diag real {R}x{Tc}", 12 * u.numel(), {
+            "single-pass": lambda u=u, ad=ad: diagonal(ad, u, single_pass=True),
+            "three-pass tiles": lambda u=u, ad=ad: diagonal(ad, u, single_pass=False)}))
+    diagonal_adjoint = launcher("diagonal", "diagonal_adjoint")
+    for R, Tc in ((32, 1 << 20), (1, T)):
+        g = torch.randn(R, Tc, device=dev)
+        ad = torch.rand(R, Tc, device=dev) * 0.1 + 0.899
+        hd = torch.randn(R, Tc, device=dev)
+        cases.append(("diag_adjoint", f"diag adjoint (lam, da) {R}x{Tc}", 20 * g.numel(), {
+            "single-pass": lambda g=g, ad=ad, hd=hd: torch.cat(diagonal_adjoint(ad, hd, g, False, single_pass=True)),
+            "three-pass tiles": lambda g=g, ad=ad, hd=hd: torch.cat(diagonal_adjoint(ad, hd, g, False, single_pass=False))}))
+    sos_launcher = launcher("sos", "sos")
+    import scipy.signal as ss
+
+    so = ss.butter(16, 0.05, output="sos")
+    b8 = torch.tensor(so[:, :3], dtype=torch.float32, device=dev)[None]
+    a8 = torch.tensor(so[:, 4:], dtype=torch.float32, device=dev)[None]
+    xs = torch.randn(32, 1 << 20, device=dev)
+    h0 = torch.zeros(32, 0, device=dev)
+
+    def per_section(single):
+        y = xs
+        for k in range(b8.shape[1]):
+            y = lti(y, b8[:, k], a8[:, k], h0, single_pass=single)
+        return y
+
+    cases.append(("sos", "sos 8 sections 32x2^20", 8 * xs.numel(), {
+        "single-pass": lambda: sos_launcher(xs, b8, a8),
+        "three-pass tiles": lambda: per_section(False),
+        "single-pass per section": lambda: per_section(True)}))
+    coef_grads = launcher("lti_coef_grads", "lti_coef_grads")
+    vg, xg, yg = (torch.randn(32, 1 << 20, device=dev) for _ in range(3))
+
+    def lagged_vecdots():  # the torch path the fused reduction replaced (ops._lagged_dot)
+        T_ = vg.shape[1]
+        return torch.stack([torch.linalg.vecdot(xg[:, : T_ - k], vg[:, k:]) for k in range(3)]
+                           + [-torch.linalg.vecdot(yg[:, : T_ - k], vg[:, k:]) for k in (1, 2)], 1)
+
+    cases.append(("coef_grads", "LTI coefficient grads (3 + 2 lags) 32x2^20", 12 * vg.numel(), {
+        "single-pass": lambda: torch.cat(coef_grads(vg, xg, yg, 3, 2), 1),
+        "three-pass tiles": lagged_vecdots}))
+    th = 0.3 + 0.1 * torch.sin(torch.arange(1 << 20, device=dev) / 1000.0)
+    at = torch.stack([-2 * 0.9 * torch.cos(th), torch.full_like(th, 0.81)], -1)[None].expand(8, -1, -1).contiguous()
+    u = torch.randn(8, 1 << 20, device=dev)
+    cases.append(("tv", "time_varying N=2 8x2^20", (8 + 8) * u.numel(), {
+        "single-pass": lambda: time_varying(u, at, single_pass=True),
+        "three-pass tiles": lambda: time_varying(u, at, single_pass=False, coalesced=True)}))
+    verdict: dict = {}
+    matched: dict = {}
+    for family, name, nbytes, variants in cases:
         res = {}
-        for co in (False, True):
+        for var, fn in variants.items():
             try:
-                y = fn(co)
-                res[co] = (do_bench(lambda: fn(co), return_mode="median"), y)
+                y = fn()
+                torch.cuda.synchronize()
+                res[var] = (do_bench(fn, return_mode="median"), y)
             except Exception as err:  # noqa: BLE001 - a kernel that fails to compile is a result
-                res[co] = (float("nan"), None)
-                rows.append(f"| {name} coalesced={co} | failed: {type(err).__name__}: {str(err)[:120]} |||||")
-        (ms0, y0), (ms1, y1) = res[False], res[True]
-        diff = float("nan") if y0 is None or y1 is None else ((y1 - y0).abs().max() / y0.abs().max()).item()
-        rows.append(f"| {name} | {ms0:.3f} | {ms1:.3f} | {nbytes / ms1 / 1e6:.0f} | {copy:.0f} | {diff:.1e} |")
-        if tile_wins is None:
-            tile_wins = y1 is not None and diff < 1e-5 and ms1 < ms0
-    return "\n".join(rows), bool(tile_wins)
+                res[var] = (float("nan"), None)
+                rows.append(f"| {name} | {var} | failed: {type(err).__name__}: {str(err)[:150]} ||||")
+        ref = res.get("three-pass tiles", (0, None))[1]
+        for var, (ms, y) in res.items():
+            if y is None:
+                continue
+            diff = float("nan") if ref is None else ((y - ref).abs().max() / ref.abs().max()).item()
+            rows.append(f"| {name} | {var} | {ms:.3f} | {nbytes / ms / 1e6:.0f} | {nbytes / ms / 1e6 / copy:.0%} | {diff:.1e} |")
+        sp, tp = res.get("single-pass", (0, None)), res.get("three-pass tiles", (0, None))
+        ok = sp[1] is not None and tp[1] is not None and ((sp[1] - tp[1]).abs().max() / tp[1].abs().max()).item() < 1e-4
+        verdict[family] = verdict.get(family, True) and ok and sp[0] < tp[0]
+        matched[family] = matched.get(family, True) and ok
+    rows.append(f"\nCopy: {copy:.0f} GB/s (a 256 MiB device-to-device copy, read + write).")
+    return "\n".join(rows), verdict, matched
 
 
 def _bandwidth_table() -> str:
@@ -162,6 +233,7 @@ def main(argv=None) -> int:
     ap.add_argument("--test-budget", type=int, default=90, help="seconds for the GPU test tier")
     ap.add_argument("--sweeps", nargs="*", default=None, help="suite sweeps to run (default: all of the cuda preset)")
     ap.add_argument("--skip-suite", action="store_true")
+    ap.add_argument("--skip-tests", action="store_true")
     ap.add_argument("--bandwidth", action="store_true", help="also time the public functions against a copy")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -173,19 +245,24 @@ def main(argv=None) -> int:
             f.write("\n".join(parts) + f"\n\nElapsed: {time.time() - t0:.0f} s\n")
 
     try:
-        table, tile_wins = _tile_io_comparison()
+        table, verdict, matched = _variant_comparison()
     except Exception as err:  # noqa: BLE001
-        table, tile_wins = f"failed: {type(err).__name__}: {err}", False
-    # The rest of the run (the test tier's subprocess included) uses the faster working variant.
-    os.environ["SSM_LFILTER_TILE_IO"] = "1" if tile_wins else "0"
-    parts += ["## Chunk passes: per-lane vs coalesced tiles", "", table, "",
-              f"The rest of this run uses SSM_LFILTER_TILE_IO={os.environ['SSM_LFILTER_TILE_IO']}.", ""]
+        table, verdict, matched = f"failed: {type(err).__name__}: {err}", {}, {}
+    # The rest of the run (the test tier's subprocess included) keeps the per-family defaults
+    # (kernels/_variants.py) unless a default-on single-pass family failed to compile or match.
+    broken = [f for f in ("lti", "tv", "sos") if matched.get(f) is False]
+    if broken:
+        os.environ["SSM_LFILTER_SINGLE_PASS"] = "0"
+    parts += ["## Kernel variants side by side", "", table, "",
+              f"Single pass faster and matching, per family: {verdict}; matching: {matched}. The rest of "
+              f"this run uses SSM_LFILTER_SINGLE_PASS={os.environ.get('SSM_LFILTER_SINGLE_PASS', '(unset: per-family defaults)')}.", ""]
     save()
     print("\n".join(parts[-5:]), flush=True)
 
-    parts += ["## GPU test tier", "", _test_tier(args.out, args.test_budget), ""]
-    save()
-    print(parts[-2], flush=True)
+    if not args.skip_tests:
+        parts += ["## GPU test tier", "", _test_tier(args.out, args.test_budget), ""]
+        save()
+        print(parts[-2], flush=True)
 
     if args.bandwidth:
         try:

@@ -5,8 +5,10 @@ Only kernels and launchers live here, no autograd: ``ssm_lfilter.ops`` wraps the
 Import this package only after deciding whether ``TRITON_INTERPRET`` is set: Triton reads it when
 the kernels are defined.
 """
-from .diagonal import diagonal
+from .diagonal import diagonal, diagonal_adjoint
 from .lti import lti
+from .lti_coef_grads import lti_coef_grads
+from .sos import sos
 from .time_varying import time_varying
 
-__all__ = ["lti", "time_varying", "diagonal"]
+__all__ = ["lti", "lti_coef_grads", "sos", "time_varying", "diagonal", "diagonal_adjoint"]

@@ -1,24 +1,56 @@
-"""Triton kernels for the first-order diagonal recurrence (the ``ssm_lfilter::diag`` op).
+"""Triton kernels for the first-order diagonal recurrence (the ``ssm_lfilter::diag`` op) and its
+adjoint (``ssm_lfilter::diag_adjoint``).
 
     h[t] = a[t] * h[t-1] + u[t],   h[-1] = 0          (reverse: h[t] = a[t] * h[t+1] + u[t], h[T] = 0)
 
 ``a [Ra, Ta]`` (``Ra`` in {1, R}, ``Ta`` in {1, T}), ``u [R, T]``, real or complex, on CUDA (or on CPU
-under ``TRITON_INTERPRET=1``). The time axis is cut into chunks of ``CHUNK`` steps and solved in three
-passes, so one long row spreads over every SM and many short rows fill the GPU:
+under ``TRITON_INTERPRET=1``). The time axis is cut into chunks of ``CHUNK`` steps; a tile is
+``BR`` rows by one chunk (short rows are stacked so a program still holds a few thousand elements), so
+one long row spreads over every SM and many short rows fill the GPU.
 
-1. ``diag_chunk_summary_kernel``: per (rows, chunk) tile, fold the chunk into its affine map
-   ``h_end = A_c h_start + E_c`` (``A_c`` = product of the chunk's ``a``, ``E_c`` = zero-state end value);
+Inside a tile, ``tl.associative_scan`` with the affine combine ``(a1, b1) . (a2, b2) = (a1 a2, a2 b1 +
+b2)`` (``(a1, b1)`` earlier) gives every element's prefix map ``h_t = A_t h_start + B_t`` from the
+state before the tile; the last column is the tile's aggregate ``(A_last, B_last)``. Scans go through
+a fixed tree: deterministic. (Not ``tl.reduce``: the combine is not commutative, and ``tl.reduce``
+gave wrong chunk summaries on an H200 with Triton 3.6.) The kernels differ in how a tile learns its
+``h_start``:
+
+Single pass (opt-in: ``single_pass=True`` or ``SSM_LFILTER_SINGLE_PASS=1``; not the default because on
+an H200 it ran at 8% of copy bandwidth where the multi-pass kernels reach 47-50%, and one
+configuration (a row of 2^30 elements) failed to compile in Triton 3.6's scan lowering; see
+``_variants.py``):
+``diag_single_pass_kernel`` reads ``a`` and ``u`` once and writes ``h`` once, in one launch, with the
+fixed-window look-back of ``_lookback.py``. A program takes a ticket ``t`` and works on chunk
+``c = t // n_rowblocks``, row block ``t % n_rowblocks`` (all row blocks of a chunk get consecutive
+tickets, so every row advances together and waits are short). It scans its tile, publishes the
+aggregate (before waiting for anything, so its successors never wait on its waits), then folds the
+aggregates of chunks ``c-W+1 .. c-1`` (a ``[BR, W]`` tile, one fixed scan: bitwise deterministic),
+waits for the inclusive state of the anchor chunk ``c-W`` (zero state when ``c < W``), publishes its
+own inclusive state ``S_c = A_last S_{c-1} + B_last`` and writes ``h = B_t + A_t S_{c-1}``. The
+serial chain has ``NC / W`` links; only integer atomics (ticket and flags, one ``torch.zeros`` int32
+buffer per call) are used.
+
+Multi-pass (the default): three launches, reading ``a`` and ``u`` twice:
+
+1. ``diag_chunk_summary_kernel``: the aggregate of every tile;
 2. ``diag_chunk_scan_kernel``: per block of rows, an inclusive scan of those maps over the chunks gives
    the true state at the end of every chunk;
-3. ``diag_chunk_apply_kernel``: each chunk is scanned again and corrected from its true initial state,
-   ``h = B_t + A_t h_start``, then written once.
+3. ``diag_chunk_apply_kernel``: each chunk is scanned again and corrected, ``h = B_t + A_t h_start``.
 
-Every scan is the affine combine ``(a1, b1) . (a2, b2) = (a1 a2, a2 b1 + b2)`` (``(a1, b1)`` earlier),
-through ``tl.associative_scan`` in a fixed tree: deterministic, no atomics. (Not ``tl.reduce``: the
-combine is not commutative, and ``tl.reduce`` gave wrong chunk summaries on an H200 with Triton 3.6.) Complex
-tensors travel as interleaved (re, im) pairs (``torch.view_as_real``) and are multiplied in registers.
-``reverse`` flips the time index (``t = T - 1 - p``) instead of using ``associative_scan(reverse=True)``,
-which was wrong in some Triton versions. Program ids and offsets are int64.
+Adjoint (backward): with the multi-pass default, ``diagonal_adjoint`` runs the multi-pass kernels on
+the shifted coefficients and forms ``da`` in torch (on an H200 that was 2.2x faster than the fused
+kernel below). Opt-in: ``diag_adjoint_kernel`` is the single-pass kernel run the other way in time on
+``g = dL/dh``, ``lam[t] = g[t] + conj(a[t+1]) lam[t+1]`` (forward op; ``conj(a[t-1]) lam[t-1]`` for
+reverse). It reads ``a`` at the shifted index directly instead of building a shifted copy, and its
+epilogue writes ``da[t] = lam[t] conj(h_prev[t])`` (``h_prev[t] = h[t-1]``, or ``h[t+1]`` for reverse;
+zero at the boundary), so the backward is one read of ``g``, ``a``, ``h`` and one write of ``lam``
+(= ``du``) and ``da``. For a constant ``a`` (``Ta == 1``) ``da`` is a sum over time: every tile writes
+its per-row partial sum and torch adds them in a fixed order (deterministic, no float atomics).
+
+Complex tensors travel as interleaved (re, im) pairs (``torch.view_as_real``) and are multiplied in
+registers. ``reverse`` flips the time index (``t = T - 1 - p``, ``p`` = position in scan order)
+instead of using ``associative_scan(reverse=True)``, which was wrong in some Triton versions. Program
+ids, tickets and offsets are int64.
 """
 from __future__ import annotations
 
@@ -26,9 +58,20 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["diagonal"]
+from ._lookback import publish, take_ticket, wait_flags
+from ._lookback import window as _default_window
+from ._variants import single_pass as _single_pass
 
+__all__ = ["diagonal", "diagonal_adjoint"]
 
+# Elements per program. The multi-pass kernels read every tile twice and keep ~2K elements per
+# program; the single pass has no second read, so larger tiles amortize the look-back (one fold and
+# one wait per tile). Complex tiles carry twice the registers per element.
+MULTI_PASS_ELEMS = 2048
+SINGLE_PASS_ELEMS = 4096
+SINGLE_PASS_ELEMS_COMPLEX = 2048
+# The ticket counter sits alone in the first 128 bytes of the flag buffer, away from the polled flags.
+_FLAG_BASE = 32
 @triton.jit
 def _affine_combine(a1, b1, a2, b2):
     # (a1, b1) is the earlier segment: h -> a2 (a1 h + b1) + b2.
@@ -72,6 +115,22 @@ def _diag_tile_offsets(i_rb, i_c, R, T, CHUNK, stride_ar, stride_at, stride_ur, 
 
 
 @triton.jit
+def _store_maps(A_ptr, B_ptr, o_s, b_Ar, b_Ai, b_Br, b_Bi, m, IS_COMPLEX: tl.constexpr):
+    """Stores chunk maps ``(A, B)`` at element offsets ``o_s`` of the buffers ``A``/``B`` (complex:
+    interleaved (re, im); real data: ``b_Ai``/``b_Bi`` not read). Shared by the multi-pass summaries
+    ([R, NC]) and the single pass's published aggregates ([NC, R])."""
+    if IS_COMPLEX:
+        p_s = o_s * 2
+        tl.store(A_ptr + p_s, b_Ar, mask=m)
+        tl.store(A_ptr + p_s + 1, b_Ai, mask=m)
+        tl.store(B_ptr + p_s, b_Br, mask=m)
+        tl.store(B_ptr + p_s + 1, b_Bi, mask=m)
+    else:
+        tl.store(A_ptr + o_s, b_Ar, mask=m)
+        tl.store(B_ptr + o_s, b_Br, mask=m)
+
+
+@triton.jit
 def diag_chunk_summary_kernel(
     a_ptr, u_ptr, A_ptr, E_ptr,
     R, T, NC, CHUNK,
@@ -97,20 +156,14 @@ def diag_chunk_summary_kernel(
         b_Ai = _last_column(b_ai, BT)
         b_Er = _last_column(b_ur, BT)
         b_Ei = _last_column(b_ui, BT)
-        p_s = (o_r * NC + i_c) * 2
-        tl.store(A_ptr + p_s, b_Ar, mask=m_r)
-        tl.store(A_ptr + p_s + 1, b_Ai, mask=m_r)
-        tl.store(E_ptr + p_s, b_Er, mask=m_r)
-        tl.store(E_ptr + p_s + 1, b_Ei, mask=m_r)
+        _store_maps(A_ptr, E_ptr, o_r * NC + i_c, b_Ar, b_Ai, b_Er, b_Ei, m_r, True)
     else:
         b_a = tl.load(a_ptr + p_a, mask=mask, other=1.)
         b_u = tl.load(u_ptr + p_u, mask=mask, other=0.)
         b_a, b_u = tl.associative_scan((b_a, b_u), 1, _affine_combine)
         b_A = _last_column(b_a, BT)
         b_E = _last_column(b_u, BT)
-        p_s = o_r * NC + i_c
-        tl.store(A_ptr + p_s, b_A, mask=m_r)
-        tl.store(E_ptr + p_s, b_E, mask=m_r)
+        _store_maps(A_ptr, E_ptr, o_r * NC + i_c, b_A, b_A, b_E, b_E, m_r, False)
 
 
 @triton.jit
@@ -197,6 +250,223 @@ def diag_chunk_apply_kernel(
         tl.store(h_ptr + p_h, b_h, mask=mask)
 
 
+# ------------------------------------------------------------------------------------- single pass
+@triton.jit
+def _lookback_state(
+    agg_a_ptr, agg_b_ptr, inc_ptr, p_fagg, p_finc,
+    b_Ar, b_Ai, b_Br, b_Bi, i_t, i_c, i_rb, R, N_RB, o_r, m_r,
+    IS_COMPLEX: tl.constexpr, W: tl.constexpr,
+):
+    """The true state before chunk ``i_c`` for each row of the tile (``(s_r, s_i)``; ``s_i`` is
+    meaningless for real data), given the tile's aggregate ``(A, B)`` = ``(b_Ar + i b_Ai, b_Br + i b_Bi)``.
+
+    ``agg_a``/``agg_b``/``inc``: [NC, R] (real) or [NC, R, 2] (complex, interleaved): chunk-major, so
+    a window of aggregates is a load of contiguous rows. Flags: one per tile (ticket), ``p_fagg`` for
+    aggregates and ``p_finc`` for inclusive states. Also publishes this tile's inclusive state."""
+    # 1. Publish the aggregate before waiting for anything: the next W-1 tiles fold it in, and none of
+    #    them must wait on this tile's own waits (that would make the chain one link per tile).
+    _store_maps(agg_a_ptr, agg_b_ptr, i_c * R + o_r, b_Ar, b_Ai, b_Br, b_Bi, m_r, IS_COMPLEX)
+    publish(p_fagg + i_t)
+
+    # 2. Fold the aggregates of chunks c-W+1 .. c-1 in one fixed scan (column j <-> chunk c-W+j).
+    #    Column 0 (the anchor) and chunks before 0 are identity maps, so the tree and thus the bits do
+    #    not depend on which tiles happened to be ready.
+    o_j = tl.arange(0, W)
+    o_k = i_c - W + o_j
+    o_kc = tl.maximum(o_k, 0)  # masked lanes still form in-range addresses
+    m_k = (o_j > 0) & (o_k >= 0)
+    wait_flags(p_fagg + o_kc * N_RB + i_rb, m_k)
+    m_w = m_r[:, None] & m_k[None, :]
+    # 3. The anchor: the inclusive state of chunk c-W, the one serial link (zero state before chunk 0).
+    i_k = i_c - W
+    m_a = m_r & (i_k >= 0)
+    if IS_COMPLEX:
+        p_w = (o_kc[None, :] * R + o_r[:, None]) * 2
+        # .cg: the data behind a flag is read from L2, never from a stale L1 line.
+        b_far = tl.load(agg_a_ptr + p_w, mask=m_w, other=1., cache_modifier=".cg")
+        b_fai = tl.load(agg_a_ptr + p_w + 1, mask=m_w, other=0., cache_modifier=".cg")
+        b_fbr = tl.load(agg_b_ptr + p_w, mask=m_w, other=0., cache_modifier=".cg")
+        b_fbi = tl.load(agg_b_ptr + p_w + 1, mask=m_w, other=0., cache_modifier=".cg")
+        b_far, b_fai, b_fbr, b_fbi = tl.associative_scan((b_far, b_fai, b_fbr, b_fbi), 1, _affine_combine_complex)
+        b_far = _last_column(b_far, W)
+        b_fai = _last_column(b_fai, W)
+        b_fbr = _last_column(b_fbr, W)
+        b_fbi = _last_column(b_fbi, W)
+        wait_flags(p_finc + o_kc * N_RB + i_rb, (o_j == 0) & (o_k >= 0))
+        p_i = (tl.maximum(i_k, 0) * R + o_r) * 2
+        b_ir = tl.load(inc_ptr + p_i, mask=m_a, other=0., cache_modifier=".cg")
+        b_ii = tl.load(inc_ptr + p_i + 1, mask=m_a, other=0., cache_modifier=".cg")
+        b_sr = b_fbr + b_far * b_ir - b_fai * b_ii
+        b_si = b_fbi + b_far * b_ii + b_fai * b_ir
+        # 4. This tile's inclusive state, for the tile W chunks later.
+        p_s = (i_c * R + o_r) * 2
+        tl.store(inc_ptr + p_s, b_Br + b_Ar * b_sr - b_Ai * b_si, mask=m_r)
+        tl.store(inc_ptr + p_s + 1, b_Bi + b_Ar * b_si + b_Ai * b_sr, mask=m_r)
+    else:
+        p_w = o_kc[None, :] * R + o_r[:, None]
+        b_fa = tl.load(agg_a_ptr + p_w, mask=m_w, other=1., cache_modifier=".cg")
+        b_fb = tl.load(agg_b_ptr + p_w, mask=m_w, other=0., cache_modifier=".cg")
+        b_fa, b_fb = tl.associative_scan((b_fa, b_fb), 1, _affine_combine)
+        b_fa = _last_column(b_fa, W)
+        b_fb = _last_column(b_fb, W)
+        wait_flags(p_finc + o_kc * N_RB + i_rb, (o_j == 0) & (o_k >= 0))
+        b_i = tl.load(inc_ptr + tl.maximum(i_k, 0) * R + o_r, mask=m_a, other=0., cache_modifier=".cg")
+        b_sr = b_fb + b_fa * b_i
+        b_si = b_sr
+        tl.store(inc_ptr + i_c * R + o_r, b_Br + b_Ar * b_sr, mask=m_r)
+    publish(p_finc + i_t)
+    return b_sr, b_si
+
+
+@triton.jit
+def _take_tile(flag_ptr, NC, N_RB, HAS_CARRY: tl.constexpr, FLAG_BASE: tl.constexpr):
+    """This program's tile (ticket ``i_t``, chunk ``i_c``, row block ``i_rb``) and the bases of the
+    aggregate and inclusive-state flags (layout: see ``diag_single_pass_kernel``)."""
+    if HAS_CARRY:
+        # Tickets, not program ids: a tile only waits for tiles of smaller tickets, which have started.
+        i_t = take_ticket(flag_ptr)
+    else:
+        i_t = tl.program_id(0).to(tl.int64)
+    # Chunk-major: the row blocks of one chunk take consecutive tickets, so all rows advance together.
+    i_c = i_t // N_RB
+    i_rb = i_t % N_RB
+    p_fagg = flag_ptr + FLAG_BASE
+    p_finc = p_fagg + NC * N_RB
+    return i_t, i_c, i_rb, p_fagg, p_finc
+
+
+@triton.jit
+def _scan_tile(
+    p_a, p_u, p_h, m_a, m_u, agg_a_ptr, agg_b_ptr, inc_ptr, p_fagg, p_finc, i_t, i_c, i_rb, R, N_RB,
+    o_r, m_r,
+    CONJ_A: tl.constexpr, IS_COMPLEX: tl.constexpr, HAS_CARRY: tl.constexpr, W: tl.constexpr,
+    BT: tl.constexpr,
+):
+    """The tile's states ``h[p] = a[p] h[p-1] + u[p]``, stored to the pointer tile ``p_h`` under
+    ``m_u`` and returned as ``(re, im)`` (real data: ``(h, h)``). ``a`` (``conj(a)`` for ``CONJ_A``)
+    and ``u`` load from ``p_a``/``p_u`` under ``m_a``/``m_u`` (complex: all interleaved); masked-off
+    elements are the identity map (a = 1, u = 0), so the last column is the aggregate of the valid
+    part. The in-tile scan runs from a zero state, then, with ``HAS_CARRY``, the look-back's true
+    start state is carried in. One helper because the single-pass forward kernel (``a``, ``u`` ->
+    ``h``) and the adjoint (shifted ``conj(a)``, ``g`` -> ``lam``) run this same recurrence."""
+    if IS_COMPLEX:
+        b_ar = tl.load(p_a, mask=m_a, other=1.)
+        b_ai = tl.load(p_a + 1, mask=m_a, other=0.)
+        if CONJ_A:
+            b_ai = -b_ai
+        b_ur = tl.load(p_u, mask=m_u, other=0.)
+        b_ui = tl.load(p_u + 1, mask=m_u, other=0.)
+        b_ar, b_ai, b_hr, b_hi = tl.associative_scan((b_ar, b_ai, b_ur, b_ui), 1, _affine_combine_complex)
+        if HAS_CARRY:
+            b_sr, b_si = _lookback_state(
+                agg_a_ptr, agg_b_ptr, inc_ptr, p_fagg, p_finc,
+                _last_column(b_ar, BT), _last_column(b_ai, BT), _last_column(b_hr, BT), _last_column(b_hi, BT),
+                i_t, i_c, i_rb, R, N_RB, o_r, m_r, True, W)
+            b_hr, b_hi = (b_hr + b_ar * b_sr[:, None] - b_ai * b_si[:, None],
+                          b_hi + b_ar * b_si[:, None] + b_ai * b_sr[:, None])
+    else:
+        b_a = tl.load(p_a, mask=m_a, other=1.)
+        b_u = tl.load(p_u, mask=m_u, other=0.)
+        b_a, b_hr = tl.associative_scan((b_a, b_u), 1, _affine_combine)
+        if HAS_CARRY:
+            b_A = _last_column(b_a, BT)
+            b_B = _last_column(b_hr, BT)
+            b_s, _ = _lookback_state(agg_a_ptr, agg_b_ptr, inc_ptr, p_fagg, p_finc, b_A, b_A, b_B, b_B,
+                                     i_t, i_c, i_rb, R, N_RB, o_r, m_r, False, W)
+            b_hr = b_hr + b_a * b_s[:, None]
+        b_hi = b_hr
+    tl.store(p_h, b_hr, mask=m_u)
+    if IS_COMPLEX:
+        tl.store(p_h + 1, b_hi, mask=m_u)
+    return b_hr, b_hi
+
+
+@triton.jit
+def diag_single_pass_kernel(
+    a_ptr, u_ptr, h_ptr, agg_a_ptr, agg_b_ptr, inc_ptr, flag_ptr,
+    R, T, NC, N_RB, CHUNK,
+    stride_ar, stride_at, stride_ur, stride_ut, stride_hr, stride_ht,
+    REVERSE: tl.constexpr, IS_COMPLEX: tl.constexpr, HAS_CARRY: tl.constexpr,
+    FLAG_BASE: tl.constexpr, W: tl.constexpr, BR: tl.constexpr, BT: tl.constexpr,
+):
+    """One pass: scan the tile once, get its start state from the look-back, write ``h``.
+
+    ``flag_ptr``: int32 zeros, the ticket counter at 0, the aggregate flags of the ``NC * N_RB``
+    tiles from ``FLAG_BASE``, then their inclusive-state flags. ``HAS_CARRY=False`` (one chunk per
+    row): no look-back at all."""
+    i_t, i_c, i_rb, p_fagg, p_finc = _take_tile(flag_ptr, NC, N_RB, HAS_CARRY, FLAG_BASE)
+    o_r, m_r, mask, p_a, p_u, o_t = _diag_tile_offsets(i_rb, i_c, R, T, CHUNK, stride_ar, stride_at,
+                                                       stride_ur, stride_ut, REVERSE, BR, BT)
+    p_h = o_r[:, None] * stride_hr + o_t[None, :] * stride_ht
+    _scan_tile(a_ptr + p_a, u_ptr + p_u, h_ptr + p_h, mask, mask, agg_a_ptr, agg_b_ptr, inc_ptr, p_fagg,
+               p_finc, i_t, i_c, i_rb, R, N_RB, o_r, m_r, False, IS_COMPLEX, HAS_CARRY, W, BT)
+
+
+# ------------------------------------------------------------------------------------------ adjoint
+@triton.jit
+def diag_adjoint_kernel(
+    a_ptr, g_ptr, h_ptr, lam_ptr, da_ptr, agg_a_ptr, agg_b_ptr, inc_ptr, flag_ptr,
+    R, T, NC, N_RB, CHUNK,
+    stride_ar, stride_at, stride_gr, stride_gt, stride_hr, stride_ht, stride_lr, stride_lt,
+    stride_dr, stride_dt,
+    REVERSE: tl.constexpr, IS_COMPLEX: tl.constexpr, HAS_CARRY: tl.constexpr, HAS_DA: tl.constexpr,
+    DA_SUM: tl.constexpr, FLAG_BASE: tl.constexpr, W: tl.constexpr, BR: tl.constexpr, BT: tl.constexpr,
+):
+    """The adjoint in one pass: ``lam = g + conj(a_shifted) lam_prev`` and ``da = lam conj(h_prev)``.
+
+    ``REVERSE`` is the direction of the *adjoint* scan (``not reverse`` of the forward op). In scan
+    order ``p`` (time ``t(p)``), the coefficient of element ``p`` is ``conj(a[t(p-1)])`` (identity at
+    ``p = 0``, where the incoming state is zero anyway) and ``h_prev`` is ``h[t(p+1)]`` (zero at the
+    last position). ``DA_SUM``: ``a`` is constant in time, so write each row's sum over the tile to
+    ``da [NC, R]`` (chunk-major; complex interleaved) instead of ``da [R, T]``."""
+    i_t, i_c, i_rb, p_fagg, p_finc = _take_tile(flag_ptr, NC, N_RB, HAS_CARRY, FLAG_BASE)
+    o_r = i_rb * BR + tl.arange(0, BR)
+    o_i = tl.arange(0, BT)
+    o_p = i_c * CHUNK + o_i
+    if REVERSE:
+        o_t = T - 1 - o_p
+        o_tp = o_t + 1  # time of scan position p-1
+        o_tn = o_t - 1  # time of scan position p+1
+    else:
+        o_t = o_p
+        o_tp = o_t - 1
+        o_tn = o_t + 1
+    m_r = o_r < R
+    mask = m_r[:, None] & (o_i[None, :] < CHUNK) & (o_p[None, :] < T)
+    m_prev = mask & (o_p[None, :] >= 1)
+    # The shifted coefficient is read in place (stride 0 for a constant a): no shifted copy of a.
+    p_a = o_r[:, None] * stride_ar + o_tp[None, :] * stride_at
+    p_g = o_r[:, None] * stride_gr + o_t[None, :] * stride_gt
+    p_l = o_r[:, None] * stride_lr + o_t[None, :] * stride_lt
+    # lam: the forward recurrence with the shifted conj(a) for a and g for u (real data: b_lr = b_li)
+    b_lr, b_li = _scan_tile(a_ptr + p_a, g_ptr + p_g, lam_ptr + p_l, m_prev, mask, agg_a_ptr, agg_b_ptr,
+                            inc_ptr, p_fagg, p_finc, i_t, i_c, i_rb, R, N_RB, o_r, m_r,
+                            True, IS_COMPLEX, HAS_CARRY, W, BT)
+    if HAS_DA:
+        m_next = mask & (o_p[None, :] + 1 < T)
+        p_h = o_r[:, None] * stride_hr + o_tn[None, :] * stride_ht
+        if IS_COMPLEX:
+            b_hr = tl.load(h_ptr + p_h, mask=m_next, other=0.)
+            b_hi = tl.load(h_ptr + p_h + 1, mask=m_next, other=0.)
+            # lam * conj(h_prev); zero on padding (h_prev loads as 0 there).
+            b_dr = b_lr * b_hr + b_li * b_hi
+            b_di = b_li * b_hr - b_lr * b_hi
+            if DA_SUM:
+                p_d = (i_c * R + o_r) * 2
+                tl.store(da_ptr + p_d, tl.sum(b_dr, axis=1), mask=m_r)
+                tl.store(da_ptr + p_d + 1, tl.sum(b_di, axis=1), mask=m_r)
+            else:
+                p_d = o_r[:, None] * stride_dr + o_t[None, :] * stride_dt
+                tl.store(da_ptr + p_d, b_dr, mask=mask)
+                tl.store(da_ptr + p_d + 1, b_di, mask=mask)
+        else:
+            b_d = b_lr * tl.load(h_ptr + p_h, mask=m_next, other=0.)
+            if DA_SUM:
+                tl.store(da_ptr + i_c * R + o_r, tl.sum(b_d, axis=1), mask=m_r)
+            else:
+                tl.store(da_ptr + o_r[:, None] * stride_dr + o_t[None, :] * stride_dt, b_d, mask=mask)
+
+
 _SUPPORTED = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 
 
@@ -207,7 +477,55 @@ def _real_view(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def diagonal(a: torch.Tensor, u: torch.Tensor, reverse: bool = False, *, block_size: int | None = None) -> torch.Tensor:
+def _check_a(name: str, a: torch.Tensor, R: int, T: int) -> None:
+    Ra, Ta = a.shape
+    if Ra not in (1, R) or Ta not in (1, T):
+        raise ValueError(f"{name}: expected a [1 or {R}, 1 or {T}] (broadcast against [{R}, {T}]), "
+                         f"got {tuple(a.shape)}")
+
+
+def _check_options(name: str, dtype: torch.dtype, block_size: int | None, window: int | None,
+                   tile_elems: int | None) -> None:
+    if dtype not in _SUPPORTED:
+        raise TypeError(f"{name}: expected float32, float64, complex64 or complex128, got {dtype}")
+    if block_size is not None and block_size < 1:
+        raise ValueError(f"{name}: expected a positive block_size, got {block_size}")
+    if window is not None and (window < 2 or window & (window - 1)):
+        raise ValueError(f"{name}: expected window to be a power of two >= 2, got {window}")
+    if tile_elems is not None and tile_elems < 1:
+        raise ValueError(f"{name}: expected a positive tile_elems, got {tile_elems}")
+
+
+def _tiles(R: int, T: int, block_size: int | None, elems: int, tile_elems: int | None = None):
+    """Tile geometry: chunk length, its padded power of two, chunk count, rows per tile, row blocks
+    and warps. Short rows are stacked so that a program still holds about ``elems`` elements."""
+    elems = tile_elems if tile_elems is not None else elems
+    CHUNK = block_size if block_size is not None else min(elems, triton.next_power_of_2(T))
+    CHUNK = min(CHUNK, T)
+    BT = max(2, triton.next_power_of_2(CHUNK))
+    NC = triton.cdiv(T, CHUNK)
+    BR = max(1, min(triton.next_power_of_2(R), elems // BT))
+    n_rb = triton.cdiv(R, BR)
+    num_warps = max(1, min(8, BR * BT // 256))
+    return CHUNK, BT, NC, BR, n_rb, num_warps
+
+
+def _single_pass_buffers(R: int, NC: int, n_rb: int, real_dtype: torch.dtype, is_complex: bool, device,
+                         window: int | None):
+    """Aggregates, inclusive states ([NC, R], chunk-major), flags and the window of one call."""
+    part = (2,) if is_complex else ()
+    agg_a = torch.empty(NC, R, *part, dtype=real_dtype, device=device)
+    agg_b = torch.empty_like(agg_a)
+    inc = torch.empty_like(agg_a)
+    # Zeros: every flag down and the ticket counter at 0 (a fresh buffer per call, no reset kernel).
+    flags = torch.zeros(_FLAG_BASE + 2 * NC * n_rb, dtype=torch.int32, device=device)
+    W = window if window is not None else _default_window(NC, n_rb)
+    return agg_a, agg_b, inc, flags, W
+
+
+def diagonal(a: torch.Tensor, u: torch.Tensor, reverse: bool = False, *, block_size: int | None = None,
+             single_pass: bool | None = None, window: int | None = None,
+             tile_elems: int | None = None) -> torch.Tensor:
     """First-order diagonal recurrence ``h[t] = a[t] h[t-1] + u[t]`` from ``h[-1] = 0``.
 
     Args:
@@ -215,7 +533,16 @@ def diagonal(a: torch.Tensor, u: torch.Tensor, reverse: bool = False, *, block_s
         u: ``[R, T]``; any strides.
         reverse: run backwards in time, ``h[t] = a[t] h[t+1] + u[t]`` from ``h[T] = 0``.
         block_size: chunk length in time steps (any positive int; tests use tiny ones to cross many
-            chunk boundaries). Default: ``min(2048, next_power_of_2(T))``.
+            chunk boundaries). Default: ``min(4096, next_power_of_2(T))`` for the single pass (2048 for
+            complex), ``min(2048, next_power_of_2(T))`` for the multi-pass kernels.
+        single_pass: the single-pass look-back kernel (True) or the three-pass kernels (False); None
+            reads ``SSM_LFILTER_SINGLE_PASS`` (default off for this family, see ``_variants.py``). Same
+            results up to rounding.
+        window: look-back window W of the single pass (a power of two >= 2; tests force small ones to
+            cross many window links). Default: ``_lookback.window``.
+        tile_elems: elements per program (rows are stacked into a tile up to this size; tests force
+            small ones to get several row blocks). Default: ``SINGLE_PASS_ELEMS`` (``..._COMPLEX``)
+            or ``MULTI_PASS_ELEMS``.
 
     Returns:
         ``h [R, T]`` contiguous, dtype ``promote_types(a.dtype, u.dtype)`` (float32, float64, complex64
@@ -225,16 +552,11 @@ def diagonal(a: torch.Tensor, u: torch.Tensor, reverse: bool = False, *, block_s
     if a.dim() != 2 or u.dim() != 2:
         raise ValueError(f"diagonal: expected a [Ra, Ta] and u [R, T], got {tuple(a.shape)} and {tuple(u.shape)}")
     R, T = u.shape
-    Ra, Ta = a.shape
-    if Ra not in (1, R) or Ta not in (1, T):
-        raise ValueError(f"diagonal: a {tuple(a.shape)} does not broadcast as [1 or R, 1 or T] against u {tuple(u.shape)}")
+    _check_a("diagonal", a, R, T)
     if a.device != u.device:
-        raise ValueError(f"diagonal: a is on {a.device} but u is on {u.device}")
+        raise ValueError(f"diagonal: expected a and u on one device, got {a.device} and {u.device}")
     dtype = torch.promote_types(a.dtype, u.dtype)
-    if dtype not in _SUPPORTED:
-        raise TypeError(f"diagonal: unsupported dtype {dtype}; expected float32, float64, complex64 or complex128")
-    if block_size is not None and block_size < 1:
-        raise ValueError(f"diagonal: block_size must be positive, got {block_size}")
+    _check_options("diagonal", dtype, block_size, window, tile_elems)
 
     h = torch.empty(R, T, dtype=dtype, device=u.device)
     if R == 0 or T == 0:
@@ -245,18 +567,22 @@ def diagonal(a: torch.Tensor, u: torch.Tensor, reverse: bool = False, *, block_s
     h_v = _real_view(h)
     is_complex = dtype.is_complex
     real_dtype = h_v.dtype
-
-    CHUNK = block_size if block_size is not None else min(2048, triton.next_power_of_2(T))
-    CHUNK = min(CHUNK, T)
-    BT = max(2, triton.next_power_of_2(CHUNK))
-    NC = triton.cdiv(T, CHUNK)
-    # Short rows: stack rows in one tile so that a program still holds ~2K elements.
-    BR = max(1, min(triton.next_power_of_2(R), 2048 // BT))
-    n_rb = triton.cdiv(R, BR)
-    num_warps = max(1, min(8, BR * BT // 256))
-    grid = (n_rb * NC,)
     strides = (a_v.stride(0), a_v.stride(1), u_v.stride(0), u_v.stride(1))
 
+    if _single_pass(single_pass, "diagonal"):
+        elems = SINGLE_PASS_ELEMS_COMPLEX if is_complex else SINGLE_PASS_ELEMS
+        CHUNK, BT, NC, BR, n_rb, num_warps = _tiles(R, T, block_size, elems, tile_elems)
+        agg_a, agg_b, inc, flags, W = _single_pass_buffers(R, NC, n_rb, real_dtype, is_complex, u.device, window)
+        diag_single_pass_kernel[(n_rb * NC,)](
+            a_v, u_v, h_v, agg_a, agg_b, inc, flags, R, T, NC, n_rb, CHUNK,
+            *strides, h_v.stride(0), h_v.stride(1),
+            REVERSE=bool(reverse), IS_COMPLEX=is_complex, HAS_CARRY=NC > 1, FLAG_BASE=_FLAG_BASE, W=W,
+            BR=BR, BT=BT, num_warps=num_warps,
+        )
+        return h
+
+    CHUNK, BT, NC, BR, n_rb, num_warps = _tiles(R, T, block_size, MULTI_PASS_ELEMS, tile_elems)
+    grid = (n_rb * NC,)
     H = h_v  # placeholder pointer when there is a single chunk (never read)
     if NC > 1:
         part = (2,) if is_complex else ()
@@ -278,3 +604,96 @@ def diagonal(a: torch.Tensor, u: torch.Tensor, reverse: bool = False, *, block_s
         REVERSE=bool(reverse), IS_COMPLEX=is_complex, HAS_CARRY=NC > 1, BR=BR, BT=BT, num_warps=num_warps,
     )
     return h
+
+
+def _reduce_da(da: torch.Tensor, Ra: int) -> torch.Tensor:
+    """Sum a per-row ``da`` over rows when ``a`` was one row shared by all (torch: a fixed order)."""
+    return da.sum(0, keepdim=True) if Ra == 1 and da.shape[0] != 1 else da
+
+
+def diagonal_adjoint(a: torch.Tensor, h: torch.Tensor, g: torch.Tensor, reverse: bool = False, *,
+                     need_da: bool = True, block_size: int | None = None, single_pass: bool | None = None,
+                     window: int | None = None, tile_elems: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The adjoint of :func:`diagonal`: ``(lam, da)`` for the output gradient ``g = dL/dh``.
+
+    ``lam[t] = g[t] + conj(a[t+1]) lam[t+1]`` from ``lam[T] = 0`` (``reverse``: ``conj(a[t-1])
+    lam[t-1]`` from ``lam[-1] = 0``) is ``dL/du``, and ``da[t] = lam[t] conj(h_prev[t])`` with
+    ``h_prev[t] = h[t-1]`` (``reverse``: ``h[t+1]``), zero at the boundary, is ``dL/da``: summed over
+    time when ``Ta == 1`` and over rows when ``Ra == 1`` (deterministic, fixed order).
+
+    Args:
+        a: ``[Ra, Ta]`` as for :func:`diagonal`.
+        h: ``[R, T]``, the forward output; g: ``[R, T]``; any strides.
+        reverse: the direction of the forward recurrence.
+        need_da: False skips ``h`` and ``da`` (then ``da`` is an empty tensor).
+        block_size, single_pass, window, tile_elems: as for :func:`diagonal`. ``single_pass=False`` composes the
+            multi-pass kernels with torch (a shifted copy of ``a``, then ``da`` elementwise).
+
+    Returns:
+        ``lam [R, T]`` contiguous and ``da`` shaped like ``a`` (or ``[0]``), dtype
+        ``promote_types(a, h, g)``.
+    """
+    if a.dim() != 2 or h.dim() != 2 or g.dim() != 2:
+        raise ValueError(f"diagonal_adjoint: expected a [Ra, Ta], h [R, T] and g [R, T], got "
+                         f"{tuple(a.shape)}, {tuple(h.shape)} and {tuple(g.shape)}")
+    if h.shape != g.shape:
+        raise ValueError(f"diagonal_adjoint: expected h and g of one shape, got {tuple(h.shape)} and {tuple(g.shape)}")
+    R, T = g.shape
+    Ra, Ta = a.shape
+    _check_a("diagonal_adjoint", a, R, T)
+    if not (a.device == h.device == g.device):
+        raise ValueError(f"diagonal_adjoint: expected a, h and g on one device, got {a.device}, {h.device} and {g.device}")
+    dtype = torch.promote_types(torch.promote_types(a.dtype, h.dtype), g.dtype)
+    _check_options("diagonal_adjoint", dtype, block_size, window, tile_elems)
+    da_empty = torch.zeros(0, dtype=dtype, device=g.device)
+
+    if R == 0 or T == 0:
+        lam = torch.empty(R, T, dtype=dtype, device=g.device)
+        return lam, (torch.zeros(a.shape, dtype=dtype, device=g.device) if need_da else da_empty)
+
+    if not _single_pass(single_pass, "diagonal"):
+        # Multi-pass: shifted copy of conj(a), the reverse recurrence, then da in torch. conj_physical,
+        # not the lazy conj bit: inside a custom op under torch.compile the bit was dropped (opcheck).
+        a_adj = torch.conj_physical(a.to(dtype))
+        if Ta > 1:  # a constant a needs no shift: at the boundary it multiplies a zero state
+            a_adj = torch.nn.functional.pad(a_adj[:, :-1], (1, 0)) if reverse else torch.nn.functional.pad(a_adj[:, 1:], (0, 1))
+        lam = diagonal(a_adj, g, not reverse, block_size=block_size, single_pass=False, tile_elems=tile_elems)
+        if not need_da:
+            return lam, da_empty
+        hd = h.to(dtype)
+        h_prev = torch.nn.functional.pad(hd[:, 1:], (0, 1)) if reverse else torch.nn.functional.pad(hd[:, : T - 1], (1, 0))
+        da = lam * torch.conj_physical(h_prev)
+        if Ta == 1:
+            da = da.sum(1, keepdim=True)
+        return lam, _reduce_da(da, Ra)
+
+    lam = torch.empty(R, T, dtype=dtype, device=g.device)
+    a_v = _real_view(a.to(dtype).expand(R, T))
+    g_v = _real_view(g.to(dtype))
+    h_v = _real_view(h.to(dtype))
+    lam_v = _real_view(lam)
+    is_complex = dtype.is_complex
+    real_dtype = lam_v.dtype
+    elems = SINGLE_PASS_ELEMS_COMPLEX if is_complex else SINGLE_PASS_ELEMS
+    CHUNK, BT, NC, BR, n_rb, num_warps = _tiles(R, T, block_size, elems, tile_elems)
+    agg_a, agg_b, inc, flags, W = _single_pass_buffers(R, NC, n_rb, real_dtype, is_complex, g.device, window)
+    da_sum = need_da and Ta == 1
+    if not need_da:
+        da_v = lam_v  # placeholder pointer (never written)
+    elif da_sum:
+        da_v = torch.empty(NC, R, *((2,) if is_complex else ()), dtype=real_dtype, device=g.device)
+    else:
+        da_v = _real_view(torch.empty(R, T, dtype=dtype, device=g.device))
+    diag_adjoint_kernel[(n_rb * NC,)](
+        a_v, g_v, h_v, lam_v, da_v, agg_a, agg_b, inc, flags, R, T, NC, n_rb, CHUNK,
+        a_v.stride(0), a_v.stride(1), g_v.stride(0), g_v.stride(1), h_v.stride(0), h_v.stride(1),
+        lam_v.stride(0), lam_v.stride(1), da_v.stride(0), da_v.stride(1),
+        REVERSE=not reverse, IS_COMPLEX=is_complex, HAS_CARRY=NC > 1, HAS_DA=need_da, DA_SUM=da_sum,
+        FLAG_BASE=_FLAG_BASE, W=W, BR=BR, BT=BT, num_warps=num_warps,
+    )
+    if not need_da:
+        return lam, da_empty
+    da = torch.view_as_complex(da_v) if is_complex else da_v
+    if da_sum:
+        da = da.sum(0)[:, None]  # per-tile partial sums [NC, R], added in a fixed order
+    return lam, _reduce_da(da, Ra)

@@ -36,7 +36,10 @@ import torch
 import triton
 import triton.language as tl
 
-from ._tile_io import tile_io as _tile_io
+from ._bits import from_bits as _from_bits
+from ._bits import to_bits as _to_bits
+from ._variants import single_pass as _single_pass
+from ._variants import tile_io as _tile_io
 
 __all__ = ["lti"]
 
@@ -52,6 +55,87 @@ def _ld_tap(p, k: tl.constexpr, s, mask, HAS: tl.constexpr, BLOCK: tl.constexpr)
     else:
         v = tl.zeros([BLOCK], dtype=tl.float64)
     return v
+
+
+@triton.jit
+def _fir_coefficients(p_b, s_bk, m_b, M: tl.constexpr, BLOCK: tl.constexpr):
+    """FIR taps b0..b4 (zero beyond M), float64 per lane."""
+    return (_ld_tap(p_b, 0, s_bk, m_b, True, BLOCK), _ld_tap(p_b, 1, s_bk, m_b, M >= 1, BLOCK),
+            _ld_tap(p_b, 2, s_bk, m_b, M >= 2, BLOCK), _ld_tap(p_b, 3, s_bk, m_b, M >= 3, BLOCK),
+            _ld_tap(p_b, 4, s_bk, m_b, M >= 4, BLOCK))
+
+
+@triton.jit
+def _input_halo(p_x, i_t0, s_xt, m_g, M: tl.constexpr, BLOCK: tl.constexpr):
+    """The M-sample input halo x[t0-1..t0-4] before each lane's chunk (zero at negative times)."""
+    return (_ld_tap(p_x + (i_t0 - 1) * s_xt, 0, 0, m_g & (i_t0 >= 1), M >= 1, BLOCK),
+            _ld_tap(p_x + (i_t0 - 2) * s_xt, 0, 0, m_g & (i_t0 >= 2), M >= 2, BLOCK),
+            _ld_tap(p_x + (i_t0 - 3) * s_xt, 0, 0, m_g & (i_t0 >= 3), M >= 3, BLOCK),
+            _ld_tap(p_x + (i_t0 - 4) * s_xt, 0, 0, m_g & (i_t0 >= 4), M >= 4, BLOCK))
+
+
+@triton.jit
+def _fir_taps(p_b, s_bk, p_x, i_t0, s_xt, m_b, m_g, M: tl.constexpr, BLOCK: tl.constexpr):
+    """``_fir_coefficients`` and ``_input_halo`` together."""
+    b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(p_b, s_bk, m_b, M, BLOCK)
+    b_x1, b_x2, b_x3, b_x4 = _input_halo(p_x, i_t0, s_xt, m_g, M, BLOCK)
+    return b_b0, b_b1, b_b2, b_b3, b_b4, b_x1, b_x2, b_x3, b_x4
+
+
+@triton.jit
+def _pole_taps(p_a, s_ak, m_a, N: tl.constexpr, BLOCK: tl.constexpr):
+    """Denominator taps a1..a4 (zero beyond N), float64 per lane."""
+    return (_ld_tap(p_a, 0, s_ak, m_a, N >= 1, BLOCK), _ld_tap(p_a, 1, s_ak, m_a, N >= 2, BLOCK),
+            _ld_tap(p_a, 2, s_ak, m_a, N >= 3, BLOCK), _ld_tap(p_a, 3, s_ak, m_a, N >= 4, BLOCK))
+
+
+@triton.jit
+def _fir_step(b_x0, b_b0, b_b1, b_b2, b_b3, b_b4, b_x1, b_x2, b_x3, b_x4, M: tl.constexpr):
+    """One FIR output sum_k b_k x[n-k] (float64) and the shifted input history."""
+    b_u = b_b0 * b_x0
+    if M >= 1:
+        b_u += b_b1 * b_x1
+    if M >= 2:
+        b_u += b_b2 * b_x2
+    if M >= 3:
+        b_u += b_b3 * b_x3
+    if M >= 4:
+        b_u += b_b4 * b_x4
+    return b_u, b_x0, b_x1, b_x2, b_x3
+
+
+@triton.jit
+def _allpole_step(b_u, b_a1, b_a2, b_a3, b_a4, b_y1, b_y2, b_y3, b_y4, N: tl.constexpr):
+    """One step y[n] = u[n] - sum_k a_k y[n-k] on the shift registers y[n-1..n-4]; returns the new
+    registers (the first is y[n]). Oldest lag first: y[n-1] enters last, so one FMA (not N)
+    separates y[n] from y[n-1] on the sequential critical path."""
+    b_yn = b_u
+    if N >= 4:
+        b_yn -= b_a4 * b_y4
+    if N >= 3:
+        b_yn -= b_a3 * b_y3
+    if N >= 2:
+        b_yn -= b_a2 * b_y2
+    if N >= 1:
+        b_yn -= b_a1 * b_y1
+    return b_yn, b_y1, b_y2, b_y3
+
+
+@triton.jit
+def _store_end_state(p_s, b_y1, b_y2, b_y3, b_y4, b_ring, o_n, m_g,
+                     C: tl.constexpr, N: tl.constexpr, NP: tl.constexpr):
+    """The chunk's end state st[j] = y[end - 1 - j], j < N, from the shift registers or the ring."""
+    if N <= _SMALL_ORDER:
+        tl.store(p_s, b_y1, mask=m_g)
+        if N >= 2:
+            tl.store(p_s + 1, b_y2, mask=m_g)
+        if N >= 3:
+            tl.store(p_s + 2, b_y3, mask=m_g)
+        if N >= 4:
+            tl.store(p_s + 3, b_y4, mask=m_g)
+    else:
+        i_j = (C - 1 - o_n) & (NP - 1)
+        tl.store(p_s[:, None] + i_j[None, :], b_ring, mask=m_g[:, None] & (i_j < N)[None, :])
 
 
 @triton.jit
@@ -81,16 +165,8 @@ def _lti_chunk_kernel(
 
     # ---- FIR taps. Small M: coefficients and input history in registers (x is read once per step).
     if M <= _SMALL_ORDER:
-        b_b0 = _ld_tap(p_b, 0, s_bk, m_g, True, BLOCK)
-        b_b1 = _ld_tap(p_b, 1, s_bk, m_g, M >= 1, BLOCK)
-        b_b2 = _ld_tap(p_b, 2, s_bk, m_g, M >= 2, BLOCK)
-        b_b3 = _ld_tap(p_b, 3, s_bk, m_g, M >= 3, BLOCK)
-        b_b4 = _ld_tap(p_b, 4, s_bk, m_g, M >= 4, BLOCK)
-        # the M-sample halo before the chunk (x is zero at negative times)
-        b_x1 = _ld_tap(p_x + (i_t0 - 1) * s_xt, 0, 0, m_g & (i_t0 >= 1), M >= 1, BLOCK)
-        b_x2 = _ld_tap(p_x + (i_t0 - 2) * s_xt, 0, 0, m_g & (i_t0 >= 2), M >= 2, BLOCK)
-        b_x3 = _ld_tap(p_x + (i_t0 - 3) * s_xt, 0, 0, m_g & (i_t0 >= 3), M >= 3, BLOCK)
-        b_x4 = _ld_tap(p_x + (i_t0 - 4) * s_xt, 0, 0, m_g & (i_t0 >= 4), M >= 4, BLOCK)
+        b_b0, b_b1, b_b2, b_b3, b_b4, b_x1, b_x2, b_x3, b_x4 = _fir_taps(p_b, s_bk, p_x, i_t0, s_xt, m_g, m_g,
+                                                                         M, BLOCK)
     else:
         # Large M: a (BLOCK, MP) tile of taps; each step gathers x[n-k], k < MP (cache hits).
         o_m = tl.arange(0, MP)
@@ -103,10 +179,9 @@ def _lti_chunk_kernel(
         b_y2 = tl.zeros([BLOCK], dtype=tl.float64)
         b_y3 = tl.zeros([BLOCK], dtype=tl.float64)
         b_y4 = tl.zeros([BLOCK], dtype=tl.float64)
-        b_a1 = _ld_tap(p_a, 0, s_ak, m_g, N >= 1, BLOCK)
-        b_a2 = _ld_tap(p_a, 1, s_ak, m_g, N >= 2, BLOCK)
-        b_a3 = _ld_tap(p_a, 2, s_ak, m_g, N >= 3, BLOCK)
-        b_a4 = _ld_tap(p_a, 3, s_ak, m_g, N >= 4, BLOCK)
+        b_a1, b_a2, b_a3, b_a4 = _pole_taps(p_a, s_ak, m_g, N, BLOCK)
+        b_ring = 0.0  # the ring buffer of large orders: unused here (placeholder for shared helpers)
+        o_n = 0
         if HAS_INIT:
             # state before the chunk: st_in[r, c + IN_OFF, j] = y[t0-1-j]
             m_s = m_g & (i_c + IN_OFF >= 0)
@@ -120,6 +195,7 @@ def _lti_chunk_kernel(
         # Registers cannot be indexed dynamically, so the coefficients are read rotated instead.
         o_n = tl.arange(0, NP)
         b_ring = tl.zeros([BLOCK, NP], dtype=tl.float64)
+        b_y1, b_y2, b_y3, b_y4 = 0.0, 0.0, 0.0, 0.0  # the shift registers of small orders: unused here
         if HAS_INIT:
             # y[t0-1-j] sits at local time -1-j, i.e. slot NP-1-j
             m_s = m_g & (i_c + IN_OFF >= 0)
@@ -135,19 +211,8 @@ def _lti_chunk_kernel(
             b_u = tl.zeros([BLOCK], dtype=tl.float64)
         elif M <= _SMALL_ORDER:
             b_x0 = tl.load(p_x + i_n * s_xt, mask=m_n, other=0.0).to(tl.float64)
-            b_u = b_b0 * b_x0
-            if M >= 1:
-                b_u += b_b1 * b_x1
-            if M >= 2:
-                b_u += b_b2 * b_x2
-            if M >= 3:
-                b_u += b_b3 * b_x3
-            if M >= 4:
-                b_u += b_b4 * b_x4
-            b_x4 = b_x3
-            b_x3 = b_x2
-            b_x2 = b_x1
-            b_x1 = b_x0
+            b_u, b_x1, b_x2, b_x3, b_x4 = _fir_step(b_x0, b_b0, b_b1, b_b2, b_b3, b_b4,
+                                                          b_x1, b_x2, b_x3, b_x4, M)
         else:
             i_nk = i_n[:, None] - o_m[None, :]
             b_xt = tl.load(p_x[:, None] + i_nk * s_xt,
@@ -157,19 +222,8 @@ def _lti_chunk_kernel(
             b_u += tl.load(head + i_r * s_hr + i_n * s_ht, mask=m_n & (i_n < K), other=0.0).to(tl.float64)
         # all-pole part
         if N <= _SMALL_ORDER:
-            b_yn = b_u
-            if N >= 1:
-                b_yn -= b_a1 * b_y1
-            if N >= 2:
-                b_yn -= b_a2 * b_y2
-            if N >= 3:
-                b_yn -= b_a3 * b_y3
-            if N >= 4:
-                b_yn -= b_a4 * b_y4
-            b_y4 = b_y3
-            b_y3 = b_y2
-            b_y2 = b_y1
-            b_y1 = b_yn
+            b_y1, b_y2, b_y3, b_y4 = _allpole_step(b_u, b_a1, b_a2, b_a3, b_a4, b_y1, b_y2, b_y3, b_y4, N)
+            b_yn = b_y1
         else:
             # slot s holds y[t - k] with k = ((t - s - 1) mod NP) + 1, which multiplies a[k-1]
             i_k = (t - o_n - 1) & (NP - 1)
@@ -183,17 +237,7 @@ def _lti_chunk_kernel(
     if STORE_END:
         # end state: st_out[r, c, j] = y[t0 + C - 1 - j]; entries j >= N stay zero (buffer is zeroed)
         p_s = st_out + (i_r * n_out + i_c) * NP
-        if N <= _SMALL_ORDER:
-            tl.store(p_s, b_y1, mask=m_g)
-            if N >= 2:
-                tl.store(p_s + 1, b_y2, mask=m_g)
-            if N >= 3:
-                tl.store(p_s + 2, b_y3, mask=m_g)
-            if N >= 4:
-                tl.store(p_s + 3, b_y4, mask=m_g)
-        else:
-            i_j = (C - 1 - o_n) & (NP - 1)
-            tl.store(p_s[:, None] + i_j[None, :], b_ring, mask=m_g[:, None] & (i_j < N)[None, :])
+        _store_end_state(p_s, b_y1, b_y2, b_y3, b_y4, b_ring, o_n, m_g, C, N, NP)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -210,44 +254,6 @@ def _lti_chunk_kernel(
 
 
 @triton.jit
-def _to_bits(t, LOG: tl.constexpr, B: tl.constexpr):
-    # [B, 2^LOG] -> [B, 2, ..., 2]: dim 1 is the least significant bit of the column, the last dim
-    # the most significant one (so tl.split on the last dim gives the first and second half).
-    if LOG == 1:
-        r = t
-    elif LOG == 2:
-        r = tl.permute(tl.reshape(t, [B, 2, 2]), (0, 2, 1))
-    elif LOG == 3:
-        r = tl.permute(tl.reshape(t, [B, 2, 2, 2]), (0, 3, 2, 1))
-    elif LOG == 4:
-        r = tl.permute(tl.reshape(t, [B, 2, 2, 2, 2]), (0, 4, 3, 2, 1))
-    elif LOG == 5:
-        r = tl.permute(tl.reshape(t, [B, 2, 2, 2, 2, 2]), (0, 5, 4, 3, 2, 1))
-    else:
-        tl.static_assert(LOG == 6)
-        r = tl.permute(tl.reshape(t, [B, 2, 2, 2, 2, 2, 2]), (0, 6, 5, 4, 3, 2, 1))
-    return r
-
-
-@triton.jit
-def _from_bits(t, LOG: tl.constexpr, B: tl.constexpr):
-    # inverse of _to_bits
-    if LOG == 1:
-        r = t
-    elif LOG == 2:
-        r = tl.reshape(tl.permute(t, (0, 2, 1)), [B, 4])
-    elif LOG == 3:
-        r = tl.reshape(tl.permute(t, (0, 3, 2, 1)), [B, 8])
-    elif LOG == 4:
-        r = tl.reshape(tl.permute(t, (0, 4, 3, 2, 1)), [B, 16])
-    elif LOG == 5:
-        r = tl.reshape(tl.permute(t, (0, 5, 4, 3, 2, 1)), [B, 32])
-    else:
-        r = tl.reshape(tl.permute(t, (0, 6, 5, 4, 3, 2, 1)), [B, 64])
-    return r
-
-
-@triton.jit
 def _lti_cols(
     xt, ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
     b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring, p_a, s_ak, m_g, o_n,
@@ -259,35 +265,13 @@ def _lti_cols(
     # order, as the loop body of _lti_chunk_kernel.
     if LOG == 0:
         b_x0 = xt.to(tl.float64)
-        b_u = b_b0 * b_x0
-        if M >= 1:
-            b_u += b_b1 * b_x1
-        if M >= 2:
-            b_u += b_b2 * b_x2
-        if M >= 3:
-            b_u += b_b3 * b_x3
-        if M >= 4:
-            b_u += b_b4 * b_x4
-        b_x4 = b_x3
-        b_x3 = b_x2
-        b_x2 = b_x1
-        b_x1 = b_x0
+        b_u, b_x1, b_x2, b_x3, b_x4 = _fir_step(b_x0, b_b0, b_b1, b_b2, b_b3, b_b4,
+                                                      b_x1, b_x2, b_x3, b_x4, M)
         if HAS_HEAD:
             b_u += ht.to(tl.float64)
         if N <= _SMALL_ORDER:
-            b_yn = b_u
-            if N >= 1:
-                b_yn -= b_a1 * b_y1
-            if N >= 2:
-                b_yn -= b_a2 * b_y2
-            if N >= 3:
-                b_yn -= b_a3 * b_y3
-            if N >= 4:
-                b_yn -= b_a4 * b_y4
-            b_y4 = b_y3
-            b_y3 = b_y2
-            b_y2 = b_y1
-            b_y1 = b_yn
+            b_y1, b_y2, b_y3, b_y4 = _allpole_step(b_u, b_a1, b_a2, b_a3, b_a4, b_y1, b_y2, b_y3, b_y4, N)
+            b_yn = b_y1
         else:
             i_k = (T0 - o_n - 1) & (NP - 1)
             b_ar = tl.load(p_a[:, None] + i_k[None, :] * s_ak, mask=m_g[:, None] & (i_k < N)[None, :],
@@ -330,24 +314,13 @@ def _lti_tile_kernel(
     p_b = b + i_r * s_br
     p_a = a + i_r * s_ar
 
-    b_b0 = _ld_tap(p_b, 0, s_bk, m_g, True, BLOCK)
-    b_b1 = _ld_tap(p_b, 1, s_bk, m_g, M >= 1, BLOCK)
-    b_b2 = _ld_tap(p_b, 2, s_bk, m_g, M >= 2, BLOCK)
-    b_b3 = _ld_tap(p_b, 3, s_bk, m_g, M >= 3, BLOCK)
-    b_b4 = _ld_tap(p_b, 4, s_bk, m_g, M >= 4, BLOCK)
-    b_x1 = _ld_tap(p_x + (i_t0 - 1) * s_xt, 0, 0, m_g & (i_t0 >= 1), M >= 1, BLOCK)
-    b_x2 = _ld_tap(p_x + (i_t0 - 2) * s_xt, 0, 0, m_g & (i_t0 >= 2), M >= 2, BLOCK)
-    b_x3 = _ld_tap(p_x + (i_t0 - 3) * s_xt, 0, 0, m_g & (i_t0 >= 3), M >= 3, BLOCK)
-    b_x4 = _ld_tap(p_x + (i_t0 - 4) * s_xt, 0, 0, m_g & (i_t0 >= 4), M >= 4, BLOCK)
+    b_b0, b_b1, b_b2, b_b3, b_b4, b_x1, b_x2, b_x3, b_x4 = _fir_taps(p_b, s_bk, p_x, i_t0, s_xt, m_g, m_g, M, BLOCK)
 
     b_y1 = tl.zeros([BLOCK], dtype=tl.float64)
     b_y2 = tl.zeros([BLOCK], dtype=tl.float64)
     b_y3 = tl.zeros([BLOCK], dtype=tl.float64)
     b_y4 = tl.zeros([BLOCK], dtype=tl.float64)
-    b_a1 = _ld_tap(p_a, 0, s_ak, m_g, N >= 1, BLOCK)
-    b_a2 = _ld_tap(p_a, 1, s_ak, m_g, N >= 2, BLOCK)
-    b_a3 = _ld_tap(p_a, 2, s_ak, m_g, N >= 3, BLOCK)
-    b_a4 = _ld_tap(p_a, 3, s_ak, m_g, N >= 4, BLOCK)
+    b_a1, b_a2, b_a3, b_a4 = _pole_taps(p_a, s_ak, m_g, N, BLOCK)
     o_n = tl.arange(0, NP)
     b_ring = tl.zeros([BLOCK, NP], dtype=tl.float64)
     if HAS_INIT:
@@ -380,17 +353,7 @@ def _lti_tile_kernel(
 
     if STORE_END:
         p_s = st_out + (i_r * n_out + i_c) * NP
-        if N <= _SMALL_ORDER:
-            tl.store(p_s, b_y1, mask=m_g)
-            if N >= 2:
-                tl.store(p_s + 1, b_y2, mask=m_g)
-            if N >= 3:
-                tl.store(p_s + 2, b_y3, mask=m_g)
-            if N >= 4:
-                tl.store(p_s + 3, b_y4, mask=m_g)
-        else:
-            i_j = (C - 1 - o_n) & (NP - 1)
-            tl.store(p_s[:, None] + i_j[None, :], b_ring, mask=m_g[:, None] & (i_j < N)[None, :])
+        _store_end_state(p_s, b_y1, b_y2, b_y3, b_y4, b_ring, o_n, m_g, C, N, NP)
 
 
 @triton.jit
@@ -505,7 +468,8 @@ def _tile_log(C: int, M: int, N: int) -> int:
 
 
 def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *,
-        block_size: int | None = None, scan_block: int | None = None, coalesced: bool | None = None) -> torch.Tensor:
+        block_size: int | None = None, scan_block: int | None = None, coalesced: bool | None = None,
+        single_pass: bool | None = None, lanes: int | None = None, window_tiles: int | None = None) -> torch.Tensor:
     """LTI direct form I with fused FIR, ``y [R,T]`` (see the module docstring for the recurrence).
 
     ``block_size``: samples per sequential chunk (the carry unit), default 32 for orders <= 8,
@@ -515,6 +479,10 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     (``_lti_tile_kernel``) where it applies (``C`` a power of two in [2, 64], ``M, N <= 4``); False runs
     the per-lane strided kernel; None (default) reads ``SSM_LFILTER_TILE_IO`` (on unless "0").
     Both give the same results (bitwise under the interpreter).
+    ``single_pass``: for ``1 <= N <= 4``, ``M <= 4`` and such a ``C``, run the one-launch look-back
+    kernel (``lti_single_pass.py``: x read once) instead of the three passes; None (default) reads
+    ``SSM_LFILTER_SINGLE_PASS`` (on unless "0"). ``lanes``/``window_tiles``: its tile width in chunks
+    and look-back window, for tests.
     """
     for name, t in (("x", x), ("b", b), ("a", a), ("head", head)):
         _check_dtype(name, t)
@@ -557,6 +525,12 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     common = dict(C=C, M=M, N=N, NP=NP, HAS_HEAD=has_head)
     strides = (x.stride(0), x.stride(1), s_br, b.stride(1), s_ar, a.stride(1) if N > 0 else 0,
                s_hr, s_ht, y.stride(0), y.stride(1))
+
+    if N > 0 and _tile_log(C, M, N) and _single_pass(single_pass, "lti"):
+        from .lti_single_pass import lti_single_pass  # imports this module's jit helpers
+
+        lti_single_pass(x, b, a, head, y, C, lanes=lanes, window_tiles=window_tiles)
+        return y.to(out_dtype)
 
     LOG = _tile_log(C, M, N) if _tile_io(coalesced) else 0
     if LOG:

@@ -22,6 +22,32 @@ register tile (Triton has no register shift); the coefficient vector is loaded i
 order instead. All sums are in-register reductions in a fixed order: deterministic, no atomics.
 Accumulation is in the input precision, or float64 for float32 inputs of order N >= 3 (see
 ``time_varying``: float32 carries of high-order direct forms lose digits by cancellation). Program ids and offsets are int64.
+
+Single pass (orders 1 <= N <= 4, the default there; ``single_pass=False`` or
+``SSM_LFILTER_SINGLE_PASS=0`` selects the passes above). The passes above read u and a twice and
+launch five kernels; at low orders the filter is memory-bound, so ``tv_single_pass_kernel`` reads the
+signal once and writes y once, in one launch. A program takes a ticket and owns tile ``c = ticket // R``
+of row ``ticket % R`` (tiles of all rows advance together): ``BLOCK`` lanes, lane j being the chunk
+``c * BLOCK + j`` of ``L = 2^LOG`` steps.
+
+1. Load the tile once, coalesced (u ``[BLOCK, L]``, a ``[BLOCK, L * NS]`` with N padded to
+   ``NS = 2^KB`` in {1, 2, 4}); split it into per-step columns at trace time, as the coalesced passes
+   do. Every lane runs its chunk from a zero state in scalar registers (the state ``y1 = y[n], ...,
+   yN``: at these orders an unrolled register shift beats the ring buffer) and also runs the N
+   homogeneous responses: its chunk's map ``s -> Q s + v`` (transfer matrix Q, zero-state end state v).
+2. ``tl.associative_scan`` over the lanes of the maps (``_affine.scan_affine``: 2-, 6- or 20-tuples of
+   scalars, N = 3 zero-padded to 4): lane j gets the map from the tile's start state to its end state;
+   the last lane's map is the tile aggregate.
+3. Store the aggregate and raise its flag before waiting for anything; then the deterministic
+   fixed-window look-back of ``_lookback.py``: fold the aggregates of tiles c-W+1 .. c-1 (one more scan,
+   a fixed tree), apply the fold to the inclusive state of tile c-W (zero state if c < W): the true
+   state S before the tile. Store and flag the tile's inclusive state.
+4. Lane j's true start state is lane j-1's true end state ``Q_{j-1} S + v_{j-1}`` (``tl.gather`` shifts
+   the lanes by one; lane 0 takes S). Re-run every lane from it on the registers still holding the tile,
+   and store the y tile.
+
+Only integer atomics (ticket, flags); the floating-point results do not depend on timing. Tile
+aggregates and states are kept in the accumulation precision.
 """
 from __future__ import annotations
 
@@ -31,9 +57,13 @@ import torch
 import triton
 import triton.language as tl
 
-from ._tile_io import tile_io as _tile_io
+from ._affine import apply_affine, scan_affine
+from ._bits import from_bits, to_bits
+from ._lookback import publish, take_ticket, wait_flags
+from ._lookback import window as _window
+from ._variants import single_pass as _single_pass
+from ._variants import tile_io as _tile_io
 
-from .lti import _from_bits, _to_bits
 
 __all__ = ["time_varying"]
 
@@ -303,7 +333,7 @@ def tv_chunk_transfer_tile_kernel(
         b_ut = tl.load(p_u[:, None] + o_w[None, :] * stride_ut, mask=m_g[:, None], other=0.)
         p_a += W * stride_at
         p_u += W * stride_ut
-        b_H, b_E = _tv_transfer_cols(_to_bits(b_ut, LOG, BC), _tv_bits_a(b_at, LOG, BC, NS), b_H, b_E,
+        b_H, b_E = _tv_transfer_cols(to_bits(b_ut, LOG, BC), _tv_bits_a(b_at, LOG, BC, NS), b_H, b_E,
                                      o_s, n0, N, ACC, LOG)
     o_k = (L - 1 - o_s + N) % N
     p_E = E_ptr + o_g[:, None] * N + o_k[None, :]
@@ -365,12 +395,324 @@ def tv_chunk_output_tile_kernel(
         b_at = tl.load(p_a[:, None, None] + o_w[None, :, None] * stride_at + o_k[None, :, :] * stride_an,
                        mask=m_t[:, :, None] & m_s[None, None, :], other=0.)
         b_ut = tl.load(p_u[:, None] + o_w[None, :] * stride_ut, mask=m_t, other=0.)
-        b_yt, b_y = _tv_output_cols(_to_bits(b_ut, LOG, BC), _tv_bits_a(b_at, LOG, BC, NS), b_y, o_s, n0, N,
+        b_yt, b_y = _tv_output_cols(to_bits(b_ut, LOG, BC), _tv_bits_a(b_at, LOG, BC, NS), b_y, o_s, n0, N,
                                     ACC, y_ptr.dtype.element_ty, LOG)
-        tl.store(p_y[:, None] + o_w[None, :] * stride_yt, _from_bits(b_yt, LOG, BC), mask=m_t)
+        tl.store(p_y[:, None] + o_w[None, :] * stride_yt, from_bits(b_yt, LOG, BC), mask=m_t)
         p_a += W * stride_at
         p_u += W * stride_ut
         p_y += W * stride_yt
+
+
+# ---------------------------------------------------------------------------------------------------
+# Single-pass variant (orders 1 <= N <= 4): one launch, u and a read once, y written once. See the
+# module docstring, section "Single pass". The state lives in N scalar registers per lane (y1 = y[n],
+# y2 = y[n-1], ...), not in a ring tile: at these orders the unrolled register shift is cheaper than
+# the ring's masked selects and reductions. Maps of the carry algebra are 16 + 4 scalars (``_affine``);
+# NP = 1, 2 or 4 is the used block (N = 3 is computed on its 3 x 3 block and zero-padded to 4).
+# ---------------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _sp_leaf_a(at, KB: tl.constexpr, ACC: tl.constexpr):
+    # this step's coefficients a[n, 0..3] from the [B, 2, ..., 2] (KB twos) leaf (k >= N never read)
+    if KB == 0:
+        b_a1 = at.to(ACC)
+        b_a2 = b_a1
+        b_a3 = b_a1
+        b_a4 = b_a1
+    elif KB == 1:
+        b_a1, b_a2 = tl.split(at)
+        b_a1 = b_a1.to(ACC)
+        b_a2 = b_a2.to(ACC)
+        b_a3 = b_a1
+        b_a4 = b_a1
+    else:
+        tl.static_assert(KB == 2)
+        a_lo, a_hi = tl.split(at)  # k in {0, 1} and k in {2, 3}
+        b_a1, b_a2 = tl.split(a_lo)
+        b_a3, b_a4 = tl.split(a_hi)
+        b_a1 = b_a1.to(ACC)
+        b_a2 = b_a2.to(ACC)
+        b_a3 = b_a3.to(ACC)
+        b_a4 = b_a4.to(ACC)
+    return b_a1, b_a2, b_a3, b_a4
+
+
+@triton.jit
+def _sp_step(b_u, b_a1, b_a2, b_a3, b_a4, s1, s2, s3, s4, N: tl.constexpr, FORCED: tl.constexpr):
+    # One step y[n] = u[n] - sum_k a[n, k-1] y[n-k] on the shift state (s1, ..., sN) = (y[n-1], ...,
+    # y[n-N]); returns the shifted state (y[n], ..., y[n-N+1]). Entries past N stay as they are (zero:
+    # N = 3 pads to 4). One helper for the forced response and every homogeneous column, so they all
+    # run the same operations in the same order. FORCED False: a homogeneous response (u = 0, b_u
+    # unused), whose first term is -(a1 s1) with no subtraction from a zero input.
+    if FORCED:
+        b_n = b_u - b_a1 * s1
+    else:
+        b_n = -(b_a1 * s1)
+    if N >= 2:
+        b_n -= b_a2 * s2
+    if N >= 3:
+        b_n -= b_a3 * s3
+    if N >= 4:
+        b_n -= b_a4 * s4
+        s4 = s3
+    if N >= 3:
+        s3 = s2
+    if N >= 2:
+        s2 = s1
+    return b_n, s2, s3, s4
+
+
+@triton.jit
+def _sp_local(ut, at,
+              e1, e2, e3, e4, h11, h12, h13, h14, h21, h22, h23, h24, h31, h32, h33, h34, h41, h42, h43, h44,
+              N: tl.constexpr, KB: tl.constexpr, ACC: tl.constexpr, LOG: tl.constexpr):
+    # Runs the 2^LOG steps of the bit-shaped tiles ut / at from the given registers: the forced
+    # response (e) and the N homogeneous responses (column j of h starts as the unit state e_j), so
+    # after the chunk, s -> h s + e is the chunk's map from its start state to its end state.
+    if LOG == 0:
+        b_a1, b_a2, b_a3, b_a4 = _sp_leaf_a(at, KB, ACC)
+        b_u = ut.to(ACC)
+        # one step of the forced response, then of each homogeneous one (columns past N stay put)
+        e1, e2, e3, e4 = _sp_step(b_u, b_a1, b_a2, b_a3, b_a4, e1, e2, e3, e4, N, True)
+        h11, h21, h31, h41 = _sp_step(b_u, b_a1, b_a2, b_a3, b_a4, h11, h21, h31, h41, N, False)
+        if N >= 2:
+            h12, h22, h32, h42 = _sp_step(b_u, b_a1, b_a2, b_a3, b_a4, h12, h22, h32, h42, N, False)
+        if N >= 3:
+            h13, h23, h33, h43 = _sp_step(b_u, b_a1, b_a2, b_a3, b_a4, h13, h23, h33, h43, N, False)
+        if N >= 4:
+            h14, h24, h34, h44 = _sp_step(b_u, b_a1, b_a2, b_a3, b_a4, h14, h24, h34, h44, N, False)
+    else:
+        u_lo, u_hi = tl.split(ut)
+        a_lo, a_hi = tl.split(at)
+        (e1, e2, e3, e4, h11, h12, h13, h14, h21, h22, h23, h24, h31, h32, h33, h34,
+         h41, h42, h43, h44) = _sp_local(
+            u_lo, a_lo, e1, e2, e3, e4, h11, h12, h13, h14, h21, h22, h23, h24, h31, h32, h33, h34,
+            h41, h42, h43, h44, N, KB, ACC, LOG - 1)
+        (e1, e2, e3, e4, h11, h12, h13, h14, h21, h22, h23, h24, h31, h32, h33, h34,
+         h41, h42, h43, h44) = _sp_local(
+            u_hi, a_hi, e1, e2, e3, e4, h11, h12, h13, h14, h21, h22, h23, h24, h31, h32, h33, h34,
+            h41, h42, h43, h44, N, KB, ACC, LOG - 1)
+    return e1, e2, e3, e4, h11, h12, h13, h14, h21, h22, h23, h24, h31, h32, h33, h34, h41, h42, h43, h44
+
+
+@triton.jit
+def _sp_output(ut, at, y1, y2, y3, y4, N: tl.constexpr, KB: tl.constexpr, ACC: tl.constexpr,
+               Y_DTYPE: tl.constexpr, LOG: tl.constexpr):
+    # Runs the 2^LOG steps from the state (y1, ..., yN); returns the bit-shaped output tile.
+    if LOG == 0:
+        b_a1, b_a2, b_a3, b_a4 = _sp_leaf_a(at, KB, ACC)
+        y1, y2, y3, y4 = _sp_step(ut.to(ACC), b_a1, b_a2, b_a3, b_a4, y1, y2, y3, y4, N, True)
+        b_yt = y1.to(Y_DTYPE)
+    else:
+        u_lo, u_hi = tl.split(ut)
+        a_lo, a_hi = tl.split(at)
+        y_lo, y1, y2, y3, y4 = _sp_output(u_lo, a_lo, y1, y2, y3, y4, N, KB, ACC, Y_DTYPE, LOG - 1)
+        y_hi, y1, y2, y3, y4 = _sp_output(u_hi, a_hi, y1, y2, y3, y4, N, KB, ACC, Y_DTYPE, LOG - 1)
+        b_yt = tl.join(y_lo, y_hi)
+    return b_yt, y1, y2, y3, y4
+
+
+@triton.jit
+def _sp_store_map(p, q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
+                  v1, v2, v3, v4, m, NP: tl.constexpr):
+    # record layout: q row-major (16), then v (4); only the leading NP x NP block and NP entries
+    tl.store(p, q11, mask=m)
+    tl.store(p + 16, v1, mask=m)
+    if NP >= 2:
+        tl.store(p + 1, q12, mask=m)
+        tl.store(p + 4, q21, mask=m)
+        tl.store(p + 5, q22, mask=m)
+        tl.store(p + 17, v2, mask=m)
+    if NP >= 4:
+        tl.store(p + 2, q13, mask=m)
+        tl.store(p + 3, q14, mask=m)
+        tl.store(p + 6, q23, mask=m)
+        tl.store(p + 7, q24, mask=m)
+        tl.store(p + 8, q31, mask=m)
+        tl.store(p + 9, q32, mask=m)
+        tl.store(p + 10, q33, mask=m)
+        tl.store(p + 11, q34, mask=m)
+        tl.store(p + 12, q41, mask=m)
+        tl.store(p + 13, q42, mask=m)
+        tl.store(p + 14, q43, mask=m)
+        tl.store(p + 15, q44, mask=m)
+        tl.store(p + 18, v3, mask=m)
+        tl.store(p + 19, v4, mask=m)
+
+
+@triton.jit
+def _sp_load_map(p, m, b_0, NP: tl.constexpr):
+    # The map records behind the block of pointers p (.cg: from L2, not a possibly stale L1 line
+    # written before the flag was raised); the identity map where m is False and outside the NP block.
+    q11 = tl.load(p, mask=m, other=1.0, cache_modifier=".cg")
+    v1 = tl.load(p + 16, mask=m, other=0.0, cache_modifier=".cg")
+    q12 = b_0
+    q13 = b_0
+    q14 = b_0
+    q21 = b_0
+    q22 = b_0 + 1.0
+    q23 = b_0
+    q24 = b_0
+    q31 = b_0
+    q32 = b_0
+    q33 = b_0 + 1.0
+    q34 = b_0
+    q41 = b_0
+    q42 = b_0
+    q43 = b_0
+    q44 = b_0 + 1.0
+    v2 = b_0
+    v3 = b_0
+    v4 = b_0
+    if NP >= 2:
+        q12 = tl.load(p + 1, mask=m, other=0.0, cache_modifier=".cg")
+        q21 = tl.load(p + 4, mask=m, other=0.0, cache_modifier=".cg")
+        q22 = tl.load(p + 5, mask=m, other=1.0, cache_modifier=".cg")
+        v2 = tl.load(p + 17, mask=m, other=0.0, cache_modifier=".cg")
+    if NP >= 4:
+        q13 = tl.load(p + 2, mask=m, other=0.0, cache_modifier=".cg")
+        q14 = tl.load(p + 3, mask=m, other=0.0, cache_modifier=".cg")
+        q23 = tl.load(p + 6, mask=m, other=0.0, cache_modifier=".cg")
+        q24 = tl.load(p + 7, mask=m, other=0.0, cache_modifier=".cg")
+        q31 = tl.load(p + 8, mask=m, other=0.0, cache_modifier=".cg")
+        q32 = tl.load(p + 9, mask=m, other=0.0, cache_modifier=".cg")
+        q33 = tl.load(p + 10, mask=m, other=1.0, cache_modifier=".cg")
+        q34 = tl.load(p + 11, mask=m, other=0.0, cache_modifier=".cg")
+        q41 = tl.load(p + 12, mask=m, other=0.0, cache_modifier=".cg")
+        q42 = tl.load(p + 13, mask=m, other=0.0, cache_modifier=".cg")
+        q43 = tl.load(p + 14, mask=m, other=0.0, cache_modifier=".cg")
+        q44 = tl.load(p + 15, mask=m, other=1.0, cache_modifier=".cg")
+        v3 = tl.load(p + 18, mask=m, other=0.0, cache_modifier=".cg")
+        v4 = tl.load(p + 19, mask=m, other=0.0, cache_modifier=".cg")
+    return q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44, v1, v2, v3, v4
+
+
+@triton.jit
+def tv_single_pass_kernel(
+    u_ptr, a_ptr, y_ptr, agg_ptr, inc_ptr, flags_ptr,
+    R, T, n_tiles,
+    stride_ur, stride_ut, stride_ar, stride_at, stride_an, stride_yr, stride_yt,
+    N: tl.constexpr, NP: tl.constexpr, KB: tl.constexpr, LOG: tl.constexpr, BLOCK: tl.constexpr,
+    W: tl.constexpr, ACC: tl.constexpr,
+):
+    """One program per tile of ``BLOCK`` chunks (lanes) of ``L = 2^LOG`` steps of one row, in ticket
+    order (tile ``c = ticket // R``, row ``ticket % R``: the rows advance together). Layouts:
+    ``agg [R, n_tiles, 20]`` (map records: q row-major, then v), ``inc [R, n_tiles, 4]`` (states),
+    ``flags [2 R n_tiles + 1]`` int32 zeros: aggregate flags, inclusive flags, the ticket counter."""
+    L: tl.constexpr = 1 << LOG
+    NS: tl.constexpr = 1 << KB  # coefficient columns per step in the a tile (N padded to 1, 2, 4)
+    i_tk = take_ticket(flags_ptr + 2 * R * n_tiles)
+    i_c = i_tk // R
+    i_r = i_tk % R
+    p_fa = flags_ptr + i_r * n_tiles  # this row's aggregate flags
+    p_fi = flags_ptr + (R + i_r) * n_tiles  # this row's inclusive flags
+    o_l = tl.arange(0, BLOCK)
+    o_t0 = (i_c * BLOCK + o_l) * L  # first step of every lane (int64)
+
+    # ---- 1. the tile, loaded once and coalesced: u [BLOCK, L], a [BLOCK, L * NS] (column n * NS + k)
+    o_n = tl.arange(0, L)
+    o_tn = o_t0[:, None] + o_n[None, :]
+    m_n = o_tn < T
+    b_ut = to_bits(tl.load(u_ptr + i_r * stride_ur + o_tn * stride_ut, mask=m_n, other=0.), LOG, BLOCK)
+    o_q = tl.arange(0, L * NS)
+    o_k = o_q % NS
+    o_ta = o_t0[:, None] + (o_q // NS)[None, :]
+    b_at = tl.load(a_ptr + i_r * stride_ar + o_ta * stride_at + o_k[None, :] * stride_an,
+                   mask=(o_ta < T) & (o_k < N)[None, :], other=0.)
+    # column n * NS + k: its KB low bits are k, its LOG high bits the step, so the first LOG splits
+    # walk the steps and each leaf is one step's [BLOCK, 2, ..., 2] (KB twos) coefficients
+    b_at = to_bits(b_at, LOG + KB, BLOCK)
+    # (steps past T are zero-input, zero-coefficient steps: they only move states no one reads)
+
+    # every lane from a zero state: its forced end state e and its transfer matrix h
+    b_0 = tl.zeros([BLOCK], dtype=ACC)
+    b_1 = b_0 + 1.0
+    h22 = b_0
+    h33 = b_0
+    h44 = b_0
+    if N >= 2:
+        h22 = b_1
+    if N >= 3:
+        h33 = b_1
+    if N >= 4:
+        h44 = b_1
+    (e1, e2, e3, e4, h11, h12, h13, h14, h21, h22, h23, h24, h31, h32, h33, h34,
+     h41, h42, h43, h44) = _sp_local(
+        b_ut, b_at, b_0, b_0, b_0, b_0, b_1, b_0, b_0, b_0, b_0, h22, b_0, b_0, b_0, b_0, h33, b_0,
+        b_0, b_0, b_0, h44, N, KB, ACC, LOG)
+
+    # ---- 2. lane scan: lane j gets the map from the tile's start state to its own end state
+    (q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
+     v1, v2, v3, v4) = scan_affine(h11, h12, h13, h14, h21, h22, h23, h24, h31, h32, h33, h34,
+                                   h41, h42, h43, h44, e1, e2, e3, e4, NP, 0)
+
+    # ---- 3. publish the tile aggregate (the last lane's map) before waiting for anything, so the
+    # tiles behind this one never wait on this tile's own wait
+    m_last = o_l == BLOCK - 1
+    _sp_store_map(agg_ptr + (i_r * n_tiles + i_c) * 20 + 0 * o_l, q11, q12, q13, q14, q21, q22,
+                  q23, q24, q31, q32, q33, q34, q41, q42, q43, q44, v1, v2, v3, v4, m_last, NP)
+    publish(p_fa + i_c)
+
+    # fold the aggregates of tiles c-W+1 .. c-1 in a fixed tree (slot 0 and tiles before 0: identity) ...
+    o_w = tl.arange(0, W)
+    i_w = i_c - W + o_w  # slot 0 is the anchor tile c-W
+    m_w = (o_w >= 1) & (i_w >= 0)
+    wait_flags(p_fa + i_w, m_w)
+    w_0 = tl.zeros([W], dtype=ACC)
+    (f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34, f41, f42, f43, f44,
+     g1, g2, g3, g4) = _sp_load_map(agg_ptr + (i_r * n_tiles + i_w) * 20, m_w, w_0, NP)
+    (f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34, f41, f42, f43, f44,
+     g1, g2, g3, g4) = scan_affine(f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34,
+                                   f41, f42, f43, f44, g1, g2, g3, g4, NP, 0)
+    # ... then apply the fold to the inclusive state of the anchor tile c-W (zero before the signal).
+    # Applying it on every slot and picking the last one costs NP reductions instead of NP*NP + NP.
+    m_an = (o_w == 0) & (i_w >= 0)
+    wait_flags(p_fi + i_w, m_an)
+    i_an = i_c - W
+    p_an = inc_ptr + (i_r * n_tiles + i_an) * 4
+    m_a = i_an >= 0
+    s1 = tl.load(p_an, mask=m_a, other=0., cache_modifier=".cg")
+    s2 = tl.load(p_an + 1, mask=m_a & (NP >= 2), other=0., cache_modifier=".cg")
+    s3 = tl.load(p_an + 2, mask=m_a & (NP >= 4), other=0., cache_modifier=".cg")
+    s4 = tl.load(p_an + 3, mask=m_a & (NP >= 4), other=0., cache_modifier=".cg")
+    t1, t2, t3, t4 = apply_affine(f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34,
+                                  f41, f42, f43, f44, g1, g2, g3, g4, s1, s2, s3, s4, NP)
+    # the true state before this tile: the last slot (a masked sum is exact; registers cannot be indexed)
+    m_lw = o_w == W - 1
+    s1 = tl.sum(tl.where(m_lw, t1, 0.), axis=0)
+    s2 = tl.sum(tl.where(m_lw, t2, 0.), axis=0)
+    s3 = tl.sum(tl.where(m_lw, t3, 0.), axis=0)
+    s4 = tl.sum(tl.where(m_lw, t4, 0.), axis=0)
+
+    # every lane's true end state; the last lane's is this tile's inclusive state: publish it
+    b_s1, b_s2, b_s3, b_s4 = apply_affine(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34,
+                                          q41, q42, q43, q44, v1, v2, v3, v4, s1, s2, s3, s4, NP)
+    p_ic = inc_ptr + (i_r * n_tiles + i_c) * 4 + 0 * o_l
+    tl.store(p_ic, b_s1, mask=m_last)
+    if NP >= 2:
+        tl.store(p_ic + 1, b_s2, mask=m_last)
+    if NP >= 4:
+        tl.store(p_ic + 2, b_s3, mask=m_last)
+        tl.store(p_ic + 3, b_s4, mask=m_last)
+    publish(p_fi + i_c)
+
+    # ---- 4. lane j starts from lane j-1's true end state (lane 0 from the tile's); re-run, store y
+    o_prev = tl.maximum(o_l - 1, 0)
+    b_s1 = tl.where(o_l == 0, s1, tl.gather(b_s1, o_prev, 0))
+    if NP >= 2:
+        b_s2 = tl.where(o_l == 0, s2, tl.gather(b_s2, o_prev, 0))
+    if NP >= 4:
+        b_s3 = tl.where(o_l == 0, s3, tl.gather(b_s3, o_prev, 0))
+        b_s4 = tl.where(o_l == 0, s4, tl.gather(b_s4, o_prev, 0))
+    b_yt, _, _, _, _ = _sp_output(b_ut, b_at, b_s1, b_s2, b_s3, b_s4, N, KB, ACC, y_ptr.dtype.element_ty, LOG)
+    # Store offsets recomputed here from a scalar tile base and int32 in-tile offsets (y is the
+    # launcher's contiguous tensor: in-tile offsets < BLOCK * L): keeping the int64 [BLOCK, L] offsets
+    # of the loads alive across the look-back cost ~2 registers per step.
+    i_y0 = i_c * (BLOCK * L)
+    o_y = (o_l * L)[:, None] + o_n[None, :]
+    tl.store(y_ptr + i_r * stride_yr + i_y0 * stride_yt + o_y * stride_yt, from_bits(b_yt, LOG, BLOCK),
+             mask=o_y < T - i_y0)
 
 
 def _pow2_floor(x: int) -> int:
@@ -393,8 +735,33 @@ def _tile_log(L: int, NS: int) -> int:
     return W.bit_length() - 1 if W >= 2 else 0
 
 
+def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret):
+    """Launch ``tv_single_pass_kernel`` (``1 <= N <= 4``, ``L`` a power of two <= 64) into ``y``.
+    ``u [R, T]`` and ``a [R, T, N]`` (possibly stride-0 rows) are already in the output dtype."""
+    R, T = u.shape
+    N = a.shape[2]
+    KB = 0 if N == 1 else (1 if N == 2 else 2)  # a tile columns per step: N padded to 2^KB
+    n_chunks = triton.cdiv(T, L)
+    # Under the interpreter every lane-scan element costs a Python-level combine: narrow tiles.
+    BLOCK = lanes if lanes is not None else min(8 if interpret else 128, max(2, triton.next_power_of_2(n_chunks)))
+    n_tiles = triton.cdiv(n_chunks, BLOCK)
+    W = window_tiles if window_tiles is not None else _window(n_tiles, R, cap=4 if interpret else 128)
+    agg = torch.empty(R, n_tiles, 20, dtype=acc_dtype, device=u.device)
+    inc = torch.empty(R, n_tiles, 4, dtype=acc_dtype, device=u.device)
+    flags = torch.zeros(2 * R * n_tiles + 1, dtype=torch.int32, device=u.device)
+    tv_single_pass_kernel[(R * n_tiles,)](
+        u, a, y, agg, inc, flags, R, T, n_tiles,
+        u.stride(0), u.stride(1), a.stride(0), a.stride(1), a.stride(2), y.stride(0), y.stride(1),
+        N=N, NP=1 << KB, KB=KB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC,
+        num_warps=max(1, min(4, BLOCK // 32)),
+    )
+    return y
+
+
 def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = None,
-                 accumulate_fp64: bool | None = None, coalesced: bool | None = None) -> torch.Tensor:
+                 accumulate_fp64: bool | None = None, coalesced: bool | None = None,
+                 single_pass: bool | None = None, lanes: int | None = None,
+                 window_tiles: int | None = None) -> torch.Tensor:
     """Time-varying all-pole filter ``y[n] = u[n] - sum_{k=1..N} a[n, k-1] y[n-k]`` from rest.
 
     Args:
@@ -402,7 +769,8 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
         a: ``[Ra, T, N]`` with ``Ra`` in {1, R} (a shared row is broadcast by stride 0), ``N <= 16``,
             coefficients indexed by output time, ``a0 = 1`` implicit. ``N = 0`` returns ``u``.
         block_size: chunk length in time steps (any positive int; tests use tiny ones to cross many
-            chunk boundaries). Default: about ``sqrt(R T / 4)``, clamped to [16, 512].
+            chunk boundaries). Default: about ``sqrt(R T / 4)``, clamped to [16, 512] (multi-pass;
+            the single-pass default is below).
         accumulate_fp64: run the recurrence and the chunk scan in float64 for float32 inputs. Default
             (None): for orders N >= 3 only. Products of direct-form companion matrices of higher
             orders have large entries, and float32 chunk carries then lose digits by cancellation
@@ -412,6 +780,15 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
             of two <= 32 dividing the chunk length; looped kernels when ``W < 2``). False: the looped
             kernels (one time step per iteration); None (default) reads ``SSM_LFILTER_TILE_IO`` (on
             unless "0"). Same results (bitwise under the interpreter).
+        single_pass: for orders 1 <= N <= 4, run the single-pass kernel (``tv_single_pass_kernel``:
+            one launch, u and a read once) when the chunk length is a power of two <= 64 (default
+            chunk length for it: 16 for N <= 2, 8 above, at most ``next_pow2(T)``); other chunk
+            lengths and orders run the multi-pass kernels. False: always the multi-pass kernels;
+            None (default) reads ``SSM_LFILTER_SINGLE_PASS`` (on unless "0").
+        lanes: single-pass tile width in chunks (a power of two >= 2; default 128 on a GPU, 8 under
+            the interpreter, at most the chunks of a row rounded up). window_tiles: its look-back
+            window (a power of two; default ``_lookback.window``, at most 4 under the interpreter).
+            Both exist so tests can cross many tiles and window links on short signals.
 
     Returns:
         ``y [R, T]`` contiguous, dtype ``promote_types(u.dtype, a.dtype)`` (float32 or float64),
@@ -435,6 +812,10 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
         raise ValueError(f"time_varying: order N={N} exceeds the kernel's maximum {MAX_ORDER}")
     if block_size is not None and block_size < 1:
         raise ValueError(f"time_varying: block_size must be positive, got {block_size}")
+    if lanes is not None and (lanes < 2 or lanes & (lanes - 1)):
+        raise ValueError(f"time_varying: lanes must be a power of two >= 2, got {lanes}")
+    if window_tiles is not None and (window_tiles < 1 or window_tiles & (window_tiles - 1)):
+        raise ValueError(f"time_varying: window_tiles must be a power of two >= 1, got {window_tiles}")
 
     y = torch.empty(R, T, dtype=dtype, device=u.device)
     if R == 0 or T == 0:
@@ -444,11 +825,6 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
         return y.copy_(u)
     a = a.to(dtype).expand(R, T, N)
 
-    L = block_size if block_size is not None else min(512, max(16, _pow2_floor(math.isqrt(R * T // 4))))
-    L = min(L, T)
-    NC = triton.cdiv(T, L)
-    NCS = NC - 1  # chunks whose end state is needed (all but the last of each row, all full)
-    NS = max(2, triton.next_power_of_2(N))
     dev = u.device
     # Kernels only run on CPU tensors under TRITON_INTERPRET=1; there, tile shapes trade differently.
     interpret = dev.type == "cpu"
@@ -458,6 +834,19 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
     ACC = tl.float64 if acc_dtype == torch.float64 else tl.float32
     a_strides = (a.stride(0), a.stride(1), a.stride(2))
     u_strides = (u.stride(0), u.stride(1))
+
+    if N <= 4 and _single_pass(single_pass, "time_varying"):
+        # default chunk: 16 steps (8 for N >= 3): ptxas for sm_90 (triton 3.7.1, 128 lanes, W = 128)
+        # reports 128 registers at N = 2, L = 16 but 210 at L = 32; N = 4 in float64 spills at L = 16.
+        L = block_size if block_size is not None else min(16 if N <= 2 else 8, triton.next_power_of_2(T))
+        if L <= 64 and L & (L - 1) == 0:
+            return _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret)
+
+    L = block_size if block_size is not None else min(512, max(16, _pow2_floor(math.isqrt(R * T // 4))))
+    L = min(L, T)
+    NC = triton.cdiv(T, L)
+    NCS = NC - 1  # chunks whose end state is needed (all but the last of each row, all full)
+    NS = max(2, triton.next_power_of_2(N))
 
     LOG = _tile_log(L, NS) if _tile_io(coalesced) else 0
     # coalesced passes: also keep the [BC, W, NS] tile of a at <= 8K elements per program on a GPU

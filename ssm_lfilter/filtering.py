@@ -206,7 +206,18 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
         out_shape = _cascade_shape(sos, x, ax, time_axis=False)
         _section_states(zi, (n, *_state_shape(out_shape, ax, 2)), ax)
     check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
-    return _cascade(lfilter, sos, x, axis, zi, dt, out_dtype)
+    if zi is not None:
+        return _cascade(lfilter, sos, x, axis, zi, dt, out_dtype)
+    # From rest: the whole cascade is one op (one pass over memory on the kernels).
+    sos, xm = sos.to(dt), x.to(dt).movedim(ax, -1)
+    T = xm.shape[-1]
+    batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": sos.shape[:-2]})
+    a0 = sos[..., 3:4]
+    br = rows(sos[..., :3] / a0, batch, (n, 3))
+    ar = rows(sos[..., 4:] / a0, batch, (n, 2))
+    R = batch.numel()
+    y = ops.sos(xm.expand(*batch, T).reshape(R, T), br, ar)
+    return y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
 
 
 def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):

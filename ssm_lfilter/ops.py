@@ -19,7 +19,7 @@ from .engine import diagonal as _diag_engine
 from .engine import lti as _lti_engine
 from .engine import time_varying as _tv_engine
 
-__all__ = ["lti", "tv", "diag"]
+__all__ = ["lti", "lti_coef_grads", "sos", "tv", "diag", "diag_adjoint"]
 
 
 def _kernels():
@@ -64,10 +64,9 @@ def _lti_setup(ctx, inputs, output):
     ctx.K = head.shape[1]
 
 
-def _lti_backward(ctx, g):
-    x, b, a, y = ctx.saved_tensors
+def _lti_vjp(x, b, a, y, g, K, need_x, need_b, need_a, need_head):
+    """Gradients of ``y = lti(x, b, a, head)`` (``head`` of length ``K``) for the output gradient ``g``."""
     R, T = x.shape
-    need_x, need_b, need_a, need_head = ctx.needs_input_grad
     one = x.new_ones(1, 1)
     none = x.new_zeros(R, 0)
     # The adjoint is the same all-pole filter run backwards in time: v[n] = g[n] - sum_k a_k v[n+k].
@@ -76,16 +75,89 @@ def _lti_backward(ctx, g):
     if need_x:
         # dx[n] = sum_k conj(b_k) v[n+k]: an FIR in reverse time (the op with no poles).
         dx = lti(v.flip(1), b.conj().resolve_conj(), a.new_zeros(1, 0), none).flip(1)
-    if need_b:
-        db = _sum_rows_like(_lagged_dot(v, x, range(b.shape[1])), b)
-    if need_a:
-        da = _sum_rows_like(-_lagged_dot(v, y, range(1, a.shape[1] + 1)), a)
+    if need_b or need_a:
+        n_b, n_a = (b.shape[1] if need_b else 0), (a.shape[1] if need_a else 0)
+        if torch.is_grad_enabled():
+            # create_graph=True (double backward): composed ops, differentiable again
+            db_r, da_r = _lagged_dot(v, x, range(n_b)), -_lagged_dot(v, y, range(1, n_a + 1))
+        else:
+            db_r, da_r = lti_coef_grads(v, x, y, n_b, n_a)
+        db = _sum_rows_like(db_r, b) if need_b else None
+        da = _sum_rows_like(da_r, a) if need_a else None
     if need_head:
-        dhead = F.pad(v[:, : ctx.K], (0, max(ctx.K - T, 0)))
+        dhead = F.pad(v[:, :K], (0, max(K - T, 0)))
     return dx, db, da, dhead
 
 
+def _lti_backward(ctx, g):
+    x, b, a, y = ctx.saved_tensors
+    return _lti_vjp(x, b, a, y, g, ctx.K, *ctx.needs_input_grad)
+
+
 lti.register_autograd(_lti_backward, setup_context=_lti_setup)
+
+
+@torch.library.custom_op("ssm_lfilter::lti_coef_grads", mutates_args=())
+def lti_coef_grads(v: Tensor, x: Tensor, y: Tensor, n_b: int, n_a: int) -> tuple[Tensor, Tensor]:
+    """The LTI coefficient gradients per row, every lag in one pass: ``db[:, k] = sum_n v[n]
+    conj(x[n-k])`` (``k < n_b``) and ``da[:, k] = -sum_n v[n] conj(y[n-1-k])`` (``k < n_a``), with
+    ``v`` the adjoint. ``v, x, y (R, T)``. No autograd of its own: the backward calls it only when
+    no graph is being built (``create_graph=True`` takes the composed, differentiable ops)."""
+    if backend.use_triton("lti", v):
+        db, da = _kernels().lti_coef_grads(v, x, y, n_b, n_a)
+        return db.contiguous(), da.contiguous()
+    return _lagged_dot(v, x, range(n_b)).contiguous(), (-_lagged_dot(v, y, range(1, n_a + 1))).contiguous()
+
+
+@lti_coef_grads.register_fake
+def _(v, x, y, n_b, n_a):
+    return v.new_empty(v.shape[0], n_b), v.new_empty(v.shape[0], n_a)
+
+
+# --------------------------------------------------------------------------------------------- sos
+@torch.library.custom_op("ssm_lfilter::sos", mutates_args=())
+def sos(x: Tensor, b: Tensor, a: Tensor) -> Tensor:
+    """A cascade of LTI filters from rest: section ``s`` is ``lti`` with ``b[:, s]``, ``a[:, s]`` on the
+    previous section's output. ``x (R, T)``, ``b (Rb, S, M+1)``, ``a (Ra, S, N)`` normalized. On the
+    kernels, biquad cascades run in one pass over memory (``kernels/sos.py``)."""
+    if backend.use_triton("lti", x):
+        return _kernels().sos(x, b, a).contiguous()
+    y = x.clone()
+    for s in range(b.shape[1]):
+        y = _lti_engine.lti(y, b[:, s], a[:, s], x.new_zeros(x.shape[0], 0))
+    return y.contiguous()
+
+
+@sos.register_fake
+def _(x, b, a):
+    return x.new_empty(x.shape)
+
+
+def _sos_setup(ctx, inputs, output):
+    x, b, a = inputs
+    ctx.save_for_backward(x, b, a, output)
+
+
+def _sos_backward(ctx, g):
+    x, b, a, y = ctx.saved_tensors
+    need_x, need_b, need_a = ctx.needs_input_grad
+    S = b.shape[1]
+    none = x.new_zeros(x.shape[0], 0)
+    # The section inputs, recomputed (the fused forward keeps no intermediates), then each section's
+    # adjoint in reverse order: its dx is the previous section's output gradient.
+    xs = [x]
+    for s in range(S - 1):
+        xs.append(lti(xs[-1], b[:, s], a[:, s], none))
+    ys = xs[1:] + [y]
+    dbs, das = [None] * S, [None] * S
+    for s in reversed(range(S)):
+        g, dbs[s], das[s], _ = _lti_vjp(xs[s], b[:, s], a[:, s], ys[s], g, 0, need_x or s > 0, need_b, need_a, False)
+    db = torch.stack(dbs, 1) if need_b and S else (torch.zeros_like(b) if need_b else None)
+    da = torch.stack(das, 1) if need_a and S else (torch.zeros_like(a) if need_a else None)
+    return (g if need_x else None), db, da
+
+
+sos.register_autograd(_sos_backward, setup_context=_sos_setup)
 
 
 # ---------------------------------------------------------------------------------------------- tv
@@ -155,23 +227,75 @@ def _diag_setup(ctx, inputs, output):
     ctx.reverse = reverse
 
 
-def _diag_backward(ctx, g):
-    a, h = ctx.saved_tensors
-    reverse = ctx.reverse
+def _diag_adjoint_composed(a: Tensor, h: Tensor, g: Tensor, reverse: bool, need_da: bool, run):
+    """The diag adjoint from building blocks: ``run(a, u, reverse)`` is the recurrence (the ``diag``
+    op, differentiable, or the torch engine). Returns ``(lam, da)``, ``da`` None unless ``need_da``.
+
+    ``lam[t] = g[t] + conj(a[t+1]) lam[t+1]`` (forward recurrence), mirrored for reverse, through a
+    shifted copy of ``a``; ``da = lam * conj(h_prev)``. A constant ``a`` needs no shift: at the
+    boundary it multiplies a zero state. ``conj_physical``, not a lazy ``conj()`` view: inside a custom
+    op under torch.compile the conjugate bit of a view was ignored (opcheck caught a wrong ``da``)."""
     T = h.shape[1]
-    # lam[t] = g[t] + conj(a[t+1]) lam[t+1] (forward recurrence), mirrored for reverse.
-    # A constant a needs no shift: at the boundary it multiplies a zero state.
-    a_adj = a.conj().resolve_conj()
+    a_adj = torch.conj_physical(a)
     if a.shape[1] > 1:
         a_adj = F.pad(a_adj[:, :-1], (1, 0)) if reverse else F.pad(a_adj[:, 1:], (0, 1))
-    lam = diag(a_adj, g, not reverse)
-    da = None
-    if ctx.needs_input_grad[0]:
-        h_prev = F.pad(h[:, 1:], (0, 1)) if reverse else F.pad(h[:, : T - 1], (1, 0))
-        da = lam * h_prev.conj()
-        if a.shape[1] == 1:
-            da = da.sum(1, keepdim=True)
-        da = _sum_rows_like(da, a)
+    lam = run(a_adj, g, not reverse)
+    if not need_da:
+        return lam, None
+    h_prev = F.pad(h[:, 1:], (0, 1)) if reverse else F.pad(h[:, : T - 1], (1, 0))
+    da = lam * torch.conj_physical(h_prev)
+    if a.shape[1] == 1:
+        da = da.sum(1, keepdim=True)
+    return lam, _sum_rows_like(da, a)
+
+
+def _diag_adjoint_launcher():
+    # Looked up on the kernels package at every call, like the other launchers (tests count calls).
+    return _kernels().diagonal_adjoint
+
+
+def _adjoint_dtype(a: Tensor, h: Tensor, g: Tensor) -> torch.dtype:
+    return torch.promote_types(torch.promote_types(a.dtype, h.dtype), g.dtype)
+
+
+@torch.library.custom_op("ssm_lfilter::diag_adjoint", mutates_args=())
+def diag_adjoint(a: Tensor, h: Tensor, g: Tensor, reverse: bool, need_da: bool) -> tuple[Tensor, Tensor]:
+    """The backward of ``diag`` fused: ``(lam, da)`` for the output gradient ``g`` of ``h = diag(a, u,
+    reverse)``. ``lam[t] = g[t] + conj(a[t+1]) lam[t+1]`` (reverse: ``conj(a[t-1]) lam[t-1]``) is
+    ``du``; ``da = lam * conj(h_prev)`` (``h[t-1]``, reverse ``h[t+1]``, zero at the boundary),
+    reduced to ``a``'s shape ``(Ra, Ta)``, or an empty tensor when ``need_da`` is False.
+
+    On Triton, one kernel reads ``g``, ``a`` (at the shifted index) and ``h`` once and writes ``lam`` and
+    ``da`` once; on the torch engine, the composed formula. Not differentiable: double backward uses
+    the composed ``diag`` ops instead (``_diag_backward``)."""
+    dt = _adjoint_dtype(a, h, g)
+    if backend.use_triton("diag", g):
+        lam, da = _diag_adjoint_launcher()(a, h, g, reverse, need_da=need_da)
+    else:
+        lam, da = _diag_adjoint_composed(a.to(dt), h.to(dt), g.to(dt), reverse, need_da, _diag_engine.diagonal)
+        if da is None:
+            da = g.new_empty(0, dtype=dt)
+    return lam.to(dt).contiguous(), da.to(dt).contiguous()
+
+
+@diag_adjoint.register_fake
+def _(a, h, g, reverse, need_da):
+    dt = _adjoint_dtype(a, h, g)
+    return g.new_empty(g.shape, dtype=dt), g.new_empty(a.shape if need_da else (0,), dtype=dt)
+
+
+def _diag_backward(ctx, g):
+    a, h = ctx.saved_tensors
+    need_da = ctx.needs_input_grad[0]
+    if torch.is_grad_enabled():
+        # create_graph=True (double backward): the composed ops are differentiable, the fused one not.
+        lam, da = _diag_adjoint_composed(a, h, g, ctx.reverse, need_da, diag)
+    else:
+        # One fused pass (read g, a, h; write lam, da) instead of a shifted copy of a, the reverse
+        # recurrence, a shifted copy of h and the product.
+        lam, da = diag_adjoint(a, h, g, ctx.reverse, need_da)
+        if not need_da:
+            da = None
     return da, lam, None
 
 

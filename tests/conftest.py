@@ -9,6 +9,10 @@ import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+if os.environ.get("TRITON_INTERPRET") == "1":
+    from _fast_interpreter import install
+
+    install()
 
 torch.set_default_dtype(torch.float32)
 

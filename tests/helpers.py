@@ -1,4 +1,6 @@
 """Helpers shared by the test modules: random stable filters and float64 comparisons."""
+import math
+
 import numpy as np
 import torch
 
@@ -56,3 +58,14 @@ def assert_close_np(actual, expected, rtol=1e-9, what=""):
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != expected {expected.shape}"
     scale = max(1.0, float(np.nanmax(np.abs(expected)))) if expected.size else 1.0
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+def rand_a(shape, dtype, rmin=0.3, rmax=0.95, gen=None):
+    """Diagonal-recurrence coefficients of ``shape`` with |a| in [rmin, rmax]: a random sign (real,
+    negative with probability 0.2) or phase (complex)."""
+    r = rmin + (rmax - rmin) * torch.rand(shape, dtype=torch.float64, generator=gen)
+    if dtype.is_complex:
+        a = r * torch.exp(1j * 2 * math.pi * torch.rand(shape, dtype=torch.float64, generator=gen))
+    else:
+        a = r * torch.where(torch.rand(shape, generator=gen, dtype=torch.float64) < 0.2, -1.0, 1.0)
+    return a.to(dtype)

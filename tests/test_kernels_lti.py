@@ -18,21 +18,27 @@ lti = _lti_launcher
 RNG = np.random.default_rng(1234)
 
 
-@pytest.fixture(autouse=True, params=[True, False], ids=["coalesced", "looped"])
+@pytest.fixture(autouse=True, params=["single_pass", "coalesced", "looped"])
 def coalesced(request, monkeypatch):
-    """Every test runs on both kernel paths: the coalesced tile kernel and the looped one. Calls where
-    the tile kernel does not apply (M or N > 4, block_size not a power of two in [2, 64]) run the looped
-    kernel on both paths, so the looped variant skips the test there instead of repeating it."""
-    def run(x, b, a, head, *, block_size=None, scan_block=None):
-        if not request.param:
-            M, N = b.shape[-1] - 1, a.shape[-1]
-            C = block_size if block_size is not None else (32 if _next_pow2(max(N, 1)) <= 8 else 4 * _next_pow2(N))
-            if x.dim() == 2 and b.dim() == 2 and a.dim() == 2 and not _tile_log(int(C), M, N):
-                pytest.skip("the coalesced variant already ran the looped kernel here")
+    """Every test runs on the three kernel paths: the single-pass look-back kernel (``N`` in 1..4,
+    ``M <= 4``, ``block_size`` a power of two in [2, 64]), the coalesced three-pass tile kernel and the
+    looped three-pass kernel. Where a path does not apply the launcher runs another one, so that
+    variant skips the test instead of repeating it."""
+    variant = request.param
+
+    def run(x, b, a, head, *, block_size=None, scan_block=None, **kw):
+        M, N = b.shape[-1] - 1, a.shape[-1]
+        C = block_size if block_size is not None else (32 if _next_pow2(max(N, 1)) <= 8 else 4 * _next_pow2(N))
+        shapes_ok = x.dim() == 2 and b.dim() == 2 and a.dim() == 2
+        tiled = shapes_ok and _tile_log(int(C), M, N)
+        if variant == "single_pass" and shapes_ok and not (tiled and 1 <= N <= 4):
+            pytest.skip("the single-pass kernel does not cover this case (another variant runs it)")
+        if variant == "looped" and shapes_ok and not tiled:
+            pytest.skip("the coalesced variant already ran the looped kernel here")
         return _lti_launcher(x, b, a, head, block_size=block_size, scan_block=scan_block,
-                             coalesced=request.param)
+                             coalesced=variant != "looped", single_pass=variant == "single_pass", **kw)
     monkeypatch.setitem(globals(), "lti", run)
-    return request.param
+    return variant
 
 
 def _poly_from_poles(poles):
@@ -128,12 +134,35 @@ def test_paths_bitwise_equal(M, N, K, C, T, coalesced):
         pytest.skip("compares both paths itself")
     for dtype in (torch.float64, torch.float32):
         x, b, a, head = _make(3, T, M, N, K, False, dtype)
-        y1 = _lti_launcher(x, b, a, head, block_size=C, scan_block=2, coalesced=True)
-        y0 = _lti_launcher(x, b, a, head, block_size=C, scan_block=2, coalesced=False)
+        y1 = _lti_launcher(x, b, a, head, block_size=C, scan_block=2, coalesced=True, single_pass=False)
+        y0 = _lti_launcher(x, b, a, head, block_size=C, scan_block=2, coalesced=False, single_pass=False)
         if x.device.type == "cpu":
             assert torch.equal(y0, y1)
         else:
             torch.testing.assert_close(y1, y0, rtol=1e-12 if dtype == torch.float64 else 1e-6, atol=0)
+
+
+@pytest.mark.parametrize("M,N,K,C,lanes,W,T", [
+    (2, 2, 0, 4, 2, 2, 203),     # 26 tiles of 8 samples: many window links
+    (4, 4, 9, 2, 4, 4, 129),     # tile = 8 samples + 1: the last tile holds one sample
+    (0, 1, 3, 8, 2, 8, 160),     # window wider than the tiles before it
+    (3, 3, 0, 16, 4, 2, 64),     # exactly 1 tile
+    (1, 2, 70, 2, 8, 2, 97),     # head longer than several tiles
+])
+def test_single_pass_window_links(M, N, K, C, lanes, W, T, coalesced):
+    """The single-pass kernel with forced tiny tiles and windows: every lane, tile, window and anchor
+    boundary is crossed; it matches scipy and the three-pass kernels (the carries are grouped
+    differently, so to rounding, not bitwise), and two runs are bitwise equal."""
+    if coalesced != "single_pass":
+        pytest.skip("compares the variants itself")
+    for dtype in (torch.float64, torch.float32):
+        x, b, a, head = _make(2, T, M, N, K, False, dtype, rmax=0.99)
+        y = _lti_launcher(x, b, a, head, block_size=C, single_pass=True, lanes=lanes, window_tiles=W)
+        y3 = _lti_launcher(x, b, a, head, block_size=C, single_pass=False)
+        assert _rel_err(y, _scipy_ref(x, b, a, head)) < _tol(dtype, N)
+        torch.testing.assert_close(y, y3, rtol=1e-12 if dtype == torch.float64 else 1e-6, atol=1e-12)
+        y_again = _lti_launcher(x, b, a, head, block_size=C, single_pass=True, lanes=lanes, window_tiles=W)
+        assert torch.equal(y, y_again)
 
 
 @pytest.mark.parametrize("C", [1, 2, 3, 16])
@@ -263,6 +292,20 @@ def test_gpu_long_single_row(N):
     y = lti(x, b, a, head)
     torch.cuda.synchronize()
     assert _rel_err(y, _scipy_ref(x, b, a, head)) < 2e-6
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("R,T", [(1, 2 ** 24), (32, 2 ** 20), (3000, 999)])
+def test_gpu_single_pass_matches_three_pass(R, T, coalesced):
+    # the look-back kernel at real sizes and default tiles/windows: same result as the three passes
+    # (to rounding), the same bits on every run (no timing-dependent combine order)
+    if coalesced != "single_pass":
+        pytest.skip("compares the variants itself")
+    x, b, a, head = _make(R, T, 2, 2, 0, False, torch.float32, device="cuda", rmax=0.999)
+    y = _lti_launcher(x, b, a, head, single_pass=True)
+    y3 = _lti_launcher(x, b, a, head, single_pass=False)
+    torch.testing.assert_close(y, y3, rtol=1e-5, atol=1e-5 * y3.abs().max().item())
+    assert torch.equal(y, _lti_launcher(x, b, a, head, single_pass=True))
 
 
 @pytest.mark.gpu

@@ -2,7 +2,9 @@
 ``ssm_lfilter.reference.time_varying_lfilter`` (with ``b = 1`` and the full ``a`` built with ``a0 = 1``).
 
 On CPU the kernels run under ``TRITON_INTERPRET=1``. Tiny ``block_size`` values force many chunks, and
-enough of them that the two-level chunk scan has several groups per row.
+enough of them that the two-level chunk scan has several groups per row. Every test runs on each
+kernel variant (single pass, multi-pass coalesced, multi-pass looped); the ``test_single_pass_*`` tests
+force tiny tiles and windows so that short signals cross many tiles and look-back window links.
 """
 import functools
 import importlib
@@ -21,11 +23,20 @@ tv_module = importlib.import_module("ssm_lfilter.kernels.time_varying")
 time_varying = tv_module.time_varying
 
 
-@pytest.fixture(autouse=True, params=[True, False], ids=["coalesced", "looped"])
-def coalesced(request, monkeypatch):
-    """Every test runs on both kernel paths: the coalesced sub-tile passes and the looped ones."""
+VARIANTS = {
+    "single_pass": dict(single_pass=True),
+    "coalesced": dict(single_pass=False, coalesced=True),
+    "looped": dict(single_pass=False, coalesced=False),
+}
+
+
+@pytest.fixture(autouse=True, params=list(VARIANTS))
+def variant(request, monkeypatch):
+    """Every test runs on every kernel path: the single-pass look-back kernel (orders <= 4 with a
+    power-of-two chunk length; the call falls back to the multi-pass kernels otherwise), and the
+    multi-pass kernels with coalesced sub-tile passes or looped ones."""
     monkeypatch.setitem(globals(), "time_varying",
-                        functools.partial(tv_module.time_varying, coalesced=request.param))
+                        functools.partial(tv_module.time_varying, **VARIANTS[request.param]))
     return request.param
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -140,17 +151,19 @@ def test_shared_coefficients(dtype, N):
 
 
 @pytest.mark.parametrize("N,T,block_size", [(1, 37, 4), (2, 61, 8), (3, 64, 16), (5, 50, 32), (16, 70, 64)])
-def test_paths_bitwise_equal(N, T, block_size, coalesced):
+def test_paths_bitwise_equal(N, T, block_size, variant):
     """The coalesced and the looped passes give bitwise-equal results (same operations in the same order;
     on a GPU the reductions may be ordered differently, so 1e-12 there)."""
-    if not coalesced:
-        pytest.skip("compares both paths itself")
+    if variant != "coalesced":
+        pytest.skip("compares both multi-pass paths itself")
     g = torch.Generator().manual_seed(N + T)
     u = torch.randn(3, T, dtype=torch.float64, generator=g)
     a = tv_coefficients(3, T, N, gen=g)
     for dtype in (torch.float64, torch.float32):
-        y1 = tv_module.time_varying(u.to(DEVICE, dtype), a.to(DEVICE, dtype), block_size=block_size, coalesced=True)
-        y0 = tv_module.time_varying(u.to(DEVICE, dtype), a.to(DEVICE, dtype), block_size=block_size, coalesced=False)
+        y1 = tv_module.time_varying(u.to(DEVICE, dtype), a.to(DEVICE, dtype), block_size=block_size,
+                                    single_pass=False, coalesced=True)
+        y0 = tv_module.time_varying(u.to(DEVICE, dtype), a.to(DEVICE, dtype), block_size=block_size,
+                                    single_pass=False, coalesced=False)
         if DEVICE == "cpu":
             assert torch.equal(y0, y1)
         else:
@@ -201,6 +214,144 @@ def test_carry_matters():
     assert (no_carry - ref).abs().max() > 0.5
     y = time_varying(u.to(DEVICE), a.to(DEVICE), block_size=8).cpu()
     assert (y - ref).abs().max() < 1e-10
+
+
+# -------------------------------------------------------------------------------- single-pass kernel
+# Tiles of 4 lanes x 4 steps and a window of 2 tiles: a few hundred steps cross tens of tiles and
+# several window links (the state before tile c folds the aggregate of tile c-1 onto the inclusive
+# state of tile c-2). Under the interpreter programs run in ticket order, so these check the algebra
+# (maps, folds, anchors, the lane shift); the waiting itself needs a GPU.
+SP = dict(single_pass=True, block_size=4, lanes=4, window_tiles=2)
+
+
+@pytest.fixture
+def sp_only(variant):
+    if variant != "single_pass":
+        pytest.skip("single-pass kernel tests run once")
+
+
+@pytest.fixture
+def sp_calls(monkeypatch):
+    """The chunk lengths of the single-pass launches made during the test."""
+    calls = []
+    real = tv_module._time_varying_single_pass
+
+    def spy(u, a, y, L, *args):
+        calls.append(L)
+        return real(u, a, y, L, *args)
+
+    monkeypatch.setattr(tv_module, "_time_varying_single_pass", spy)
+    return calls
+
+
+def check_sp(u, a, sp_calls, tol=None, **kw):
+    n = len(sp_calls)
+    y = tv_module.time_varying(u.to(DEVICE), a.to(DEVICE), **{**SP, **kw}).cpu()
+    assert len(sp_calls) == n + 1, "the single-pass kernel did not run"
+    ref = reference(u, a)
+    tol = TOL[y.dtype] if tol is None else tol
+    scale = max(1.0, ref.abs().max().item())
+    err = (y.to(torch.float64) - ref).abs().max().item()
+    assert err <= tol * scale, f"max error {err:.3e} > {tol:.1e} * {scale:.3e}"
+    return y
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["per_row", "shared"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("N", [1, 2, 3, 4])
+def test_single_pass_orders(N, dtype, shared, sp_only, sp_calls):
+    """7 tiles per row (the last one partial), 3 window links; per-row and shared (Ra = 1) a."""
+    R, T = 2, 100
+    g = torch.Generator().manual_seed(100 + N)
+    u = torch.randn(R, T, dtype=torch.float64, generator=g).to(dtype)
+    a = tv_coefficients(1 if shared else R, T, N, rmin=0.5, rmax=0.95, gen=g).to(dtype)
+    check_sp(u, a, sp_calls)
+
+
+@pytest.mark.parametrize("N,L,lanes,W,R,T", [
+    (2, 1, 2, 1, 2, 37),     # one step per lane; W = 1 is the plain chained look-back (anchor = tile c-1)
+    (3, 2, 4, 4, 2, 101),    # a wider window: three aggregates folded per link
+    (1, 8, 2, 8, 2, 150),    # W = 8 > the first tiles: tiles before 0 fold in as the identity
+    (3, 4, 8, 2, 3, 5),      # one tile, mostly past T
+    (2, 64, 2, 2, 1, 260),   # the longest chunk (64 steps: the deepest bit split)
+    (4, 16, 4, 4, 2, 40),    # the last tile's lanes past T
+])
+def test_single_pass_shapes(N, L, lanes, W, R, T, sp_only, sp_calls):
+    g = torch.Generator().manual_seed(L + T + N)
+    u = torch.randn(R, T, dtype=torch.float64, generator=g)
+    a = tv_coefficients(R, T, N, rmin=0.6, rmax=0.95, gen=g)
+    check_sp(u, a, sp_calls, block_size=L, lanes=lanes, window_tiles=W)
+    assert sp_calls == [L]
+
+
+@pytest.mark.parametrize("N", [2, 4])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_single_pass_hard_mode(N, dtype, sp_only, sp_calls):
+    """Pole radii 0.995-0.999: the state rings across all 19 tiles, so a wrong map, fold, anchor or
+    lane shift cannot hide behind fast decay (restarting the tiles from rest is far off)."""
+    R, T = 1, 300
+    g = torch.Generator().manual_seed(7 + N)
+    u = torch.randn(R, T, dtype=torch.float64, generator=g).to(dtype)
+    a = tv_coefficients(R, T, N, rmin=0.995, rmax=0.999, gen=g).to(dtype)
+    y = check_sp(u, a, sp_calls, tol={torch.float32: 2e-4}.get(dtype))
+    ref = reference(u, a)
+    no_carry = torch.cat([reference(u[:, i:i + 16], a[:, i:i + 16]) for i in range(0, T, 16)], -1)
+    assert (no_carry - ref).abs().max() > 100 * (y.double() - ref).abs().max()
+
+
+def test_single_pass_deterministic(sp_only, sp_calls):
+    """Bitwise equal across runs (fixed window, fixed fold tree, no float atomics)."""
+    g = torch.Generator().manual_seed(8)
+    u = torch.randn(2, 80, generator=g).to(DEVICE)
+    a = tv_coefficients(2, 80, 3, rmin=0.9, rmax=0.99, gen=g).float().to(DEVICE)
+    y0 = tv_module.time_varying(u, a, **SP)
+    assert torch.equal(y0, tv_module.time_varying(u, a, **SP))
+    assert len(sp_calls) == 2
+
+
+@pytest.mark.parametrize("N", [2, 3])
+def test_single_pass_non_contiguous(N, sp_only, sp_calls):
+    R, T = 2, 40
+    g = torch.Generator().manual_seed(9 + N)
+    u = torch.randn(T, 2 * R, dtype=torch.float64, generator=g).t()[::2]  # strides (2, 2R)
+    a = tv_coefficients(R, T, N, gen=g).permute(2, 0, 1).contiguous().permute(1, 2, 0)  # stride_n = R T
+    assert not u.is_contiguous() and not a.is_contiguous()
+    check_sp(u, a, sp_calls)
+    check_sp(u, tv_coefficients(R, 2 * T, N, gen=g)[:, ::2], sp_calls)  # time-strided view
+    check_sp(u, tv_coefficients(1, T, N, gen=g).expand(R, T, N), sp_calls)  # stride-0 rows
+
+
+def test_single_pass_dispatch(sp_only, sp_calls, monkeypatch):
+    """Which launches take the single-pass kernel: orders 1..4 with a power-of-two chunk length <= 64,
+    unless ``single_pass=False`` or ``SSM_LFILTER_SINGLE_PASS=0``."""
+    g = torch.Generator().manual_seed(11)
+    u = torch.randn(2, 40, dtype=torch.float64, generator=g)
+    a2 = tv_coefficients(2, 40, 2, gen=g)
+    a5 = tv_coefficients(2, 40, 5, gen=g)
+    ref = reference(u, a2)
+    for kw, used in [(dict(), True), (dict(block_size=8), True), (dict(block_size=3), False),
+                     (dict(block_size=128), False), (dict(single_pass=False, block_size=8), False)]:
+        n = len(sp_calls)
+        y = tv_module.time_varying(u, a2, **kw)
+        assert (len(sp_calls) > n) == used, kw
+        assert (y - ref).abs().max() < 1e-11
+    n = len(sp_calls)
+    tv_module.time_varying(u, a5, single_pass=True, block_size=8)
+    assert len(sp_calls) == n
+    monkeypatch.setenv("SSM_LFILTER_SINGLE_PASS", "0")
+    tv_module.time_varying(u, a2, block_size=8)
+    assert len(sp_calls) == n
+    monkeypatch.setenv("SSM_LFILTER_SINGLE_PASS", "1")
+    tv_module.time_varying(u, a2, block_size=8)
+    assert len(sp_calls) == n + 1
+
+
+def test_single_pass_argument_errors(sp_only):
+    u = torch.zeros(2, 5, device=DEVICE)
+    a = torch.zeros(2, 5, 2, device=DEVICE)
+    for kw in (dict(lanes=1), dict(lanes=6), dict(window_tiles=0), dict(window_tiles=3)):
+        with pytest.raises(ValueError):
+            tv_module.time_varying(u, a, **kw)
 
 
 # ---------------------------------------------------------------------------------------- edge cases

@@ -1,0 +1,39 @@
+"""Which kernel variant the launchers use by default (each also takes an explicit argument).
+
+- ``SSM_LFILTER_SINGLE_PASS``: single-pass kernels with a fixed-window look-back (``_lookback.py``):
+  the signal is read once and the output written once, in one launch. ``1`` turns them on for every
+  family, ``0`` selects the multi-pass kernels (chunk summaries, a carry scan, then a re-run of every
+  chunk) everywhere. Unset, each family takes the variant measured faster on an H200
+  (benchmarks/results/cuda-nvidia-h200-2026-11-27-single-pass): single pass for the LTI and
+  time-varying kernels (2-8x faster), multi-pass for the diagonal kernels (its single pass ran at
+  8% of copy bandwidth against 47-50%, and one configuration failed to compile with Triton 3.6).
+- ``SSM_LFILTER_TILE_IO`` (default on): in the multi-pass LTI/time-varying kernels, coalesced tile
+  chunk passes (one (chunks, C) tile load and store per program) instead of per-lane strided access.
+
+Both switches exist so that one GPU run can time every variant side by side, and so that a Triton
+version that fails to compile a variant has a way out.
+"""
+import os
+
+
+def _flag(name: str, requested: bool | None) -> bool:
+    if requested is not None:
+        return bool(requested)
+    return os.environ.get(name, "1") != "0"
+
+
+def tile_io(requested: bool | None) -> bool:
+    return _flag("SSM_LFILTER_TILE_IO", requested)
+
+
+# The default of each family when neither the argument nor the environment decides.
+_SINGLE_PASS_DEFAULT = {"lti": True, "time_varying": True, "diagonal": False}
+
+
+def single_pass(requested: bool | None, family: str) -> bool:
+    if requested is not None:
+        return bool(requested)
+    env = os.environ.get("SSM_LFILTER_SINGLE_PASS", "").strip()
+    if env:
+        return env != "0"
+    return _SINGLE_PASS_DEFAULT[family]

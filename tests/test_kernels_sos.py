@@ -1,0 +1,153 @@
+"""The cascade launcher ``ssm_lfilter.kernels.sos`` (second-order sections in one pass over memory)
+and the ``ssm_lfilter::sos`` op behind ``sosfilt``. On CPU the kernels run under the interpreter with
+tiny tiles and windows, so short signals cross every lane, tile and window boundary in every section."""
+import numpy as np
+import pytest
+import scipy.signal as ss
+import torch
+
+import ssm_lfilter as sl
+from ssm_lfilter.kernels import sos as sos_launcher
+
+pytestmark = pytest.mark.interpreter
+
+
+def _design(S, rng, rmax=0.97):
+    """S random stable biquads: (sos [S, 6] float64, b [S, 3], a [S, 2])."""
+    rows = []
+    for _ in range(S):
+        r, th = rng.uniform(0.3, rmax), rng.uniform(0.05, np.pi - 0.05)
+        rows.append([*rng.standard_normal(3), 1.0, -2 * r * np.cos(th), r * r])
+    so = np.array(rows)
+    return so, torch.tensor(so[:, :3]), torch.tensor(so[:, 4:])
+
+
+def _rel(y, ref):
+    return np.abs(y.detach().double().cpu().numpy() - ref).max() / np.abs(ref).max()
+
+
+@pytest.mark.parametrize("S,R,T,C,lanes,W", [(1, 2, 90, 4, 2, 2), (2, 3, 131, 4, 4, 2), (3, 1, 257, 2, 8, 4),
+                                             (8, 2, 120, 8, 2, 2)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_matches_scipy_and_per_section(S, R, T, C, lanes, W, dtype):
+    rng = np.random.default_rng(S * 100 + T)
+    so, b, a = _design(S, rng)
+    x = torch.tensor(rng.standard_normal((R, T)))
+    y = sos_launcher(x.to(dtype), b[None].to(dtype), a[None].to(dtype), block_size=C, lanes=lanes, window_tiles=W)
+    ref = ss.sosfilt(so, x.numpy())
+    assert y.dtype == dtype and y.shape == (R, T)
+    assert _rel(y, ref) < (1e-12 if dtype == torch.float64 else 2e-6)
+    y_sections = sos_launcher(x.to(dtype), b[None].to(dtype), a[None].to(dtype), block_size=C, single_pass=False)
+    # the carries are grouped differently: equal to rounding (float32: a few ulps of max |y|)
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    torch.testing.assert_close(y, y_sections, rtol=tol, atol=tol * y_sections.abs().max().item())
+    again = sos_launcher(x.to(dtype), b[None].to(dtype), a[None].to(dtype), block_size=C, lanes=lanes, window_tiles=W)
+    assert torch.equal(y, again)  # deterministic: the same bits
+
+
+def test_per_row_coefficients_and_strides():
+    rng = np.random.default_rng(7)
+    R, T, S = 3, 100, 2
+    designs = [_design(S, rng) for _ in range(R)]
+    b = torch.stack([d[1] for d in designs])
+    a = torch.stack([d[2] for d in designs])
+    base = torch.tensor(rng.standard_normal((R, 2 * T)))
+    x = base[:, ::2]  # non-contiguous
+    y = sos_launcher(x, b, a, block_size=4, lanes=2, window_tiles=2)
+    for r in range(R):
+        ref = ss.sosfilt(designs[r][0], x[r].numpy())
+        assert _rel(y[r], ref) < 1e-12
+
+
+def test_hard_mode_poles_near_unit_circle():
+    # poles at radius 0.999: carries between tiles dominate the output
+    rng = np.random.default_rng(3)
+    so = np.array([[1.0, 0.0, -1.0, 1.0, -2 * 0.999 * np.cos(0.05), 0.999 ** 2],
+                   [0.5, 0.2, 0.1, 1.0, -2 * 0.995 * np.cos(0.3), 0.995 ** 2]])
+    x = torch.tensor(rng.standard_normal((1, 400)))
+    y = sos_launcher(x, torch.tensor(so[:, :3])[None], torch.tensor(so[:, 4:])[None], block_size=4, lanes=4,
+                     window_tiles=2)
+    assert _rel(y, ss.sosfilt(so, x.numpy())) < 1e-11
+
+
+def test_fallbacks_half_precision_empty_and_errors():
+    rng = np.random.default_rng(5)
+    so, b, a = _design(2, rng)
+    x = torch.tensor(rng.standard_normal((2, 60)))
+    ref = ss.sosfilt(so, x.numpy())
+    # odd chunk: one lti call per section instead of the fused kernel
+    assert _rel(sos_launcher(x, b[None], a[None], block_size=3), ref) < 1e-12
+    # M > N (three taps, one pole): per section as well
+    y = sos_launcher(x, b[None], a[None, :, :1], block_size=4)
+    assert _rel(y, ss.sosfilt(np.c_[so[:, :4], 0 * so[:, 4:5] + so[:, 4:5], 0 * so[:, 5:]], x.numpy())) < 1e-12
+    yh = sos_launcher(x.half(), b[None].half(), a[None].half(), block_size=4)
+    assert yh.dtype == torch.float16
+    assert sos_launcher(x[:, :0], b[None], a[None]).shape == (2, 0)
+    assert torch.equal(sos_launcher(x, b[None, :0], a[None, :0]), x)
+    with pytest.raises(ValueError, match="one S"):
+        sos_launcher(x, b[None], a[None, :1])
+    with pytest.raises(TypeError, match="real floating"):
+        sos_launcher(x.to(torch.complex128), b[None], a[None])
+
+
+@pytest.mark.parametrize("backend", ["triton", "torch"])
+def test_op_opcheck_and_gradcheck(backend, monkeypatch):
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", backend)
+    rng = np.random.default_rng(11)
+    so, b, a = _design(2, rng, rmax=0.9)
+    x = torch.tensor(rng.standard_normal((1, 10)), requires_grad=True)  # small: the interpreter runs every probe
+    b = b[None].clone().requires_grad_()
+    a = a[None].clone().requires_grad_()
+    torch.library.opcheck(torch.ops.ssm_lfilter.sos.default, (x, b, a),
+                          test_utils=("test_schema", "test_autograd_registration", "test_faketensor",
+                                      "test_aot_dispatch_dynamic"))
+    assert torch.autograd.gradcheck(lambda x, b, a: torch.ops.ssm_lfilter.sos(x, b, a), (x, b, a), fast_mode=True)
+
+
+def test_sosfilt_runs_the_cascade_in_one_kernel_call(monkeypatch):
+    """sosfilt from rest on the Triton path calls the cascade launcher once (not once per section);
+    its result and gradients equal the torch engine's."""
+    import ssm_lfilter.kernels as K
+
+    calls = []
+    real = K.sos
+    monkeypatch.setattr(K, "sos", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(2)
+    so = torch.tensor(ss.butter(6, 0.1, output="sos"), requires_grad=True)
+    x = torch.tensor(rng.standard_normal((2, 3, 150)), requires_grad=True)
+    out = {}
+    for backend in ("torch", "triton"):
+        monkeypatch.setenv("SSM_LFILTER_BACKEND", backend)
+        y = sl.sosfilt(so, x)
+        out[backend] = (y, *torch.autograd.grad(y.pow(2).sum(), (so, x)))
+    assert len(calls) == 1
+    for got, exp in zip(out["triton"], out["torch"]):
+        torch.testing.assert_close(got, exp, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(out["triton"][0].detach().numpy(), ss.sosfilt(so.detach().numpy(), x.detach().numpy()),
+                               rtol=1e-9, atol=1e-9)
+
+
+# ---------------------------------------------------------------- GPU tier (real sizes, CUDA only)
+
+@pytest.mark.gpu
+def test_gpu_eight_sections_fused_matches_per_section():
+    so = ss.butter(16, 0.05, output="sos")
+    b = torch.tensor(so[:, :3], dtype=torch.float32, device="cuda")[None]
+    a = torch.tensor(so[:, 4:], dtype=torch.float32, device="cuda")[None]
+    x = torch.randn(32, 2 ** 20, device="cuda")
+    y = sos_launcher(x, b, a)
+    y8 = sos_launcher(x, b, a, single_pass=False)
+    torch.testing.assert_close(y, y8, rtol=1e-4, atol=1e-4 * y8.abs().max().item())
+    assert torch.equal(y, sos_launcher(x, b, a))
+    ref = ss.sosfilt(so, x[:2, :100000].double().cpu().numpy())
+    assert _rel(y[:2, :100000], ref) < 1e-4
+
+
+@pytest.mark.gpu
+def test_gpu_biquads_radius_0999_float32():
+    r = 0.999
+    so = np.array([[1.0, 0.0, -1.0, 1.0, -2 * r * np.cos(0.05), r * r]] * 2)
+    x = torch.randn(1, 10 ** 6, device="cuda")
+    y = sos_launcher(x, torch.tensor(so[:, :3], dtype=torch.float32, device="cuda")[None],
+                     torch.tensor(so[:, 4:], dtype=torch.float32, device="cuda")[None])
+    assert _rel(y, ss.sosfilt(so, x.double().cpu().numpy())) < 1e-4
