@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import ops
+from . import backend, ops
 from ._checks import (
     as_tensor,
     broadcast_batch,
@@ -206,9 +206,11 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
         out_shape = _cascade_shape(sos, x, ax, time_axis=False)
         _section_states(zi, (n, *_state_shape(out_shape, ax, 2)), ax)
     check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
-    if zi is not None:
+    if zi is not None or not backend.use_triton("lti", x):
+        # Section by section: with initial states, and on the torch engine (which has no fused
+        # cascade; its autograd keeps the section outputs instead of recomputing them).
         return _cascade(lfilter, sos, x, axis, zi, dt, out_dtype)
-    # From rest: the whole cascade is one op (one pass over memory on the kernels).
+    # From rest on the kernels: the whole cascade is one op, one pass over memory.
     sos, xm = sos.to(dt), x.to(dt).movedim(ax, -1)
     T = xm.shape[-1]
     batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": sos.shape[:-2]})
