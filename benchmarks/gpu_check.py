@@ -9,8 +9,14 @@ Run from the repository root on a CUDA machine (a lent H100/H200 gets one call o
 ``ssm_lfilter`` without its kernels: every CUDA call warns and runs the torch engine. The first
 lent run here did exactly that; its numbers were discarded.)
 
-It writes ``OUT_DIR/report.md`` (device, versions, date, the test tier's result, the kernel
-bandwidth table and the suite's target table), ``OUT_DIR/gpu-tests.log`` and
+Stages, each written to the report as soon as it ends: the kernel variant table (single-pass vs
+three-pass kernels, the fused sos cascade vs per-section launches, the fused coefficient-gradient
+reduction vs per-lag torch; about 90 s), the GPU test tier (``--test-budget`` seconds, ``--skip-tests``),
+the optional public-function bandwidth table (``--bandwidth``) and the benchmark suite (about 110 s,
+``--skip-suite``). Give the device call a limit of at least 450 s for everything.
+
+It writes ``OUT_DIR/report.md`` (device, versions, date, the variant table, the test tier's result,
+the kernel bandwidth table and the suite's target table), ``OUT_DIR/gpu-tests.log`` and
 ``OUT_DIR/gpu_suite.tar.gz`` (the suite's CSV, markdown and plots). Each stage has a time budget, so a
 slow stage is cut short and reported rather than losing the whole run.
 """
