@@ -66,19 +66,31 @@ def _fir_coefficients(p_b, s_bk, m_b, M: tl.constexpr, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def _input_halo(p_x, i_t0, s_xt, m_g, M: tl.constexpr, BLOCK: tl.constexpr):
-    """The M-sample input halo x[t0-1..t0-4] before each lane's chunk (zero at negative times)."""
-    return (_ld_tap(p_x + (i_t0 - 1) * s_xt, 0, 0, m_g & (i_t0 >= 1), M >= 1, BLOCK),
-            _ld_tap(p_x + (i_t0 - 2) * s_xt, 0, 0, m_g & (i_t0 >= 2), M >= 2, BLOCK),
-            _ld_tap(p_x + (i_t0 - 3) * s_xt, 0, 0, m_g & (i_t0 >= 3), M >= 3, BLOCK),
-            _ld_tap(p_x + (i_t0 - 4) * s_xt, 0, 0, m_g & (i_t0 >= 4), M >= 4, BLOCK))
+def _mem_t(i_n, T, REVERSE: tl.constexpr):
+    """The memory index of processing step ``i_n``: the same, or ``T - 1 - i_n`` when the filter runs
+    backwards in time (``REVERSE``), so a reversed signal is never copied."""
+    if REVERSE:
+        r = T - 1 - i_n
+    else:
+        r = i_n
+    return r
+
+
+@triton.jit
+def _input_halo(p_x, i_t0, s_xt, m_g, T, M: tl.constexpr, BLOCK: tl.constexpr, REVERSE: tl.constexpr):
+    """The M-sample input halo x[t0-1..t0-4] (processing steps) before each lane's chunk (zero before
+    the first step)."""
+    return (_ld_tap(p_x + _mem_t(i_t0 - 1, T, REVERSE) * s_xt, 0, 0, m_g & (i_t0 >= 1), M >= 1, BLOCK),
+            _ld_tap(p_x + _mem_t(i_t0 - 2, T, REVERSE) * s_xt, 0, 0, m_g & (i_t0 >= 2), M >= 2, BLOCK),
+            _ld_tap(p_x + _mem_t(i_t0 - 3, T, REVERSE) * s_xt, 0, 0, m_g & (i_t0 >= 3), M >= 3, BLOCK),
+            _ld_tap(p_x + _mem_t(i_t0 - 4, T, REVERSE) * s_xt, 0, 0, m_g & (i_t0 >= 4), M >= 4, BLOCK))
 
 
 @triton.jit
 def _fir_taps(p_b, s_bk, p_x, i_t0, s_xt, m_b, m_g, M: tl.constexpr, BLOCK: tl.constexpr):
-    """``_fir_coefficients`` and ``_input_halo`` together."""
+    """``_fir_coefficients`` and ``_input_halo`` together (forward in time)."""
     b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(p_b, s_bk, m_b, M, BLOCK)
-    b_x1, b_x2, b_x3, b_x4 = _input_halo(p_x, i_t0, s_xt, m_g, M, BLOCK)
+    b_x1, b_x2, b_x3, b_x4 = _input_halo(p_x, i_t0, s_xt, m_g, 0, M, BLOCK, False)
     return b_b0, b_b1, b_b2, b_b3, b_b4, b_x1, b_x2, b_x3, b_x4
 
 
@@ -469,7 +481,8 @@ def _tile_log(C: int, M: int, N: int) -> int:
 
 def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *,
         block_size: int | None = None, scan_block: int | None = None, coalesced: bool | None = None,
-        single_pass: bool | None = None, lanes: int | None = None, window_tiles: int | None = None) -> torch.Tensor:
+        single_pass: bool | None = None, lanes: int | None = None, window_tiles: int | None = None,
+        reverse: bool = False) -> torch.Tensor:
     """LTI direct form I with fused FIR, ``y [R,T]`` (see the module docstring for the recurrence).
 
     ``block_size``: samples per sequential chunk (the carry unit), default 32 for orders <= 8,
@@ -483,6 +496,9 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     kernel (``lti_single_pass.py``: x read once) instead of the three passes; None (default) reads
     ``SSM_LFILTER_SINGLE_PASS`` (on unless "0"). ``lanes``/``window_tiles``: its tile width in chunks
     and look-back window, for tests.
+    ``reverse``: the same filter run backwards in time, ``flip(lti(flip(x)))`` with ``head`` still in
+    processing order (``head[n]`` enters at time ``T-1-n``). The single-pass kernel reads and writes
+    reversed indices directly; the three-pass kernels get a flipped copy.
     """
     for name, t in (("x", x), ("b", b), ("a", a), ("head", head)):
         _check_dtype(name, t)
@@ -521,7 +537,6 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     head_arg = head if has_head else x
     s_hr, s_ht = (head.stride(0), head.stride(1)) if has_head else (0, 0)
     a_arg = a if N > 0 else b  # a [Ra, 0] may have no storage; never read when N == 0
-    st = torch.zeros(R, max(n_st, 1), NP, dtype=torch.float64, device=x.device)
     common = dict(C=C, M=M, N=N, NP=NP, HAS_HEAD=has_head)
     strides = (x.stride(0), x.stride(1), s_br, b.stride(1), s_ar, a.stride(1) if N > 0 else 0,
                s_hr, s_ht, y.stride(0), y.stride(1))
@@ -529,9 +544,14 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     if N > 0 and _tile_log(C, M, N) and _single_pass(single_pass, "lti"):
         from .lti_single_pass import lti_single_pass  # imports this module's jit helpers
 
-        lti_single_pass(x, b, a, head, y, C, lanes=lanes, window_tiles=window_tiles)
+        lti_single_pass(x, b, a, head, y, C, lanes=lanes, window_tiles=window_tiles, reverse=reverse)
         return y.to(out_dtype)
+    if reverse:
+        return lti(x.flip(1), b, a, head, block_size=block_size, scan_block=scan_block, coalesced=coalesced,
+                   single_pass=single_pass, lanes=lanes, window_tiles=window_tiles).flip(1).to(out_dtype)
 
+    # the chunk states of the three passes (allocated only here: the single pass has its own buffers)
+    st = torch.zeros(R, max(n_st, 1), NP, dtype=torch.float64, device=x.device)
     LOG = _tile_log(C, M, N) if _tile_io(coalesced) else 0
     if LOG:
         kernel, extra = _lti_tile_kernel, dict(LOG=LOG)

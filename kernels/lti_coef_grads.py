@@ -27,11 +27,17 @@ __all__ = ["lti_coef_grads"]
 
 
 @triton.jit
-def _lagged_block_sums(b_v, p_z, o_t, m_t, s_zt, LAG0: tl.constexpr, NK: tl.constexpr, KP: tl.constexpr):
-    """``sum_n v[n] z[n - LAG0 - k]`` over the block, for k < NK (a [KP] float64 vector)."""
+def _lagged_block_sums(b_v, p_z, o_t, m_t, s_zt, T, LAG0: tl.constexpr, NK: tl.constexpr, KP: tl.constexpr,
+                       REVERSE: tl.constexpr):
+    """``sum_n v[n] z[n - LAG0 - k]`` over the block, for k < NK (a [KP] float64 vector);
+    ``z[n + LAG0 + k]`` when ``REVERSE`` (the filter ran backwards in time)."""
     o_k = tl.arange(0, KP)
-    i_n = o_t[:, None] - LAG0 - o_k[None, :]
-    m = m_t[:, None] & (i_n >= 0) & (o_k[None, :] < NK)
+    if REVERSE:
+        i_n = o_t[:, None] + LAG0 + o_k[None, :]
+        m = m_t[:, None] & (i_n < T) & (o_k[None, :] < NK)
+    else:
+        i_n = o_t[:, None] - LAG0 - o_k[None, :]
+        m = m_t[:, None] & (i_n >= 0) & (o_k[None, :] < NK)
     b_z = tl.load(p_z + i_n * s_zt, mask=m, other=0.0).to(tl.float64)
     return tl.sum(b_v[:, None] * b_z, axis=0)
 
@@ -41,6 +47,7 @@ def _lti_coef_grads_kernel(
     v, x, y, part, T, NB,
     s_vr, s_vt, s_xr, s_xt, s_yr, s_yt,
     NBK: tl.constexpr, NAK: tl.constexpr, KPB: tl.constexpr, KPA: tl.constexpr, BT: tl.constexpr,
+    REVERSE: tl.constexpr,
 ):
     # part[r, blk, :NBK] = block sums of v x[n-k]; part[r, blk, NBK:] = block sums of v y[n-1-k]
     i_p = tl.program_id(0).to(tl.int64)
@@ -52,18 +59,19 @@ def _lti_coef_grads_kernel(
     p_out = part + (i_r * NB + i_b) * (NBK + NAK)
     if NBK > 0:
         o_k = tl.arange(0, KPB)
-        tl.store(p_out + o_k, _lagged_block_sums(b_v, x + i_r * s_xr, o_t, m_t, s_xt, 0, NBK, KPB),
+        tl.store(p_out + o_k, _lagged_block_sums(b_v, x + i_r * s_xr, o_t, m_t, s_xt, T, 0, NBK, KPB, REVERSE),
                  mask=o_k < NBK)
     if NAK > 0:
         o_k = tl.arange(0, KPA)
-        tl.store(p_out + NBK + o_k, _lagged_block_sums(b_v, y + i_r * s_yr, o_t, m_t, s_yt, 1, NAK, KPA),
+        tl.store(p_out + NBK + o_k, _lagged_block_sums(b_v, y + i_r * s_yr, o_t, m_t, s_yt, T, 1, NAK, KPA, REVERSE),
                  mask=o_k < NAK)
 
 
 def lti_coef_grads(v: torch.Tensor, x: torch.Tensor, y: torch.Tensor, n_b: int, n_a: int, *,
-                   block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   reverse: bool = False, block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(db [R, n_b], da [R, n_a])`` per row (see the module docstring; ``da`` carries the minus
-    sign). ``block``: samples per program (a power of two; default 2048, tests use small ones)."""
+    sign). ``reverse``: the filter ran backwards in time, so the lags look ahead: ``x[n+k]``,
+    ``y[n+1+k]``. ``block``: samples per program (a power of two; default 2048, tests use small ones)."""
     if v.dim() != 2 or x.shape != v.shape or y.shape != v.shape:
         raise ValueError(f"lti_coef_grads: expected v, x, y of one shape [R, T], got {tuple(v.shape)}, "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
@@ -89,6 +97,6 @@ def lti_coef_grads(v: torch.Tensor, x: torch.Tensor, y: torch.Tensor, n_b: int, 
     _lti_coef_grads_kernel[(R * NB,)](
         v, x, y, part, T, NB,
         v.stride(0), v.stride(1), x.stride(0), x.stride(1), y.stride(0), y.stride(1),
-        NBK=n_b, NAK=n_a, KPB=KPB, KPA=KPA, BT=BT, num_warps=num_warps)
+        NBK=n_b, NAK=n_a, KPB=KPB, KPA=KPA, BT=BT, REVERSE=bool(reverse), num_warps=num_warps)
     sums = part.sum(1)  # a fixed-order reduction over blocks
     return sums[:, :n_b].to(out_dtype), (-sums[:, n_b:]).to(out_dtype)

@@ -28,7 +28,7 @@ from ._affine import _combine2, _combine4, apply_affine, scan_affine
 from ._lookback import publish, take_ticket, wait_flags, window
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
-from .lti import _fir_coefficients, _input_halo, _lti_cols, _pole_taps
+from .lti import _fir_coefficients, _input_halo, _lti_cols, _mem_t, _pole_taps
 
 __all__ = ["lti_single_pass"]
 
@@ -212,7 +212,7 @@ def _lti_single_pass_kernel(
     T, K, R, n_tiles,
     s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_ht, s_yr, s_yt,
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
-    NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, W: tl.constexpr,
+    NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, W: tl.constexpr, REVERSE: tl.constexpr,
 ):
     # S filters in cascade (S = 1: one LTI filter; S > 1: second-order sections, M <= N, no head).
     # flags: [per section: agg flags (R, n_tiles) | inclusive flags (R, n_tiles)] then the ticket counter
@@ -230,7 +230,9 @@ def _lti_single_pass_kernel(
     o_t = tl.arange(0, C)
     i_n = i_t0[:, None] + o_t[None, :]
     m_n = m_g[:, None] & (i_n < T)
-    b_xt = _to_bits(tl.load(p_x[:, None] + i_n * s_xt, mask=m_n, other=0.0).to(y.dtype.element_ty), LOG, BLOCK)
+    # REVERSE: processing step n is memory index T-1-n for x and y (head stays in processing order)
+    b_xt = _to_bits(tl.load(p_x[:, None] + _mem_t(i_n, T, REVERSE) * s_xt, mask=m_n, other=0.0).to(y.dtype.element_ty),
+                    LOG, BLOCK)
     if HAS_HEAD:
         b_ht = _to_bits(tl.load(head + (i_r * s_hr)[:, None] + i_n * s_ht, mask=m_n & (i_n < K), other=0.0),
                         LOG, BLOCK)
@@ -238,7 +240,7 @@ def _lti_single_pass_kernel(
         b_ht = b_xt  # never read
     # section 0's FIR halo comes from x; a later section's input is the previous section's output, so
     # its halo (inputs before the lane) is the previous section's true start state of the lane (M <= N)
-    b_h1, b_h2, b_h3, b_h4 = _input_halo(p_x, i_t0, s_xt, m_g, M, BLOCK)
+    b_h1, b_h2, b_h3, b_h4 = _input_halo(p_x, i_t0, s_xt, m_g, T, M, BLOCK, REVERSE)
     for i_s in range(S):
         p_b = b + i_r * s_br + i_s * s_bs
         p_a = a + i_r * s_ar + i_s * s_as
@@ -251,18 +253,20 @@ def _lti_single_pass_kernel(
             p_a, a + i_row * s_ar + i_s * s_as, s_ak, agg + i_s * R * n_tiles * 24, inc + i_s * R * n_tiles * 4,
             p_fa, p_fi, i_row, i_c, n_tiles, o_l, m_1,
             C, LOG, M, N, NP, HAS_HEAD, BLOCK, W, y.dtype.element_ty)
-    tl.store(y + (i_r * s_yr)[:, None] + i_n * s_yt, _from_bits(b_xt, LOG, BLOCK), mask=m_n)
+    tl.store(y + (i_r * s_yr)[:, None] + _mem_t(i_n, T, REVERSE) * s_yt, _from_bits(b_xt, LOG, BLOCK), mask=m_n)
 
 
 def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, y: torch.Tensor,
-                    C: int, *, lanes: int | None = None, window_tiles: int | None = None) -> torch.Tensor:
+                    C: int, *, lanes: int | None = None, window_tiles: int | None = None,
+                    reverse: bool = False) -> torch.Tensor:
     """Fill ``y [R, T]`` (allocated by ``lti``, which also checked every argument) in one launch.
 
     ``b [Rb, M+1]``, ``a [Ra, N]``, or a cascade of S filters: ``b [Rb, S, M+1]``, ``a [Ra, S, N]``
     (then ``M <= N`` and no head). ``C``: samples per lane, a power of two in [2, 64];
     ``1 <= N <= 4``, ``M <= 4``. ``lanes`` (chunks per tile, a power of two) and ``window_tiles``
     (look-back window) default to sizes for the GPU; tests force small ones so short signals cross
-    many tiles and window links."""
+    many tiles and window links. ``reverse``: run backwards in time (x and y read and written at
+    ``T-1-n``; ``head[n]`` still enters at the n-th step), with no copy of the reversed signal."""
     if b.dim() == 2:
         b, a = b[:, None, :], a[:, None, :]
     R, T = x.shape
@@ -287,6 +291,6 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
         T, K, R, n_tiles,
         x.stride(0), x.stride(1), b.stride(0) if b.shape[0] > 1 else 0, b.stride(1), b.stride(2),
         a.stride(0) if a.shape[0] > 1 else 0, a.stride(1), a.stride(2), s_hr, s_ht, y.stride(0), y.stride(1),
-        S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK, W=W,
+        S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK, W=W, REVERSE=bool(reverse),
         num_warps=max(1, min(4, BLOCK // 32)))
     return y

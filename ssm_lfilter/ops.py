@@ -29,11 +29,13 @@ def _kernels():
     return kernels
 
 
-def _lagged_dot(v: Tensor, z: Tensor, lags: range) -> Tensor:
-    """``out[:, i] = sum_n v[n] conj(z[n - k])`` for ``k = lags[i]``: the coefficient gradients."""
+def _lagged_dot(v: Tensor, z: Tensor, lags: range, reverse: bool = False) -> Tensor:
+    """``out[:, i] = sum_n v[n] conj(z[n - k])`` for ``k = lags[i]`` (``z[n + k]`` when ``reverse``):
+    the coefficient gradients."""
     T = v.shape[1]
     cols = [
-        torch.linalg.vecdot(z[:, : T - k], v[:, k:]) if k < T else v.new_zeros(v.shape[0]) for k in lags
+        (torch.linalg.vecdot(z[:, k:], v[:, : T - k]) if reverse else torch.linalg.vecdot(z[:, : T - k], v[:, k:]))
+        if k < T else v.new_zeros(v.shape[0]) for k in lags
     ]
     return torch.stack(cols, 1) if cols else v.new_zeros(v.shape[0], 0)
 
@@ -45,72 +47,85 @@ def _sum_rows_like(grad: Tensor, like: Tensor) -> Tensor:
 
 # --------------------------------------------------------------------------------------------- lti
 @torch.library.custom_op("ssm_lfilter::lti", mutates_args=())
-def lti(x: Tensor, b: Tensor, a: Tensor, head: Tensor) -> Tensor:
+def lti(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = False) -> Tensor:
     """``y[n] = sum_k b[k] x[n-k] + head[n] - sum_k a[k-1] y[n-k]`` from rest. ``x (R, T)``,
-    ``b (Rb, M+1)``, ``a (Ra, N)`` normalized, ``head (R, K)``; ``Rb, Ra`` in {1, R}."""
+    ``b (Rb, M+1)``, ``a (Ra, N)`` normalized, ``head (R, K)``; ``Rb, Ra`` in {1, R}. ``reverse``:
+    the same filter backwards in time, ``flip(lti(flip(x)))`` with ``head[n]`` entering at ``T-1-n``
+    (the kernels read the reversed signal in place; the backward uses it instead of flipped copies)."""
     if backend.use_triton("lti", x):
-        return _kernels().lti(x, b, a, head).contiguous()
+        return _kernels().lti(x, b, a, head, reverse=reverse).contiguous()
+    if reverse:
+        return _lti_engine.lti(x.flip(1), b, a, head).flip(1).contiguous()
     return _lti_engine.lti(x, b, a, head).contiguous()
 
 
 @lti.register_fake
-def _(x, b, a, head):
+def _(x, b, a, head, reverse=False):
     return x.new_empty(x.shape)
 
 
 def _lti_setup(ctx, inputs, output):
-    x, b, a, head = inputs
+    x, b, a, head, reverse = inputs
     ctx.save_for_backward(x, b, a, output)
     ctx.K = head.shape[1]
+    ctx.reverse = reverse
 
 
-def _lti_vjp(x, b, a, y, g, K, need_x, need_b, need_a, need_head):
-    """Gradients of ``y = lti(x, b, a, head)`` (``head`` of length ``K``) for the output gradient ``g``."""
+def _lti_vjp(x, b, a, y, g, K, reverse, need_x, need_b, need_a, need_head):
+    """Gradients of ``y = lti(x, b, a, head, reverse)`` (``head`` of length ``K``) for the output
+    gradient ``g``."""
     R, T = x.shape
     one = x.new_ones(1, 1)
     none = x.new_zeros(R, 0)
-    # The adjoint is the same all-pole filter run backwards in time: v[n] = g[n] - sum_k a_k v[n+k].
-    v = lti(g.flip(1), one, a.conj().resolve_conj(), none).flip(1)
+    # The adjoint is the same all-pole filter run the other way in time (no flipped copies):
+    # v[n] = g[n] - sum_k a_k v[n+k] (forward op; v[n-k] for reverse).
+    v = lti(g, one, a.conj().resolve_conj(), none, not reverse)
     dx = db = da = dhead = None
     if need_x:
-        # dx[n] = sum_k conj(b_k) v[n+k]: an FIR in reverse time (the op with no poles).
-        dx = lti(v.flip(1), b.conj().resolve_conj(), a.new_zeros(1, 0), none).flip(1)
+        # dx[n] = sum_k conj(b_k) v[n+k] (v[n-k] for reverse): an FIR the other way in time.
+        dx = lti(v, b.conj().resolve_conj(), a.new_zeros(1, 0), none, not reverse)
     if need_b or need_a:
         n_b, n_a = (b.shape[1] if need_b else 0), (a.shape[1] if need_a else 0)
         if torch.is_grad_enabled():
             # create_graph=True (double backward): composed ops, differentiable again
-            db_r, da_r = _lagged_dot(v, x, range(n_b)), -_lagged_dot(v, y, range(1, n_a + 1))
+            db_r = _lagged_dot(v, x, range(n_b), reverse)
+            da_r = -_lagged_dot(v, y, range(1, n_a + 1), reverse)
         else:
-            db_r, da_r = lti_coef_grads(v, x, y, n_b, n_a)
+            db_r, da_r = lti_coef_grads(v, x, y, n_b, n_a, reverse)
         db = _sum_rows_like(db_r, b) if need_b else None
         da = _sum_rows_like(da_r, a) if need_a else None
     if need_head:
-        dhead = F.pad(v[:, :K], (0, max(K - T, 0)))
+        # head[n] entered at step n: time n, or T-1-n for reverse
+        v_steps = v.flip(1)[:, :K] if reverse else v[:, :K]
+        dhead = F.pad(v_steps, (0, max(K - T, 0)))
     return dx, db, da, dhead
 
 
 def _lti_backward(ctx, g):
     x, b, a, y = ctx.saved_tensors
-    return _lti_vjp(x, b, a, y, g, ctx.K, *ctx.needs_input_grad)
+    return (*_lti_vjp(x, b, a, y, g, ctx.K, ctx.reverse, *ctx.needs_input_grad[:4]), None)
 
 
 lti.register_autograd(_lti_backward, setup_context=_lti_setup)
 
 
 @torch.library.custom_op("ssm_lfilter::lti_coef_grads", mutates_args=())
-def lti_coef_grads(v: Tensor, x: Tensor, y: Tensor, n_b: int, n_a: int) -> tuple[Tensor, Tensor]:
+def lti_coef_grads(v: Tensor, x: Tensor, y: Tensor, n_b: int, n_a: int,
+                   reverse: bool = False) -> tuple[Tensor, Tensor]:
     """The LTI coefficient gradients per row, every lag in one pass: ``db[:, k] = sum_n v[n]
     conj(x[n-k])`` (``k < n_b``) and ``da[:, k] = -sum_n v[n] conj(y[n-1-k])`` (``k < n_a``), with
-    ``v`` the adjoint. ``v, x, y (R, T)``. No autograd of its own: the backward calls it only when
-    no graph is being built (``create_graph=True`` takes the composed, differentiable ops)."""
+    ``v`` the adjoint (``x[n+k]``, ``y[n+1+k]`` for a filter run in ``reverse``). ``v, x, y (R, T)``.
+    No autograd of its own: the backward calls it only when no graph is being built
+    (``create_graph=True`` takes the composed, differentiable ops)."""
     if backend.use_triton("lti", v):
-        db, da = _kernels().lti_coef_grads(v, x, y, n_b, n_a)
+        db, da = _kernels().lti_coef_grads(v, x, y, n_b, n_a, reverse=reverse)
         return db.contiguous(), da.contiguous()
-    return _lagged_dot(v, x, range(n_b)).contiguous(), (-_lagged_dot(v, y, range(1, n_a + 1))).contiguous()
+    return (_lagged_dot(v, x, range(n_b), reverse).contiguous(),
+            (-_lagged_dot(v, y, range(1, n_a + 1), reverse)).contiguous())
 
 
 @lti_coef_grads.register_fake
-def _(v, x, y, n_b, n_a):
+def _(v, x, y, n_b, n_a, reverse=False):
     return v.new_empty(v.shape[0], n_b), v.new_empty(v.shape[0], n_a)
 
 
@@ -151,7 +166,8 @@ def _sos_backward(ctx, g):
     ys = xs[1:] + [y]
     dbs, das = [None] * S, [None] * S
     for s in reversed(range(S)):
-        g, dbs[s], das[s], _ = _lti_vjp(xs[s], b[:, s], a[:, s], ys[s], g, 0, need_x or s > 0, need_b, need_a, False)
+        g, dbs[s], das[s], _ = _lti_vjp(xs[s], b[:, s], a[:, s], ys[s], g, 0, False, need_x or s > 0, need_b,
+                                        need_a, False)
     db = torch.stack(dbs, 1) if need_b and S else (torch.zeros_like(b) if need_b else None)
     da = torch.stack(das, 1) if need_a and S else (torch.zeros_like(a) if need_a else None)
     return (g if need_x else None), db, da

@@ -165,6 +165,21 @@ def test_single_pass_window_links(M, N, K, C, lanes, W, T, coalesced):
         assert torch.equal(y, y_again)
 
 
+@pytest.mark.parametrize("M,N,K,C,T", [(2, 2, 3, 4, 101), (4, 4, 0, 2, 77), (1, 1, 70, 8, 50), (5, 6, 2, 4, 60),
+                                       (0, 0, 3, 4, 30)])
+def test_reverse_is_the_flipped_filter(M, N, K, C, T, coalesced):
+    """``reverse=True`` runs the filter backwards in time: exactly ``flip(lti(flip(x)))`` with the head
+    in processing order. The single-pass kernel reads the reversed indices in place (bitwise the same
+    as on a flipped copy); the other paths flip a copy."""
+    x, b, a, head = _make(2, T, M, N, K, False, torch.float64)
+    kw = dict(block_size=C, lanes=2, window_tiles=2) if coalesced == "single_pass" else dict(block_size=C)
+    y = lti(x, b, a, head, reverse=True, **kw)
+    y_flip = lti(x.flip(1), b, a, head, **kw).flip(1)
+    assert torch.equal(y, y_flip)
+    ref = np.flip(_scipy_ref(x.flip(1), b, a, head), 1)
+    assert _rel_err(y, ref) < _tol(torch.float64, N)
+
+
 @pytest.mark.parametrize("C", [1, 2, 3, 16])
 def test_block_shorter_than_order(C):
     # chunks shorter than the state (C < N): the carry must shift old outputs through A^C
