@@ -131,6 +131,41 @@ def _store_maps(A_ptr, B_ptr, o_s, b_Ar, b_Ai, b_Br, b_Bi, m, IS_COMPLEX: tl.con
 
 
 @triton.jit
+def _load_scan(p_a, p_u, m_a, m_u, CONJ_A: tl.constexpr, IS_COMPLEX: tl.constexpr):
+    """Load a tile of ``a`` (``conj(a)`` for ``CONJ_A``) and ``u`` and scan it: every element's prefix
+    map ``h -> A_t h + B_t`` from the state before the tile, as ``(A_re, A_im, B_re, B_im)`` (real
+    data: ``(A, A, B, B)``). Masked-off elements are the identity map (a = 1, u = 0), so the last
+    column is the aggregate of the valid part. Shared by every diagonal kernel."""
+    if IS_COMPLEX:
+        b_ar = tl.load(p_a, mask=m_a, other=1.)
+        b_ai = tl.load(p_a + 1, mask=m_a, other=0.)
+        if CONJ_A:
+            b_ai = -b_ai
+        b_ur = tl.load(p_u, mask=m_u, other=0.)
+        b_ui = tl.load(p_u + 1, mask=m_u, other=0.)
+        b_ar, b_ai, b_br, b_bi = tl.associative_scan((b_ar, b_ai, b_ur, b_ui), 1, _affine_combine_complex)
+    else:
+        b_ar = tl.load(p_a, mask=m_a, other=1.)
+        b_u = tl.load(p_u, mask=m_u, other=0.)
+        b_ar, b_br = tl.associative_scan((b_ar, b_u), 1, _affine_combine)
+        b_ai = b_ar
+        b_bi = b_br
+    return b_ar, b_ai, b_br, b_bi
+
+
+@triton.jit
+def _carry_in(b_ar, b_ai, b_br, b_bi, b_sr, b_si, IS_COMPLEX: tl.constexpr):
+    """``h = B_t + A_t s`` for a per-row start state ``s`` (real data: ``(h, h)``; ``b_si`` unused)."""
+    if IS_COMPLEX:
+        b_hr, b_hi = (b_br + b_ar * b_sr[:, None] - b_ai * b_si[:, None],
+                      b_bi + b_ar * b_si[:, None] + b_ai * b_sr[:, None])
+    else:
+        b_hr = b_br + b_ar * b_sr[:, None]
+        b_hi = b_hr
+    return b_hr, b_hi
+
+
+@triton.jit
 def diag_chunk_summary_kernel(
     a_ptr, u_ptr, A_ptr, E_ptr,
     R, T, NC, CHUNK,
@@ -145,24 +180,13 @@ def diag_chunk_summary_kernel(
     i_c = i_p % NC
     o_r, m_r, mask, p_a, p_u, o_t = _diag_tile_offsets(i_rb, i_c, R, T, CHUNK, stride_ar, stride_at,
                                                        stride_ur, stride_ut, REVERSE, BR, BT)
-    # Padding is the identity map (a = 1, u = 0), so it leaves the reduction unchanged.
+    b_ar, b_ai, b_br, b_bi = _load_scan(a_ptr + p_a, u_ptr + p_u, mask, mask, False, IS_COMPLEX)
     if IS_COMPLEX:
-        b_ar = tl.load(a_ptr + p_a, mask=mask, other=1.)
-        b_ai = tl.load(a_ptr + p_a + 1, mask=mask, other=0.)
-        b_ur = tl.load(u_ptr + p_u, mask=mask, other=0.)
-        b_ui = tl.load(u_ptr + p_u + 1, mask=mask, other=0.)
-        b_ar, b_ai, b_ur, b_ui = tl.associative_scan((b_ar, b_ai, b_ur, b_ui), 1, _affine_combine_complex)
-        b_Ar = _last_column(b_ar, BT)
-        b_Ai = _last_column(b_ai, BT)
-        b_Er = _last_column(b_ur, BT)
-        b_Ei = _last_column(b_ui, BT)
-        _store_maps(A_ptr, E_ptr, o_r * NC + i_c, b_Ar, b_Ai, b_Er, b_Ei, m_r, True)
+        _store_maps(A_ptr, E_ptr, o_r * NC + i_c, _last_column(b_ar, BT), _last_column(b_ai, BT),
+                    _last_column(b_br, BT), _last_column(b_bi, BT), m_r, True)
     else:
-        b_a = tl.load(a_ptr + p_a, mask=mask, other=1.)
-        b_u = tl.load(u_ptr + p_u, mask=mask, other=0.)
-        b_a, b_u = tl.associative_scan((b_a, b_u), 1, _affine_combine)
-        b_A = _last_column(b_a, BT)
-        b_E = _last_column(b_u, BT)
+        b_A = _last_column(b_ar, BT)
+        b_E = _last_column(b_br, BT)
         _store_maps(A_ptr, E_ptr, o_r * NC + i_c, b_A, b_A, b_E, b_E, m_r, False)
 
 
@@ -226,28 +250,19 @@ def diag_chunk_apply_kernel(
                                                        stride_ur, stride_ut, REVERSE, BR, BT)
     p_h = o_r[:, None] * stride_hr + o_t[None, :] * stride_ht
     m_in = m_r & (i_c > 0)
-    if IS_COMPLEX:
-        b_ar = tl.load(a_ptr + p_a, mask=mask, other=1.)
-        b_ai = tl.load(a_ptr + p_a + 1, mask=mask, other=0.)
-        b_ur = tl.load(u_ptr + p_u, mask=mask, other=0.)
-        b_ui = tl.load(u_ptr + p_u + 1, mask=mask, other=0.)
-        b_ar, b_ai, b_hr, b_hi = tl.associative_scan((b_ar, b_ai, b_ur, b_ui), 1, _affine_combine_complex)
-        if HAS_CARRY:
+    b_ar, b_ai, b_hr, b_hi = _load_scan(a_ptr + p_a, u_ptr + p_u, mask, mask, False, IS_COMPLEX)
+    if HAS_CARRY:
+        if IS_COMPLEX:
             p_s = (o_r * NC + i_c - 1) * 2
             b_sr = tl.load(H_ptr + p_s, mask=m_in, other=0.)
             b_si = tl.load(H_ptr + p_s + 1, mask=m_in, other=0.)
-            b_hr, b_hi = (b_hr + b_ar * b_sr[:, None] - b_ai * b_si[:, None],
-                          b_hi + b_ar * b_si[:, None] + b_ai * b_sr[:, None])
-        tl.store(h_ptr + p_h, b_hr, mask=mask)
+        else:
+            b_sr = tl.load(H_ptr + o_r * NC + i_c - 1, mask=m_in, other=0.)
+            b_si = b_sr
+        b_hr, b_hi = _carry_in(b_ar, b_ai, b_hr, b_hi, b_sr, b_si, IS_COMPLEX)
+    tl.store(h_ptr + p_h, b_hr, mask=mask)
+    if IS_COMPLEX:
         tl.store(h_ptr + p_h + 1, b_hi, mask=mask)
-    else:
-        b_a = tl.load(a_ptr + p_a, mask=mask, other=1.)
-        b_u = tl.load(u_ptr + p_u, mask=mask, other=0.)
-        b_a, b_h = tl.associative_scan((b_a, b_u), 1, _affine_combine)
-        if HAS_CARRY:
-            b_s = tl.load(H_ptr + o_r * NC + i_c - 1, mask=m_in, other=0.)
-            b_h = b_h + b_a * b_s[:, None]
-        tl.store(h_ptr + p_h, b_h, mask=mask)
 
 
 # ------------------------------------------------------------------------------------- single pass
@@ -349,32 +364,18 @@ def _scan_tile(
     part. The in-tile scan runs from a zero state, then, with ``HAS_CARRY``, the look-back's true
     start state is carried in. One helper because the single-pass forward kernel (``a``, ``u`` ->
     ``h``) and the adjoint (shifted ``conj(a)``, ``g`` -> ``lam``) run this same recurrence."""
-    if IS_COMPLEX:
-        b_ar = tl.load(p_a, mask=m_a, other=1.)
-        b_ai = tl.load(p_a + 1, mask=m_a, other=0.)
-        if CONJ_A:
-            b_ai = -b_ai
-        b_ur = tl.load(p_u, mask=m_u, other=0.)
-        b_ui = tl.load(p_u + 1, mask=m_u, other=0.)
-        b_ar, b_ai, b_hr, b_hi = tl.associative_scan((b_ar, b_ai, b_ur, b_ui), 1, _affine_combine_complex)
-        if HAS_CARRY:
-            b_sr, b_si = _lookback_state(
-                agg_a_ptr, agg_b_ptr, inc_ptr, p_fagg, p_finc,
-                _last_column(b_ar, BT), _last_column(b_ai, BT), _last_column(b_hr, BT), _last_column(b_hi, BT),
-                i_t, i_c, i_rb, R, N_RB, o_r, m_r, True, W)
-            b_hr, b_hi = (b_hr + b_ar * b_sr[:, None] - b_ai * b_si[:, None],
-                          b_hi + b_ar * b_si[:, None] + b_ai * b_sr[:, None])
-    else:
-        b_a = tl.load(p_a, mask=m_a, other=1.)
-        b_u = tl.load(p_u, mask=m_u, other=0.)
-        b_a, b_hr = tl.associative_scan((b_a, b_u), 1, _affine_combine)
-        if HAS_CARRY:
-            b_A = _last_column(b_a, BT)
-            b_B = _last_column(b_hr, BT)
-            b_s, _ = _lookback_state(agg_a_ptr, agg_b_ptr, inc_ptr, p_fagg, p_finc, b_A, b_A, b_B, b_B,
-                                     i_t, i_c, i_rb, R, N_RB, o_r, m_r, False, W)
-            b_hr = b_hr + b_a * b_s[:, None]
-        b_hi = b_hr
+    b_ar, b_ai, b_hr, b_hi = _load_scan(p_a, p_u, m_a, m_u, CONJ_A, IS_COMPLEX)
+    if HAS_CARRY:
+        if IS_COMPLEX:
+            b_Ar, b_Ai = _last_column(b_ar, BT), _last_column(b_ai, BT)
+            b_Br, b_Bi = _last_column(b_hr, BT), _last_column(b_hi, BT)
+        else:
+            b_Ar = _last_column(b_ar, BT)
+            b_Br = _last_column(b_hr, BT)
+            b_Ai, b_Bi = b_Ar, b_Br
+        b_sr, b_si = _lookback_state(agg_a_ptr, agg_b_ptr, inc_ptr, p_fagg, p_finc, b_Ar, b_Ai, b_Br, b_Bi,
+                                     i_t, i_c, i_rb, R, N_RB, o_r, m_r, IS_COMPLEX, W)
+        b_hr, b_hi = _carry_in(b_ar, b_ai, b_hr, b_hi, b_sr, b_si, IS_COMPLEX)
     tl.store(p_h, b_hr, mask=m_u)
     if IS_COMPLEX:
         tl.store(p_h + 1, b_hi, mask=m_u)

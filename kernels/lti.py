@@ -151,6 +151,43 @@ def _store_end_state(p_s, b_y1, b_y2, b_y3, b_y4, b_ring, o_n, m_g,
 
 
 @triton.jit
+def _lanes(n_lanes, lanes_per_row, C, BLOCK: tl.constexpr):
+    """This program's lanes: one lane = one (row, chunk) pair, consecutive chunks across programs
+    (int64): the lane mask, row, chunk and first sample of each lane."""
+    i_p = tl.program_id(0).to(tl.int64)
+    i_g = i_p * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
+    i_c = i_g % lanes_per_row
+    return i_g < n_lanes, i_g // lanes_per_row, i_c, i_c * C
+
+
+@triton.jit
+def _start_state(st_in, i_r, i_c, n_in, m_g, IN_OFF: tl.constexpr, HAS_INIT: tl.constexpr,
+                 N: tl.constexpr, NP: tl.constexpr, BLOCK: tl.constexpr):
+    """The float64 all-pole state before each lane's chunk: the shift registers y[t0-1..t0-4]
+    (N <= 4) and the ring tile (N > 4; slot NP-1-j holds y[t0-1-j], local time -1-j). Zero without
+    ``HAS_INIT``, else ``st_in[r, c + IN_OFF, j] = y[t0-1-j]`` (zero where that chunk is < 0). Only
+    the representation the order uses is read; the other one stays zero."""
+    b_y1 = tl.zeros([BLOCK], dtype=tl.float64)
+    b_y2 = tl.zeros([BLOCK], dtype=tl.float64)
+    b_y3 = tl.zeros([BLOCK], dtype=tl.float64)
+    b_y4 = tl.zeros([BLOCK], dtype=tl.float64)
+    o_n = tl.arange(0, NP)
+    b_ring = tl.zeros([BLOCK, NP], dtype=tl.float64)
+    if HAS_INIT:
+        m_s = m_g & (i_c + IN_OFF >= 0)
+        p_s = st_in + (i_r * n_in + i_c + IN_OFF) * NP
+        if N <= _SMALL_ORDER:
+            b_y1 = _ld_tap(p_s, 0, 1, m_s, N >= 1, BLOCK)
+            b_y2 = _ld_tap(p_s, 1, 1, m_s, N >= 2, BLOCK)
+            b_y3 = _ld_tap(p_s, 2, 1, m_s, N >= 3, BLOCK)
+            b_y4 = _ld_tap(p_s, 3, 1, m_s, N >= 4, BLOCK)
+        else:
+            b_ring = tl.load(p_s[:, None] + (NP - 1 - o_n)[None, :], mask=m_s[:, None],
+                             other=0.0).to(tl.float64)
+    return b_y1, b_y2, b_y3, b_y4, b_ring
+
+
+@triton.jit
 def _lti_chunk_kernel(
     x, b, a, head, y, st_in, st_out,
     T, K, n_lanes, lanes_per_row, n_in, n_out,
@@ -165,12 +202,7 @@ def _lti_chunk_kernel(
     # HAS_INIT (else a zero state): start from st_in[r, c + IN_OFF] (zero where that index is < 0).
     # STORE_END: store the end state in st_out[r, c]. OUTPUT: store y.
     # HAS_X=False runs the homogeneous recurrence (no input): used to build A^C from unit states.
-    i_p = tl.program_id(0).to(tl.int64)
-    i_g = i_p * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
-    m_g = i_g < n_lanes
-    i_r = i_g // lanes_per_row
-    i_c = i_g % lanes_per_row
-    i_t0 = i_c * C
+    m_g, i_r, i_c, i_t0 = _lanes(n_lanes, lanes_per_row, C, BLOCK)
     p_x = x + i_r * s_xr
     p_b = b + i_r * s_br  # s_br = 0 when b is shared by all rows
     p_a = a + i_r * s_ar
@@ -185,35 +217,12 @@ def _lti_chunk_kernel(
         b_bt = tl.load(p_b[:, None] + o_m[None, :] * s_bk, mask=m_g[:, None] & (o_m[None, :] <= M),
                        other=0.0).to(tl.float64)
 
-    # ---- all-pole state, float64. Small N: shift registers y[n-1..n-4].
-    if N <= _SMALL_ORDER:
-        b_y1 = tl.zeros([BLOCK], dtype=tl.float64)
-        b_y2 = tl.zeros([BLOCK], dtype=tl.float64)
-        b_y3 = tl.zeros([BLOCK], dtype=tl.float64)
-        b_y4 = tl.zeros([BLOCK], dtype=tl.float64)
-        b_a1, b_a2, b_a3, b_a4 = _pole_taps(p_a, s_ak, m_g, N, BLOCK)
-        b_ring = 0.0  # the ring buffer of large orders: unused here (placeholder for shared helpers)
-        o_n = 0
-        if HAS_INIT:
-            # state before the chunk: st_in[r, c + IN_OFF, j] = y[t0-1-j]
-            m_s = m_g & (i_c + IN_OFF >= 0)
-            p_s = st_in + (i_r * n_in + i_c + IN_OFF) * NP
-            b_y1 = _ld_tap(p_s, 0, 1, m_s, N >= 1, BLOCK)
-            b_y2 = _ld_tap(p_s, 1, 1, m_s, N >= 2, BLOCK)
-            b_y3 = _ld_tap(p_s, 2, 1, m_s, N >= 3, BLOCK)
-            b_y4 = _ld_tap(p_s, 3, 1, m_s, N >= 4, BLOCK)
-    else:
-        # Large N: ring buffer (BLOCK, NP); slot (tau mod NP) holds y at chunk-local time tau.
-        # Registers cannot be indexed dynamically, so the coefficients are read rotated instead.
-        o_n = tl.arange(0, NP)
-        b_ring = tl.zeros([BLOCK, NP], dtype=tl.float64)
-        b_y1, b_y2, b_y3, b_y4 = 0.0, 0.0, 0.0, 0.0  # the shift registers of small orders: unused here
-        if HAS_INIT:
-            # y[t0-1-j] sits at local time -1-j, i.e. slot NP-1-j
-            m_s = m_g & (i_c + IN_OFF >= 0)
-            p_s = st_in + (i_r * n_in + i_c + IN_OFF) * NP
-            b_ring = tl.load(p_s[:, None] + (NP - 1 - o_n)[None, :], mask=m_s[:, None],
-                             other=0.0).to(tl.float64)
+    # ---- all-pole state, float64. Small N: shift registers y[n-1..n-4]. Large N: a (BLOCK, NP) ring
+    # buffer, slot (tau mod NP) holding y at chunk-local time tau; registers cannot be indexed
+    # dynamically, so the coefficients are read rotated instead.
+    b_a1, b_a2, b_a3, b_a4 = _pole_taps(p_a, s_ak, m_g, N, BLOCK)
+    o_n = tl.arange(0, NP)
+    b_y1, b_y2, b_y3, b_y4, b_ring = _start_state(st_in, i_r, i_c, n_in, m_g, IN_OFF, HAS_INIT, N, NP, BLOCK)
 
     for t in range(C):
         i_n = i_t0 + t
@@ -316,36 +325,16 @@ def _lti_tile_kernel(
     OUTPUT: tl.constexpr, BLOCK: tl.constexpr,
 ):
     # Same contract as _lti_chunk_kernel with HAS_X=True (C = 2^LOG, M <= 4), coalesced tiles.
-    i_p = tl.program_id(0).to(tl.int64)
-    i_g = i_p * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
-    m_g = i_g < n_lanes
-    i_r = i_g // lanes_per_row
-    i_c = i_g % lanes_per_row
-    i_t0 = i_c * C
+    m_g, i_r, i_c, i_t0 = _lanes(n_lanes, lanes_per_row, C, BLOCK)
     p_x = x + i_r * s_xr
     p_b = b + i_r * s_br
     p_a = a + i_r * s_ar
 
     b_b0, b_b1, b_b2, b_b3, b_b4, b_x1, b_x2, b_x3, b_x4 = _fir_taps(p_b, s_bk, p_x, i_t0, s_xt, m_g, m_g, M, BLOCK)
 
-    b_y1 = tl.zeros([BLOCK], dtype=tl.float64)
-    b_y2 = tl.zeros([BLOCK], dtype=tl.float64)
-    b_y3 = tl.zeros([BLOCK], dtype=tl.float64)
-    b_y4 = tl.zeros([BLOCK], dtype=tl.float64)
     b_a1, b_a2, b_a3, b_a4 = _pole_taps(p_a, s_ak, m_g, N, BLOCK)
     o_n = tl.arange(0, NP)
-    b_ring = tl.zeros([BLOCK, NP], dtype=tl.float64)
-    if HAS_INIT:
-        m_s = m_g & (i_c + IN_OFF >= 0)
-        p_s = st_in + (i_r * n_in + i_c + IN_OFF) * NP
-        if N <= _SMALL_ORDER:
-            b_y1 = _ld_tap(p_s, 0, 1, m_s, N >= 1, BLOCK)
-            b_y2 = _ld_tap(p_s, 1, 1, m_s, N >= 2, BLOCK)
-            b_y3 = _ld_tap(p_s, 2, 1, m_s, N >= 3, BLOCK)
-            b_y4 = _ld_tap(p_s, 3, 1, m_s, N >= 4, BLOCK)
-        else:
-            b_ring = tl.load(p_s[:, None] + (NP - 1 - o_n)[None, :], mask=m_s[:, None],
-                             other=0.0).to(tl.float64)
+    b_y1, b_y2, b_y3, b_y4, b_ring = _start_state(st_in, i_r, i_c, n_in, m_g, IN_OFF, HAS_INIT, N, NP, BLOCK)
 
     # the (BLOCK, C) tiles of consecutive chunks: one contiguous block of memory per program
     o_t = tl.arange(0, C)

@@ -211,14 +211,12 @@ def tv_chunk_state_kernel(
 
 
 @triton.jit
-def tv_chunk_output_kernel(
-    u_ptr, a_ptr, y_ptr, S_ptr,
-    N, T, L, NC, NCS, n_chunks,
-    stride_ur, stride_ut, stride_ar, stride_at, stride_an, stride_yr, stride_yt,
-    HAS_CARRY: tl.constexpr, ACC: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr,
-):
-    """Pass 3: chunk ``g = r * NC + c`` runs ``y[n] = u[n] - sum_k a[n,k-1] y[n-k]`` for its (up to)
-    ``L`` steps, starting from the true state ``S[r, c-1]`` (rest for ``c = 0``), and writes ``y``."""
+def _output_chunks(u_ptr, a_ptr, y_ptr, S_ptr, N, L, NC, NCS, n_chunks,
+                   stride_ur, stride_ut, stride_ar, stride_at, stride_yr, stride_yt,
+                   HAS_CARRY: tl.constexpr, ACC: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr):
+    """Pass 3's chunks of this program (chunk ``g = r * NC + c``): the chunk mask, the first step,
+    the ring slots, their mask and the (chunk, slot) mask, the true start state ``S[r, c-1]`` in ring order (rest for
+    ``c = 0`` or without ``HAS_CARRY``), and the row pointers of u, a and y at the chunk's start."""
     i_p = tl.program_id(0).to(tl.int64)
     o_g = i_p * BC + tl.arange(0, BC)
     m_g = o_g < n_chunks
@@ -237,6 +235,21 @@ def tv_chunk_output_kernel(
     p_u = u_ptr + o_r * stride_ur + o_t0 * stride_ut
     p_a = a_ptr + o_r * stride_ar + o_t0 * stride_at
     p_y = y_ptr + o_r * stride_yr + o_t0 * stride_yt
+    return m_g, o_t0, o_s, m_s, m_a, b_y, p_u, p_a, p_y
+
+
+@triton.jit
+def tv_chunk_output_kernel(
+    u_ptr, a_ptr, y_ptr, S_ptr,
+    N, T, L, NC, NCS, n_chunks,
+    stride_ur, stride_ut, stride_ar, stride_at, stride_an, stride_yr, stride_yt,
+    HAS_CARRY: tl.constexpr, ACC: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr,
+):
+    """Pass 3: chunk ``g = r * NC + c`` runs ``y[n] = u[n] - sum_k a[n,k-1] y[n-k]`` for its (up to)
+    ``L`` steps, starting from the true state ``S[r, c-1]`` (rest for ``c = 0``), and writes ``y``."""
+    m_g, o_t0, o_s, m_s, m_a, b_y, p_u, p_a, p_y = _output_chunks(
+        u_ptr, a_ptr, y_ptr, S_ptr, N, L, NC, NCS, n_chunks, stride_ur, stride_ut, stride_ar, stride_at,
+        stride_yr, stride_yt, HAS_CARRY, ACC, BC, NS)
     for n in range(L):
         m_t = m_g & (o_t0 + n < T)
         o_k = (n - 1 - o_s + N) % N
@@ -370,24 +383,10 @@ def tv_chunk_output_tile_kernel(
     """Pass 3 with coalesced [BC, W] / [BC, W, NS] tiles (``W = 2^LOG`` divides ``L``); same contract
     and results as ``tv_chunk_output_kernel``."""
     W: tl.constexpr = 1 << LOG
-    i_p = tl.program_id(0).to(tl.int64)
-    o_g = i_p * BC + tl.arange(0, BC)
-    m_g = o_g < n_chunks
-    o_r = o_g // NC
-    o_c = o_g % NC
-    o_t0 = o_c * L
-    o_s = tl.arange(0, NS)
+    m_g, o_t0, o_s, m_s, m_a, b_y, p_u, p_a, p_y = _output_chunks(
+        u_ptr, a_ptr, y_ptr, S_ptr, N, L, NC, NCS, n_chunks, stride_ur, stride_ut, stride_ar, stride_at,
+        stride_yr, stride_yt, HAS_CARRY, ACC, BC, NS)
     o_w = tl.arange(0, W)
-    m_s = o_s < N
-    m_a = m_g[:, None] & m_s[None, :]
-    if HAS_CARRY:
-        p_S = S_ptr + (o_r[:, None] * NCS + o_c[:, None] - 1) * N + (N - 1 - o_s[None, :])
-        b_y = tl.load(p_S, mask=m_a & (o_c[:, None] > 0), other=0.)
-    else:
-        b_y = tl.zeros([BC, NS], dtype=ACC)
-    p_u = u_ptr + o_r * stride_ur + o_t0 * stride_ut
-    p_a = a_ptr + o_r * stride_ar + o_t0 * stride_at
-    p_y = y_ptr + o_r * stride_yr + o_t0 * stride_yt
     for i in range(L // W):
         n0 = i * W
         m_t = m_g[:, None] & (o_t0[:, None] + n0 + o_w[None, :] < T)  # [BC, W]
