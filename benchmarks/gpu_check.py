@@ -80,6 +80,7 @@ def _variant_comparison() -> tuple[str, dict, dict]:
     Returns the table and, per family, whether the single-pass (or fused) variant compiled, matched the
     three-pass (or unfused) result and was faster, and whether it matched."""
     import torch
+    import triton
     from triton.testing import do_bench
 
     import importlib
@@ -93,6 +94,7 @@ def _variant_comparison() -> tuple[str, dict, dict]:
             return failed
 
     lti = launcher("lti", "lti")
+    window = launcher("_lookback", "window")
     diagonal = launcher("diagonal", "diagonal")
     time_varying = launcher("time_varying", "time_varying")
     dev = "cuda"
@@ -111,6 +113,13 @@ def _variant_comparison() -> tuple[str, dict, dict]:
         h = torch.zeros(R, 0, device=dev)
         cases.append(("lti", f"lti N=M={order} {R}x{Tc}", 8 * x.numel(), {
             "single-pass": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True),
+            # candidates for the single-pass defaults, untimed so far: half-length lanes (C = 16 took
+            # 95 registers a thread at order 2 against 128, benchmarks/kernel_resources.py) and a
+            # window 4x wider (the window fold now loads 4 float64 a tile instead of 24)
+            "single-pass C=16 x 128 lanes": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True,
+                                                                            block_size=16, lanes=128),
+            "single-pass window x4": lambda x=x, b=b, a=a, h=h, R=R: lti(
+                x, b, a, h, single_pass=True, window_tiles=min(128, 4 * window(triton.cdiv(Tc, 2048), R))),
             "three-pass tiles": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=False, coalesced=True)}))
     for R, Tc in ((32, 1 << 20), (1, T)):
         u = torch.randn(R, Tc, device=dev)

@@ -4,17 +4,23 @@ Same contract as ``lti.py`` (``y[r,n] = sum_k b[k] x[n-k] + head[n] - sum_k a[k-
 launch, ``x`` read once and ``y`` written once. A program owns a tile of ``BLOCK`` consecutive chunks
 of ``C`` samples of one row (``BLOCK`` lanes, one chunk each):
 
-1. load the (BLOCK, C) tile (coalesced) and run every lane from a zero state in float64 registers:
-   the lane's zero-state end state ``e_j`` (its last N outputs);
-2. scan the lanes' affine maps ``s -> P s + e_j`` (``P = A^C``, the companion matrix's C-th power,
-   computed in registers from the coefficients) with ``tl.associative_scan``: lane j gets the map from
-   the tile's start state to its own end state; the last lane's map is the tile aggregate;
-3. publish the aggregate, then get the true state before the tile through the deterministic
-   fixed-window look-back of ``_lookback.py`` (fold the window's aggregates, apply them to the
-   anchor tile's inclusive state) and publish this tile's inclusive state;
-4. every lane's true start state is its left neighbour's true end state (``tl.gather`` shifts the
-   lanes by one); re-run every lane from it (no correction factors: nothing cancels, the state stays
-   float64) and store the (BLOCK, C) output tile.
+1. load the (BLOCK, C) tile (coalesced; one int64 base and int32 offsets, masks only on a row's last
+   tile) and run every lane from a zero state in float64 registers: the lane's zero-state end state
+   ``e_j`` (its last N outputs);
+2. every lane's chunk maps its start state ``s`` to ``P s + e_j`` with the same ``P = A^C`` (the
+   companion matrix's C-th power, squared in registers from the coefficients). Orders 3-4 scan
+   vectors, not maps: ``V_j = sum_{i<=j} P^(j-i) e_i`` (``_power_scan``); orders 1-2 scan the small
+   affine maps (``tl.associative_scan``), which took fewer registers there;
+3. publish the tile's ``V_last`` (its zero-state end state), get the true state ``S`` before the tile
+   through the deterministic fixed-window look-back of ``_lookback.py`` (``_window_state``: every
+   full tile has the same transfer ``P^BLOCK``, so the window is a sum of powers applied to the
+   published vectors) and publish this tile's true end state ``P^BLOCK S + V_last``;
+4. lane j's true start state is its left neighbour's true end state, ``P^j S + V_{j-1}``; re-run every lane from it (no correction
+   factors: nothing cancels, the state stays float64) and store the (BLOCK, C) output tile.
+
+Why: compiled for sm_90 (``benchmarks/kernel_resources.py``), the scan of 4 x 4 affine maps took
+230 registers a thread at order 4 (the power scan about 208), and the window fold of whole maps loaded
+20 float64 a window tile and spilled at order 4 (now 4, no spill).
 
 Only integer atomics (ticket, flags); the float results are bitwise deterministic.
 """
@@ -28,7 +34,7 @@ from ._affine import _combine2, _combine4, apply_affine, scan_affine
 from ._lookback import publish, take_ticket, wait_flags, window
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
-from .lti import _fir_coefficients, _input_halo, _lti_cols, _mem_t, _pole_taps
+from .lti import _fir_coefficients, _input_halo, _lti_cols, _pole_taps
 
 __all__ = ["lti_single_pass"]
 
@@ -44,6 +50,21 @@ def _coefficient(p_a, k: tl.constexpr, s_ak, N: tl.constexpr):
 
 
 @triton.jit
+def _square(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44, NP: tl.constexpr):
+    """``Q @ Q`` on the leading NP x NP block (scalars or blocks)."""
+    if NP == 1:
+        q11 = q11 * q11
+    elif NP == 2:
+        q11, q12, q21, q22, _, _ = _combine2(q11, q12, q21, q22, 0.0, 0.0, q11, q12, q21, q22, 0.0, 0.0)
+    else:
+        (q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
+         _, _, _, _) = _combine4(
+            q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44, 0.0, 0.0, 0.0, 0.0,
+            q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44, 0.0, 0.0, 0.0, 0.0)
+    return q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44
+
+
+@triton.jit
 def _companion_power(p_a, s_ak, N: tl.constexpr, NP: tl.constexpr, LOG: tl.constexpr):
     """``P = A^(2^LOG)`` for the companion matrix ``A`` of ``y[n] = -a1 y[n-1] - ... - a4 y[n-4]``, in
     float64 scalar registers (no cross-thread work), by LOG squarings: a short dependency chain."""
@@ -55,16 +76,88 @@ def _companion_power(p_a, s_ak, N: tl.constexpr, NP: tl.constexpr, LOG: tl.const
     q31, q32, q33, q34 = 0.0, 1.0, 0.0, 0.0
     q41, q42, q43, q44 = 0.0, 0.0, 1.0, 0.0
     for _ in tl.static_range(LOG):
-        if NP == 1:
-            q11 = q11 * q11
-        elif NP == 2:
-            q11, q12, q21, q22, _, _ = _combine2(q11, q12, q21, q22, 0.0, 0.0, q11, q12, q21, q22, 0.0, 0.0)
-        else:
-            (q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
-             _, _, _, _) = _combine4(
-                q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44, 0.0, 0.0, 0.0, 0.0,
-                q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44, 0.0, 0.0, 0.0, 0.0)
+        q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44 = _square(
+            q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44, NP)
     return q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44
+
+
+@triton.jit
+def _power_by_bits(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44,
+                   u1, u2, u3, u4, o_j, NP: tl.constexpr, LOG_J: tl.constexpr):
+    """``P^j u`` for element ``j = o_j`` of a block of vectors (``j < 2^LOG_J``): the uniform powers
+    ``P^(2^k)`` are squared in registers and applied where bit ``k`` of ``j`` is set."""
+    for k in tl.static_range(LOG_J):
+        t1, t2, t3, t4 = apply_affine(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
+                                      p41, p42, p43, p44, 0.0, 0.0, 0.0, 0.0, u1, u2, u3, u4, NP)
+        bit = ((o_j >> k) & 1) == 1
+        u1 = tl.where(bit, t1, u1)
+        u2 = tl.where(bit, t2, u2)
+        u3 = tl.where(bit, t3, u3)
+        u4 = tl.where(bit, t4, u4)
+        p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _square(
+            p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44, NP)
+    return u1, u2, u3, u4
+
+
+@triton.jit
+def _shift_lanes(v, d, o_l):
+    """``v`` of lane ``j - d``, zero for the first ``d`` lanes."""
+    return tl.where(o_l >= d, tl.gather(v, tl.maximum(o_l - d, 0), 0), 0.0)
+
+
+@triton.jit
+def _power_scan(e1, e2, e3, e4, p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
+                p41, p42, p43, p44, o_l, NP: tl.constexpr, LOG_BLOCK: tl.constexpr):
+    """``V_j = sum_{i <= j} P^(j-i) e_i`` over the lanes: every lane's chunk has the same transfer
+    ``P``, so the scan carries vectors, not maps (Kogge-Stone: ``V_j += P^d V_{j-d}`` for
+    ``d = 1, 2, 4, ...``, the uniform ``P^d`` squared in registers; a fixed order, deterministic).
+    Returns ``V`` and ``P^BLOCK``, the transfer of a whole tile."""
+    for k in tl.static_range(LOG_BLOCK):
+        g1 = _shift_lanes(e1, 1 << k, o_l)
+        g2 = g1
+        g3 = g1
+        g4 = g1
+        if NP >= 2:
+            g2 = _shift_lanes(e2, 1 << k, o_l)
+        if NP >= 4:
+            g3 = _shift_lanes(e3, 1 << k, o_l)
+            g4 = _shift_lanes(e4, 1 << k, o_l)
+        e1, e2, e3, e4 = apply_affine(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
+                                      p41, p42, p43, p44, e1, e2, e3, e4, g1, g2, g3, g4, NP)
+        p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _square(
+            p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44, NP)
+    return e1, e2, e3, e4, p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44
+
+
+@triton.jit
+def _window_state(p_agg, p_inc, p_fa, p_fi, i_c, p11, p12, p13, p14, p21, p22, p23, p24,
+                  p31, p32, p33, p34, p41, p42, p43, p44, NP: tl.constexpr, W: tl.constexpr, LOG_W: tl.constexpr):
+    """The true state before tile ``c`` of one row, from the fixed window of ``_lookback.py``:
+
+        S_{c-1} = sum_{j < W-1} P^j e_{c-1-j} + P^(W-1) inc_{c-W},   P = the transfer of a tile
+
+    ``e`` = a tile's zero-state end state (every full tile of an LTI filter has the same transfer
+    ``P``, so only ``e`` is published), ``inc`` = a tile's true end state, zero before tile 0. Element
+    ``j`` of a ``[W]`` block applies ``P^j`` by the bits of ``j``, then a fixed-order sum: NP loads a
+    window tile instead of a whole map, no scan of matrices, and bitwise deterministic."""
+    o_w = tl.arange(0, W)
+    i_k = i_c - 1 - o_w  # the tile of element j (the anchor c-W for the last one)
+    m_k = i_k >= 0
+    anchor = o_w == W - 1
+    wait_flags(tl.where(anchor, p_fi, p_fa) + i_k, m_k)
+    p_s = tl.where(anchor, p_inc, p_agg) + i_k * 4
+    u1 = tl.load(p_s, mask=m_k, other=0.0, cache_modifier=".cg")
+    u2 = tl.zeros_like(u1)
+    u3 = tl.zeros_like(u1)
+    u4 = tl.zeros_like(u1)
+    if NP >= 2:
+        u2 = tl.load(p_s + 1, mask=m_k, other=0.0, cache_modifier=".cg")
+    if NP >= 4:
+        u3 = tl.load(p_s + 2, mask=m_k, other=0.0, cache_modifier=".cg")
+        u4 = tl.load(p_s + 3, mask=m_k, other=0.0, cache_modifier=".cg")
+    u1, u2, u3, u4 = _power_by_bits(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
+                                    p41, p42, p43, p44, u1, u2, u3, u4, o_w, NP, LOG_W)
+    return tl.sum(u1, 0), tl.sum(u2, 0), tl.sum(u3, 0), tl.sum(u4, 0)
 
 
 @triton.jit
@@ -75,55 +168,12 @@ def _store_at(p, x, o, I):
 
 
 @triton.jit
-def _store_map_at(p, q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
-                  v1, v2, v3, v4, o, I):
-    """Element ``I`` of a block of affine maps, as 20 float64 at ``p``: v1..v4, then Q row-major."""
-    _store_at(p, v1, o, I)
-    _store_at(p + 1, v2, o, I)
-    _store_at(p + 2, v3, o, I)
-    _store_at(p + 3, v4, o, I)
-    _store_at(p + 4, q11, o, I)
-    _store_at(p + 5, q12, o, I)
-    _store_at(p + 6, q13, o, I)
-    _store_at(p + 7, q14, o, I)
-    _store_at(p + 8, q21, o, I)
-    _store_at(p + 9, q22, o, I)
-    _store_at(p + 10, q23, o, I)
-    _store_at(p + 11, q24, o, I)
-    _store_at(p + 12, q31, o, I)
-    _store_at(p + 13, q32, o, I)
-    _store_at(p + 14, q33, o, I)
-    _store_at(p + 15, q34, o, I)
-    _store_at(p + 16, q41, o, I)
-    _store_at(p + 17, q42, o, I)
-    _store_at(p + 18, q43, o, I)
-    _store_at(p + 19, q44, o, I)
-
-
-@triton.jit
-def _load_maps(p, m):
-    """The maps stored by ``_store_map_at`` at the pointers ``p`` (a block), identity where ``~m``.
-    Read from L2 (``.cg``): other SMs wrote them."""
-    z = 0.0
-    e = 1.0
-    return (tl.load(p + 4, mask=m, other=e, cache_modifier=".cg"), tl.load(p + 5, mask=m, other=z, cache_modifier=".cg"),
-            tl.load(p + 6, mask=m, other=z, cache_modifier=".cg"), tl.load(p + 7, mask=m, other=z, cache_modifier=".cg"),
-            tl.load(p + 8, mask=m, other=z, cache_modifier=".cg"), tl.load(p + 9, mask=m, other=e, cache_modifier=".cg"),
-            tl.load(p + 10, mask=m, other=z, cache_modifier=".cg"), tl.load(p + 11, mask=m, other=z, cache_modifier=".cg"),
-            tl.load(p + 12, mask=m, other=z, cache_modifier=".cg"), tl.load(p + 13, mask=m, other=z, cache_modifier=".cg"),
-            tl.load(p + 14, mask=m, other=e, cache_modifier=".cg"), tl.load(p + 15, mask=m, other=z, cache_modifier=".cg"),
-            tl.load(p + 16, mask=m, other=z, cache_modifier=".cg"), tl.load(p + 17, mask=m, other=z, cache_modifier=".cg"),
-            tl.load(p + 18, mask=m, other=z, cache_modifier=".cg"), tl.load(p + 19, mask=m, other=e, cache_modifier=".cg"),
-            tl.load(p, mask=m, other=z, cache_modifier=".cg"), tl.load(p + 1, mask=m, other=z, cache_modifier=".cg"),
-            tl.load(p + 2, mask=m, other=z, cache_modifier=".cg"), tl.load(p + 3, mask=m, other=z, cache_modifier=".cg"))
-
-
-@triton.jit
 def _section_pass(
     b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_x1, b_x2, b_x3, b_x4, b_a1, b_a2, b_a3, b_a4,
     p_a, p_ar, s_ak, agg, inc, p_fa, p_fi, i_row, i_c, n_tiles, o_l, m_1,
     C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
-    HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, W: tl.constexpr, Y_DTYPE: tl.constexpr,
+    HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
+    LOG_W: tl.constexpr, Y_DTYPE: tl.constexpr,
 ):
     """Steps 1-4 of the module docstring for one filter (one section) on a bit-shaped tile already
     in registers. ``agg``/``inc``/``p_fa``/``p_fi``: this section's look-back buffers and flags.
@@ -138,67 +188,70 @@ def _section_pass(
         b_x1, b_x2, b_x3, b_x4, b_0, b_0, b_0, b_0, b_ring, p_a, s_ak, m_1, o_n,
         0, LOG, M, N, NP, HAS_HEAD, Y_DTYPE)
 
-    # ---- 2. lane scan of s -> P s + e_j (P = A^C: the same for every lane and tile of the row)
+    # ---- 2. lane scan: lane j's chunk maps its start state s to P s + e_j, with the same P = A^C
+    # (the companion matrix's C-th power) for every lane and tile of the row. Orders 3-4 scan vectors
+    # under powers of P (_power_scan); orders 1-2 scan the small maps themselves, which compiled to
+    # fewer registers there (benchmarks/kernel_resources.py, sm_90: 128 against 167 at order 2).
     p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _companion_power(
         p_ar, s_ak, N, NP, LOG)
-    (q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
-     v1, v2, v3, v4) = scan_affine(
-        b_0 + p11, b_0 + p12, b_0 + p13, b_0 + p14, b_0 + p21, b_0 + p22, b_0 + p23, b_0 + p24,
-        b_0 + p31, b_0 + p32, b_0 + p33, b_0 + p34, b_0 + p41, b_0 + p42, b_0 + p43, b_0 + p44,
-        b_e1, b_e2, b_e3, b_e4, NP, 0)
+    if NP == 4:
+        (v1, v2, v3, v4, l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34, l41, l42, l43, l44
+         ) = _power_scan(b_e1, b_e2, b_e3, b_e4, p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
+                         p41, p42, p43, p44, o_l, NP, LOG_BLOCK)
+    else:
+        (q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
+         v1, v2, v3, v4) = scan_affine(
+            b_0 + p11, b_0 + p12, b_0 + p13, b_0 + p14, b_0 + p21, b_0 + p22, b_0 + p23, b_0 + p24,
+            b_0 + p31, b_0 + p32, b_0 + p33, b_0 + p34, b_0 + p41, b_0 + p42, b_0 + p43, b_0 + p44,
+            b_e1, b_e2, b_e3, b_e4, NP, 0)
+        l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34, l41, l42, l43, l44 = _companion_power(
+            p_ar, s_ak, N, NP, LOG + LOG_BLOCK)
 
-    # ---- 3. publish the tile aggregate (the last lane's map) first, then look back.
-    # agg[r, c] holds 24 float64: the aggregate map (v, then Q) and, in 20..23, the state before the tile.
-    p_ag = agg + (i_row * n_tiles + i_c) * 24
-    _store_map_at(p_ag, q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
-                  v1, v2, v3, v4, o_l, BLOCK - 1)
+    # ---- 3. publish this tile's zero-state end state (the last lane's V) first, then look back for
+    # the true state S before the tile (the window needs the tile transfer P^BLOCK), then publish this
+    # tile's true end state. agg and inc hold 4 float64 a tile.
+    p_ag = agg + (i_row * n_tiles + i_c) * 4
+    _store_at(p_ag, v1, o_l, BLOCK - 1)
+    _store_at(p_ag + 1, v2, o_l, BLOCK - 1)
+    _store_at(p_ag + 2, v3, o_l, BLOCK - 1)
+    _store_at(p_ag + 3, v4, o_l, BLOCK - 1)
     publish(p_fa + i_c)
-    # Window: the aggregates of tiles c-W+1 .. c (this tile last; tiles before 0 are the identity),
-    # scanned in a fixed tree and applied to the anchor tile c-W's inclusive state (zero before 0).
-    o_w = tl.arange(0, W)
-    i_k = i_c - W + 1 + o_w
-    m_k = i_k >= 0
-    wait_flags(p_fa + i_k, m_k & (o_w < W - 1))
-    (f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34, f41, f42, f43, f44,
-     u1, u2, u3, u4) = _load_maps(agg + (i_row * n_tiles + i_k) * 24, m_k)
-    (f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34, f41, f42, f43, f44,
-     u1, u2, u3, u4) = scan_affine(f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34,
-                                   f41, f42, f43, f44, u1, u2, u3, u4, NP, 0)
-    i_a = i_c - W
-    o_1 = tl.arange(0, 1)
-    wait_flags(p_fi + i_a + o_1, (o_1 >= 0) & (i_a >= 0))
-    p_in = inc + (i_row * n_tiles + i_a) * 4
-    m_a = i_a >= 0
-    x1, x2, x3, x4 = apply_affine(
-        f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34, f41, f42, f43, f44, u1, u2, u3, u4,
-        tl.load(p_in, mask=m_a, other=0.0, cache_modifier=".cg"),
-        tl.load(p_in + 1, mask=m_a, other=0.0, cache_modifier=".cg"),
-        tl.load(p_in + 2, mask=m_a, other=0.0, cache_modifier=".cg"),
-        tl.load(p_in + 3, mask=m_a, other=0.0, cache_modifier=".cg"), NP)
-    # element W-1: this tile's inclusive state; element W-2: the state before this tile
+    s1, s2, s3, s4 = _window_state(agg + i_row * n_tiles * 4, inc + i_row * n_tiles * 4, p_fa, p_fi, i_c,
+                                   l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34,
+                                   l41, l42, l43, l44, NP, W, LOG_W)
+    if NP == 4:
+        # lane j's true end state, P^(j+1) S + V_j, is only needed for the last lane: P^BLOCK S + V_last
+        t1, t2, t3, t4 = apply_affine(l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34,
+                                      l41, l42, l43, l44, v1, v2, v3, v4, s1, s2, s3, s4, NP)
+    else:
+        # every lane's true end state from its scanned map
+        t1, t2, t3, t4 = apply_affine(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34,
+                                      q41, q42, q43, q44, v1, v2, v3, v4, s1, s2, s3, s4, NP)
     p_ic = inc + (i_row * n_tiles + i_c) * 4
-    _store_at(p_ic, x1, o_w, W - 1)
-    _store_at(p_ic + 1, x2, o_w, W - 1)
-    _store_at(p_ic + 2, x3, o_w, W - 1)
-    _store_at(p_ic + 3, x4, o_w, W - 1)
-    _store_at(p_ag + 20, x1, o_w, W - 2)
-    _store_at(p_ag + 21, x2, o_w, W - 2)
-    _store_at(p_ag + 22, x3, o_w, W - 2)
-    _store_at(p_ag + 23, x4, o_w, W - 2)
-    publish(p_fi + i_c)  # its barrier also makes the state before the tile visible to this CTA
-    s1 = tl.load(p_ag + 20)
-    s2 = tl.load(p_ag + 21)
-    s3 = tl.load(p_ag + 22)
-    s4 = tl.load(p_ag + 23)
+    _store_at(p_ic, t1, o_l, BLOCK - 1)
+    _store_at(p_ic + 1, t2, o_l, BLOCK - 1)
+    _store_at(p_ic + 2, t3, o_l, BLOCK - 1)
+    _store_at(p_ic + 3, t4, o_l, BLOCK - 1)
+    publish(p_fi + i_c)
 
-    # ---- 4. true start of lane j = true end of lane j-1; re-run
-    b_s1, b_s2, b_s3, b_s4 = apply_affine(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34,
-                                          q41, q42, q43, q44, v1, v2, v3, v4, s1, s2, s3, s4, NP)
-    i_prev = tl.maximum(o_l - 1, 0)
-    b_s1 = tl.where(o_l == 0, s1, tl.gather(b_s1, i_prev, 0))
-    b_s2 = tl.where(o_l == 0, s2, tl.gather(b_s2, i_prev, 0))
-    b_s3 = tl.where(o_l == 0, s3, tl.gather(b_s3, i_prev, 0))
-    b_s4 = tl.where(o_l == 0, s4, tl.gather(b_s4, i_prev, 0))
+    # ---- 4. lane j's true start state (P^j S + V_{j-1}: its left neighbour's true end state); re-run
+    if NP == 4:
+        # P recomputed rather than kept alive through the look-back (that spilled at order 4)
+        p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _companion_power(
+            p_ar, s_ak, N, NP, LOG)
+        b_s1, b_s2, b_s3, b_s4 = _power_by_bits(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
+                                                p41, p42, p43, p44, b_0 + s1, b_0 + s2, b_0 + s3, b_0 + s4,
+                                                o_l, NP, LOG_BLOCK)
+        b_s1 += _shift_lanes(v1, 1, o_l)
+        b_s2 += _shift_lanes(v2, 1, o_l)
+        b_s3 += _shift_lanes(v3, 1, o_l)
+        b_s4 += _shift_lanes(v4, 1, o_l)
+    else:
+        i_prev = tl.maximum(o_l - 1, 0)
+        b_s1 = tl.where(o_l == 0, s1, tl.gather(t1, i_prev, 0))
+        b_s2 = tl.where(o_l == 0, s2, tl.gather(t2, i_prev, 0))
+        b_s3 = tl.where(o_l == 0, s3, tl.gather(t3, i_prev, 0))
+        b_s4 = tl.where(o_l == 0, s4, tl.gather(t4, i_prev, 0))
     b_yt, _, _, _, _, _, _, _, _, _ = _lti_cols(
         b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
         b_x1, b_x2, b_x3, b_x4, b_s1, b_s2, b_s3, b_s4, b_ring, p_a, s_ak, m_1, o_n,
@@ -207,12 +260,24 @@ def _section_pass(
 
 
 @triton.jit
+def _tile_ptrs(p_row, i_tile, T, o_n, REVERSE: tl.constexpr):
+    """Pointers of a tile of a unit-stride row: processing steps ``i_tile + o_n``, read backwards from
+    ``T - 1`` when ``REVERSE`` (a reversed signal is never copied)."""
+    if REVERSE:
+        p = p_row + (T - 1 - i_tile) - o_n
+    else:
+        p = p_row + i_tile + o_n
+    return p
+
+
+@triton.jit
 def _lti_single_pass_kernel(
     x, b, a, head, y, agg, inc, flags,
     T, K, R, n_tiles,
-    s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_ht, s_yr, s_yt,
+    s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_yr,
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
-    NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, W: tl.constexpr, REVERSE: tl.constexpr,
+    NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
+    LOG_W: tl.constexpr, REVERSE: tl.constexpr,
 ):
     # S filters in cascade (S = 1: one LTI filter; S > 1: second-order sections, M <= N, no head).
     # flags: [per section: agg flags (R, n_tiles) | inclusive flags (R, n_tiles)] then the ticket counter
@@ -226,16 +291,22 @@ def _lti_single_pass_kernel(
     m_1 = o_l >= 0
     p_x = x + i_r * s_xr
 
-    # the tile, once (coalesced); it stays in registers through every section
-    o_t = tl.arange(0, C)
-    i_n = i_t0[:, None] + o_t[None, :]
-    m_n = m_g[:, None] & (i_n < T)
-    # REVERSE: processing step n is memory index T-1-n for x and y (head stays in processing order)
-    b_xt = _to_bits(tl.load(p_x[:, None] + _mem_t(i_n, T, REVERSE) * s_xt, mask=m_n, other=0.0).to(y.dtype.element_ty),
-                    LOG, BLOCK)
+    # the tile, once (coalesced); it stays in registers through every section. Rows have unit time
+    # stride (the launcher sees to it), so a tile is one int64 base and int32 offsets below BLOCK * C,
+    # and only a row's last tile needs masks: compiled for sm_90, a [BLOCK, C] block of int64 indices
+    # and masks kept ~100 more registers a thread alive through the whole pass.
+    i_tile = i_c * BLOCK * C  # first step of the tile
+    o_n = tl.arange(0, BLOCK)[:, None] * C + tl.arange(0, C)[None, :]
+    n_left = T - i_tile
+    p_xt = _tile_ptrs(x + i_row * s_xr, i_tile, T, o_n, REVERSE)
+    if n_left >= BLOCK * C:
+        b_xt = tl.load(p_xt)
+    else:
+        b_xt = tl.load(p_xt, mask=o_n < n_left, other=0.0)
+    b_xt = _to_bits(b_xt.to(y.dtype.element_ty), LOG, BLOCK)
     if HAS_HEAD:
-        b_ht = _to_bits(tl.load(head + (i_r * s_hr)[:, None] + i_n * s_ht, mask=m_n & (i_n < K), other=0.0),
-                        LOG, BLOCK)
+        # head[n] enters at processing step n (also when REVERSE); zero from K on
+        b_ht = _to_bits(tl.load(head + i_row * s_hr + i_tile + o_n, mask=o_n < K - i_tile, other=0.0), LOG, BLOCK)
     else:
         b_ht = b_xt  # never read
     # section 0's FIR halo comes from x; a later section's input is the previous section's output, so
@@ -250,10 +321,14 @@ def _lti_single_pass_kernel(
         p_fi = flags + ((2 * i_s + 1) * R + i_row) * n_tiles  # and its inclusive flags
         b_xt, b_h1, b_h2, b_h3, b_h4 = _section_pass(
             b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_h1, b_h2, b_h3, b_h4, b_a1, b_a2, b_a3, b_a4,
-            p_a, a + i_row * s_ar + i_s * s_as, s_ak, agg + i_s * R * n_tiles * 24, inc + i_s * R * n_tiles * 4,
+            p_a, a + i_row * s_ar + i_s * s_as, s_ak, agg + i_s * R * n_tiles * 4, inc + i_s * R * n_tiles * 4,
             p_fa, p_fi, i_row, i_c, n_tiles, o_l, m_1,
-            C, LOG, M, N, NP, HAS_HEAD, BLOCK, W, y.dtype.element_ty)
-    tl.store(y + (i_r * s_yr)[:, None] + _mem_t(i_n, T, REVERSE) * s_yt, _from_bits(b_xt, LOG, BLOCK), mask=m_n)
+            C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, y.dtype.element_ty)
+    p_yt = _tile_ptrs(y + i_row * s_yr, i_tile, T, o_n, REVERSE)
+    if n_left >= BLOCK * C:
+        tl.store(p_yt, _from_bits(b_xt, LOG, BLOCK))
+    else:
+        tl.store(p_yt, _from_bits(b_xt, LOG, BLOCK), mask=o_n < n_left)
 
 
 def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, y: torch.Tensor,
@@ -267,30 +342,40 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     (look-back window) default to sizes for the GPU; tests force small ones so short signals cross
     many tiles and window links. ``reverse``: run backwards in time (x and y read and written at
     ``T-1-n``; ``head[n]`` still enters at the n-th step), with no copy of the reversed signal."""
+    if lanes is not None and (lanes < 2 or lanes & (lanes - 1)):
+        raise ValueError(f"lti: lanes must be a power of two >= 2, got {lanes}")
+    if window_tiles is not None and (window_tiles < 1 or window_tiles & (window_tiles - 1)):
+        raise ValueError(f"lti: window_tiles must be a power of two >= 1, got {window_tiles}")
     if b.dim() == 2:
         b, a = b[:, None, :], a[:, None, :]
     R, T = x.shape
     S, M, N, K = b.shape[1], b.shape[2] - 1, a.shape[2], head.shape[1]
+    # the kernel addresses a tile from one base with int32 offsets: unit time stride
+    if y.stride(1) != 1:
+        raise ValueError(f"lti: expected an output with unit time stride, got strides {y.stride()}")
+    x = x if x.stride(1) == 1 or T <= 1 else x.contiguous()
+    head = head if head.stride(1) == 1 or K <= 1 else head.contiguous()
     NP = 1 if N == 1 else (2 if N == 2 else 4)
     LOG = C.bit_length() - 1
     n_chunks = triton.cdiv(T, C)
     # GPU: 64 lanes (2 warps, 2048 samples a tile; on an H200 64 lanes beat 128 by up to 22% at order 2).
     # The interpreter runs tl.associative_scan in Python, so there a tile has at most 8 lanes (which
     # also makes short test signals cross many tiles).
-    cap = 64 if x.is_cuda else 8
+    cap = 8 if x.device.type == "cpu" else 64
     BLOCK = lanes if lanes is not None else min(cap, max(2, triton.next_power_of_2(n_chunks)))
     n_tiles = triton.cdiv(n_chunks, BLOCK)
     W = window_tiles if window_tiles is not None else window(n_tiles, R)
-    agg = torch.empty(S, R, n_tiles, 24, dtype=torch.float64, device=x.device)
+    agg = torch.empty(S, R, n_tiles, 4, dtype=torch.float64, device=x.device)
     inc = torch.empty(S, R, n_tiles, 4, dtype=torch.float64, device=x.device)
     flags = torch.zeros(2 * S * R * n_tiles + 1, dtype=torch.int32, device=x.device)
     has_head = K > 0
-    s_hr, s_ht = (head.stride(0), head.stride(1)) if has_head else (0, 0)
+    s_hr = head.stride(0) if has_head else 0
     _lti_single_pass_kernel[(R * n_tiles,)](
         x, b, a, head if has_head else x, y, agg, inc, flags,
         T, K, R, n_tiles,
         x.stride(0), x.stride(1), b.stride(0) if b.shape[0] > 1 else 0, b.stride(1), b.stride(2),
-        a.stride(0) if a.shape[0] > 1 else 0, a.stride(1), a.stride(2), s_hr, s_ht, y.stride(0), y.stride(1),
-        S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK, W=W, REVERSE=bool(reverse),
+        a.stride(0) if a.shape[0] > 1 else 0, a.stride(1), a.stride(2), s_hr, y.stride(0),
+        S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK,
+        LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1, REVERSE=bool(reverse),
         num_warps=max(1, min(4, BLOCK // 32)))
     return y

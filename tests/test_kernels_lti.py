@@ -148,6 +148,7 @@ def test_paths_bitwise_equal(M, N, K, C, T, coalesced):
     (0, 1, 3, 8, 2, 8, 160),     # window wider than the tiles before it
     (3, 3, 0, 16, 4, 2, 64),     # exactly 1 tile
     (1, 2, 70, 2, 8, 2, 97),     # head longer than several tiles
+    (2, 4, 0, 2, 2, 1, 45),      # window of one tile: a pure chain of inclusive states
 ])
 def test_single_pass_window_links(M, N, K, C, lanes, W, T, coalesced):
     """The single-pass kernel with forced tiny tiles and windows: every lane, tile, window and anchor
@@ -163,6 +164,13 @@ def test_single_pass_window_links(M, N, K, C, lanes, W, T, coalesced):
         torch.testing.assert_close(y, y3, rtol=1e-12 if dtype == torch.float64 else 1e-6, atol=1e-12)
         y_again = _lti_launcher(x, b, a, head, block_size=C, single_pass=True, lanes=lanes, window_tiles=W)
         assert torch.equal(y, y_again)
+
+
+@pytest.mark.parametrize("kw", [dict(lanes=3), dict(lanes=1), dict(window_tiles=0), dict(window_tiles=6)])
+def test_single_pass_rejects_bad_tiles(kw):
+    x, b, a, head = _make(1, 40, 2, 2, 0, False, torch.float64)
+    with pytest.raises(ValueError, match="power of two"):
+        _lti_launcher(x, b, a, head, block_size=4, single_pass=True, **kw)
 
 
 @pytest.mark.parametrize("M,N,K,C,T", [(2, 2, 3, 4, 101), (4, 4, 0, 2, 77), (1, 1, 70, 8, 50), (5, 6, 2, 4, 60),
