@@ -168,6 +168,15 @@ def _store_at(p, x, o, I):
 
 
 @triton.jit
+def _store_state_at(p, v1, v2, v3, v4, o, I):
+    """Element ``I`` of a block of 4-states, as 4 float64 at ``p``."""
+    _store_at(p, v1, o, I)
+    _store_at(p + 1, v2, o, I)
+    _store_at(p + 2, v3, o, I)
+    _store_at(p + 3, v4, o, I)
+
+
+@triton.jit
 def _section_pass(
     b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_x1, b_x2, b_x3, b_x4, b_a1, b_a2, b_a3, b_a4,
     p_a, p_ar, s_ak, agg, inc, p_fa, p_fi, i_row, i_c, n_tiles, o_l, m_1,
@@ -198,6 +207,10 @@ def _section_pass(
         (v1, v2, v3, v4, l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34, l41, l42, l43, l44
          ) = _power_scan(b_e1, b_e2, b_e3, b_e4, p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
                          p41, p42, p43, p44, o_l, NP, LOG_BLOCK)
+        # step 3 needs lane j's true end state P^(j+1) S + V_j for the last lane only, P^BLOCK S + V_last:
+        # it applies the tile transfer to every lane's V and stores only the last lane's result
+        q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44 = (
+            l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34, l41, l42, l43, l44)
     else:
         (q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
          v1, v2, v3, v4) = scan_affine(
@@ -211,27 +224,16 @@ def _section_pass(
     # the true state S before the tile (the window needs the tile transfer P^BLOCK), then publish this
     # tile's true end state. agg and inc hold 4 float64 a tile.
     p_ag = agg + (i_row * n_tiles + i_c) * 4
-    _store_at(p_ag, v1, o_l, BLOCK - 1)
-    _store_at(p_ag + 1, v2, o_l, BLOCK - 1)
-    _store_at(p_ag + 2, v3, o_l, BLOCK - 1)
-    _store_at(p_ag + 3, v4, o_l, BLOCK - 1)
+    _store_state_at(p_ag, v1, v2, v3, v4, o_l, BLOCK - 1)
     publish(p_fa + i_c)
     s1, s2, s3, s4 = _window_state(agg + i_row * n_tiles * 4, inc + i_row * n_tiles * 4, p_fa, p_fi, i_c,
                                    l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34,
                                    l41, l42, l43, l44, NP, W, LOG_W)
-    if NP == 4:
-        # lane j's true end state, P^(j+1) S + V_j, is only needed for the last lane: P^BLOCK S + V_last
-        t1, t2, t3, t4 = apply_affine(l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34,
-                                      l41, l42, l43, l44, v1, v2, v3, v4, s1, s2, s3, s4, NP)
-    else:
-        # every lane's true end state from its scanned map
-        t1, t2, t3, t4 = apply_affine(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34,
-                                      q41, q42, q43, q44, v1, v2, v3, v4, s1, s2, s3, s4, NP)
+    # orders 1-2: every lane's true end state (step 4 shifts them); orders 3-4: right for the last lane
+    t1, t2, t3, t4 = apply_affine(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34,
+                                  q41, q42, q43, q44, v1, v2, v3, v4, s1, s2, s3, s4, NP)
     p_ic = inc + (i_row * n_tiles + i_c) * 4
-    _store_at(p_ic, t1, o_l, BLOCK - 1)
-    _store_at(p_ic + 1, t2, o_l, BLOCK - 1)
-    _store_at(p_ic + 2, t3, o_l, BLOCK - 1)
-    _store_at(p_ic + 3, t4, o_l, BLOCK - 1)
+    _store_state_at(p_ic, t1, t2, t3, t4, o_l, BLOCK - 1)
     publish(p_fi + i_c)
 
     # ---- 4. lane j's true start state (P^j S + V_{j-1}: its left neighbour's true end state); re-run
