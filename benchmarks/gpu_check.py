@@ -98,6 +98,7 @@ def _variant_comparison() -> tuple[str, dict, dict]:
     diagonal = launcher("diagonal", "diagonal")
     time_varying = launcher("time_varying", "time_varying")
     dev = "cuda"
+    # the reference of each case is its "three-pass tiles" variant (for the backward: the composed ops)
     rows = ["| case | variant | ms | GB/s | % of copy | max rel diff vs three-pass tiles |", "|---|---|---|---|---|---|"]
     src = torch.empty(2**28, dtype=torch.uint8, device=dev)
     dst = torch.empty_like(src)
@@ -165,6 +166,31 @@ def _variant_comparison() -> tuple[str, dict, dict]:
     cases.append(("coef_grads", "LTI coefficient grads (3 + 2 lags) 32x2^20", 12 * vg.numel(), {
         "single-pass": lambda: torch.cat(coef_grads(vg, xg, yg, 3, 2), 1),
         "three-pass tiles": lagged_vecdots}))
+    adjoint = launcher("lti_adjoint", "lti_adjoint")
+    for R, Tc, order in ((32, 1 << 20, 2), (32, 1 << 20, 4), (1, T, 2)):
+        # the whole LTI backward (dx, db, da): one launch against the composed ops (the adjoint v
+        # written and read back for the FIR and the reductions); 4 arrays move at the least
+        xa, ga = torch.randn(R, Tc, device=dev), torch.randn(R, Tc, device=dev)
+        p = torch.tensor([0.9] * order, dtype=torch.float64)
+        aa = torch.tensor(__import__("numpy").poly(p.numpy())[1:], dtype=torch.float32, device=dev)[None]
+        ba = torch.full((1, order + 1), 0.2, device=dev)
+        ya = lti(xa, ba, aa, xa.new_zeros(R, 0))
+
+        def composed(g=ga, x=xa, y=ya, b=ba, a=aa):
+            none = g.new_zeros(g.shape[0], 0)
+            v = lti(g, g.new_ones(1, 1), a, none, reverse=True)
+            dx = lti(v, b, a.new_zeros(1, 0), none, reverse=True)
+            return torch.cat([dx.flatten(), *(t.flatten() for t in coef_grads(v, x, y, b.shape[1], a.shape[1]))])
+
+        def fused(g=ga, x=xa, y=ya, b=ba, a=aa, **kw):
+            dx, db, da, _ = adjoint(g, x, y, b, a, 0, True, b.shape[1], a.shape[1], **kw)
+            return torch.cat([dx.flatten(), db.flatten(), da.flatten()])
+
+        cases.append(("lti_adjoint", f"lti backward (dx, db, da) N=M={order} {R}x{Tc}", 16 * xa.numel(), {
+            "single-pass": fused,
+            # 32-sample lanes: 255 registers a thread at order 2 and a spill at order 4 (kernel_resources)
+            "single-pass C=32": lambda f=fused: f(block_size=32),
+            "three-pass tiles": composed}))
     th = 0.3 + 0.1 * torch.sin(torch.arange(1 << 20, device=dev) / 1000.0)
     at = torch.stack([-2 * 0.9 * torch.cos(th), torch.full_like(th, 0.81)], -1)[None].expand(8, -1, -1).contiguous()
     u = torch.randn(8, 1 << 20, device=dev)
@@ -239,6 +265,13 @@ def _bandwidth_table() -> str:
         sl.lfilter(b2, a2, xg).sum().backward()
 
     case("lfilter biquad fwd+bwd (x), 1 x 2^24", fwd_bwd, 8 * T + 8 * T)
+    xc = torch.randn(32, 1 << 20, device=dev, requires_grad=True)
+    bc, ac = b2.clone().requires_grad_(), a2.clone().requires_grad_()
+
+    def fwd_bwd_coefficients():  # forward reads x, writes y; backward reads g, x, y, writes dx
+        torch.autograd.grad(sl.lfilter(bc, ac, xc).sum(), (xc, bc, ac))
+
+    case("lfilter biquad fwd+bwd (x, b, a), 32 x 2^20", fwd_bwd_coefficients, 24 * xc.numel())
     return "\n".join(rows)
 
 

@@ -108,6 +108,10 @@ def _cases():
         return lambda: K.lti(torch.empty(R, T, **meta), torch.empty(1, M + 1, **meta),
                              torch.empty(1, N, **meta), torch.empty(R, 0, **meta), **kw)
 
+    def adjoint(R, T, N, M):
+        sig = [torch.empty(R, T, **meta) for _ in range(3)]
+        return lambda: K.lti_adjoint(*sig, torch.empty(1, M + 1, **meta), torch.empty(1, N, **meta), 0, True, M + 1, N)
+
     cases = [(f"lti N={n} M={n}, 32 x 2^20", lti(32, 1 << 20, n, n)) for n in (1, 2, 3, 4)]
     cases += [
         ("lti N=2, 32 x 2^20, C=16", lti(32, 1 << 20, 2, 2, block_size=16)),
@@ -115,6 +119,8 @@ def _cases():
         ("lti N=16 M=16, 32 x 2^20", lti(32, 1 << 20, 16, 16)),
         ("sos 8 biquads, 32 x 2^20", lambda: K.sos(torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta),
                                                     torch.empty(1, 8, 2, **meta))),
+        ("lti_adjoint N=2 M=2 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 2, 2)),
+        ("lti_adjoint N=4 M=4 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 4, 4)),
         ("lti_coef_grads 3+2 lags, 32 x 2^20", lambda: K.lti_coef_grads(
             torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), 3, 2)),
         ("time_varying N=2, 8 x 2^20", lambda: K.time_varying(torch.empty(8, 1 << 20, **meta),

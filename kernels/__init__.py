@@ -7,8 +7,9 @@ the kernels are defined.
 """
 from .diagonal import diagonal, diagonal_adjoint
 from .lti import lti
+from .lti_adjoint import fused_adjoint_applies, lti_adjoint
 from .lti_coef_grads import lti_coef_grads
 from .sos import sos
 from .time_varying import time_varying
 
-__all__ = ["lti", "lti_coef_grads", "sos", "time_varying", "diagonal", "diagonal_adjoint"]
+__all__ = ["lti", "lti_adjoint", "fused_adjoint_applies", "lti_coef_grads", "sos", "time_varying", "diagonal", "diagonal_adjoint"]

@@ -427,8 +427,9 @@ def _carry_scan(e: torch.Tensor, P: torch.Tensor, L: int, a: torch.Tensor, S: in
     R, n, NP = e.shape
     nseg = triton.cdiv(n, S)
     s_pr = NP * NP if P.shape[0] > 1 else 0
-    # GPU: keep the (BQ, NP, NP) transfer tile in registers. Interpreter: few, large programs.
-    BQ = max(1, min(32, 1024 // (NP * NP))) if e.is_cuda else 64
+    # GPU: keep the (BQ, NP, NP) transfer tile in registers. Interpreter (CPU): few, large programs.
+    # (Not `e.is_cuda`: benchmarks/kernel_resources.py launches on meta tensors to see the GPU choice.)
+    BQ = max(1, min(32, 1024 // (NP * NP))) if e.device.type != "cpu" else 64
     n_seq = R * nseg
     grid = (triton.cdiv(n_seq, BQ),)
     nw = 1 if BQ * NP * NP <= 256 else 4

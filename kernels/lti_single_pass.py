@@ -273,6 +273,26 @@ def _tile_ptrs(p_row, i_tile, T, o_n, REVERSE: tl.constexpr):
 
 
 @triton.jit
+def _load_tile(p, o_n, n_left, SIZE: tl.constexpr):
+    """A tile of ``SIZE`` steps at pointers ``p``; masked (zero past the row's end) only where fewer
+    than ``SIZE`` steps are left: a row's last tile."""
+    if n_left >= SIZE:
+        t = tl.load(p)
+    else:
+        t = tl.load(p, mask=o_n < n_left, other=0.0)
+    return t
+
+
+@triton.jit
+def _store_tile(p, t, o_n, n_left, SIZE: tl.constexpr):
+    """Store a tile loaded by ``_load_tile`` (masked on a row's last tile only)."""
+    if n_left >= SIZE:
+        tl.store(p, t)
+    else:
+        tl.store(p, t, mask=o_n < n_left)
+
+
+@triton.jit
 def _lti_single_pass_kernel(
     x, b, a, head, y, agg, inc, flags,
     T, K, R, n_tiles,
@@ -300,12 +320,8 @@ def _lti_single_pass_kernel(
     i_tile = i_c * BLOCK * C  # first step of the tile
     o_n = tl.arange(0, BLOCK)[:, None] * C + tl.arange(0, C)[None, :]
     n_left = T - i_tile
-    p_xt = _tile_ptrs(x + i_row * s_xr, i_tile, T, o_n, REVERSE)
-    if n_left >= BLOCK * C:
-        b_xt = tl.load(p_xt)
-    else:
-        b_xt = tl.load(p_xt, mask=o_n < n_left, other=0.0)
-    b_xt = _to_bits(b_xt.to(y.dtype.element_ty), LOG, BLOCK)
+    b_xt = _to_bits(_load_tile(_tile_ptrs(x + i_row * s_xr, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C)
+                    .to(y.dtype.element_ty), LOG, BLOCK)
     if HAS_HEAD:
         # head[n] enters at processing step n (also when REVERSE); zero from K on
         b_ht = _to_bits(tl.load(head + i_row * s_hr + i_tile + o_n, mask=o_n < K - i_tile, other=0.0), LOG, BLOCK)
@@ -326,11 +342,8 @@ def _lti_single_pass_kernel(
             p_a, a + i_row * s_ar + i_s * s_as, s_ak, agg + i_s * R * n_tiles * 4, inc + i_s * R * n_tiles * 4,
             p_fa, p_fi, i_row, i_c, n_tiles, o_l, m_1,
             C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, y.dtype.element_ty)
-    p_yt = _tile_ptrs(y + i_row * s_yr, i_tile, T, o_n, REVERSE)
-    if n_left >= BLOCK * C:
-        tl.store(p_yt, _from_bits(b_xt, LOG, BLOCK))
-    else:
-        tl.store(p_yt, _from_bits(b_xt, LOG, BLOCK), mask=o_n < n_left)
+    _store_tile(_tile_ptrs(y + i_row * s_yr, i_tile, T, o_n, REVERSE), _from_bits(b_xt, LOG, BLOCK), o_n, n_left,
+                BLOCK * C)
 
 
 def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, y: torch.Tensor,

@@ -19,7 +19,7 @@ from .engine import diagonal as _diag_engine
 from .engine import lti as _lti_engine
 from .engine import time_varying as _tv_engine
 
-__all__ = ["lti", "lti_coef_grads", "sos", "tv", "diag", "diag_adjoint"]
+__all__ = ["lti", "lti_coef_grads", "lti_adjoint", "sos", "tv", "diag", "diag_adjoint"]
 
 
 def _kernels():
@@ -71,34 +71,37 @@ def _lti_setup(ctx, inputs, output):
     ctx.reverse = reverse
 
 
-def _lti_vjp(x, b, a, y, g, K, reverse, need_x, need_b, need_a, need_head):
-    """Gradients of ``y = lti(x, b, a, head, reverse)`` (``head`` of length ``K``) for the output
-    gradient ``g``."""
+def _adjoint_composed(x, b, a, y, g, K, reverse, need_x, n_b, n_a):
+    """The LTI backward from the ops: ``(dx or None, db [R, n_b], da [R, n_a], dhead [R, K])`` per row.
+    Differentiable again when a graph is being built (double backward); otherwise the coefficient
+    reductions are the fused ``lti_coef_grads``."""
     R, T = x.shape
-    one = x.new_ones(1, 1)
     none = x.new_zeros(R, 0)
     # The adjoint is the same all-pole filter run the other way in time (no flipped copies):
     # v[n] = g[n] - sum_k a_k v[n+k] (forward op; v[n-k] for reverse).
-    v = lti(g, one, a.conj().resolve_conj(), none, not reverse)
-    dx = db = da = dhead = None
-    if need_x:
-        # dx[n] = sum_k conj(b_k) v[n+k] (v[n-k] for reverse): an FIR the other way in time.
-        dx = lti(v, b.conj().resolve_conj(), a.new_zeros(1, 0), none, not reverse)
-    if need_b or need_a:
-        n_b, n_a = (b.shape[1] if need_b else 0), (a.shape[1] if need_a else 0)
-        if torch.is_grad_enabled():
-            # create_graph=True (double backward): composed ops, differentiable again
-            db_r = _lagged_dot(v, x, range(n_b), reverse)
-            da_r = -_lagged_dot(v, y, range(1, n_a + 1), reverse)
-        else:
-            db_r, da_r = lti_coef_grads(v, x, y, n_b, n_a, reverse)
-        db = _sum_rows_like(db_r, b) if need_b else None
-        da = _sum_rows_like(da_r, a) if need_a else None
-    if need_head:
-        # head[n] entered at step n: time n, or T-1-n for reverse
-        v_steps = v.flip(1)[:, :K] if reverse else v[:, :K]
-        dhead = F.pad(v_steps, (0, max(K - T, 0)))
-    return dx, db, da, dhead
+    v = lti(g, x.new_ones(1, 1), a.conj().resolve_conj(), none, not reverse)
+    # dx[n] = sum_k conj(b_k) v[n+k] (v[n-k] for reverse): an FIR the other way in time.
+    dx = lti(v, b.conj().resolve_conj(), a.new_zeros(1, 0), none, not reverse) if need_x else None
+    if torch.is_grad_enabled():
+        db = _lagged_dot(v, x, range(n_b), reverse)
+        da = -_lagged_dot(v, y, range(1, n_a + 1), reverse)
+    else:
+        db, da = lti_coef_grads(v, x, y, n_b, n_a, reverse)
+    # head[n] entered at step n: time n, or T-1-n for reverse
+    v_steps = v.flip(1)[:, :K] if reverse else v[:, :K]
+    return dx, db, da, F.pad(v_steps, (0, max(K - T, 0)))
+
+
+def _lti_vjp(x, b, a, y, g, K, reverse, need_x, need_b, need_a, need_head):
+    """Gradients of ``y = lti(x, b, a, head, reverse)`` (``head`` of length ``K``) for the output
+    gradient ``g``."""
+    n_b, n_a, K_g = (b.shape[1] if need_b else 0), (a.shape[1] if need_a else 0), (K if need_head else 0)
+    if torch.is_grad_enabled():  # create_graph=True (double backward): composed ops, differentiable again
+        dx, db, da, dhead = _adjoint_composed(x, b, a, y, g, K_g, reverse, need_x, n_b, n_a)
+    else:  # one fused op (on the kernels: one pass over g, x, y and dx)
+        dx, db, da, dhead = lti_adjoint(g, x, y, b, a, K_g, reverse, need_x, n_b, n_a)
+    return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
+            (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None))
 
 
 def _lti_backward(ctx, g):
@@ -127,6 +130,28 @@ def lti_coef_grads(v: Tensor, x: Tensor, y: Tensor, n_b: int, n_a: int,
 @lti_coef_grads.register_fake
 def _(v, x, y, n_b, n_a, reverse=False):
     return v.new_empty(v.shape[0], n_b), v.new_empty(v.shape[0], n_a)
+
+
+@torch.library.custom_op("ssm_lfilter::lti_adjoint", mutates_args=())
+def lti_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, K: int, reverse: bool, need_x: bool,
+                n_b: int, n_a: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The backward of ``y = lti(x, b, a, head, reverse)`` for the output gradient ``g``, per row:
+    ``(dx, db [R, n_b], da [R, n_a], dhead [R, K])`` (``dx`` empty ``(R, 0)`` unless ``need_x``; the first
+    ``n_b``/``n_a`` coefficient gradients, 0 for none). On the kernels, orders ``N, M <= 4`` run
+    ``kernels/lti_adjoint.py`` (one launch: ``g``, ``x``, ``y`` read once, ``dx`` written once); otherwise
+    the composed ops. No autograd of its own: double backward takes the composed, differentiable ops."""
+    if backend.use_triton("lti", g) and _kernels().fused_adjoint_applies(b, a):
+        dx, db, da, dhead = _kernels().lti_adjoint(g, x, y, b, a, K, need_x, n_b, n_a, reverse=reverse)
+    else:
+        dx, db, da, dhead = _adjoint_composed(x, b, a, y, g, K, reverse, need_x, n_b, n_a)
+    dx = dx.contiguous() if need_x else g.new_empty(g.shape[0], 0)
+    return dx, db.contiguous(), da.contiguous(), dhead.contiguous()
+
+
+@lti_adjoint.register_fake
+def _(g, x, y, b, a, K, reverse, need_x, n_b, n_a):
+    R, T = g.shape
+    return g.new_empty(R, T if need_x else 0), g.new_empty(R, n_b), g.new_empty(R, n_a), g.new_empty(R, K)
 
 
 # --------------------------------------------------------------------------------------------- sos

@@ -23,7 +23,7 @@ def rows(tmp_path_factory):
     env.pop("TRITON_INTERPRET", None)  # real kernels, compiled, never run
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     # the single-pass and default kernels (the order-16 three-pass kernels take minutes to compile)
-    only = ["lti N=1 ", "lti N=2 M=2", "lti N=4 ", "sos ", "time_varying ", "diagonal"]
+    only = ["lti N=1 ", "lti N=2 M=2", "lti N=4 ", "lti_adjoint ", "sos ", "time_varying ", "diagonal"]
     subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kernel_resources.py"), "--out", str(out),
                     "--only", *only], check=True, env=env, cwd=ROOT, timeout=900)
     table = [line for line in out.read_text().splitlines() if line.startswith("| ") and "`" in line]
@@ -37,16 +37,17 @@ def rows(tmp_path_factory):
 
 def test_every_case_compiles_for_sm90(rows):
     cases = {r["case"] for r in rows}
-    for want in ("lti N=1 M=1", "lti N=4 M=4", "sos 8 biquads", "time_varying N=2", "diagonal"):
+    for want in ("lti N=1 M=1", "lti N=4 M=4", "lti_adjoint N=4", "sos 8 biquads", "time_varying N=2", "diagonal"):
         assert any(c.startswith(want) for c in cases), (want, cases)
     assert all(0 < r["regs"] <= 255 for r in rows)
 
 
 def test_single_pass_lti_does_not_spill(rows):
-    """The default LTI kernel for orders <= 4 and the fused cascade keep every value in registers
-    (the scan of 4 x 4 maps and a window of whole maps spilled at order 4 before)."""
-    single = [r for r in rows if r["kernel"] == "_lti_single_pass_kernel"]
-    assert len(single) >= 4
+    """The default LTI kernels for orders <= 4, forward (and the fused cascade) and backward, keep
+    every value in registers (the scan of 4 x 4 maps and a window of whole maps spilled at order 4
+    before; the adjoint spilled with 32-sample lanes)."""
+    single = [r for r in rows if r["kernel"] in ("_lti_single_pass_kernel", "_lti_adjoint_kernel")]
+    assert len(single) >= 6 and any(r["kernel"] == "_lti_adjoint_kernel" for r in single)
     for r in single:
         assert r["spill"] == 0, r
         assert r["warps_per_sm"] >= 8, r

@@ -1,6 +1,7 @@
 """The fused LTI coefficient-gradient reductions: the launcher ``ssm_lfilter.kernels.lti_coef_grads``
 (under the interpreter on CPU) and the ``ssm_lfilter::lti_coef_grads`` op the backward of
 ``ssm_lfilter::lti`` calls when no graph is being built."""
+import numpy as np
 import pytest
 import torch
 
@@ -108,8 +109,9 @@ def test_op_opcheck(backend, monkeypatch):
 
 
 def test_lfilter_gradients_use_the_fused_op(monkeypatch):
-    """lfilter's coefficient gradients on the Triton path (interpreter) come from one fused call and
-    equal the torch engine's; under create_graph=True the composed ops run (double backward works)."""
+    """Above order 4 (where the one-launch adjoint of kernels/lti_adjoint.py does not apply), lfilter's
+    coefficient gradients on the Triton path (interpreter) come from one fused call and equal the
+    torch engine's; under create_graph=True the composed ops run (double backward works)."""
     import ssm_lfilter.kernels as K
 
     calls = []
@@ -117,7 +119,8 @@ def test_lfilter_gradients_use_the_fused_op(monkeypatch):
     monkeypatch.setattr(K, "lti_coef_grads", lambda *a, **k: calls.append(1) or real(*a, **k))
     g = torch.Generator().manual_seed(0)
     b = torch.randn(2, 3, generator=g, dtype=torch.float64, requires_grad=True)
-    a = torch.tensor([[1.0, -1.6, 0.8], [1.0, 0.3, 0.1]], dtype=torch.float64, requires_grad=True)
+    poles = [0.9, -0.5, 0.7 + 0.2j, 0.7 - 0.2j, -0.3 + 0.6j, -0.3 - 0.6j]  # order 6
+    a = torch.tensor(np.real(np.poly(poles)), dtype=torch.float64).repeat(2, 1).requires_grad_()
     x = torch.randn(2, 120, generator=g, dtype=torch.float64, requires_grad=True)
     grads = {}
     for backend in ("torch", "triton"):

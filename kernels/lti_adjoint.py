@@ -1,0 +1,246 @@
+"""Single-pass Triton kernel for the whole backward of the LTI filter (orders N, M <= 4): one launch
+reads the output gradient ``g``, ``x`` and ``y`` once and writes ``dx`` once.
+
+For ``y = lti(x, b, a, head, reverse)`` the adjoint runs the other way in time. In its processing
+steps ``p`` (the forward's memory order reversed)::
+
+    v[p]  = g[p] - sum_{k=1..N} a[k-1] v[p-k]          the adjoint state (dL/du, u the FIR output)
+    dx[p] = sum_{k=0..M} b[k] v[p-k]                   an FIR of v
+    db[k] = sum_p v[p] x[p+k]          (k <= M)        lagged dot products: x and y at later
+    da[k] = -sum_p v[p] y[p+1+k]       (k < N)         processing steps (earlier forward times)
+    dhead[n] = v[T-1-n]                (n < K)         the head entered at the forward's step n
+
+The composed backward (``ssm_lfilter.ops._adjoint_composed``) writes ``v``, reads it back for the FIR
+and again with ``x`` and ``y`` for the reductions: 7 passes over ``T`` samples where this kernel takes
+4 (read ``g``, ``x``, ``y``, write ``dx``), the least the backward can move.
+
+How: steps 1-4 of ``lti_single_pass.py`` run the all-pole part (``b = [1]``) on a tile of ``g``, which
+leaves the tile of ``v`` and every lane's true start state ``v[t0-1..t0-4]`` in registers. That start
+state is the FIR's input halo (when ``M > N`` the poles are padded with zeros to order ``M`` so the
+state holds ``M`` samples of ``v``). One walk over the tile's columns (``_adjoint_cols``) then forms
+``dx`` and, per lane, the float64 sums ``x[q] v[q-k]`` and ``y[q] v[q-1-k]``: the lagged products
+regrouped by the later index, so ``x`` and ``y`` are read as tiles aligned with ``g`` (coalesced, no
+shifted re-reads). Each tile stores its sums; the launcher adds the tiles with ``torch.sum`` in a
+fixed order. ``v`` is rounded to ``g``'s dtype where the composed path stores it, so both give the
+same values up to the FIR halo (float64 here, rounded there).
+
+Registers (``benchmarks/kernel_resources.py``, sm_90): the ``x`` and ``y`` tiles and nine float64 sums
+stay alive through the walk, so lanes of 32 samples took 255 registers a thread and spilled at order
+4; lanes of 16 samples (1024-sample tiles) take 144-164 registers at orders 1-4 with no spill.
+
+Only integer atomics (the look-back's ticket and flags): bitwise deterministic.
+CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``; real dtypes.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ._bits import from_bits as _from_bits
+from ._bits import to_bits as _to_bits
+from ._lookback import take_ticket, window
+from ._variants import single_pass as _single_pass
+from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
+from .lti_single_pass import _load_tile, _section_pass, _store_tile, _tile_ptrs
+
+__all__ = ["lti_adjoint", "fused_adjoint_applies"]
+
+_DEFAULT_C = 16  # samples per lane: 1024-sample tiles (see the registers note in the docstring)
+
+
+@triton.jit
+def _accumulate(s1, s2, s3, s4, z, h1, h2, h3, h4, NK: tl.constexpr):
+    """``s_k += z * h_k`` for the first ``NK`` of the four sums."""
+    if NK >= 1:
+        s1 += z * h1
+    if NK >= 2:
+        s2 += z * h2
+    if NK >= 3:
+        s3 += z * h3
+    if NK >= 4:
+        s4 += z * h4
+    return s1, s2, s3, s4
+
+
+@triton.jit
+def _adjoint_cols(vt, xt, yt, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4,
+                  sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4,
+                  LOG: tl.constexpr, M: tl.constexpr, NB: tl.constexpr, NA: tl.constexpr, DX_DTYPE: tl.constexpr):
+    """Walk the 2^LOG columns of the bit-shaped tiles of ``v``, ``x`` and ``y`` in order (as ``_lti_cols``)
+    with the last four ``v`` of each lane in ``h1..h4`` (``v[q-1..q-4]``, the lane's start state at
+    first). Per column ``q``: ``dx[q] = sum_k b_k v[q-k]``, and per lane the float64 sums
+    ``sb_k += x[q] v[q-k]`` and ``sa_k += y[q] v[q-k]`` (``sum_p v[p] x[p+k]`` regrouped by the later
+    index, so ``x`` and ``y`` are read as aligned tiles, once). Returns the bit-shaped ``dx`` tile,
+    the history and the sums."""
+    if LOG == 0:
+        v0 = vt.to(tl.float64)
+        x0 = xt.to(tl.float64)
+        y0 = yt.to(tl.float64)
+        if NB >= 1:
+            sb0 += x0 * v0
+        sb1, sb2, sb3, sb4 = _accumulate(sb1, sb2, sb3, sb4, x0, h1, h2, h3, h4, NB - 1)
+        sa1, sa2, sa3, sa4 = _accumulate(sa1, sa2, sa3, sa4, y0, h1, h2, h3, h4, NA)
+        d, h1, h2, h3, h4 = _fir_step(v0, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4, M)
+        dt = d.to(DX_DTYPE)
+    else:
+        v_lo, v_hi = tl.split(vt)
+        x_lo, x_hi = tl.split(xt)
+        y_lo, y_hi = tl.split(yt)
+        d_lo, h1, h2, h3, h4, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
+            v_lo, x_lo, y_lo, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4,
+            sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4, LOG - 1, M, NB, NA, DX_DTYPE)
+        d_hi, h1, h2, h3, h4, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
+            v_hi, x_hi, y_hi, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4,
+            sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4, LOG - 1, M, NB, NA, DX_DTYPE)
+        dt = tl.join(d_lo, d_hi)
+    return dt, h1, h2, h3, h4, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4
+
+
+@triton.jit
+def _store_tile_sum(p, s, K: tl.constexpr, NK: tl.constexpr, SIGN: tl.constexpr):
+    """Lane sums ``s`` of lag ``K`` added over the tile (fixed order), stored at ``p + K`` when ``K < NK``."""
+    if K < NK:
+        tl.store(p + K, SIGN * tl.sum(s, 0))
+
+
+@triton.jit
+def _lti_adjoint_kernel(
+    g, x, y, b, a, dx, vh, part, agg, inc, flags,
+    T, K, R, n_tiles,
+    s_gr, s_xr, s_yr, s_br, s_bk, s_ar, s_ak, s_dr, s_vr,
+    C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
+    NB: tl.constexpr, NA: tl.constexpr, HAS_DX: tl.constexpr, HAS_VH: tl.constexpr,
+    BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr, LOG_W: tl.constexpr, REVERSE: tl.constexpr,
+):
+    # flags: aggregate flags (R, n_tiles) | inclusive flags (R, n_tiles) | the ticket counter
+    i_tk = take_ticket(flags + 2 * R * n_tiles)
+    i_c = i_tk // R  # tiles of all rows advance together
+    i_row = i_tk % R
+    o_l = tl.arange(0, BLOCK)
+    i_r = i_row + 0 * o_l.to(tl.int64)  # per lane (all equal), as the shared jit helpers expect
+    m_1 = o_l >= 0
+    i_tile = i_c * BLOCK * C  # the tile's first processing step
+    o_n = tl.arange(0, BLOCK)[:, None] * C + tl.arange(0, C)[None, :]
+    n_left = T - i_tile
+
+    # ---- the tile of g (one int64 base, int32 offsets, masks only on a row's last tile)
+    b_gt = _to_bits(_load_tile(_tile_ptrs(g + i_row * s_gr, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C)
+                    .to(dx.dtype.element_ty), LOG, BLOCK)
+
+    # ---- v: the all-pole adjoint (b = [1]) with its carries; every lane's true start state v[t0-1..]
+    b_0 = tl.zeros([BLOCK], dtype=tl.float64)
+    b_a1, b_a2, b_a3, b_a4 = _pole_taps(a + i_r * s_ar, s_ak, m_1, N, BLOCK)
+    b_vt, b_s1, b_s2, b_s3, b_s4 = _section_pass(
+        b_gt, b_gt, b_0 + 1.0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_a1, b_a2, b_a3, b_a4,
+        a + i_r * s_ar, a + i_row * s_ar, s_ak, agg, inc, flags + i_row * n_tiles, flags + (R + i_row) * n_tiles,
+        i_row, i_c, n_tiles, o_l, m_1, C, LOG, 0, N, NP, False, BLOCK, LOG_BLOCK, W, LOG_W, dx.dtype.element_ty)
+
+    # ---- one walk over the columns: dx = FIR(v) (the lanes' start states are its input halo) and the
+    # lagged sums against aligned tiles of x and y. v past the row's end (last tile) is zeroed, so an
+    # overflow there cannot reach the sums as inf * 0.
+    if n_left < BLOCK * C:
+        b_vt = _to_bits(tl.where(o_n < n_left, _from_bits(b_vt, LOG, BLOCK), 0.0), LOG, BLOCK)
+    b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(b + i_r * s_br, s_bk, m_1, M, BLOCK)
+    if NB > 0:
+        b_xt = _to_bits(_load_tile(_tile_ptrs(x + i_row * s_xr, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C),
+                        LOG, BLOCK)
+    else:
+        b_xt = b_vt  # never read
+    if NA > 0:
+        b_yt = _to_bits(_load_tile(_tile_ptrs(y + i_row * s_yr, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C),
+                        LOG, BLOCK)
+    else:
+        b_yt = b_vt  # never read
+    b_dxt, _, _, _, _, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
+        b_vt, b_xt, b_yt, b_b0, b_b1, b_b2, b_b3, b_b4, b_s1, b_s2, b_s3, b_s4,
+        b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, LOG, M, NB, NA, dx.dtype.element_ty)
+    if HAS_DX:
+        _store_tile(_tile_ptrs(dx + i_row * s_dr, i_tile, T, o_n, REVERSE), _from_bits(b_dxt, LOG, BLOCK),
+                    o_n, n_left, BLOCK * C)
+    p_part = part + (i_row * n_tiles + i_c) * (NB + NA)
+    _store_tile_sum(p_part, sb0, 0, NB, 1.0)
+    _store_tile_sum(p_part, sb1, 1, NB, 1.0)
+    _store_tile_sum(p_part, sb2, 2, NB, 1.0)
+    _store_tile_sum(p_part, sb3, 3, NB, 1.0)
+    _store_tile_sum(p_part, sb4, 4, NB, 1.0)
+    _store_tile_sum(p_part + NB, sa1, 0, NA, -1.0)
+    _store_tile_sum(p_part + NB, sa2, 1, NA, -1.0)
+    _store_tile_sum(p_part + NB, sa3, 2, NA, -1.0)
+    _store_tile_sum(p_part + NB, sa4, 3, NA, -1.0)
+    # ---- dhead[n] = v at step T-1-n (the forward's step n), n < K: only a row's last tiles
+    if HAS_VH:
+        tl.store(vh + i_row * s_vr + (n_left - 1 - o_n), _from_bits(b_vt, LOG, BLOCK),
+                 mask=(o_n < n_left) & (n_left - 1 - o_n < K))
+
+
+def fused_adjoint_applies(b: torch.Tensor, a: torch.Tensor, block_size: int | None = None,
+                          single_pass: bool | None = None) -> bool:
+    """Whether ``lti_adjoint`` runs for a filter ``b [Rb, M+1]``, ``a [Ra, N]``: real, ``1 <= N <= 4``,
+    ``M <= 4``, a tile-shaped chunk, and the single-pass kernels not switched off."""
+    M, N = b.shape[-1] - 1, a.shape[-1]
+    C = _DEFAULT_C if block_size is None else int(block_size)
+    return (not (b.is_complex() or a.is_complex()) and 1 <= N <= 4 and 0 <= M <= 4
+            and bool(_tile_log(C, M, N)) and _single_pass(single_pass, "lti"))
+
+
+def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, a: torch.Tensor, K: int,
+                need_x: bool, n_b: int, n_a: int, *, reverse: bool = False, block_size: int | None = None,
+                lanes: int | None = None, window_tiles: int | None = None):
+    """The backward of ``y = lti(x, b, a, head, reverse)`` (``head`` of length ``K``) for the output
+    gradient ``g``, in one launch: ``(dx [R, T] or None, db [R, n_b], da [R, n_a], dhead [R, K])``, per
+    row (the caller sums rows of shared coefficients). ``n_b <= M+1`` and ``n_a <= N`` lags are summed
+    (0 skips a coefficient's gradient), ``need_x=False`` skips ``dx``. ``g, x, y [R, T]``; ``b, a`` as
+    for ``lti`` (``Rb, Ra`` in {1, R}), with ``fused_adjoint_applies(b, a)``. ``block_size``, ``lanes``,
+    ``window_tiles``: as for ``lti_single_pass`` (tests force small ones)."""
+    if g.dim() != 2 or x.shape != g.shape or y.shape != g.shape:
+        raise ValueError(f"lti_adjoint: expected g, x, y of one shape [R, T], got {tuple(g.shape)}, "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    R, T = g.shape
+    M, N = b.shape[1] - 1, a.shape[1]
+    C = _DEFAULT_C if block_size is None else int(block_size)
+    if not fused_adjoint_applies(b, a, C, True):
+        raise ValueError(f"lti_adjoint: expected real b [Rb, M+1], a [Ra, N] with 1 <= N <= 4, M <= 4 and a "
+                         f"power-of-two block_size in [2, 64], got {tuple(b.shape)}, {tuple(a.shape)}, {C}")
+    if not (0 <= n_b <= M + 1 and 0 <= n_a <= N):
+        raise ValueError(f"lti_adjoint: expected 0 <= n_b <= {M + 1} and 0 <= n_a <= {N}, got {n_b} and {n_a}")
+    if lanes is not None and (lanes < 2 or lanes & (lanes - 1)):
+        raise ValueError(f"lti_adjoint: lanes must be a power of two >= 2, got {lanes}")
+    if window_tiles is not None and (window_tiles < 1 or window_tiles & (window_tiles - 1)):
+        raise ValueError(f"lti_adjoint: window_tiles must be a power of two >= 1, got {window_tiles}")
+    out_dtype = g.dtype
+    dt = torch.float32 if g.dtype in (torch.float16, torch.bfloat16) else g.dtype
+    # rows with unit time stride: a tile is one int64 base and int32 offsets (as the forward kernel)
+    g, x, y = (t.to(dt) if t.dtype != dt else t for t in (g, x, y))
+    g, x, y = (t if t.stride(1) == 1 or T <= 1 else t.contiguous() for t in (g, x, y))
+    # the FIR halo is the all-pole state: give it at least M samples (zero poles beyond N)
+    NS = max(N, M)
+    a_s = a if NS == N else torch.cat([a, a.new_zeros(a.shape[0], NS - N)], 1)
+    NP = 1 if NS == 1 else (2 if NS == 2 else 4)
+    dx = torch.empty(R, T, dtype=dt, device=g.device)
+    vh = torch.zeros(R, K, dtype=dt, device=g.device)
+    if R == 0 or T == 0:
+        db = g.new_zeros(R, n_b)
+        return (dx.to(out_dtype) if need_x else None), db, g.new_zeros(R, n_a), vh.to(out_dtype)
+    LOG = C.bit_length() - 1
+    n_chunks = triton.cdiv(T, C)
+    cap = 8 if g.device.type == "cpu" else 64  # as lti_single_pass: the interpreter scans in Python
+    BLOCK = lanes if lanes is not None else min(cap, max(2, triton.next_power_of_2(n_chunks)))
+    n_tiles = triton.cdiv(n_chunks, BLOCK)
+    W = window_tiles if window_tiles is not None else window(n_tiles, R)
+    agg = torch.empty(R, n_tiles, 4, dtype=torch.float64, device=g.device)
+    inc = torch.empty(R, n_tiles, 4, dtype=torch.float64, device=g.device)
+    flags = torch.zeros(2 * R * n_tiles + 1, dtype=torch.int32, device=g.device)
+    part = torch.empty(R, n_tiles, n_b + n_a, dtype=torch.float64, device=g.device)
+    _lti_adjoint_kernel[(R * n_tiles,)](
+        g, x, y, b, a_s, dx, vh, part, agg, inc, flags,
+        T, K, R, n_tiles,
+        g.stride(0), x.stride(0), y.stride(0), b.stride(0) if b.shape[0] > 1 else 0, b.stride(1),
+        a_s.stride(0) if a_s.shape[0] > 1 else 0, a_s.stride(1), dx.stride(0), vh.stride(0) if K else 0,
+        C=C, LOG=LOG, M=M, N=NS, NP=NP, NB=n_b, NA=n_a, HAS_DX=bool(need_x), HAS_VH=K > 0,
+        BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
+        REVERSE=not reverse, num_warps=max(1, min(4, BLOCK // 32)))
+    sums = part.sum(1)  # a fixed-order reduction over the tiles
+    # separate tensors (not two views of one): the op's outputs must not alias each other
+    db, da = sums[:, :n_b].to(out_dtype, copy=True), sums[:, n_b:].to(out_dtype, copy=True)
+    return (dx.to(out_dtype) if need_x else None), db, da, vh.to(out_dtype)
