@@ -406,12 +406,12 @@ def _companion_power(a: torch.Tensor, C: int, NP: int) -> torch.Tensor:
     eye = torch.eye(NP, dtype=torch.float64, device=a.device).expand(Ra, NP, NP).contiguous()
     cols = torch.zeros(Ra, NP, NP, dtype=torch.float64, device=a.device)
     lanes = Ra * NP
-    BLOCK = min(128, _next_pow2(lanes))
+    BLOCK, nw = _chunk_grid(lanes, 1, NP, a.device.type != "cpu")
     _lti_chunk_kernel[(triton.cdiv(lanes, BLOCK),)](
         eye, a, a, eye, eye, eye, cols, 0, 0, lanes, NP, NP, NP,
         0, 0, 0, 0, a.stride(0), a.stride(1), 0, 0, 0, 0,
         C=C, M=0, N=N, MP=1, NP=NP, HAS_X=False, HAS_HEAD=False, HAS_INIT=True, IN_OFF=0,
-        STORE_END=True, OUTPUT=False, BLOCK=BLOCK, num_warps=max(1, min(4, BLOCK // 32)))
+        STORE_END=True, OUTPUT=False, BLOCK=BLOCK, num_warps=nw)
     return cols.transpose(1, 2).contiguous()  # cols[r, j] = A^C e_j
 
 
@@ -449,6 +449,21 @@ def _carry_scan(e: torch.Tensor, P: torch.Tensor, L: int, a: torch.Tensor, S: in
     _carry_scan(tot, P_next, L * S, a, S)
     _lti_carry_kernel[grid](e, P, tot, n, nseg, n_seq, s_pr, S=S, NP=NP, BQ=BQ, REDUCE=False,
                             HAS_INIT=True, num_warps=nw)
+
+
+def _chunk_grid(lanes: int, MP: int, NP: int, gpu: bool) -> tuple[int, int]:
+    """Lanes a program and warps of the chunk passes. A lane's per-step tiles (FIR taps and gathered
+    inputs [MP], the ring and rotated poles [NP], float64) sit in its threads' registers: with one
+    thread a lane they spilled on sm_90 from order 16 (N = M = 16: 255 registers and 432-536 bytes a
+    thread; N = M = 32: 2.5 KB), so on a GPU tiles wider than 16 spread a lane over several threads:
+    1024 // width lanes on 4 warps took 112-142 registers and no spill (benchmarks/kernel_resources.py).
+    The interpreter (``gpu`` False) pays per program, so it keeps up to 128 lanes a program."""
+    width = max(MP, NP)
+    if not gpu or width <= 16:
+        BLOCK = min(128, _next_pow2(lanes))
+        return BLOCK, max(1, min(4, BLOCK // 32))
+    BLOCK = min(max(1, 1024 // width), _next_pow2(lanes))
+    return BLOCK, 4
 
 
 def _check_dtype(name: str, t: torch.Tensor) -> None:
@@ -551,19 +566,19 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     if n_st > 0:
         # pass 1: zero-state end states of chunks 0..n_chunks-2
         lanes = R * n_st
-        BLOCK = min(128, _next_pow2(lanes))
+        BLOCK, nw = _chunk_grid(lanes, MP, NP, x.device.type != "cpu")
         kernel[(triton.cdiv(lanes, BLOCK),)](
             x, b, a_arg, head_arg, y, st, st, T, K, lanes, n_st, 0, n_st, *strides,
             HAS_INIT=False, IN_OFF=0, STORE_END=True, OUTPUT=False, BLOCK=BLOCK,
-            num_warps=max(1, min(4, BLOCK // 32)), **common, **extra)
+            num_warps=nw, **common, **extra)
         # pass 2: true chunk end states, S_c = A^C S_{c-1} + e_c
         _carry_scan(st, _companion_power(a, C, NP), C, a, S)
 
     # pass 3: every chunk re-run from its true initial state S_{c-1}
     lanes = R * n_chunks
-    BLOCK = min(128, _next_pow2(lanes))
+    BLOCK, nw = _chunk_grid(lanes, MP, NP, x.device.type != "cpu")
     kernel[(triton.cdiv(lanes, BLOCK),)](
         x, b, a_arg, head_arg, y, st, st, T, K, lanes, n_chunks, n_st, 0, *strides,
         HAS_INIT=n_st > 0, IN_OFF=-1, STORE_END=False, OUTPUT=True, BLOCK=BLOCK,
-        num_warps=max(1, min(4, BLOCK // 32)), **common, **extra)
+        num_warps=nw, **common, **extra)
     return y.to(out_dtype)

@@ -4,6 +4,8 @@ On CPU the kernels run under TRITON_INTERPRET=1 (set by conftest.py), with tiny 
 ``scan_block`` so short signals cross many chunk and segment boundaries and every level of the
 hierarchical carry scan. The real-size checks are marked ``gpu`` and run on CUDA only.
 """
+import importlib
+
 import numpy as np
 import pytest
 import scipy.signal as ss
@@ -201,6 +203,25 @@ def test_default_block_sizes():
         x, b, a, head = _make(2, T, 2, N, 4, False, torch.float64, rmax=0.9)
         y = lti(x, b, a, head)
         assert _rel_err(y, _scipy_ref(x, b, a, head)) < _tol(torch.float64, N)
+
+
+@pytest.mark.parametrize("M,N", [(16, 16), (32, 32), (0, 17)])
+def test_gpu_lane_spread_of_wide_orders(M, N, monkeypatch):
+    """The chunk passes' GPU configuration (kernels/lti.py, _chunk_grid: few lanes a program where the
+    per-step tiles are wide) gives scipy's result too, run here under the interpreter."""
+    L = importlib.import_module("ssm_lfilter.kernels.lti")  # the module (the package exports a function lti)
+    real = L._chunk_grid
+    seen = []
+    def gpu_grid(lanes, MP, NP, gpu):
+        seen.append((max(MP, NP), *real(lanes, MP, NP, True)))
+        return seen[-1][1:]
+
+    monkeypatch.setattr(L, "_chunk_grid", gpu_grid)
+    x, b, a, head = _make(2, 300, M, N, 3, False, torch.float64, rmax=0.9)
+    y = lti(x, b, a, head)
+    wide = [(block, nw) for width, block, nw in seen if width > 16]
+    assert len(wide) >= 2 and all(nw == 4 and block <= 32 for block, nw in wide), seen
+    assert _rel_err(y, _scipy_ref(x, b, a, head)) < _tol(torch.float64, N)
 
 
 @pytest.mark.parametrize("K", [1, 4, 30, 200])
