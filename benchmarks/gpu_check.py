@@ -225,6 +225,26 @@ def _variant_comparison() -> tuple[str, dict, dict]:
     cases.append(("tv", "time_varying N=2 8x2^20", (8 + 8) * u.numel(), {
         "single-pass": lambda: time_varying(u, at, single_pass=True),
         "three-pass tiles": lambda: time_varying(u, at, single_pass=False, coalesced=True)}))
+    tv_adjoint = launcher("time_varying_adjoint", "time_varying_adjoint")
+    zt = time_varying(u, at, single_pass=True)
+    gt = torch.randn_like(u)
+
+    def tv_composed():  # the composed backward (ssm_lfilter.ops._tv_adjoint_composed, real, N = 2)
+        T_ = gt.shape[1]
+        a_rev = at.flip(1)
+        a_adj = torch.stack([torch.cat([a_rev.new_zeros(a_rev.shape[0], k), a_rev[:, : T_ - k, k - 1]], 1)
+                             for k in (1, 2)], -1)
+        v = time_varying(gt.flip(1), a_adj, single_pass=True).flip(1)
+        z_past = torch.stack([torch.cat([zt.new_zeros(zt.shape[0], k), zt[:, : T_ - k]], 1) for k in (1, 2)], -1)
+        return torch.cat([v.flatten(), (-(v[:, :, None] * z_past)).flatten()])
+
+    def tv_fused():
+        du, da = tv_adjoint(gt, at, zt)
+        return torch.cat([du.flatten(), da.flatten()])
+
+    # reads g, a (2), z; writes du, da (2): 7 arrays at the least
+    cases.append(("tv_adjoint", "time_varying backward (du, da) N=2 8x2^20", 28 * u.numel(), {
+        "single-pass": tv_fused, "three-pass tiles": tv_composed}))
     verdict: dict = {}
     matched: dict = {}
     for family, name, nbytes, variants in cases:

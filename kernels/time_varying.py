@@ -588,17 +588,53 @@ def _sp_load_map(p, m, b_0, NP: tl.constexpr):
 
 
 @triton.jit
+def _sp_time(i_p, T, ADJOINT: tl.constexpr):
+    """The memory time of processing step ``i_p``: reversed in the adjoint."""
+    if ADJOINT:
+        r = T - 1 - i_p
+    else:
+        r = i_p
+    return r
+
+
+@triton.jit
+def _sp_coefficient_grads(p_z, p_da, b_v, i_y0, T, s_zt, s_dt, s_dn,
+                          N: tl.constexpr, NS: tl.constexpr, L: tl.constexpr, BLOCK: tl.constexpr,
+                          ACC: tl.constexpr):
+    """``da[n, k-1] = -v[n] z[n-k]`` for the tile of processing steps ``i_y0 + s`` (``n = T-1-i_y0-s``,
+    ``k = o_k + 1``): ``v`` [BLOCK, L] in registers, ``z`` read skewed like the coefficients, ``da``
+    stored in ``a``'s [T, N] layout (coalesced); ``z`` is zero before time 0. Offsets are int32 in the
+    tile from one int64 base, recomputed here: the int64 [BLOCK, L * NS] step indices of the ``a``
+    load kept alive to this point made the kernel spill at order 4 (sm_90)."""
+    o_q = tl.arange(0, L * NS)
+    o_k = (o_q % NS)[None, :]
+    o_s = (tl.arange(0, BLOCK) * L)[:, None] + (o_q // NS)[None, :]  # step in the tile
+    i_n0 = T - 1 - i_y0  # memory time of the tile's first step
+    m = (o_s < T - i_y0) & (o_k < N)
+    b_z = tl.load(p_z + (i_n0 - 1) * s_zt - (o_s + o_k) * s_zt, mask=m & (i_n0 - o_s > o_k), other=0.)
+    b_vk = tl.reshape(tl.broadcast_to(b_v[:, :, None], [BLOCK, L, NS]), [BLOCK, L * NS])
+    b_da = -(b_vk.to(ACC) * b_z.to(ACC))
+    tl.store(p_da + i_n0 * s_dt - o_s * s_dt + o_k * s_dn, b_da.to(p_da.dtype.element_ty), mask=m)
+
+
+@triton.jit
 def tv_single_pass_kernel(
-    u_ptr, a_ptr, y_ptr, agg_ptr, inc_ptr, flags_ptr,
+    u_ptr, a_ptr, y_ptr, agg_ptr, inc_ptr, flags_ptr, z_ptr, da_ptr,
     R, T, n_tiles,
     stride_ur, stride_ut, stride_ar, stride_at, stride_an, stride_yr, stride_yt,
+    stride_zr, stride_zt, stride_dr, stride_dt, stride_dn,
     N: tl.constexpr, NP: tl.constexpr, KB: tl.constexpr, LOG: tl.constexpr, BLOCK: tl.constexpr,
-    W: tl.constexpr, ACC: tl.constexpr,
+    W: tl.constexpr, ACC: tl.constexpr, ADJOINT: tl.constexpr, DA: tl.constexpr,
 ):
     """One program per tile of ``BLOCK`` chunks (lanes) of ``L = 2^LOG`` steps of one row, in ticket
     order (tile ``c = ticket // R``, row ``ticket % R``: the rows advance together). Layouts:
     ``agg [R, n_tiles, 20]`` (map records: q row-major, then v), ``inc [R, n_tiles, 4]`` (states),
-    ``flags [2 R n_tiles + 1]`` int32 zeros: aggregate flags, inclusive flags, the ticket counter."""
+    ``flags [2 R n_tiles + 1]`` int32 zeros: aggregate flags, inclusive flags, the ticket counter.
+
+    ``ADJOINT``: the backward of ``z = tv(., a)`` for the output gradient ``u``, in the same pass
+    (see ``time_varying_adjoint``): processing step ``p`` is memory time ``n = T-1-p``; the
+    coefficient of lag ``k`` at step ``p`` is ``a[n+k, k-1]`` (a skewed load of the ``a`` tile); ``y``
+    receives ``v = du`` and ``da[n, k-1] = -v[n] z[n-k]`` is formed from the tile in registers."""
     L: tl.constexpr = 1 << LOG
     NS: tl.constexpr = 1 << KB  # coefficient columns per step in the a tile (N padded to 1, 2, 4)
     i_tk = take_ticket(flags_ptr + 2 * R * n_tiles)
@@ -613,12 +649,18 @@ def tv_single_pass_kernel(
     o_n = tl.arange(0, L)
     o_tn = o_t0[:, None] + o_n[None, :]
     m_n = o_tn < T
-    b_ut = to_bits(tl.load(u_ptr + i_r * stride_ur + o_tn * stride_ut, mask=m_n, other=0.), LOG, BLOCK)
+    b_ut = to_bits(tl.load(u_ptr + i_r * stride_ur + _sp_time(o_tn, T, ADJOINT) * stride_ut, mask=m_n, other=0.),
+                   LOG, BLOCK)
     o_q = tl.arange(0, L * NS)
     o_k = o_q % NS
     o_ta = o_t0[:, None] + (o_q // NS)[None, :]
-    b_at = tl.load(a_ptr + i_r * stride_ar + o_ta * stride_at + o_k[None, :] * stride_an,
-                   mask=(o_ta < T) & (o_k < N)[None, :], other=0.)
+    if ADJOINT:
+        # lag k = o_k + 1 at step p reads a[n + k, k - 1] (n = T-1-p); zero where n + k > T - 1
+        b_at = tl.load(a_ptr + i_r * stride_ar + (T - o_ta + o_k[None, :]) * stride_at + o_k[None, :] * stride_an,
+                       mask=(o_ta < T) & (o_k < N)[None, :] & (o_ta > o_k[None, :]), other=0.)
+    else:
+        b_at = tl.load(a_ptr + i_r * stride_ar + o_ta * stride_at + o_k[None, :] * stride_an,
+                       mask=(o_ta < T) & (o_k < N)[None, :], other=0.)
     # column n * NS + k: its KB low bits are k, its LOG high bits the step, so the first LOG splits
     # walk the steps and each leaf is one step's [BLOCK, 2, ..., 2] (KB twos) coefficients
     b_at = to_bits(b_at, LOG + KB, BLOCK)
@@ -710,8 +752,15 @@ def tv_single_pass_kernel(
     # of the loads alive across the look-back cost ~2 registers per step.
     i_y0 = i_c * (BLOCK * L)
     o_y = (o_l * L)[:, None] + o_n[None, :]
-    tl.store(y_ptr + i_r * stride_yr + i_y0 * stride_yt + o_y * stride_yt, from_bits(b_yt, LOG, BLOCK),
-             mask=o_y < T - i_y0)
+    b_y = from_bits(b_yt, LOG, BLOCK)
+    if ADJOINT:
+        # processing step i_y0 + o_y is memory time T-1-i_y0-o_y: a reversed tile, never copied
+        tl.store(y_ptr + i_r * stride_yr + (T - 1 - i_y0) * stride_yt - o_y * stride_yt, b_y, mask=o_y < T - i_y0)
+        if DA:
+            _sp_coefficient_grads(z_ptr + i_r * stride_zr, da_ptr + i_r * stride_dr, b_y, i_y0, T,
+                                  stride_zt, stride_dt, stride_dn, N, NS, L, BLOCK, ACC)
+    else:
+        tl.store(y_ptr + i_r * stride_yr + i_y0 * stride_yt + o_y * stride_yt, b_y, mask=o_y < T - i_y0)
 
 
 def _pow2_floor(x: int) -> int:
@@ -734,9 +783,12 @@ def _tile_log(L: int, NS: int) -> int:
     return W.bit_length() - 1 if W >= 2 else 0
 
 
-def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret):
+def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret, adjoint=False, z=None,
+                              da=None):
     """Launch ``tv_single_pass_kernel`` (``1 <= N <= 4``, ``L`` a power of two <= 64) into ``y``.
-    ``u [R, T]`` and ``a [R, T, N]`` (possibly stride-0 rows) are already in the output dtype."""
+    ``u [R, T]`` and ``a [R, T, N]`` (possibly stride-0 rows) are already in the output dtype.
+    ``adjoint``: the backward (``time_varying_adjoint``), with ``z [R, T]`` and ``da [R, T, N]`` for the
+    coefficient gradients (``da`` None: none)."""
     R, T = u.shape
     N = a.shape[2]
     KB = 0 if N == 1 else (1 if N == 2 else 2)  # a tile columns per step: N padded to 2^KB
@@ -748,10 +800,13 @@ def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, i
     agg = torch.empty(R, n_tiles, 20, dtype=acc_dtype, device=u.device)
     inc = torch.empty(R, n_tiles, 4, dtype=acc_dtype, device=u.device)
     flags = torch.zeros(2 * R * n_tiles + 1, dtype=torch.int32, device=u.device)
+    zz = z if z is not None else y  # never read without da
+    dd = da if da is not None else y[:, :, None]
     tv_single_pass_kernel[(R * n_tiles,)](
-        u, a, y, agg, inc, flags, R, T, n_tiles,
+        u, a, y, agg, inc, flags, zz, dd, R, T, n_tiles,
         u.stride(0), u.stride(1), a.stride(0), a.stride(1), a.stride(2), y.stride(0), y.stride(1),
-        N=N, NP=1 << KB, KB=KB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC,
+        zz.stride(0), zz.stride(1), dd.stride(0), dd.stride(1), dd.stride(2),
+        N=N, NP=1 << KB, KB=KB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC, ADJOINT=adjoint, DA=da is not None,
         num_warps=max(1, min(4, BLOCK // 32)),
     )
     return y

@@ -19,7 +19,7 @@ from .engine import diagonal as _diag_engine
 from .engine import lti as _lti_engine
 from .engine import time_varying as _tv_engine
 
-__all__ = ["lti", "lti_coef_grads", "lti_adjoint", "sos", "tv", "diag", "diag_adjoint"]
+__all__ = ["lti", "lti_coef_grads", "lti_adjoint", "sos", "tv", "tv_adjoint", "diag", "diag_adjoint"]
 
 
 def _kernels():
@@ -229,8 +229,9 @@ def _delayed(t: Tensor, k: int) -> Tensor:
     return torch.cat([t.new_zeros(t.shape[0], k, *t.shape[2:]), t[:, : T - k]], 1)
 
 
-def _tv_backward(ctx, g):
-    a, y = ctx.saved_tensors
+def _tv_adjoint_composed(g, a, y, need_a):
+    """The backward of ``y = tv(u, a)`` from the ops: ``(du, da [R, T, N] per row or None)``.
+    Differentiable again (double backward)."""
     N = a.shape[2]
     # v[n] = g[n] - sum_k conj(a[n+k, k-1]) v[n+k]: in reversed time m, coefficient k is
     # a[T-1-m+k, k-1] = a.flip(1)[m-k, k-1], i.e. column k of the flipped a delayed by k.
@@ -238,10 +239,40 @@ def _tv_backward(ctx, g):
     a_adj = torch.stack([_delayed(a_rev[:, :, k - 1], k) for k in range(1, N + 1)], -1) if N else a_rev
     v = tv(g.flip(1), a_adj).flip(1)
     da = None
-    if ctx.needs_input_grad[1]:
+    if need_a:
         y_past = torch.stack([_delayed(y, k) for k in range(1, N + 1)], -1) if N else a.new_zeros(*y.shape, 0)
-        da = _sum_rows_like(-(v[:, :, None] * y_past.conj()), a)
+        da = -(v[:, :, None] * y_past.conj())
     return v, da
+
+
+@torch.library.custom_op("ssm_lfilter::tv_adjoint", mutates_args=())
+def tv_adjoint(g: Tensor, a: Tensor, y: Tensor, need_a: bool) -> tuple[Tensor, Tensor]:
+    """The backward of ``y = tv(u, a)`` for the output gradient ``g``: ``(du [R, T], da [R, T, N])``, ``da``
+    per row (``(R, 0, N)`` unless ``need_a``). On the kernels, orders ``1 <= N <= 4`` run one launch
+    (``kernels/time_varying_adjoint.py``: ``g``, ``a``, ``y`` read once, ``du`` and ``da`` written once);
+    otherwise the composed ops. No autograd of its own (double backward composes)."""
+    if backend.use_triton("tv", g) and _kernels().tv_adjoint_applies(a):
+        du, da = _kernels().time_varying_adjoint(g, a, y, need_a)
+    else:
+        du, da = _tv_adjoint_composed(g, a, y, need_a)
+    R, T = g.shape
+    return du.contiguous(), (da.contiguous() if need_a else g.new_zeros(R, 0, a.shape[2]))
+
+
+@tv_adjoint.register_fake
+def _(g, a, y, need_a):
+    R, T = g.shape
+    return g.new_empty(R, T), g.new_empty(R, T if need_a else 0, a.shape[2])
+
+
+def _tv_backward(ctx, g):
+    a, y = ctx.saved_tensors
+    need_a = ctx.needs_input_grad[1]
+    if torch.is_grad_enabled():  # create_graph=True: composed ops, differentiable again
+        v, da = _tv_adjoint_composed(g, a, y, need_a)
+    else:  # one fused op (on the kernels: one pass)
+        v, da = tv_adjoint(g, a, y, need_a)
+    return v, (_sum_rows_like(da, a) if need_a else None)
 
 
 tv.register_autograd(_tv_backward, setup_context=_tv_setup)

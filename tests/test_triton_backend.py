@@ -32,7 +32,8 @@ def kernel_calls(monkeypatch):
     assert os.environ.get("TRITON_INTERPRET") == "1", "conftest should set TRITON_INTERPRET=1 without CUDA"
     import ssm_lfilter.kernels as K
 
-    calls = {"lti": 0, "lti_adjoint": 0, "time_varying": 0, "diagonal": 0, "diagonal_adjoint": 0}
+    calls = {"lti": 0, "lti_adjoint": 0, "time_varying": 0, "time_varying_adjoint": 0, "diagonal": 0,
+             "diagonal_adjoint": 0}
     for name in calls:
         fn = getattr(K, name)
 
@@ -158,8 +159,9 @@ def test_triton_interpreter_gradients_match_torch_engine(name, dtype, T, monkeyp
     if kernel == "diagonal":  # forward: diagonal; backward: the fused adjoint kernel
         assert kernel_calls["diagonal"] >= 1 and kernel_calls["diagonal_adjoint"] >= 1, \
             f"{PATH}: {name} forward or backward did not run on the kernels"
-    elif name in ("lfilter", "sosfilt"):  # orders <= 4: the backward is the one-launch LTI adjoint
-        assert kernel_calls["lti"] >= 1 and kernel_calls["lti_adjoint"] >= 1, \
+    elif name in ("lfilter", "sosfilt", "time_varying_lfilter"):  # orders <= 4: one-launch adjoints
+        adjoint = f"{kernel}_adjoint" if kernel == "time_varying" else "lti_adjoint"
+        assert kernel_calls[kernel] >= 1 and kernel_calls[adjoint] >= 1, \
             f"{PATH}: {name} forward or backward did not run on the kernels"
     else:
         assert kernel_calls[kernel] >= 2, f"{PATH}: {name} backward did not run on the kernels"

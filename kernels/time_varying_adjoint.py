@@ -1,0 +1,84 @@
+"""Launcher for the backward of the time-varying all-pole filter in one launch (orders 1 <= N <= 4).
+
+For ``z = time_varying(u, a)`` (``z[n] = u[n] - sum_k a[n, k-1] z[n-k]``) and the output gradient
+``g``, the backward is
+
+    v[n]       = g[n] - sum_{k=1..N} a[n+k, k-1] v[n+k]     (du = v: the same recurrence, reversed)
+    da[n, k-1] = -v[n] z[n-k]
+
+The composed backward (``ssm_lfilter.ops``) flips ``g``, builds the skewed coefficients
+``a[n+k, k-1]`` as a new ``[T, N]`` tensor, runs the filter, flips ``v`` back and builds ``N`` delayed
+copies of ``z`` for ``da``: about 29 passes over ``T`` samples at ``N = 2`` where the backward needs 7
+(read ``g``, ``a``, ``z``, write ``du``, ``da``). Here the single-pass kernel of ``time_varying.py``
+runs with ``ADJOINT``: it reads ``g`` and writes ``v`` at reversed addresses, loads its ``a`` tile
+skewed (lag ``k`` from ``k`` steps later), and forms ``da`` from the ``v`` tile in registers and a
+skewed tile of ``z``. Same operations in the same order as the composed path on the single-pass
+kernel (the skew only moves where a coefficient is read from), so the two agree to the last bit.
+
+CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``; real dtypes. Deterministic (the
+single pass's look-back uses only integer atomics).
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ._variants import single_pass as _single_pass
+from .time_varying import _time_varying_single_pass
+
+__all__ = ["time_varying_adjoint", "tv_adjoint_applies"]
+
+
+def _chunk(N: int, T: int, block_size: int | None) -> int:
+    # the forward single pass's default chunk (time_varying): 16 steps for N <= 2, 8 above
+    return block_size if block_size is not None else min(16 if N <= 2 else 8, triton.next_power_of_2(max(T, 1)))
+
+
+def tv_adjoint_applies(a: torch.Tensor, block_size: int | None = None, single_pass: bool | None = None) -> bool:
+    """Whether ``time_varying_adjoint`` runs for coefficients ``a [Ra, T, N]``: real, ``1 <= N <= 4``,
+    a power-of-two chunk <= 64, and the single-pass kernels not switched off."""
+    N, T = a.shape[-1], a.shape[-2]
+    L = _chunk(N, T, block_size)
+    return (not a.is_complex() and 1 <= N <= 4 and L <= 64 and L & (L - 1) == 0
+            and _single_pass(single_pass, "time_varying"))
+
+
+def time_varying_adjoint(g: torch.Tensor, a: torch.Tensor, z: torch.Tensor, need_a: bool = True, *,
+                         block_size: int | None = None, accumulate_fp64: bool | None = None,
+                         lanes: int | None = None, window_tiles: int | None = None):
+    """``(du [R, T], da [R, T, N] or None)``: the backward of ``z = time_varying(u, a)`` for the output
+    gradient ``g``, per row (the caller sums ``da`` over rows where ``a`` has one). ``g, z [R, T]``,
+    ``a [Ra, T, N]`` with ``tv_adjoint_applies(a)``; ``need_a=False`` skips ``da``. ``block_size``,
+    ``accumulate_fp64``, ``lanes``, ``window_tiles``: as for ``time_varying``'s single pass."""
+    if g.dim() != 2 or a.dim() != 3 or z.shape != g.shape:
+        raise ValueError(f"time_varying_adjoint: expected g [R, T], a [Ra, T, N], z [R, T], got "
+                         f"{tuple(g.shape)}, {tuple(a.shape)} and {tuple(z.shape)}")
+    R, T = g.shape
+    Ra, Ta, N = a.shape
+    if Ra not in (1, R) or Ta != T:
+        raise ValueError(f"time_varying_adjoint: a {tuple(a.shape)} does not match [1 or R, T, N] for g {tuple(g.shape)}")
+    if not tv_adjoint_applies(a, block_size, True):
+        raise ValueError(f"time_varying_adjoint: expected real a with 1 <= N <= 4 and a power-of-two block_size "
+                         f"<= 64, got a {tuple(a.shape)} {a.dtype}, block_size {block_size}")
+    if lanes is not None and (lanes < 2 or lanes & (lanes - 1)):
+        raise ValueError(f"time_varying_adjoint: lanes must be a power of two >= 2, got {lanes}")
+    if window_tiles is not None and (window_tiles < 1 or window_tiles & (window_tiles - 1)):
+        raise ValueError(f"time_varying_adjoint: window_tiles must be a power of two >= 1, got {window_tiles}")
+    dtype = torch.promote_types(g.dtype, a.dtype)
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"time_varying_adjoint: expected float32 or float64, got {dtype}")
+    du = torch.empty(R, T, dtype=dtype, device=g.device)
+    da = torch.zeros(R, T, N, dtype=dtype, device=g.device) if need_a else None
+    if R == 0 or T == 0:
+        return du, da
+    g, z = g.to(dtype), z.to(dtype)
+    z = z if z.stride(1) == 1 or T <= 1 else z.contiguous()  # the kernel adds int32 in-tile offsets to z
+    a = a.to(dtype).expand(R, T, N)
+    if accumulate_fp64 is None:
+        accumulate_fp64 = N >= 3  # as the forward: float32 carries of direct forms of order >= 3 cancel
+    acc_dtype = torch.float64 if (accumulate_fp64 or dtype == torch.float64) else torch.float32
+    ACC = tl.float64 if acc_dtype == torch.float64 else tl.float32
+    _time_varying_single_pass(g, a, du, _chunk(N, T, block_size), lanes, window_tiles, ACC, acc_dtype,
+                              g.device.type == "cpu", adjoint=True, z=z, da=da)
+    return du, da
