@@ -183,6 +183,31 @@ def _variant_comparison() -> tuple[str, dict, dict]:
         "single-pass": lambda: sos_launcher(xs, b8, a8),
         "three-pass tiles": lambda: per_section(False),
         "single-pass per section": lambda: per_section(True)}))
+    sos_adjoint = launcher("sos", "sos_adjoint")
+    lti_adjoint = launcher("lti_adjoint", "lti_adjoint")
+    gs = torch.randn_like(xs)
+
+    def sos_backward_per_section():  # the composition: recompute each input, one adjoint a section
+        ins = [xs]
+        for k in range(b8.shape[1] - 1):
+            ins.append(lti(ins[-1], b8[:, k], a8[:, k], h0))
+        outs = ins[1:] + [lti(ins[-1], b8[:, -1], a8[:, -1], h0)]
+        g, parts = gs, []
+        for k in reversed(range(b8.shape[1])):
+            g, db, da, _ = lti_adjoint(g, ins[k], outs[k], b8[:, k], a8[:, k], 0, True, 3, 2)
+            parts += [db.flatten(), da.flatten()]
+        return torch.cat([g.flatten(), *parts])
+
+    def sos_backward_fused(**kw):
+        dx, db, da = sos_adjoint(gs, xs, b8, a8, True, 3, 2, **kw)
+        return torch.cat([dx.flatten(), *(t for k in reversed(range(b8.shape[1]))
+                                          for t in (db[:, k].flatten(), da[:, k].flatten()))])
+
+    # reads g, x, writes dx at the least (the recompute's stack moves S+1 more arrays twice)
+    cases.append(("sos_adjoint", "sos backward 8 sections (dx, db, da) 32x2^20", 12 * xs.numel(), {
+        "single-pass": sos_backward_fused,
+        "single-pass C=8": lambda: sos_backward_fused(block_size=8),
+        "three-pass tiles": sos_backward_per_section}))
     coef_grads = launcher("lti_coef_grads", "lti_coef_grads")
     vg, xg, yg = (torch.randn(32, 1 << 20, device=dev) for _ in range(3))
 

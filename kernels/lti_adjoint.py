@@ -39,10 +39,10 @@ import triton.language as tl
 
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
-from ._lookback import take_ticket, window
+from ._lookback import take_ticket
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
-from .lti_single_pass import _load_tile, _section_pass, _store_tile, _tile_ptrs
+from .lti_single_pass import _load_tile, _section_pass, _store_tile, _tile_ptrs, lookback_setup
 
 __all__ = ["lti_adjoint", "fused_adjoint_applies"]
 
@@ -108,13 +108,15 @@ def _store_tile_sum(p, s, K: tl.constexpr, NK: tl.constexpr, SIGN: tl.constexpr)
 def _lti_adjoint_kernel(
     g, x, y, b, a, dx, vh, part, agg, inc, flags,
     T, K, R, n_tiles,
-    s_gr, s_xr, s_yr, s_br, s_bk, s_ar, s_ak, s_dr, s_vr,
-    C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
+    s_gr, s_xs, s_xr, s_yr, s_bs, s_br, s_bk, s_as, s_ar, s_ak, s_dr, s_vr,
+    S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
     NB: tl.constexpr, NA: tl.constexpr, HAS_DX: tl.constexpr, HAS_VH: tl.constexpr,
     BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr, LOG_W: tl.constexpr, REVERSE: tl.constexpr,
 ):
-    # flags: aggregate flags (R, n_tiles) | inclusive flags (R, n_tiles) | the ticket counter
-    i_tk = take_ticket(flags + 2 * R * n_tiles)
+    # S filters in cascade, their adjoints run last section first (S = 1: one LTI filter, x and y its
+    # input and output; S > 1: x is the [S+1, R, T] stack of section inputs and the output, y unused,
+    # no head). flags: [per section: aggregate flags (R, n_tiles) | inclusive flags] | the ticket counter
+    i_tk = take_ticket(flags + 2 * S * R * n_tiles)
     i_c = i_tk // R  # tiles of all rows advance together
     i_row = i_tk % R
     o_l = tl.arange(0, BLOCK)
@@ -123,55 +125,85 @@ def _lti_adjoint_kernel(
     i_tile = i_c * BLOCK * C  # the tile's first processing step
     o_n = tl.arange(0, BLOCK)[:, None] * C + tl.arange(0, C)[None, :]
     n_left = T - i_tile
+    b_0 = tl.zeros([BLOCK], dtype=tl.float64)
 
-    # ---- the tile of g (one int64 base, int32 offsets, masks only on a row's last tile)
+    # ---- the tile of g (one int64 base, int32 offsets, masks only on a row's last tile); through the
+    # cascade it becomes each section's dx, the output gradient of the section before
     b_gt = _to_bits(_load_tile(_tile_ptrs(g + i_row * s_gr, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C)
                     .to(dx.dtype.element_ty), LOG, BLOCK)
+    for j in range(S):
+        i_s = S - 1 - j
+        i_s64 = i_s + 0 * i_row  # int64: section offsets in the [S+1, R, T] stack may pass 2^31
+        # ---- v: the all-pole adjoint (b = [1]) with its carries; every lane's true start state v[t0-1..]
+        b_a1, b_a2, b_a3, b_a4 = _pole_taps(a + i_r * s_ar + i_s * s_as, s_ak, m_1, N, BLOCK)
+        b_vt, b_s1, b_s2, b_s3, b_s4 = _section_pass(
+            b_gt, b_gt, b_0 + 1.0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_a1, b_a2, b_a3, b_a4,
+            a + i_r * s_ar + i_s * s_as, a + i_row * s_ar + i_s * s_as, s_ak,
+            agg + j * R * n_tiles * 4, inc + j * R * n_tiles * 4,
+            flags + (2 * j * R + i_row) * n_tiles, flags + ((2 * j + 1) * R + i_row) * n_tiles,
+            i_row, i_c, n_tiles, o_l, m_1, C, LOG, 0, N, NP, False, BLOCK, LOG_BLOCK, W, LOG_W, dx.dtype.element_ty)
 
-    # ---- v: the all-pole adjoint (b = [1]) with its carries; every lane's true start state v[t0-1..]
-    b_0 = tl.zeros([BLOCK], dtype=tl.float64)
-    b_a1, b_a2, b_a3, b_a4 = _pole_taps(a + i_r * s_ar, s_ak, m_1, N, BLOCK)
-    b_vt, b_s1, b_s2, b_s3, b_s4 = _section_pass(
-        b_gt, b_gt, b_0 + 1.0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_a1, b_a2, b_a3, b_a4,
-        a + i_r * s_ar, a + i_row * s_ar, s_ak, agg, inc, flags + i_row * n_tiles, flags + (R + i_row) * n_tiles,
-        i_row, i_c, n_tiles, o_l, m_1, C, LOG, 0, N, NP, False, BLOCK, LOG_BLOCK, W, LOG_W, dx.dtype.element_ty)
-
-    # ---- one walk over the columns: dx = FIR(v) (the lanes' start states are its input halo) and the
-    # lagged sums against aligned tiles of x and y. v past the row's end (last tile) is zeroed, so an
-    # overflow there cannot reach the sums as inf * 0.
-    if n_left < BLOCK * C:
-        b_vt = _to_bits(tl.where(o_n < n_left, _from_bits(b_vt, LOG, BLOCK), 0.0), LOG, BLOCK)
-    b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(b + i_r * s_br, s_bk, m_1, M, BLOCK)
-    if NB > 0:
-        b_xt = _to_bits(_load_tile(_tile_ptrs(x + i_row * s_xr, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C),
-                        LOG, BLOCK)
-    else:
-        b_xt = b_vt  # never read
-    if NA > 0:
-        b_yt = _to_bits(_load_tile(_tile_ptrs(y + i_row * s_yr, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C),
-                        LOG, BLOCK)
-    else:
-        b_yt = b_vt  # never read
-    b_dxt, _, _, _, _, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
-        b_vt, b_xt, b_yt, b_b0, b_b1, b_b2, b_b3, b_b4, b_s1, b_s2, b_s3, b_s4,
-        b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, LOG, M, NB, NA, dx.dtype.element_ty)
+        # ---- one walk over the columns: dx = FIR(v) (the lanes' start states are its input halo) and
+        # the lagged sums against aligned tiles of the section's input and output. v past the row's end
+        # (last tile) is zeroed, so an overflow there cannot reach the sums as inf * 0.
+        if n_left < BLOCK * C:
+            b_vt = _to_bits(tl.where(o_n < n_left, _from_bits(b_vt, LOG, BLOCK), 0.0), LOG, BLOCK)
+        b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(b + i_r * s_br + i_s * s_bs, s_bk, m_1, M, BLOCK)
+        if NB > 0:
+            p_xs = x + i_s64 * s_xs + i_row * s_xr
+            b_xt = _to_bits(_load_tile(_tile_ptrs(p_xs, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C), LOG, BLOCK)
+        else:
+            b_xt = b_vt  # never read
+        if NA > 0:
+            if S == 1:
+                p_ys = y + i_row * s_yr
+            else:
+                p_ys = x + (i_s64 + 1) * s_xs + i_row * s_xr
+            b_yt = _to_bits(_load_tile(_tile_ptrs(p_ys, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C), LOG, BLOCK)
+        else:
+            b_yt = b_vt  # never read
+        b_gt, _, _, _, _, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
+            b_vt, b_xt, b_yt, b_b0, b_b1, b_b2, b_b3, b_b4, b_s1, b_s2, b_s3, b_s4,
+            b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, LOG, M, NB, NA, dx.dtype.element_ty)
+        p_part = part + ((i_row * n_tiles + i_c) * S + i_s) * (NB + NA)
+        _store_tile_sum(p_part, sb0, 0, NB, 1.0)
+        _store_tile_sum(p_part, sb1, 1, NB, 1.0)
+        _store_tile_sum(p_part, sb2, 2, NB, 1.0)
+        _store_tile_sum(p_part, sb3, 3, NB, 1.0)
+        _store_tile_sum(p_part, sb4, 4, NB, 1.0)
+        _store_tile_sum(p_part + NB, sa1, 0, NA, -1.0)
+        _store_tile_sum(p_part + NB, sa2, 1, NA, -1.0)
+        _store_tile_sum(p_part + NB, sa3, 2, NA, -1.0)
+        _store_tile_sum(p_part + NB, sa4, 3, NA, -1.0)
+        # ---- dhead[n] = v at step T-1-n (the forward's step n), n < K: only a row's last tiles
+        if HAS_VH:
+            tl.store(vh + i_row * s_vr + (n_left - 1 - o_n), _from_bits(b_vt, LOG, BLOCK),
+                     mask=(o_n < n_left) & (n_left - 1 - o_n < K))
     if HAS_DX:
-        _store_tile(_tile_ptrs(dx + i_row * s_dr, i_tile, T, o_n, REVERSE), _from_bits(b_dxt, LOG, BLOCK),
+        _store_tile(_tile_ptrs(dx + i_row * s_dr, i_tile, T, o_n, REVERSE), _from_bits(b_gt, LOG, BLOCK),
                     o_n, n_left, BLOCK * C)
-    p_part = part + (i_row * n_tiles + i_c) * (NB + NA)
-    _store_tile_sum(p_part, sb0, 0, NB, 1.0)
-    _store_tile_sum(p_part, sb1, 1, NB, 1.0)
-    _store_tile_sum(p_part, sb2, 2, NB, 1.0)
-    _store_tile_sum(p_part, sb3, 3, NB, 1.0)
-    _store_tile_sum(p_part, sb4, 4, NB, 1.0)
-    _store_tile_sum(p_part + NB, sa1, 0, NA, -1.0)
-    _store_tile_sum(p_part + NB, sa2, 1, NA, -1.0)
-    _store_tile_sum(p_part + NB, sa3, 2, NA, -1.0)
-    _store_tile_sum(p_part + NB, sa4, 3, NA, -1.0)
-    # ---- dhead[n] = v at step T-1-n (the forward's step n), n < K: only a row's last tiles
-    if HAS_VH:
-        tl.store(vh + i_row * s_vr + (n_left - 1 - o_n), _from_bits(b_vt, LOG, BLOCK),
-                 mask=(o_n < n_left) & (n_left - 1 - o_n < K))
+
+
+def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, reverse):
+    """One launch of ``_lti_adjoint_kernel`` for ``S = b.shape[1]`` sections (``b [Rb, S, M+1]``,
+    ``a [Ra, S, N]``, ``N >= M``; ``S > 1``: ``x`` is the ``[S+1, R, T]`` stack of section inputs and
+    output, ``y`` unused). Returns the per-row coefficient sums ``[R, S, n_b + n_a]`` (float64)."""
+    R, T = g.shape
+    S, M, N = b.shape[1], b.shape[2] - 1, a.shape[2]
+    NP = 1 if N == 1 else (2 if N == 2 else 4)
+    BLOCK, n_tiles, W, agg, inc, flags = lookback_setup(R, T, S, C, lanes, window_tiles, g.device)
+    part = torch.empty(R, n_tiles, S, n_b + n_a, dtype=torch.float64, device=g.device)
+    x_sections = x.dim() == 3
+    _lti_adjoint_kernel[(R * n_tiles,)](
+        g, x, y, b, a, dx, vh, part, agg, inc, flags,
+        T, K, R, n_tiles,
+        g.stride(0), x.stride(0) if x_sections else 0, x.stride(-2), y.stride(0),
+        b.stride(1), b.stride(0) if b.shape[0] > 1 else 0, b.stride(2),
+        a.stride(1), a.stride(0) if a.shape[0] > 1 else 0, a.stride(2), dx.stride(0), vh.stride(0) if K else 0,
+        S=S, C=C, LOG=C.bit_length() - 1, M=M, N=N, NP=NP, NB=n_b, NA=n_a, HAS_DX=bool(need_x), HAS_VH=K > 0,
+        BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
+        REVERSE=reverse, num_warps=max(1, min(4, BLOCK // 32)))
+    return part.sum(1)  # a fixed-order reduction over the tiles
 
 
 def fused_adjoint_applies(b: torch.Tensor, a: torch.Tensor, block_size: int | None = None,
@@ -216,31 +248,13 @@ def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tens
     # the FIR halo is the all-pole state: give it at least M samples (zero poles beyond N)
     NS = max(N, M)
     a_s = a if NS == N else torch.cat([a, a.new_zeros(a.shape[0], NS - N)], 1)
-    NP = 1 if NS == 1 else (2 if NS == 2 else 4)
     dx = torch.empty(R, T, dtype=dt, device=g.device)
     vh = torch.zeros(R, K, dtype=dt, device=g.device)
     if R == 0 or T == 0:
         db = g.new_zeros(R, n_b)
         return (dx.to(out_dtype) if need_x else None), db, g.new_zeros(R, n_a), vh.to(out_dtype)
-    LOG = C.bit_length() - 1
-    n_chunks = triton.cdiv(T, C)
-    cap = 8 if g.device.type == "cpu" else 64  # as lti_single_pass: the interpreter scans in Python
-    BLOCK = lanes if lanes is not None else min(cap, max(2, triton.next_power_of_2(n_chunks)))
-    n_tiles = triton.cdiv(n_chunks, BLOCK)
-    W = window_tiles if window_tiles is not None else window(n_tiles, R)
-    agg = torch.empty(R, n_tiles, 4, dtype=torch.float64, device=g.device)
-    inc = torch.empty(R, n_tiles, 4, dtype=torch.float64, device=g.device)
-    flags = torch.zeros(2 * R * n_tiles + 1, dtype=torch.int32, device=g.device)
-    part = torch.empty(R, n_tiles, n_b + n_a, dtype=torch.float64, device=g.device)
-    _lti_adjoint_kernel[(R * n_tiles,)](
-        g, x, y, b, a_s, dx, vh, part, agg, inc, flags,
-        T, K, R, n_tiles,
-        g.stride(0), x.stride(0), y.stride(0), b.stride(0) if b.shape[0] > 1 else 0, b.stride(1),
-        a_s.stride(0) if a_s.shape[0] > 1 else 0, a_s.stride(1), dx.stride(0), vh.stride(0) if K else 0,
-        C=C, LOG=LOG, M=M, N=NS, NP=NP, NB=n_b, NA=n_a, HAS_DX=bool(need_x), HAS_VH=K > 0,
-        BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
-        REVERSE=not reverse, num_warps=max(1, min(4, BLOCK // 32)))
-    sums = part.sum(1)  # a fixed-order reduction over the tiles
+    sums = _launch(g, x, y, b[:, None], a_s[:, None], dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles,
+                   not reverse)[:, 0]
     # separate tensors (not two views of one): the op's outputs must not alias each other
     db, da = sums[:, :n_b].to(out_dtype, copy=True), sums[:, n_b:].to(out_dtype, copy=True)
     return (dx.to(out_dtype) if need_x else None), db, da, vh.to(out_dtype)

@@ -294,14 +294,16 @@ def _store_tile(p, t, o_n, n_left, SIZE: tl.constexpr):
 
 @triton.jit
 def _lti_single_pass_kernel(
-    x, b, a, head, y, agg, inc, flags,
+    x, b, a, head, y, agg, inc, flags, inter,
     T, K, R, n_tiles,
-    s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_yr,
+    s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_yr, s_is,
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
     NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
-    LOG_W: tl.constexpr, REVERSE: tl.constexpr,
+    LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr,
 ):
     # S filters in cascade (S = 1: one LTI filter; S > 1: second-order sections, M <= N, no head).
+    # STORE_INTER: also store every section's input tile in inter[s] (rows of T, sections s_is apart),
+    # for the cascade's backward (kernels/sos.py, sos_adjoint).
     # flags: [per section: agg flags (R, n_tiles) | inclusive flags (R, n_tiles)] then the ticket counter
     i_tk = take_ticket(flags + 2 * S * R * n_tiles)
     i_c = i_tk // R  # tiles of all rows advance together
@@ -331,6 +333,9 @@ def _lti_single_pass_kernel(
     # its halo (inputs before the lane) is the previous section's true start state of the lane (M <= N)
     b_h1, b_h2, b_h3, b_h4 = _input_halo(p_x, i_t0, s_xt, m_g, T, M, BLOCK, REVERSE)
     for i_s in range(S):
+        if STORE_INTER:
+            _store_tile(_tile_ptrs(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, o_n, REVERSE),
+                        _from_bits(b_xt, LOG, BLOCK), o_n, n_left, BLOCK * C)
         p_b = b + i_r * s_br + i_s * s_bs
         p_a = a + i_r * s_ar + i_s * s_as
         b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(p_b, s_bk, m_1, M, BLOCK)
@@ -346,9 +351,27 @@ def _lti_single_pass_kernel(
                 BLOCK * C)
 
 
+def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_tiles: int | None, device):
+    """Tiles and look-back buffers of a single-pass LTI launch (forward or adjoint) of ``S`` sections:
+    ``(BLOCK lanes a tile, n_tiles a row, window W, agg, inc [S, R, n_tiles, 4] float64, flags)``, flags
+    zeroed: per section aggregate then inclusive flags ``(R, n_tiles)``, then the ticket counter."""
+    n_chunks = triton.cdiv(T, C)
+    # GPU: 64 lanes (2 warps, 2048 samples a tile; on an H200 64 lanes beat 128 by up to 22% at order 2).
+    # The interpreter runs tl.associative_scan in Python, so there a tile has at most 8 lanes (which
+    # also makes short test signals cross many tiles).
+    cap = 8 if device.type == "cpu" else 64
+    BLOCK = lanes if lanes is not None else min(cap, max(2, triton.next_power_of_2(n_chunks)))
+    n_tiles = triton.cdiv(n_chunks, BLOCK)
+    W = window_tiles if window_tiles is not None else window(n_tiles, R)
+    agg = torch.empty(S, R, n_tiles, 4, dtype=torch.float64, device=device)
+    inc = torch.empty(S, R, n_tiles, 4, dtype=torch.float64, device=device)
+    flags = torch.zeros(2 * S * R * n_tiles + 1, dtype=torch.int32, device=device)
+    return BLOCK, n_tiles, W, agg, inc, flags
+
+
 def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, y: torch.Tensor,
                     C: int, *, lanes: int | None = None, window_tiles: int | None = None,
-                    reverse: bool = False) -> torch.Tensor:
+                    reverse: bool = False, sections: torch.Tensor | None = None) -> torch.Tensor:
     """Fill ``y [R, T]`` (allocated by ``lti``, which also checked every argument) in one launch.
 
     ``b [Rb, M+1]``, ``a [Ra, N]``, or a cascade of S filters: ``b [Rb, S, M+1]``, ``a [Ra, S, N]``
@@ -356,7 +379,8 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     ``1 <= N <= 4``, ``M <= 4``. ``lanes`` (chunks per tile, a power of two) and ``window_tiles``
     (look-back window) default to sizes for the GPU; tests force small ones so short signals cross
     many tiles and window links. ``reverse``: run backwards in time (x and y read and written at
-    ``T-1-n``; ``head[n]`` still enters at the n-th step), with no copy of the reversed signal."""
+    ``T-1-n``; ``head[n]`` still enters at the n-th step), with no copy of the reversed signal.
+    ``sections [S, R, T]`` (contiguous): also receives every section's input (the cascade's backward)."""
     if lanes is not None and (lanes < 2 or lanes & (lanes - 1)):
         raise ValueError(f"lti: lanes must be a power of two >= 2, got {lanes}")
     if window_tiles is not None and (window_tiles < 1 or window_tiles & (window_tiles - 1)):
@@ -372,25 +396,18 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     head = head if head.stride(1) == 1 or K <= 1 else head.contiguous()
     NP = 1 if N == 1 else (2 if N == 2 else 4)
     LOG = C.bit_length() - 1
-    n_chunks = triton.cdiv(T, C)
-    # GPU: 64 lanes (2 warps, 2048 samples a tile; on an H200 64 lanes beat 128 by up to 22% at order 2).
-    # The interpreter runs tl.associative_scan in Python, so there a tile has at most 8 lanes (which
-    # also makes short test signals cross many tiles).
-    cap = 8 if x.device.type == "cpu" else 64
-    BLOCK = lanes if lanes is not None else min(cap, max(2, triton.next_power_of_2(n_chunks)))
-    n_tiles = triton.cdiv(n_chunks, BLOCK)
-    W = window_tiles if window_tiles is not None else window(n_tiles, R)
-    agg = torch.empty(S, R, n_tiles, 4, dtype=torch.float64, device=x.device)
-    inc = torch.empty(S, R, n_tiles, 4, dtype=torch.float64, device=x.device)
-    flags = torch.zeros(2 * S * R * n_tiles + 1, dtype=torch.int32, device=x.device)
+    BLOCK, n_tiles, W, agg, inc, flags = lookback_setup(R, T, S, C, lanes, window_tiles, x.device)
     has_head = K > 0
     s_hr = head.stride(0) if has_head else 0
+    store_inter = sections is not None
     _lti_single_pass_kernel[(R * n_tiles,)](
-        x, b, a, head if has_head else x, y, agg, inc, flags,
+        x, b, a, head if has_head else x, y, agg, inc, flags, sections if store_inter else y,
         T, K, R, n_tiles,
         x.stride(0), x.stride(1), b.stride(0) if b.shape[0] > 1 else 0, b.stride(1), b.stride(2),
         a.stride(0) if a.shape[0] > 1 else 0, a.stride(1), a.stride(2), s_hr, y.stride(0),
+        R * T if store_inter else 0,
         S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK,
         LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1, REVERSE=bool(reverse),
+        STORE_INTER=store_inter,
         num_warps=max(1, min(4, BLOCK // 32)))
     return y

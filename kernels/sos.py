@@ -9,6 +9,10 @@ stores the tile once, so the cascade reads ``x`` once and writes ``y`` once what
 sections. A later section's FIR halo is the previous section's true start state (hence ``M <= N``).
 Otherwise each section is one ``lti`` launch. CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``;
 real dtypes (float16/bfloat16 computed in float32, rounded once at the end).
+
+``sos_adjoint``: the cascade's backward (``dx`` and every section's coefficient gradients) in two
+launches, the forward kernel storing every section's input, then ``lti_adjoint.py``'s kernel with all
+sections, last first.
 """
 from __future__ import annotations
 
@@ -16,9 +20,11 @@ import torch
 
 from ._variants import single_pass as _single_pass
 from .lti import _tile_log, lti
+from .lti_adjoint import _DEFAULT_C as _ADJOINT_C
+from .lti_adjoint import _launch
 from .lti_single_pass import lti_single_pass
 
-__all__ = ["sos"]
+__all__ = ["sos", "sos_adjoint", "sos_adjoint_applies"]
 
 
 def sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, block_size: int | None = None,
@@ -56,3 +62,58 @@ def sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, block_size: int | 
         y = lti(y, b[:, s], a[:, s], x.new_zeros(R, 0), block_size=block_size, single_pass=single_pass,
                 lanes=lanes, window_tiles=window_tiles)
     return y.to(out_dtype)
+
+
+def sos_adjoint_applies(b: torch.Tensor, a: torch.Tensor, single_pass: bool | None = None) -> bool:
+    """Whether ``sos_adjoint`` runs for sections ``b [Rb, S, M+1]``, ``a [Ra, S, N]``: real,
+    ``1 <= N <= 4``, ``M <= N`` (a section's FIR halo is the adjoint's state), single pass on."""
+    M, N = b.shape[-1] - 1, a.shape[-1]
+    return (not (b.is_complex() or a.is_complex()) and 1 <= N <= 4 and 0 <= M <= N
+            and _single_pass(single_pass, "lti"))
+
+
+def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, need_x: bool, n_b: int,
+                n_a: int, *, block_size: int | None = None, lanes: int | None = None,
+                window_tiles: int | None = None):
+    """The backward of ``y = sos(x, b, a)`` for the output gradient ``g``: ``(dx [R, T] or None,
+    db [R, S, n_b], da [R, S, n_a])`` per row (the caller sums rows of shared sections), in two launches:
+
+    1. the forward cascade again (``lti_single_pass`` with ``sections``), storing every section's input
+       and the output: ``[S+1, R, T]``, so nothing of the forward is kept alive between the passes;
+    2. every section's adjoint, last section first, in one launch (``_lti_adjoint_kernel`` with ``S``
+       sections): each section's ``dx`` stays in registers as the output gradient of the section
+       before, its coefficient sums read the stored input and output tiles once.
+
+    About ``2S + 5`` passes over ``T`` samples (``S = 8``: 21), where one adjoint launch a section after
+    recomputing its input took ``6S - 2`` (46). Both launches use lanes of ``block_size`` samples
+    (default 16, as ``lti_adjoint``): compiled for sm_90 with 8 biquads, the recompute takes 106
+    registers a thread at 16 (254 at the forward's 32) and the adjoint 225 (114 at 8; ``gpu_check.py``
+    times both). ``lanes``, ``window_tiles``: the adjoint launch's (tests force small ones)."""
+    if x.dim() != 2 or g.shape != x.shape or b.dim() != 3 or a.dim() != 3 or b.shape[1] != a.shape[1]:
+        raise ValueError(f"sos_adjoint: expected g, x [R, T], b [Rb, S, M+1], a [Ra, S, N] with one S, got "
+                         f"{tuple(g.shape)}, {tuple(x.shape)}, {tuple(b.shape)} and {tuple(a.shape)}")
+    if not sos_adjoint_applies(b, a, True):
+        raise ValueError(f"sos_adjoint: expected real sections with 1 <= N <= 4 and M <= N, got b {tuple(b.shape)}, "
+                         f"a {tuple(a.shape)}")
+    R, T = x.shape
+    S, M, N = b.shape[1], b.shape[2] - 1, a.shape[2]
+    if not (0 <= n_b <= M + 1 and 0 <= n_a <= N):
+        raise ValueError(f"sos_adjoint: expected 0 <= n_b <= {M + 1} and 0 <= n_a <= {N}, got {n_b} and {n_a}")
+    out_dtype = g.dtype
+    dt = torch.float32 if g.dtype in (torch.float16, torch.bfloat16) else g.dtype
+    C = _ADJOINT_C if block_size is None else int(block_size)
+    if not _tile_log(C, M, N):
+        raise ValueError(f"sos_adjoint: block_size must be a power of two in [2, 64], got {C}")
+    dx = torch.empty(R, T, dtype=dt, device=g.device)
+    if R == 0 or T == 0 or S == 0:
+        dx = g.to(dt).clone()
+        return ((dx.to(out_dtype) if need_x else None), g.new_zeros(R, S, n_b), g.new_zeros(R, S, n_a))
+    g = g.to(dt)
+    g = g if g.stride(1) == 1 or T <= 1 else g.contiguous()
+    stack = torch.empty(S + 1, R, T, dtype=dt, device=g.device)
+    lti_single_pass(x.to(dt), b, a, x.new_zeros(R, 0), stack[S], C, sections=stack[:S])
+    sums = _launch(g, stack, stack[S], b, a, dx, dx.new_zeros(R, 0), n_b, n_a, need_x, 0, C, lanes, window_tiles,
+                   True)
+    # separate tensors (not two views of one): the op's outputs must not alias each other
+    db, da = sums[..., :n_b].to(out_dtype, copy=True), sums[..., n_b:].to(out_dtype, copy=True)
+    return (dx.to(out_dtype) if need_x else None), db, da

@@ -19,7 +19,7 @@ from .engine import diagonal as _diag_engine
 from .engine import lti as _lti_engine
 from .engine import time_varying as _tv_engine
 
-__all__ = ["lti", "lti_coef_grads", "lti_adjoint", "sos", "tv", "tv_adjoint", "diag", "diag_adjoint"]
+__all__ = ["lti", "lti_coef_grads", "lti_adjoint", "sos", "sos_adjoint", "tv", "tv_adjoint", "diag", "diag_adjoint"]
 
 
 def _kernels():
@@ -178,24 +178,60 @@ def _sos_setup(ctx, inputs, output):
     ctx.save_for_backward(x, b, a, output)
 
 
-def _sos_backward(ctx, g):
-    x, b, a, y = ctx.saved_tensors
-    need_x, need_b, need_a = ctx.needs_input_grad
-    S = b.shape[1]
-    none = x.new_zeros(x.shape[0], 0)
-    # The section inputs, recomputed (the fused forward keeps no intermediates), then each section's
-    # adjoint in reverse order: its dx is the previous section's output gradient.
+def _sos_adjoint_composed(g, x, y, b, a, need_x, n_b, n_a):
+    """The cascade's backward from the ops, per row: the section inputs recomputed (the fused forward
+    keeps no intermediates), then each section's adjoint, last first (its dx is the previous
+    section's output gradient). Differentiable again when a graph is being built."""
+    R, S = x.shape[0], b.shape[1]
+    none = x.new_zeros(R, 0)
     xs = [x]
     for s in range(S - 1):
         xs.append(lti(xs[-1], b[:, s], a[:, s], none))
     ys = xs[1:] + [y]
-    dbs, das = [None] * S, [None] * S
+    dbs, das = [x.new_zeros(R, n_b)] * S, [x.new_zeros(R, n_a)] * S
     for s in reversed(range(S)):
-        g, dbs[s], das[s], _ = _lti_vjp(xs[s], b[:, s], a[:, s], ys[s], g, 0, False, need_x or s > 0, need_b,
-                                        need_a, False)
-    db = torch.stack(dbs, 1) if need_b and S else (torch.zeros_like(b) if need_b else None)
-    da = torch.stack(das, 1) if need_a and S else (torch.zeros_like(a) if need_a else None)
-    return (g if need_x else None), db, da
+        nx = need_x or s > 0
+        if torch.is_grad_enabled():
+            g, dbs[s], das[s], _ = _adjoint_composed(xs[s], b[:, s], a[:, s], ys[s], g, 0, False, nx, n_b, n_a)
+        else:
+            g, dbs[s], das[s], _ = lti_adjoint(g, xs[s], ys[s], b[:, s], a[:, s], 0, False, nx, n_b, n_a)
+    stack = (lambda ts, n: torch.stack(ts, 1)) if S else (lambda ts, n: x.new_zeros(R, 0, n))
+    return (g if need_x else None), stack(dbs, n_b), stack(das, n_a)
+
+
+@torch.library.custom_op("ssm_lfilter::sos_adjoint", mutates_args=())
+def sos_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, need_x: bool, n_b: int,
+                n_a: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The backward of ``y = sos(x, b, a)`` for the output gradient ``g``, per row: ``(dx, db [R, S, n_b],
+    da [R, S, n_a])`` (``dx`` empty ``(R, 0)`` unless ``need_x``). On the kernels, biquad-like sections
+    (``1 <= N <= 4``, ``M <= N``) take two launches (``kernels/sos.py``, ``sos_adjoint``: the section
+    inputs recomputed in one pass, then every section's adjoint in one); otherwise the composed ops.
+    No autograd of its own (double backward composes)."""
+    if backend.use_triton("lti", g) and _kernels().sos_adjoint_applies(b, a):
+        dx, db, da = _kernels().sos_adjoint(g, x, b, a, need_x, n_b, n_a)
+    else:
+        dx, db, da = _sos_adjoint_composed(g, x, y, b, a, need_x, n_b, n_a)
+    dx = dx.contiguous() if need_x else g.new_empty(g.shape[0], 0)
+    return dx, db.contiguous(), da.contiguous()
+
+
+@sos_adjoint.register_fake
+def _(g, x, y, b, a, need_x, n_b, n_a):
+    R, T = g.shape
+    S = b.shape[1]
+    return g.new_empty(R, T if need_x else 0), g.new_empty(R, S, n_b), g.new_empty(R, S, n_a)
+
+
+def _sos_backward(ctx, g):
+    x, b, a, y = ctx.saved_tensors
+    need_x, need_b, need_a = ctx.needs_input_grad
+    n_b, n_a = (b.shape[2] if need_b else 0), (a.shape[2] if need_a else 0)
+    if torch.is_grad_enabled():  # create_graph=True: composed ops, differentiable again
+        dx, db, da = _sos_adjoint_composed(g, x, y, b, a, need_x, n_b, n_a)
+    else:
+        dx, db, da = sos_adjoint(g, x, y, b, a, need_x, n_b, n_a)
+    return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
+            (_sum_rows_like(da, a) if need_a else None))
 
 
 sos.register_autograd(_sos_backward, setup_context=_sos_setup)

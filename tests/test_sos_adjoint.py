@@ -1,0 +1,145 @@
+"""The cascade's backward in two launches: ``ssm_lfilter.kernels.sos_adjoint`` (the section inputs
+recomputed by the forward kernel with ``sections``, then every section's adjoint in one launch), under
+the interpreter on CPU with tiny tiles, and the ``ssm_lfilter::sos_adjoint`` op behind ``sosfilt``'s
+backward. Oracle: autograd through a sequential loop written here (float64)."""
+import importlib
+
+import pytest
+import torch
+
+import ssm_lfilter as sl
+import ssm_lfilter.ops as ops
+
+pytestmark = pytest.mark.interpreter
+sos_k = importlib.import_module("ssm_lfilter.kernels.sos")
+sp = importlib.import_module("ssm_lfilter.kernels.lti_single_pass")
+F64 = dict(dtype=torch.float64)
+TINY = dict(block_size=4, lanes=2, window_tiles=2)
+
+
+def _loop(x, b, a):
+    """The cascade step by step: section s is ``y[n] = sum_k b[s,k] u[n-k] - sum_k a[s,k-1] y[n-k]``."""
+    R, T = x.shape
+    u = x
+    for s in range(b.shape[1]):
+        ys = []
+        for n in range(T):
+            acc = sum(b[:, s, k] * u[:, n - k] for k in range(b.shape[2]) if n - k >= 0)
+            acc = acc - sum((a[:, s, k - 1] * ys[n - k] for k in range(1, a.shape[2] + 1) if n - k >= 0),
+                            x.new_zeros(R))
+            ys.append(acc)
+        u = torch.stack(ys, 1) if T else u
+    return u
+
+
+def _case(R, T, S, M, N, shared, seed):
+    gen = torch.Generator().manual_seed(seed)
+    rc = 1 if shared else R
+    b = torch.randn(rc, S, M + 1, generator=gen, **F64)
+    a = 0.4 * (torch.rand(rc, S, N, generator=gen, **F64) - 0.5) / N
+    if N >= 2:
+        a[:, 0, :2] = torch.tensor([-1.94, 0.9801], **F64)  # a pole pair at radius 0.99
+    return torch.randn(R, T, generator=gen, **F64), b, a, torch.randn(R, T, generator=gen, **F64)
+
+
+@pytest.mark.parametrize("S,M,N", [(1, 2, 2), (2, 2, 2), (3, 2, 2), (2, 1, 1), (2, 1, 2), (2, 3, 4)])
+def test_launcher_matches_autograd_of_a_loop(S, M, N):
+    for T in (1, 7, 8, 9, 33):
+        x, b, a, g = _case(2, T, S, M, N, shared=(T % 2 == 1), seed=100 * S + 10 * N + T)
+        leaves = [t.clone().requires_grad_() for t in (x, b, a)]
+        ex, eb, ea = torch.autograd.grad(_loop(*leaves), leaves, g, allow_unused=True)
+        eb = torch.zeros_like(b) if eb is None else eb
+        ea = torch.zeros_like(a) if ea is None else ea
+        dx, db, da = sos_k.sos_adjoint(g, x, b, a, True, M + 1, N, **TINY)
+        rows = (lambda d, like: d.sum(0, keepdim=True) if like.shape[0] == 1 else d)
+        for name, got, exp in (("dx", dx, ex), ("db", rows(db, b), eb), ("da", rows(da, a), ea)):
+            torch.testing.assert_close(got, exp, rtol=1e-9, atol=1e-9, msg=lambda m: f"T={T} {name}: {m}")
+
+
+def test_forward_kernel_stores_every_section_input():
+    x, b, a, _ = _case(2, 50, 3, 2, 2, shared=False, seed=4)
+    stack = torch.empty(4, 2, 50, **F64)
+    sp.lti_single_pass(x, b, a, x.new_zeros(2, 0), stack[3], 4, lanes=2, window_tiles=1, sections=stack[:3])
+    u = x
+    for s in range(3):
+        torch.testing.assert_close(stack[s], u, rtol=1e-12, atol=1e-12)
+        u = _loop(u, b[:, s:s + 1], a[:, s:s + 1])
+    torch.testing.assert_close(stack[3], u, rtol=1e-10, atol=1e-10)
+
+
+def test_partial_requests_determinism_and_errors():
+    x, b, a, g = _case(2, 40, 2, 2, 2, shared=True, seed=9)
+    full = sos_k.sos_adjoint(g, x, b, a, True, 3, 2, **TINY)
+    dx, db, da = sos_k.sos_adjoint(g, x, b, a, False, 0, 2, **TINY)
+    assert dx is None and db.shape == (2, 2, 0) and torch.equal(da, full[2])
+    again = sos_k.sos_adjoint(g, x, b, a, True, 3, 2, **TINY)
+    assert all(torch.equal(u, w) for u, w in zip(again, full))
+    f32_in = [t.float() for t in (g, x, b, a)]
+    f32 = sos_k.sos_adjoint(*f32_in, True, 3, 2, **TINY)
+    ref = sos_k.sos_adjoint(*(t.double() for t in f32_in), True, 3, 2, **TINY)  # the same rounded filter
+    for u, w in zip(f32, ref):
+        assert u.dtype == torch.float32 and float((u.double() - w).abs().max() / w.abs().max()) < 1e-5
+    with pytest.raises(ValueError, match="M <= N"):
+        sos_k.sos_adjoint(g, x, torch.ones(1, 2, 4, **F64), a, True, 4, 2)
+    with pytest.raises(ValueError, match="one S"):
+        sos_k.sos_adjoint(g, x, b[:, :1], a, True, 3, 2)
+    assert not sos_k.sos_adjoint_applies(b, a, single_pass=False)
+
+
+@pytest.mark.parametrize("backend", ["triton", "torch"])
+def test_op_opcheck_and_both_backends_agree(backend, monkeypatch):
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", backend)
+    x, b, a, g = _case(2, 30, 2, 2, 2, shared=False, seed=2)
+    leaves = [t.clone().requires_grad_() for t in (x, b, a)]
+    y = _loop(*leaves)
+    ex, eb, ea = torch.autograd.grad(y, leaves, g)
+    args = (g, x, y.detach(), b, a, True, 3, 2)
+    torch.library.opcheck(torch.ops.ssm_lfilter.sos_adjoint.default, args,
+                          test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_dynamic"))
+    for got, exp in zip(ops.sos_adjoint(*args), (ex, eb, ea)):
+        torch.testing.assert_close(got, exp)
+
+
+def test_sosfilt_backward_is_two_launches(monkeypatch):
+    """sosfilt without zi on the Triton path: the forward is one sos launch, the backward one
+    sos_adjoint call (the recompute and the adjoint), matching the torch engine; create_graph=True
+    composes (double backward works)."""
+    import ssm_lfilter.kernels as K
+
+    calls = {"sos": 0, "sos_adjoint": 0, "lti": 0, "lti_adjoint": 0}
+    for name in calls:
+        real = getattr(K, name)
+        monkeypatch.setattr(K, name, lambda *a, _r=real, _n=name, **k: calls.__setitem__(_n, calls[_n] + 1) or _r(*a, **k))
+    gen = torch.Generator().manual_seed(3)
+    sos = torch.tensor([[0.2, 0.4, 0.2, 1.0, -1.6, 0.8], [1.0, -0.5, 0.25, 1.0, 0.3, 0.1],
+                        [0.5, 0.0, -0.5, 1.0, -0.2, 0.5]], **F64).requires_grad_()
+    x = torch.randn(2, 60, generator=gen, **F64).requires_grad_()
+    grads = {}
+    for backend in ("torch", "triton"):
+        monkeypatch.setenv("SSM_LFILTER_BACKEND", backend)
+        y = sl.sosfilt(sos, x)
+        grads[backend] = torch.autograd.grad((y * y.detach().cos()).sum(), (sos, x))
+    assert calls == {"sos": 1, "sos_adjoint": 1, "lti": 0, "lti_adjoint": 0}
+    for got, exp in zip(grads["triton"], grads["torch"]):
+        torch.testing.assert_close(got, exp, rtol=1e-9, atol=1e-9)
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
+    gs, = torch.autograd.grad(sl.sosfilt(sos, x).pow(2).sum(), sos, create_graph=True)
+    assert calls["sos_adjoint"] == 1
+    gs.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.gpu
+def test_gpu_sos_adjoint_matches_composed_at_real_sizes():
+    import scipy.signal as ss
+
+    so = torch.tensor(ss.butter(16, 0.05, output="sos"), dtype=torch.float32, device="cuda")
+    b, a = so[None, :, :3], so[None, :, 4:]
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    for R, T in ((32, 1 << 20), (1, 1 << 22)):
+        x, g = (torch.randn(R, T, device="cuda", generator=gen) for _ in range(2))
+        y = ops.sos(x, b, a)
+        got = sos_k.sos_adjoint(g, x, b, a, True, 3, 2)
+        exp = ops._sos_adjoint_composed(g, x, y, b, a, True, 3, 2)
+        for u, w in zip(got, exp):
+            assert float((u.double() - w.double()).abs().max() / w.double().abs().max()) < 1e-3
