@@ -10,10 +10,13 @@ Run from the repository root on a CUDA machine (a lent H100/H200 gets one call o
 lent run here did exactly that; its numbers were discarded.)
 
 Stages, each written to the report as soon as it ends: the kernel variant table (single-pass vs
-three-pass kernels, the fused sos cascade vs per-section launches, the fused coefficient-gradient
-reduction vs per-lag torch; about 90 s), the GPU test tier (``--test-budget`` seconds, ``--skip-tests``),
-the optional public-function bandwidth table (``--bandwidth``) and the benchmark suite (about 110 s,
-``--skip-suite``). Give the device call a limit of at least 450 s for everything.
+three-pass kernels, the fused sos cascade vs per-section launches, the one-launch backwards of the LTI,
+time-varying and sos paths vs their compositions, the fused coefficient-gradient reduction vs per-lag
+torch, the high-order lane spread; about 90 s when last run, more now that it compiles the new
+backward kernels and candidates: budget 3-4 minutes), the GPU test tier (``--test-budget`` seconds,
+``--skip-tests``), the optional public-function bandwidth table (``--bandwidth``) and the benchmark
+suite (about 110 s, ``--skip-suite``). Give the device call the longest limit allowed (600 s): a run
+cut short keeps every stage it finished in the report.
 
 It writes ``OUT_DIR/report.md`` (device, versions, date, the variant table, the test tier's result,
 the kernel bandwidth table and the suite's target table), ``OUT_DIR/gpu-tests.log`` and
