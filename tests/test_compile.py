@@ -127,6 +127,39 @@ def test_compile_aot_eager_fullgraph(name):
         np.testing.assert_allclose(got_out[0].numpy(), np.stack(e), rtol=1e-9, atol=1e-9)
 
 
+def _sosfilt_no_zi_case():
+    g = _g(8)
+    sos = torch.tensor(ss.butter(4, 0.2, output="sos"))
+    return (lambda s, x: sl.sosfilt(s, x)), (sos, torch.randn(2, 40, generator=g, **F64))
+
+
+@pytest.mark.interpreter
+@pytest.mark.parametrize("name", ["lfilter", "time_varying_lfilter", "sosfilt_no_zi"])
+def test_compile_fullgraph_on_the_kernels(name, monkeypatch):
+    """On the Triton path (the interpreter on CPU) the forwards and the fused backward ops
+    (lti_adjoint, tv_adjoint, the sos and sos_adjoint ops) trace with fullgraph=True and match eager
+    torch-engine values."""
+    if torch.cuda.is_available():
+        pytest.skip("CPU interpreter path only")
+    fn, args = {**CASES, "sosfilt_no_zi": _sosfilt_no_zi_case}[name]()
+    exp_out, exp_grad = _run_and_grad(fn, args)
+    import ssm_lfilter.kernels as K
+
+    fused = {"lfilter": "lti_adjoint", "time_varying_lfilter": "time_varying_adjoint",
+             "sosfilt_no_zi": "sos_adjoint"}[name]
+    calls = []
+    real = getattr(K, fused)
+    monkeypatch.setattr(K, fused, lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
+    compiled = torch.compile(fn, backend="aot_eager", fullgraph=True)
+    got_out, got_grad = _run_and_grad(compiled, args)
+    assert calls, f"the compiled backward did not run kernels.{fused}"
+    for go, eo in zip(got_out, exp_out):
+        torch.testing.assert_close(go, eo, rtol=1e-9, atol=1e-9)
+    for gg, eg in zip(got_grad, exp_grad):
+        torch.testing.assert_close(gg, eg, rtol=1e-9, atol=1e-9)
+
+
 def test_compile_dynamic_shapes_no_recompile_error():
     fn, _ = _lfilter_case()
     compiled = torch.compile(fn, backend="aot_eager", fullgraph=True, dynamic=True)
@@ -186,6 +219,9 @@ OPCHECK_CASES = {
     "tv_shared_a": lambda: (torch.ops.ssm_lfilter.tv.default, _tv_args()),
     "tv_per_row_a": lambda: (torch.ops.ssm_lfilter.tv.default, _tv_args(Ra=2, N=3)),
     "tv_float32": lambda: (torch.ops.ssm_lfilter.tv.default, _tv_args(dtype=torch.float32)),
+    "sos_cascade": lambda: (torch.ops.ssm_lfilter.sos.default, [
+        torch.randn(2, 40, **F64).requires_grad_(), torch.randn(1, 3, 3, **F64).requires_grad_(),
+        (0.3 * torch.rand(1, 3, 2, **F64)).requires_grad_()]),
     "diag_forward": lambda: (torch.ops.ssm_lfilter.diag.default, _diag_args() + [False]),
     "diag_reverse": lambda: (torch.ops.ssm_lfilter.diag.default, _diag_args() + [True]),
     "diag_constant_a": lambda: (torch.ops.ssm_lfilter.diag.default, _diag_args(Ra=1, Ta=1) + [False]),
