@@ -208,11 +208,12 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
 
 def fused_adjoint_applies(b: torch.Tensor, a: torch.Tensor, block_size: int | None = None,
                           single_pass: bool | None = None) -> bool:
-    """Whether ``lti_adjoint`` runs for a filter ``b [Rb, M+1]``, ``a [Ra, N]``: real, ``1 <= N <= 4``,
-    ``M <= 4``, a tile-shaped chunk, and the single-pass kernels not switched off."""
+    """Whether ``lti_adjoint`` runs for a filter ``b [Rb, M+1]``, ``a [Ra, N]``: real, ``N, M <= 4`` with
+    ``max(N, M) >= 1`` (a pure FIR runs the adjoint with zero poles: its state is the FIR halo), a
+    tile-shaped chunk, and the single-pass kernels not switched off."""
     M, N = b.shape[-1] - 1, a.shape[-1]
     C = _DEFAULT_C if block_size is None else int(block_size)
-    return (not (b.is_complex() or a.is_complex()) and 1 <= N <= 4 and 0 <= M <= 4
+    return (not (b.is_complex() or a.is_complex()) and 0 <= N <= 4 and 0 <= M <= 4 and max(N, M) >= 1
             and bool(_tile_log(C, M, N)) and _single_pass(single_pass, "lti"))
 
 
@@ -232,7 +233,7 @@ def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tens
     M, N = b.shape[1] - 1, a.shape[1]
     C = _DEFAULT_C if block_size is None else int(block_size)
     if not fused_adjoint_applies(b, a, C, True):
-        raise ValueError(f"lti_adjoint: expected real b [Rb, M+1], a [Ra, N] with 1 <= N <= 4, M <= 4 and a "
+        raise ValueError(f"lti_adjoint: expected real b [Rb, M+1], a [Ra, N] with N, M <= 4, max(N, M) >= 1 and a "
                          f"power-of-two block_size in [2, 64], got {tuple(b.shape)}, {tuple(a.shape)}, {C}")
     if not (0 <= n_b <= M + 1 and 0 <= n_a <= N):
         raise ValueError(f"lti_adjoint: expected 0 <= n_b <= {M + 1} and 0 <= n_a <= {N}, got {n_b} and {n_a}")

@@ -137,7 +137,7 @@ def lti_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, K: int, r
                 n_b: int, n_a: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The backward of ``y = lti(x, b, a, head, reverse)`` for the output gradient ``g``, per row:
     ``(dx, db [R, n_b], da [R, n_a], dhead [R, K])`` (``dx`` empty ``(R, 0)`` unless ``need_x``; the first
-    ``n_b``/``n_a`` coefficient gradients, 0 for none). On the kernels, orders ``N, M <= 4`` run
+    ``n_b``/``n_a`` coefficient gradients, 0 for none). On the kernels, orders ``N, M <= 4`` (a pure FIR too) run
     ``kernels/lti_adjoint.py`` (one launch: ``g``, ``x``, ``y`` read once, ``dx`` written once); otherwise
     the composed ops. No autograd of its own: double backward takes the composed, differentiable ops."""
     if backend.use_triton("lti", g) and _kernels().fused_adjoint_applies(b, a):

@@ -55,7 +55,7 @@ def _rows(d, like):
     return d.sum(0, keepdim=True) if like.shape[0] == 1 else d
 
 
-@pytest.mark.parametrize("M,N", [(2, 2), (0, 1), (1, 1), (3, 1), (1, 3), (4, 4), (2, 4)])
+@pytest.mark.parametrize("M,N", [(2, 2), (0, 1), (1, 1), (3, 1), (1, 3), (4, 4), (2, 4), (2, 0), (4, 0)])
 @pytest.mark.parametrize("reverse", [False, True])
 def test_launcher_matches_autograd_of_a_loop(M, N, reverse):
     for T in (1, 7, 8, 9, 33):  # one sample, a tile -1/0/+1 (8 samples), several tiles and windows
@@ -119,13 +119,14 @@ def test_errors_name_the_argument():
     b, a = torch.ones(1, 3, **F64), torch.full((1, 2), 0.1, **F64)
     with pytest.raises(ValueError, match="expected g, x, y of one shape"):
         launcher(z, z[:, :4], z, b, a, 0, True, 3, 2)
-    with pytest.raises(ValueError, match="1 <= N <= 4"):
+    with pytest.raises(ValueError, match="N, M <= 4"):
         launcher(z, z, z, b, torch.zeros(1, 5, **F64), 0, True, 3, 5)
     with pytest.raises(ValueError, match="0 <= n_b <= 3"):
         launcher(z, z, z, b, a, 0, True, 4, 2)
     with pytest.raises(ValueError, match="lanes must be a power of two"):
         launcher(z, z, z, b, a, 0, True, 3, 2, lanes=3)
-    assert not fused_adjoint_applies(b, torch.zeros(1, 0, **F64))  # N = 0: the composed backward
+    assert fused_adjoint_applies(b, torch.zeros(1, 0, **F64))  # a pure FIR: zero poles
+    assert not fused_adjoint_applies(torch.ones(1, 1, **F64), torch.zeros(1, 0, **F64))  # a gain: composed
     assert not fused_adjoint_applies(torch.ones(1, 6, **F64), a)  # M = 5
     assert not fused_adjoint_applies(b, a, single_pass=False)
 
@@ -172,6 +173,26 @@ def test_lfilter_backward_is_one_adjoint_launch(monkeypatch):
     assert calls["lti_adjoint"] == 1  # the composed path, differentiable again
     gb.sum().backward()
     assert a.grad is not None and torch.isfinite(a.grad).all()
+
+
+def test_fir_backward_is_one_adjoint_launch(monkeypatch):
+    """A pure FIR (a = [1]) also runs its backward in one launch (the adjoint with zero poles)."""
+    import ssm_lfilter.kernels as K
+
+    calls = []
+    real = K.lti_adjoint
+    monkeypatch.setattr(K, "lti_adjoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    gen = torch.Generator().manual_seed(2)
+    b = torch.randn(4, generator=gen, **F64).requires_grad_()
+    x = torch.randn(3, 45, generator=gen, **F64).requires_grad_()
+    grads = {}
+    for backend in ("torch", "triton"):
+        monkeypatch.setenv("SSM_LFILTER_BACKEND", backend)
+        y = sl.lfilter(b, torch.ones(1, **F64), x)
+        grads[backend] = torch.autograd.grad((y * y.detach().sin()).sum(), (b, x))
+    assert calls == [1]
+    for got, exp in zip(grads["triton"], grads["torch"]):
+        torch.testing.assert_close(got, exp, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.gpu
