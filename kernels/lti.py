@@ -502,8 +502,9 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     ``SSM_LFILTER_SINGLE_PASS`` (on unless "0"). ``lanes``/``window_tiles``: its tile width in chunks
     and look-back window, for tests.
     ``reverse``: the same filter run backwards in time, ``flip(lti(flip(x)))`` with ``head`` still in
-    processing order (``head[n]`` enters at time ``T-1-n``). The single-pass kernel reads and writes
-    reversed indices directly; the three-pass kernels get a flipped copy.
+    processing order (``head[n]`` enters at time ``T-1-n``). No flipped copy: the single-pass kernel
+    reads and writes reversed indices, the three-pass kernels get ``x`` and ``y`` from their last
+    sample with negated time strides.
     """
     for name, t in (("x", x), ("b", b), ("a", a), ("head", head)):
         _check_dtype(name, t)
@@ -551,9 +552,13 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
 
         lti_single_pass(x, b, a, head, y, C, lanes=lanes, window_tiles=window_tiles, reverse=reverse)
         return y.to(out_dtype)
+    x_arg, y_arg = x, y
     if reverse:
-        return lti(x.flip(1), b, a, head, block_size=block_size, scan_block=scan_block, coalesced=coalesced,
-                   single_pass=single_pass, lanes=lanes, window_tiles=window_tiles).flip(1).to(out_dtype)
+        # The same kernels on the reversed signal without flipped copies: x and y are passed from
+        # their last sample with negated time strides (every access goes through the strides).
+        x_arg, y_arg = x[:, T - 1:], y[:, T - 1:]
+        strides = (x.stride(0), -x.stride(1), *strides[2:8], y.stride(0), -y.stride(1))
+        head_arg = head if has_head else x_arg
 
     # the chunk states of the three passes (allocated only here: the single pass has its own buffers)
     st = torch.zeros(R, max(n_st, 1), NP, dtype=torch.float64, device=x.device)
@@ -568,7 +573,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
         lanes = R * n_st
         BLOCK, nw = _chunk_grid(lanes, MP, NP, x.device.type != "cpu")
         kernel[(triton.cdiv(lanes, BLOCK),)](
-            x, b, a_arg, head_arg, y, st, st, T, K, lanes, n_st, 0, n_st, *strides,
+            x_arg, b, a_arg, head_arg, y_arg, st, st, T, K, lanes, n_st, 0, n_st, *strides,
             HAS_INIT=False, IN_OFF=0, STORE_END=True, OUTPUT=False, BLOCK=BLOCK,
             num_warps=nw, **common, **extra)
         # pass 2: true chunk end states, S_c = A^C S_{c-1} + e_c
@@ -578,7 +583,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     lanes = R * n_chunks
     BLOCK, nw = _chunk_grid(lanes, MP, NP, x.device.type != "cpu")
     kernel[(triton.cdiv(lanes, BLOCK),)](
-        x, b, a_arg, head_arg, y, st, st, T, K, lanes, n_chunks, n_st, 0, *strides,
+        x_arg, b, a_arg, head_arg, y_arg, st, st, T, K, lanes, n_chunks, n_st, 0, *strides,
         HAS_INIT=n_st > 0, IN_OFF=-1, STORE_END=False, OUTPUT=True, BLOCK=BLOCK,
         num_warps=nw, **common, **extra)
     return y.to(out_dtype)

@@ -179,13 +179,15 @@ def test_single_pass_rejects_bad_tiles(kw):
                                        (0, 0, 3, 4, 30)])
 def test_reverse_is_the_flipped_filter(M, N, K, C, T, coalesced):
     """``reverse=True`` runs the filter backwards in time: exactly ``flip(lti(flip(x)))`` with the head
-    in processing order. The single-pass kernel reads the reversed indices in place (bitwise the same
-    as on a flipped copy); the other paths flip a copy."""
+    in processing order. The single-pass kernel reads the reversed indices in place, the three-pass
+    kernels through negated time strides: bitwise the same as on a flipped copy, strided input too."""
     x, b, a, head = _make(2, T, M, N, K, False, torch.float64)
     kw = dict(block_size=C, lanes=2, window_tiles=2) if coalesced == "single_pass" else dict(block_size=C)
     y = lti(x, b, a, head, reverse=True, **kw)
     y_flip = lti(x.flip(1), b, a, head, **kw).flip(1)
     assert torch.equal(y, y_flip)
+    x_strided = torch.stack([x, torch.full_like(x, float("nan"))], -1)[..., 0]  # time stride 2
+    assert torch.equal(lti(x_strided, b, a, head, reverse=True, **kw), y_flip)
     ref = np.flip(_scipy_ref(x.flip(1), b, a, head), 1)
     assert _rel_err(y, ref) < _tol(torch.float64, N)
 
