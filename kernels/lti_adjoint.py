@@ -24,9 +24,14 @@ shifted re-reads). Each tile stores its sums; the launcher adds the tiles with `
 fixed order. ``v`` is rounded to ``g``'s dtype where the composed path stores it, so both give the
 same values up to the FIR halo (float64 here, rounded there).
 
+The kernel also runs a cascade (``S`` sections, ``kernels/sos.py: sos_adjoint``): the sections' adjoints
+last first in one launch, each section's ``dx`` tile staying in registers as the output gradient of
+the section before, each with its own look-back buffers and flags, ``x``/``y`` tiles read from the
+stack of section inputs.
+
 Registers (``benchmarks/kernel_resources.py``, sm_90): the ``x`` and ``y`` tiles and nine float64 sums
 stay alive through the walk, so lanes of 32 samples took 255 registers a thread and spilled at order
-4; lanes of 16 samples (1024-sample tiles) take 144-164 registers at orders 1-4 with no spill.
+4; lanes of 16 samples (1024-sample tiles) take 124-166 registers at orders 1-4 with no spill.
 
 Only integer atomics (the look-back's ticket and flags): bitwise deterministic.
 CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``; real dtypes.
