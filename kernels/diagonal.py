@@ -661,11 +661,15 @@ def diagonal_adjoint(a: torch.Tensor, h: torch.Tensor, g: torch.Tensor, reverse:
         lam = diagonal(a_adj, g, not reverse, block_size=block_size, single_pass=False, tile_elems=tile_elems)
         if not need_da:
             return lam, da_empty
+        # da[t] = lam[t] conj(h_prev[t]) on the overlapping slices (zero at the boundary step): no
+        # padded copy of h. (conj_physical: linalg.vecdot's lazy conjugation failed opcheck's AOT trace.)
         hd = h.to(dtype)
-        h_prev = torch.nn.functional.pad(hd[:, 1:], (0, 1)) if reverse else torch.nn.functional.pad(hd[:, : T - 1], (1, 0))
-        da = lam * torch.conj_physical(h_prev)
+        h_sl, lam_sl = (hd[:, 1:], lam[:, : T - 1]) if reverse else (hd[:, : T - 1], lam[:, 1:])
         if Ta == 1:
-            da = da.sum(1, keepdim=True)
+            da = (lam_sl * torch.conj_physical(h_sl)).sum(1, keepdim=True)
+        else:
+            da = torch.zeros_like(lam)
+            torch.mul(lam_sl, torch.conj_physical(h_sl), out=da[:, : T - 1] if reverse else da[:, 1:])
         return lam, _reduce_da(da, Ra)
 
     lam = torch.empty(R, T, dtype=dtype, device=g.device)
