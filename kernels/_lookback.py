@@ -55,6 +55,14 @@ def wait_flags(p_flags, mask):
     tl.debug_barrier()  # the acquiring threads' view is shared with the whole CTA
 
 
+def check_tiles(op: str, lanes: int | None, window_tiles: int | None) -> None:
+    """The single-pass launchers' test knobs: ``lanes`` a power of two >= 2, ``window_tiles`` one >= 1."""
+    if lanes is not None and (lanes < 2 or lanes & (lanes - 1)):
+        raise ValueError(f"{op}: lanes must be a power of two >= 2, got {lanes}")
+    if window_tiles is not None and (window_tiles < 1 or window_tiles & (window_tiles - 1)):
+        raise ValueError(f"{op}: window_tiles must be a power of two >= 1, got {window_tiles}")
+
+
 def window(n_tiles: int, rows: int, cap: int = 128) -> int:
     """Look-back window W (a power of two): enough tiles per link that the serial chain keeps up with
     the tiles in flight, shared by ``rows`` rows; wider windows cost every tile a longer fold.

@@ -44,7 +44,7 @@ import triton.language as tl
 
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
-from ._lookback import take_ticket
+from ._lookback import check_tiles, take_ticket
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
 from .lti_single_pass import _load_tile, _section_pass, _store_tile, _tile_ptrs, lookback_setup
@@ -242,10 +242,7 @@ def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tens
                          f"power-of-two block_size in [2, 64], got {tuple(b.shape)}, {tuple(a.shape)}, {C}")
     if not (0 <= n_b <= M + 1 and 0 <= n_a <= N):
         raise ValueError(f"lti_adjoint: expected 0 <= n_b <= {M + 1} and 0 <= n_a <= {N}, got {n_b} and {n_a}")
-    if lanes is not None and (lanes < 2 or lanes & (lanes - 1)):
-        raise ValueError(f"lti_adjoint: lanes must be a power of two >= 2, got {lanes}")
-    if window_tiles is not None and (window_tiles < 1 or window_tiles & (window_tiles - 1)):
-        raise ValueError(f"lti_adjoint: window_tiles must be a power of two >= 1, got {window_tiles}")
+    check_tiles("lti_adjoint", lanes, window_tiles)
     out_dtype = g.dtype
     dt = torch.float32 if g.dtype in (torch.float16, torch.bfloat16) else g.dtype
     # rows with unit time stride: a tile is one int64 base and int32 offsets (as the forward kernel)

@@ -31,7 +31,7 @@ import triton
 import triton.language as tl
 
 from ._affine import _combine2, _combine4, apply_affine, scan_affine
-from ._lookback import publish, take_ticket, wait_flags, window
+from ._lookback import check_tiles, publish, take_ticket, wait_flags, window
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
 from .lti import _fir_coefficients, _input_halo, _lti_cols, _pole_taps
@@ -381,10 +381,7 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     many tiles and window links. ``reverse``: run backwards in time (x and y read and written at
     ``T-1-n``; ``head[n]`` still enters at the n-th step), with no copy of the reversed signal.
     ``sections [S, R, T]`` (contiguous): also receives every section's input (the cascade's backward)."""
-    if lanes is not None and (lanes < 2 or lanes & (lanes - 1)):
-        raise ValueError(f"lti: lanes must be a power of two >= 2, got {lanes}")
-    if window_tiles is not None and (window_tiles < 1 or window_tiles & (window_tiles - 1)):
-        raise ValueError(f"lti: window_tiles must be a power of two >= 1, got {window_tiles}")
+    check_tiles("lti", lanes, window_tiles)
     if b.dim() == 2:
         b, a = b[:, None, :], a[:, None, :]
     R, T = x.shape

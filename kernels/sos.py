@@ -104,10 +104,10 @@ def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tens
     C = _ADJOINT_C if block_size is None else int(block_size)
     if not _tile_log(C, M, N):
         raise ValueError(f"sos_adjoint: block_size must be a power of two in [2, 64], got {C}")
-    dx = torch.empty(R, T, dtype=dt, device=g.device)
     if R == 0 or T == 0 or S == 0:
         dx = g.to(dt).clone()
         return ((dx.to(out_dtype) if need_x else None), g.new_zeros(R, S, n_b), g.new_zeros(R, S, n_a))
+    dx = torch.empty(R, T, dtype=dt, device=g.device)
     g = g.to(dt)
     g = g if g.stride(1) == 1 or T <= 1 else g.contiguous()
     stack = torch.empty(S + 1, R, T, dtype=dt, device=g.device)

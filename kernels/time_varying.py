@@ -59,7 +59,7 @@ import triton.language as tl
 
 from ._affine import apply_affine, scan_affine
 from ._bits import from_bits, to_bits
-from ._lookback import publish, take_ticket, wait_flags
+from ._lookback import check_tiles, publish, take_ticket, wait_flags
 from ._lookback import window as _window
 from ._variants import single_pass as _single_pass
 from ._variants import tile_io as _tile_io
@@ -783,6 +783,23 @@ def _tile_log(L: int, NS: int) -> int:
     return W.bit_length() - 1 if W >= 2 else 0
 
 
+def single_pass_chunk(N: int, T: int, block_size: int | None) -> int:
+    """The single pass's chunk length (a power of two <= 64), or 0 where it cannot run ``block_size``.
+    Default 16 steps (8 for N >= 3): ptxas for sm_90 (triton 3.7.1, 128 lanes, W = 128) reports 128
+    registers at N = 2, L = 16 but 210 at L = 32; N = 4 in float64 spills at L = 16."""
+    L = block_size if block_size is not None else min(16 if N <= 2 else 8, triton.next_power_of_2(max(T, 1)))
+    return L if L <= 64 and L & (L - 1) == 0 else 0
+
+
+def accumulation(N: int, dtype: torch.dtype, accumulate_fp64: bool | None):
+    """``(acc_dtype, ACC)``: float64 for float64 data, and for float32 data of order >= 3 unless told
+    (``accumulate_fp64``; see ``time_varying``)."""
+    if accumulate_fp64 is None:
+        accumulate_fp64 = N >= 3
+    acc_dtype = torch.float64 if (accumulate_fp64 or dtype == torch.float64) else torch.float32
+    return acc_dtype, (tl.float64 if acc_dtype == torch.float64 else tl.float32)
+
+
 def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret, adjoint=False, z=None,
                               da=None):
     """Launch ``tv_single_pass_kernel`` (``1 <= N <= 4``, ``L`` a power of two <= 64) into ``y``.
@@ -866,10 +883,7 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
         raise ValueError(f"time_varying: order N={N} exceeds the kernel's maximum {MAX_ORDER}")
     if block_size is not None and block_size < 1:
         raise ValueError(f"time_varying: block_size must be positive, got {block_size}")
-    if lanes is not None and (lanes < 2 or lanes & (lanes - 1)):
-        raise ValueError(f"time_varying: lanes must be a power of two >= 2, got {lanes}")
-    if window_tiles is not None and (window_tiles < 1 or window_tiles & (window_tiles - 1)):
-        raise ValueError(f"time_varying: window_tiles must be a power of two >= 1, got {window_tiles}")
+    check_tiles("time_varying", lanes, window_tiles)
 
     y = torch.empty(R, T, dtype=dtype, device=u.device)
     if R == 0 or T == 0:
@@ -882,18 +896,13 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
     dev = u.device
     # Kernels only run on CPU tensors under TRITON_INTERPRET=1; there, tile shapes trade differently.
     interpret = dev.type == "cpu"
-    if accumulate_fp64 is None:
-        accumulate_fp64 = N >= 3
-    acc_dtype = torch.float64 if (accumulate_fp64 or dtype == torch.float64) else torch.float32
-    ACC = tl.float64 if acc_dtype == torch.float64 else tl.float32
+    acc_dtype, ACC = accumulation(N, dtype, accumulate_fp64)
     a_strides = (a.stride(0), a.stride(1), a.stride(2))
     u_strides = (u.stride(0), u.stride(1))
 
     if N <= 4 and _single_pass(single_pass, "time_varying"):
-        # default chunk: 16 steps (8 for N >= 3): ptxas for sm_90 (triton 3.7.1, 128 lanes, W = 128)
-        # reports 128 registers at N = 2, L = 16 but 210 at L = 32; N = 4 in float64 spills at L = 16.
-        L = block_size if block_size is not None else min(16 if N <= 2 else 8, triton.next_power_of_2(T))
-        if L <= 64 and L & (L - 1) == 0:
+        L = single_pass_chunk(N, T, block_size)
+        if L:
             return _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret)
 
     L = block_size if block_size is not None else min(512, max(16, _pow2_floor(math.isqrt(R * T // 4))))

@@ -21,26 +21,19 @@ single pass's look-back uses only integer atomics).
 from __future__ import annotations
 
 import torch
-import triton
-import triton.language as tl
 
+from ._lookback import check_tiles
 from ._variants import single_pass as _single_pass
-from .time_varying import _time_varying_single_pass
+from .time_varying import _time_varying_single_pass, accumulation, single_pass_chunk
 
 __all__ = ["time_varying_adjoint", "tv_adjoint_applies"]
-
-
-def _chunk(N: int, T: int, block_size: int | None) -> int:
-    # the forward single pass's default chunk (time_varying): 16 steps for N <= 2, 8 above
-    return block_size if block_size is not None else min(16 if N <= 2 else 8, triton.next_power_of_2(max(T, 1)))
 
 
 def tv_adjoint_applies(a: torch.Tensor, block_size: int | None = None, single_pass: bool | None = None) -> bool:
     """Whether ``time_varying_adjoint`` runs for coefficients ``a [Ra, T, N]``: real, ``1 <= N <= 4``,
     a power-of-two chunk <= 64, and the single-pass kernels not switched off."""
     N, T = a.shape[-1], a.shape[-2]
-    L = _chunk(N, T, block_size)
-    return (not a.is_complex() and 1 <= N <= 4 and L <= 64 and L & (L - 1) == 0
+    return (not a.is_complex() and 1 <= N <= 4 and bool(single_pass_chunk(N, T, block_size))
             and _single_pass(single_pass, "time_varying"))
 
 
@@ -61,10 +54,7 @@ def time_varying_adjoint(g: torch.Tensor, a: torch.Tensor, z: torch.Tensor, need
     if not tv_adjoint_applies(a, block_size, True):
         raise ValueError(f"time_varying_adjoint: expected real a with 1 <= N <= 4 and a power-of-two block_size "
                          f"<= 64, got a {tuple(a.shape)} {a.dtype}, block_size {block_size}")
-    if lanes is not None and (lanes < 2 or lanes & (lanes - 1)):
-        raise ValueError(f"time_varying_adjoint: lanes must be a power of two >= 2, got {lanes}")
-    if window_tiles is not None and (window_tiles < 1 or window_tiles & (window_tiles - 1)):
-        raise ValueError(f"time_varying_adjoint: window_tiles must be a power of two >= 1, got {window_tiles}")
+    check_tiles("time_varying_adjoint", lanes, window_tiles)
     dtype = torch.promote_types(g.dtype, a.dtype)
     if dtype not in (torch.float32, torch.float64):
         raise TypeError(f"time_varying_adjoint: expected float32 or float64, got {dtype}")
@@ -75,10 +65,7 @@ def time_varying_adjoint(g: torch.Tensor, a: torch.Tensor, z: torch.Tensor, need
     g, z = g.to(dtype), z.to(dtype)
     z = z if z.stride(1) == 1 or T <= 1 else z.contiguous()  # the kernel adds int32 in-tile offsets to z
     a = a.to(dtype).expand(R, T, N)
-    if accumulate_fp64 is None:
-        accumulate_fp64 = N >= 3  # as the forward: float32 carries of direct forms of order >= 3 cancel
-    acc_dtype = torch.float64 if (accumulate_fp64 or dtype == torch.float64) else torch.float32
-    ACC = tl.float64 if acc_dtype == torch.float64 else tl.float32
-    _time_varying_single_pass(g, a, du, _chunk(N, T, block_size), lanes, window_tiles, ACC, acc_dtype,
+    acc_dtype, ACC = accumulation(N, dtype, accumulate_fp64)  # as the forward
+    _time_varying_single_pass(g, a, du, single_pass_chunk(N, T, block_size), lanes, window_tiles, ACC, acc_dtype,
                               g.device.type == "cpu", adjoint=True, z=z, da=da)
     return du, da

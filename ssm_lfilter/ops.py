@@ -188,15 +188,16 @@ def _sos_adjoint_composed(g, x, y, b, a, need_x, n_b, n_a):
     for s in range(S - 1):
         xs.append(lti(xs[-1], b[:, s], a[:, s], none))
     ys = xs[1:] + [y]
-    dbs, das = [x.new_zeros(R, n_b)] * S, [x.new_zeros(R, n_a)] * S
+    dbs, das = [None] * S, [None] * S
     for s in reversed(range(S)):
         nx = need_x or s > 0
         if torch.is_grad_enabled():
             g, dbs[s], das[s], _ = _adjoint_composed(xs[s], b[:, s], a[:, s], ys[s], g, 0, False, nx, n_b, n_a)
         else:
             g, dbs[s], das[s], _ = lti_adjoint(g, xs[s], ys[s], b[:, s], a[:, s], 0, False, nx, n_b, n_a)
-    stack = (lambda ts, n: torch.stack(ts, 1)) if S else (lambda ts, n: x.new_zeros(R, 0, n))
-    return (g if need_x else None), stack(dbs, n_b), stack(das, n_a)
+    if not S:
+        return (g if need_x else None), x.new_zeros(R, 0, n_b), x.new_zeros(R, 0, n_a)
+    return (g if need_x else None), torch.stack(dbs, 1), torch.stack(das, 1)
 
 
 @torch.library.custom_op("ssm_lfilter::sos_adjoint", mutates_args=())
@@ -291,8 +292,7 @@ def tv_adjoint(g: Tensor, a: Tensor, y: Tensor, need_a: bool) -> tuple[Tensor, T
         du, da = _kernels().time_varying_adjoint(g, a, y, need_a)
     else:
         du, da = _tv_adjoint_composed(g, a, y, need_a)
-    R, T = g.shape
-    return du.contiguous(), (da.contiguous() if need_a else g.new_zeros(R, 0, a.shape[2]))
+    return du.contiguous(), (da.contiguous() if need_a else g.new_zeros(g.shape[0], 0, a.shape[2]))
 
 
 @tv_adjoint.register_fake
