@@ -9,12 +9,13 @@ Run from the repository root on a CUDA machine (a lent H100/H200 gets one call o
 ``ssm_lfilter`` without its kernels: every CUDA call warns and runs the torch engine. The first
 lent run here did exactly that; its numbers were discarded.)
 
-Stages, each written to the report as soon as it ends: the kernel variant table (single-pass vs
+Stages, each written to the report as soon as it ends: compiling the variant table's kernels in
+``--warm-workers`` processes at once (Triton compiles serially in one process, and a cold table spent
+most of its 3 minutes compiling), the kernel variant table (single-pass vs
 three-pass kernels, the fused sos cascade vs per-section launches, the one-launch backwards of the LTI,
 time-varying and sos paths vs their compositions, the fused coefficient-gradient reduction vs per-lag
-torch, the high-order lane spread; about 90 s when last run, more now that it compiles the new
-backward kernels and candidates: budget 3-4 minutes), the GPU test tier (``--test-budget`` seconds,
-``--skip-tests``), the optional public-function bandwidth table (``--bandwidth``) and the benchmark
+torch, the high-order lane spread), the GPU test tier (``--test-budget`` seconds, ``--skip-tests``; in 8
+processes where pytest-xdist is installed), the optional public-function bandwidth table (``--bandwidth``) and the benchmark
 suite (about 110 s, ``--skip-suite``). Give the device call the longest limit allowed (600 s): a run
 cut short keeps every stage it finished in the report.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -65,28 +67,34 @@ def _test_tier(out_dir: str, budget_s: int) -> str:
     """``pytest -m gpu`` in a subprocess with a time limit; returns its closing line."""
     log = os.path.join(out_dir, "gpu-tests.log")
     cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "tests"]
+    try:  # the tier is compile-bound: tests in parallel processes compile in parallel
+        import xdist  # noqa: F401
+
+        cmd[-1:-1] = ["-n", "8"]
+    except ImportError:
+        pass
+    # its own process group, so a tier cut short leaves no worker running on the GPU during the suite
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     try:
-        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=budget_s)
-        text, rc = res.stdout + res.stderr, res.returncode
-    except subprocess.TimeoutExpired as err:
-        text, rc = (err.stdout or b"").decode() if isinstance(err.stdout, bytes) else (err.stdout or ""), "timeout"
+        text, _ = proc.communicate(timeout=budget_s)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        text, rc = proc.communicate()[0], "timeout"
     with open(log, "w") as f:
         f.write(text)
     tail = [ln for ln in text.strip().splitlines() if ln.strip()][-1:] or ["(no output)"]
     return f"`{' '.join(cmd[2:])}` exit {rc}: {tail[0]}"
 
 
-def _variant_comparison() -> tuple[str, dict, dict]:
-    """Every kernel variant side by side on the same data: the single-pass look-back kernels (and the
-    fused sos cascade and coefficient-gradient reduction) against the three-pass kernels with coalesced
-    tiles (and the per-section cascade, the per-lag torch reductions).
-    Returns the table and, per family, whether the single-pass (or fused) variant compiled, matched the
-    three-pass (or unfused) result and was faster, and whether it matched."""
+def _variant_cases(dev: str = "cuda") -> list:
+    """The cases of the variant table: ``(family, name, bytes moved, {variant: fn})`` on fixed data
+    (seed 0), built the same way in every process that warms or times them."""
+    import importlib
+
     import torch
     import triton
-    from triton.testing import do_bench
-
-    import importlib
 
     def launcher(module, name):  # a family whose kernels fail to import is reported, not fatal
         try:
@@ -100,12 +108,6 @@ def _variant_comparison() -> tuple[str, dict, dict]:
     window = launcher("_lookback", "window")
     diagonal = launcher("diagonal", "diagonal")
     time_varying = launcher("time_varying", "time_varying")
-    dev = "cuda"
-    # the reference of each case is its "three-pass tiles" variant (for the backward: the composed ops)
-    rows = ["| case | variant | ms | GB/s | % of copy | max rel diff vs three-pass tiles |", "|---|---|---|---|---|---|"]
-    src = torch.empty(2**28, dtype=torch.uint8, device=dev)
-    dst = torch.empty_like(src)
-    copy = 2 * src.numel() / do_bench(lambda: dst.copy_(src), return_mode="median") / 1e6
     torch.manual_seed(0)
     T = 1 << 24
     cases = []
@@ -273,6 +275,57 @@ def _variant_comparison() -> tuple[str, dict, dict]:
     # reads g, a (2), z; writes du, da (2): 7 arrays at the least
     cases.append(("tv_adjoint", "time_varying backward (du, da) N=2 8x2^20", 28 * u.numel(), {
         "single-pass": tv_fused, "three-pass tiles": tv_composed}))
+    return cases
+
+
+def _warm(part: int, parts: int) -> None:
+    """Compile (run once) every ``parts``-th variant of the table, starting at ``part``: several such
+    processes fill Triton's on-disk cache in parallel, so the timing process compiles nothing. Each
+    variant compiles its own kernels serially in one process; a cold table took over 3 minutes."""
+    import torch
+
+    items = [(name, var, fn) for _, name, _, variants in _variant_cases() for var, fn in variants.items()]
+    for name, var, fn in items[part::parts]:
+        try:
+            fn()
+            torch.cuda.synchronize()
+        except Exception as err:  # noqa: BLE001 - the timing process reports failures
+            print(f"warm {name} / {var}: {type(err).__name__}: {str(err)[:200]}", flush=True)
+
+
+def _warm_in_parallel(workers: int, budget_s: int) -> str:
+    """Run ``_warm`` in ``workers`` processes at once (the GPU is shared; nothing is timed)."""
+    t0 = time.time()
+    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--warm-part", f"{k}/{workers}"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for k in range(workers)]
+    notes = []
+    for proc in procs:
+        try:
+            out, _ = proc.communicate(timeout=max(1.0, budget_s - (time.time() - t0)))
+            notes += [ln for ln in out.splitlines() if ln.startswith("warm ")]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            notes.append("warm: a worker ran past its budget and was stopped")
+    return f"{workers} compile workers, {time.time() - t0:.0f} s" + "".join(f"; {n}" for n in notes[:5])
+
+
+def _variant_comparison() -> tuple[str, dict, dict]:
+    """Every kernel variant side by side on the same data: the single-pass look-back kernels (and the
+    fused sos cascade and coefficient-gradient reduction) against the three-pass kernels with coalesced
+    tiles (and the per-section cascade, the per-lag torch reductions).
+    Returns the table and, per family, whether the single-pass (or fused) variant compiled, matched the
+    three-pass (or unfused) result and was faster, and whether it matched."""
+    import torch
+    from triton.testing import do_bench
+
+    # the reference of each case is its "three-pass tiles" variant (for the backward: the composed ops)
+    rows = ["| case | variant | ms | GB/s | % of copy | max rel diff vs three-pass tiles |", "|---|---|---|---|---|---|"]
+    src = torch.empty(2**28, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    copy = 2 * src.numel() / do_bench(lambda: dst.copy_(src), return_mode="median") / 1e6
+    del src, dst
+    cases = _variant_cases()
     verdict: dict = {}
     matched: dict = {}
     for family, name, nbytes, variants in cases:
@@ -355,13 +408,22 @@ def _bandwidth_table() -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
     ap.add_argument("--test-budget", type=int, default=90, help="seconds for the GPU test tier")
     ap.add_argument("--sweeps", nargs="*", default=None, help="suite sweeps to run (default: all of the cuda preset)")
     ap.add_argument("--skip-suite", action="store_true")
     ap.add_argument("--skip-tests", action="store_true")
     ap.add_argument("--bandwidth", action="store_true", help="also time the public functions against a copy")
+    ap.add_argument("--warm-workers", type=int, default=8,
+                    help="processes that compile the variant table's kernels in parallel first (0: none)")
+    ap.add_argument("--warm-part", default=None, help=argparse.SUPPRESS)  # K/N: one such process
     args = ap.parse_args(argv)
+    if args.warm_part is not None:
+        part, parts = map(int, args.warm_part.split("/"))
+        _warm(part, parts)
+        return 0
+    if args.out is None:
+        ap.error("--out is required")
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
     parts = ["# ssm_lfilter GPU check", "", _env(), ""]
@@ -370,6 +432,9 @@ def main(argv=None) -> int:
         with open(os.path.join(args.out, "report.md"), "w") as f:
             f.write("\n".join(parts) + f"\n\nElapsed: {time.time() - t0:.0f} s\n")
 
+    if args.warm_workers > 0:
+        parts += ["Compiled first: " + _warm_in_parallel(args.warm_workers, budget_s=240), ""]
+        save()
     try:
         table, verdict, matched = _variant_comparison()
     except Exception as err:  # noqa: BLE001
