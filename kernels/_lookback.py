@@ -63,12 +63,13 @@ def check_tiles(op: str, lanes: int | None, window_tiles: int | None) -> None:
         raise ValueError(f"{op}: window_tiles must be a power of two >= 1, got {window_tiles}")
 
 
-def window(n_tiles: int, rows: int, cap: int = 128) -> int:
+def window(n_tiles: int, rows: int, cap: int = 128, budget: int = 256, floor: int = 2) -> int:
     """Look-back window W (a power of two): enough tiles per link that the serial chain keeps up with
-    the tiles in flight, shared by ``rows`` rows; wider windows cost every tile a longer fold.
-    Measured on an H200 (LTI order 2, 32 x 2^20): W = 8 beat W = 32 by 7-20%; one row of 2^24 needs
-    W = 128 (W = 8 was 3.5x slower: the chain, not the fold, was the limit)."""
-    want = max(2, 256 // max(rows, 1))
+    the tiles in flight, ``budget`` tiles shared by ``rows`` rows, at least ``floor``; wider windows
+    cost every tile a longer fold. The defaults are the time-varying kernel's (8 rows: W = 32 beat
+    W = 8 by 25% on an H200). The LTI kernels, whose fold loads 4 float64 a tile, take budget 1024
+    and floor 8 (``lti_single_pass.lookback_setup``)."""
+    want = max(floor, budget // max(rows, 1))
     w = 2
     while w < min(want, cap, n_tiles):
         w *= 2

@@ -457,9 +457,11 @@ def _chunk_grid(lanes: int, MP: int, NP: int, gpu: bool) -> tuple[int, int]:
     thread a lane they spilled on sm_90 from order 16 (N = M = 16: 255 registers and 432-536 bytes a
     thread; N = M = 32: 2.5 KB), so on a GPU tiles wider than 16 spread a lane over several threads:
     1024 // width lanes on 4 warps took 112-142 registers and no spill (benchmarks/kernel_resources.py).
+    Timed on an H200 (32 x 2^18): the spread lanes ran order 32 (width 64) 1.3x faster than one thread
+    a lane but order 16 (width 32) 1.3x slower despite the spill, so only tiles wider than 32 spread.
     The interpreter (``gpu`` False) pays per program, so it keeps up to 128 lanes a program."""
     width = max(MP, NP)
-    if not gpu or width <= 16:
+    if not gpu or width <= 32:
         BLOCK = min(128, _next_pow2(lanes))
         return BLOCK, max(1, min(4, BLOCK // 32))
     BLOCK = min(max(1, 1024 // width), _next_pow2(lanes))
