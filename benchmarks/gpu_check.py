@@ -63,14 +63,14 @@ def _env() -> str:
     return "\n".join(lines)
 
 
-def _test_tier(out_dir: str, budget_s: int) -> str:
+def _test_tier(out_dir: str, budget_s: int, tests=None) -> str:
     """``pytest -m gpu`` in a subprocess with a time limit; returns its closing line."""
     log = os.path.join(out_dir, "gpu-tests.log")
-    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "tests"]
+    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", *(tests or ["tests"])]
     try:  # the tier is compile-bound: tests in parallel processes compile in parallel
         import xdist  # noqa: F401
 
-        cmd[-1:-1] = ["-n", "8"]
+        cmd[3:3] = ["-n", "8"]
     except ImportError:
         pass
     # its own process group, so a tier cut short leaves no worker running on the GPU during the suite
@@ -403,6 +403,43 @@ def _bandwidth_table() -> str:
         torch.autograd.grad(sl.lfilter(bc, ac, xc).sum(), (xc, bc, ac))
 
     case("lfilter biquad fwd+bwd (x, b, a), 32 x 2^20", fwd_bwd_coefficients, 24 * xc.numel())
+    xs = torch.randn(32, 1 << 20, device=dev)
+    for order in (1, 4):
+        p = torch.tensor([0.9] * order, dtype=torch.float64)
+        a_o = torch.tensor(__import__("numpy").poly(p.numpy())[1:], dtype=torch.float32, device=dev)
+        a_o = torch.cat([torch.ones(1, device=dev), a_o])
+        b_o = torch.full((order + 1,), 0.2, device=dev)
+        case(f"lfilter order {order} fwd, 32 x 2^20", lambda b=b_o, a=a_o: sl.lfilter(b, a, xs), 8 * xs.numel())
+    at8 = at.new_ones(1 << 20, 3)
+    at8[:, 1], at8[:, 2] = -0.5, 0.2
+    x8 = torch.randn(8, 1 << 20, device=dev)
+    case("time_varying_lfilter order 2 fwd, 8 x 2^20", lambda: sl.time_varying_lfilter(b2, at8, x8),
+         8 * x8.numel() + 12 * (1 << 20))
+    # Host time a call: tiny inputs, many calls and one synchronization, so the GPU never waits for
+    # anything but the host (the floor under every public-function time above).
+    import time
+
+    from ssm_lfilter import ops
+
+    tiny = torch.randn(1, 256, device=dev, requires_grad=True)
+    bt, a_t = b2.clone().requires_grad_(), a2.clone().requires_grad_()
+    for name, fn in (("lfilter fwd", lambda: sl.lfilter(b2, a2, tiny.detach())),
+                     ("lfilter fwd+bwd (x, b, a)", lambda: torch.autograd.grad(sl.lfilter(bt, a_t, tiny).sum(),
+                                                                              (tiny, bt, a_t))),
+                     ("sosfilt 8 sections fwd", lambda: sl.sosfilt(sos, tiny.detach())),
+                     ("time_varying_lfilter fwd", lambda: sl.time_varying_lfilter(b2, at8[:256], tiny.detach()))):
+        for entries in (True, False):  # the eager entries against the registered ops, side by side
+            ops.eager_entries = entries
+            fn()
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(200):
+                fn()
+            torch.cuda.synchronize()
+            path = "eager entries" if entries else "registered ops"
+            rows.append(f"| host time a call ({path}): {name}, 1 x 256 | "
+                        f"{(time.perf_counter() - t0) / 200 * 1e3:.3f} | | |")
+        ops.eager_entries = True
     return "\n".join(rows)
 
 
@@ -413,6 +450,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sweeps", nargs="*", default=None, help="suite sweeps to run (default: all of the cuda preset)")
     ap.add_argument("--skip-suite", action="store_true")
     ap.add_argument("--skip-tests", action="store_true")
+    ap.add_argument("--skip-variants", action="store_true", help="no kernel variant table")
+    ap.add_argument("--tests", nargs="*", default=None, help="test files or ids for the GPU tier (default: tests)")
     ap.add_argument("--bandwidth", action="store_true", help="also time the public functions against a copy")
     ap.add_argument("--warm-workers", type=int, default=8,
                     help="processes that compile the variant table's kernels in parallel first (0: none)")
@@ -432,11 +471,11 @@ def main(argv=None) -> int:
         with open(os.path.join(args.out, "report.md"), "w") as f:
             f.write("\n".join(parts) + f"\n\nElapsed: {time.time() - t0:.0f} s\n")
 
-    if args.warm_workers > 0:
+    if args.warm_workers > 0 and not args.skip_variants:
         parts += ["Compiled first: " + _warm_in_parallel(args.warm_workers, budget_s=240), ""]
         save()
     try:
-        table, verdict, matched = _variant_comparison()
+        table, verdict, matched = _variant_comparison() if not args.skip_variants else ("(skipped)", {}, {})
     except Exception as err:  # noqa: BLE001
         table, verdict, matched = f"failed: {type(err).__name__}: {err}", {}, {}
     # The rest of the run (the test tier's subprocess included) keeps the per-family defaults
@@ -451,7 +490,7 @@ def main(argv=None) -> int:
     print("\n".join(parts[-5:]), flush=True)
 
     if not args.skip_tests:
-        parts += ["## GPU test tier", "", _test_tier(args.out, args.test_budget), ""]
+        parts += ["## GPU test tier", "", _test_tier(args.out, args.test_budget, args.tests), ""]
         save()
         print(parts[-2], flush=True)
 

@@ -69,7 +69,8 @@ def lfilter(b, a, x, axis: int = -1, zi=None):
     Args:
         b: numerator, ``(..., M+1)``. Leading dims are batch dims that broadcast against
             ``x.shape`` without ``axis`` (e.g. per-channel filters ``(C, M+1)`` on ``x (B, C, T)``).
-        a: denominator, ``(..., N+1)``; ``a[..., 0]`` normalizes and must be nonzero.
+        a: denominator, ``(..., N+1)``; ``a[..., 0]`` normalizes and must be nonzero (a ValueError on
+            CPU; CUDA calls never wait for the GPU to check a value, so there a zero gives inf/nan).
         x: signal ``(..., T, ...)`` with time along ``axis``.
         axis: the time axis of ``x``.
         zi: initial state in scipy's transposed-direct-form-II layout: the output's shape with
@@ -232,7 +233,8 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
     Args:
         b: ``(..., T, M+1)`` (time-varying) or ``(..., M+1)`` (constant). A dim ``-2`` of size ``T``
             is read as the time axis; other leading dims broadcast against ``x`` without ``axis``.
-        a: ``(..., T, N+1)`` or ``(..., N+1)``; ``a[..., 0]`` must be nonzero.
+        a: ``(..., T, N+1)`` or ``(..., N+1)``; ``a[..., 0]`` must be nonzero (checked as in
+            :func:`lfilter`).
         x: signal with time along ``axis``.
         zi: ``(..., M+N)``: the history ``[x[-1], ..., x[-M], y[-1], ..., y[-N]]``, newest first.
 
@@ -269,9 +271,7 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
     M, N = bt.shape[-1] - 1, at.shape[-1] - 1
     R = batch.numel()
     a0 = at[..., :1]
-    bn = bt / a0
     an = at[..., 1:] / a0
-    br = rows(bn, batch, tuple(bn.shape[-2:]))  # (Rb, T or 1, M+1)
     ar = rows(an, batch, tuple(an.shape[-2:]))  # (Ra, T or 1, N)
     xr = xm.expand(*batch, T).reshape(R, T)
 
@@ -287,9 +287,26 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
     x_hist = zr[:, :M].flip(1)  # x[-M], ..., x[-1]
     y_hist = zr[:, M:]  # y[-1], ..., y[-N]
 
-    # FIR over the input with its history in front: u[n] = sum_k b[n,k] x[n-k].
-    xe = torch.cat([x_hist, xr], 1)
-    u = sum(br[:, :, k] * xe[:, M - k : M - k + T] for k in range(M + 1))
+    # FIR over the input with its history in front: u[n] = sum_k b[n,k] x[n-k] / a[n,0].
+    xe = torch.cat([x_hist, xr], 1) if zi is not None else None
+    if bt.shape[-2] == 1:
+        # constant b: one pass of the LTI op (an FIR: no poles), the history entering as its head
+        # (head[n] = sum_{k>n} b_k x[n-k]), then the division by a time-varying a[n, 0]; the torch
+        # sum below moves the signal 2(M+1) times
+        const_a0 = a0.shape[-2] == 1
+        bc = rows((bt / a0 if const_a0 else bt)[..., 0, :], batch, (M + 1,))  # (Rb, M+1)
+        head = xr.new_zeros(R, 0)
+        if zi is not None and M:
+            head = torch.stack([sum(bc[:, k] * x_hist[:, M + n - k] for k in range(n + 1, M + 1))
+                                for n in range(M)], 1)
+        u = ops.lti(xr, bc, xr.new_zeros(1, 0), head)
+        if not const_a0:
+            u = u / rows(a0[..., 0], batch, (T,))
+    else:
+        bn = bt / a0
+        br = rows(bn, batch, tuple(bn.shape[-2:]))  # (Rb, T, M+1)
+        xe = torch.cat([x_hist, xr], 1)
+        u = sum(br[:, :, k] * xe[:, M - k : M - k + T] for k in range(M + 1))
     # The known past outputs enter the first N samples like an input: -sum_{k>n} a[n,k] y[n-k].
     n0 = min(N, T)
     if n0 and zi is not None:

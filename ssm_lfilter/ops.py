@@ -19,7 +19,9 @@ from .engine import diagonal as _diag_engine
 from .engine import lti as _lti_engine
 from .engine import time_varying as _tv_engine
 
-__all__ = ["lti", "lti_coef_grads", "lti_adjoint", "sos", "sos_adjoint", "tv", "tv_adjoint", "diag", "diag_adjoint"]
+__all__ = ["lti", "lti_coef_grads", "lti_adjoint", "sos", "sos_adjoint", "tv", "tv_adjoint", "diag", "diag_adjoint",
+           "lti_op", "lti_coef_grads_op", "lti_adjoint_op", "sos_op", "sos_adjoint_op", "tv_op", "tv_adjoint_op",
+           "diag_op", "diag_adjoint_op"]
 
 
 def _kernels():
@@ -46,8 +48,7 @@ def _sum_rows_like(grad: Tensor, like: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------------------------- lti
-@torch.library.custom_op("ssm_lfilter::lti", mutates_args=())
-def lti(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = False) -> Tensor:
+def _lti_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = False) -> Tensor:
     """``y[n] = sum_k b[k] x[n-k] + head[n] - sum_k a[k-1] y[n-k]`` from rest. ``x (R, T)``,
     ``b (Rb, M+1)``, ``a (Ra, N)`` normalized, ``head (R, K)``; ``Rb, Ra`` in {1, R}. ``reverse``:
     the same filter backwards in time, ``flip(lti(flip(x)))`` with ``head[n]`` entering at ``T-1-n``
@@ -59,7 +60,10 @@ def lti(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = False) ->
     return _lti_engine.lti(x, b, a, head).contiguous()
 
 
-@lti.register_fake
+lti_op = torch.library.custom_op("ssm_lfilter::lti", _lti_impl, mutates_args=())
+
+
+@lti_op.register_fake
 def _(x, b, a, head, reverse=False):
     return x.new_empty(x.shape)
 
@@ -109,11 +113,10 @@ def _lti_backward(ctx, g):
     return (*_lti_vjp(x, b, a, y, g, ctx.K, ctx.reverse, *ctx.needs_input_grad[:4]), None)
 
 
-lti.register_autograd(_lti_backward, setup_context=_lti_setup)
+lti_op.register_autograd(_lti_backward, setup_context=_lti_setup)
 
 
-@torch.library.custom_op("ssm_lfilter::lti_coef_grads", mutates_args=())
-def lti_coef_grads(v: Tensor, x: Tensor, y: Tensor, n_b: int, n_a: int,
+def _lti_coef_grads_impl(v: Tensor, x: Tensor, y: Tensor, n_b: int, n_a: int,
                    reverse: bool = False) -> tuple[Tensor, Tensor]:
     """The LTI coefficient gradients per row, every lag in one pass: ``db[:, k] = sum_n v[n]
     conj(x[n-k])`` (``k < n_b``) and ``da[:, k] = -sum_n v[n] conj(y[n-1-k])`` (``k < n_a``), with
@@ -127,13 +130,15 @@ def lti_coef_grads(v: Tensor, x: Tensor, y: Tensor, n_b: int, n_a: int,
             (-_lagged_dot(v, y, range(1, n_a + 1), reverse)).contiguous())
 
 
-@lti_coef_grads.register_fake
+lti_coef_grads_op = torch.library.custom_op("ssm_lfilter::lti_coef_grads", _lti_coef_grads_impl, mutates_args=())
+
+
+@lti_coef_grads_op.register_fake
 def _(v, x, y, n_b, n_a, reverse=False):
     return v.new_empty(v.shape[0], n_b), v.new_empty(v.shape[0], n_a)
 
 
-@torch.library.custom_op("ssm_lfilter::lti_adjoint", mutates_args=())
-def lti_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, K: int, reverse: bool, need_x: bool,
+def _lti_adjoint_impl(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, K: int, reverse: bool, need_x: bool,
                 n_b: int, n_a: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The backward of ``y = lti(x, b, a, head, reverse)`` for the output gradient ``g``, per row:
     ``(dx, db [R, n_b], da [R, n_a], dhead [R, K])`` (``dx`` empty ``(R, 0)`` unless ``need_x``; the first
@@ -148,15 +153,17 @@ def lti_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, K: int, r
     return dx, db.contiguous(), da.contiguous(), dhead.contiguous()
 
 
-@lti_adjoint.register_fake
+lti_adjoint_op = torch.library.custom_op("ssm_lfilter::lti_adjoint", _lti_adjoint_impl, mutates_args=())
+
+
+@lti_adjoint_op.register_fake
 def _(g, x, y, b, a, K, reverse, need_x, n_b, n_a):
     R, T = g.shape
     return g.new_empty(R, T if need_x else 0), g.new_empty(R, n_b), g.new_empty(R, n_a), g.new_empty(R, K)
 
 
 # --------------------------------------------------------------------------------------------- sos
-@torch.library.custom_op("ssm_lfilter::sos", mutates_args=())
-def sos(x: Tensor, b: Tensor, a: Tensor) -> Tensor:
+def _sos_impl(x: Tensor, b: Tensor, a: Tensor) -> Tensor:
     """A cascade of LTI filters from rest: section ``s`` is ``lti`` with ``b[:, s]``, ``a[:, s]`` on the
     previous section's output. ``x (R, T)``, ``b (Rb, S, M+1)``, ``a (Ra, S, N)`` normalized. On the
     kernels, biquad cascades run in one pass over memory (``kernels/sos.py``)."""
@@ -168,7 +175,10 @@ def sos(x: Tensor, b: Tensor, a: Tensor) -> Tensor:
     return y.contiguous()
 
 
-@sos.register_fake
+sos_op = torch.library.custom_op("ssm_lfilter::sos", _sos_impl, mutates_args=())
+
+
+@sos_op.register_fake
 def _(x, b, a):
     return x.new_empty(x.shape)
 
@@ -200,8 +210,7 @@ def _sos_adjoint_composed(g, x, y, b, a, need_x, n_b, n_a):
     return (g if need_x else None), torch.stack(dbs, 1), torch.stack(das, 1)
 
 
-@torch.library.custom_op("ssm_lfilter::sos_adjoint", mutates_args=())
-def sos_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, need_x: bool, n_b: int,
+def _sos_adjoint_impl(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, need_x: bool, n_b: int,
                 n_a: int) -> tuple[Tensor, Tensor, Tensor]:
     """The backward of ``y = sos(x, b, a)`` for the output gradient ``g``, per row: ``(dx, db [R, S, n_b],
     da [R, S, n_a])`` (``dx`` empty ``(R, 0)`` unless ``need_x``). On the kernels, biquad-like sections
@@ -216,7 +225,10 @@ def sos_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, need_x: b
     return dx, db.contiguous(), da.contiguous()
 
 
-@sos_adjoint.register_fake
+sos_adjoint_op = torch.library.custom_op("ssm_lfilter::sos_adjoint", _sos_adjoint_impl, mutates_args=())
+
+
+@sos_adjoint_op.register_fake
 def _(g, x, y, b, a, need_x, n_b, n_a):
     R, T = g.shape
     S = b.shape[1]
@@ -235,12 +247,11 @@ def _sos_backward(ctx, g):
             (_sum_rows_like(da, a) if need_a else None))
 
 
-sos.register_autograd(_sos_backward, setup_context=_sos_setup)
+sos_op.register_autograd(_sos_backward, setup_context=_sos_setup)
 
 
 # ---------------------------------------------------------------------------------------------- tv
-@torch.library.custom_op("ssm_lfilter::tv", mutates_args=())
-def tv(u: Tensor, a: Tensor) -> Tensor:
+def _tv_impl(u: Tensor, a: Tensor) -> Tensor:
     """Time-varying all-pole ``y[n] = u[n] - sum_k a[n, k-1] y[n-k]`` from rest. ``u (R, T)``,
     ``a (Ra, T, N)`` normalized; ``Ra`` in {1, R}."""
     if backend.use_triton("tv", u):
@@ -248,7 +259,10 @@ def tv(u: Tensor, a: Tensor) -> Tensor:
     return _tv_engine.allpole_tv(u, a).contiguous()
 
 
-@tv.register_fake
+tv_op = torch.library.custom_op("ssm_lfilter::tv", _tv_impl, mutates_args=())
+
+
+@tv_op.register_fake
 def _(u, a):
     return u.new_empty(u.shape)
 
@@ -282,8 +296,7 @@ def _tv_adjoint_composed(g, a, y, need_a):
     return v, da
 
 
-@torch.library.custom_op("ssm_lfilter::tv_adjoint", mutates_args=())
-def tv_adjoint(g: Tensor, a: Tensor, y: Tensor, need_a: bool) -> tuple[Tensor, Tensor]:
+def _tv_adjoint_impl(g: Tensor, a: Tensor, y: Tensor, need_a: bool) -> tuple[Tensor, Tensor]:
     """The backward of ``y = tv(u, a)`` for the output gradient ``g``: ``(du [R, T], da [R, T, N])``, ``da``
     per row (``(R, 0, N)`` unless ``need_a``). On the kernels, orders ``1 <= N <= 4`` run one launch
     (``kernels/time_varying_adjoint.py``: ``g``, ``a``, ``y`` read once, ``du`` and ``da`` written once);
@@ -295,7 +308,10 @@ def tv_adjoint(g: Tensor, a: Tensor, y: Tensor, need_a: bool) -> tuple[Tensor, T
     return du.contiguous(), (da.contiguous() if need_a else g.new_zeros(g.shape[0], 0, a.shape[2]))
 
 
-@tv_adjoint.register_fake
+tv_adjoint_op = torch.library.custom_op("ssm_lfilter::tv_adjoint", _tv_adjoint_impl, mutates_args=())
+
+
+@tv_adjoint_op.register_fake
 def _(g, a, y, need_a):
     R, T = g.shape
     return g.new_empty(R, T), g.new_empty(R, T if need_a else 0, a.shape[2])
@@ -311,12 +327,11 @@ def _tv_backward(ctx, g):
     return v, (_sum_rows_like(da, a) if need_a else None)
 
 
-tv.register_autograd(_tv_backward, setup_context=_tv_setup)
+tv_op.register_autograd(_tv_backward, setup_context=_tv_setup)
 
 
 # -------------------------------------------------------------------------------------------- diag
-@torch.library.custom_op("ssm_lfilter::diag", mutates_args=())
-def diag(a: Tensor, u: Tensor, reverse: bool) -> Tensor:
+def _diag_impl(a: Tensor, u: Tensor, reverse: bool) -> Tensor:
     """``h[t] = a[t] h[t-1] + u[t]`` from rest (``reverse``: ``h[t] = a[t] h[t+1] + u[t]``).
     ``a (Ra, Ta)`` with ``Ra`` in {1, R} and ``Ta`` in {1, T}; ``u (R, T)``; same dtype."""
     if backend.use_triton("diag", u):
@@ -324,7 +339,10 @@ def diag(a: Tensor, u: Tensor, reverse: bool) -> Tensor:
     return _diag_engine.diagonal(a, u, reverse).contiguous()
 
 
-@diag.register_fake
+diag_op = torch.library.custom_op("ssm_lfilter::diag", _diag_impl, mutates_args=())
+
+
+@diag_op.register_fake
 def _(a, u, reverse):
     return u.new_empty(u.shape)
 
@@ -366,8 +384,7 @@ def _adjoint_dtype(a: Tensor, h: Tensor, g: Tensor) -> torch.dtype:
     return torch.promote_types(torch.promote_types(a.dtype, h.dtype), g.dtype)
 
 
-@torch.library.custom_op("ssm_lfilter::diag_adjoint", mutates_args=())
-def diag_adjoint(a: Tensor, h: Tensor, g: Tensor, reverse: bool, need_da: bool) -> tuple[Tensor, Tensor]:
+def _diag_adjoint_impl(a: Tensor, h: Tensor, g: Tensor, reverse: bool, need_da: bool) -> tuple[Tensor, Tensor]:
     """The backward of ``diag`` fused: ``(lam, da)`` for the output gradient ``g`` of ``h = diag(a, u,
     reverse)``. ``lam[t] = g[t] + conj(a[t+1]) lam[t+1]`` (reverse: ``conj(a[t-1]) lam[t-1]``) is
     ``du``; ``da = lam * conj(h_prev)`` (``h[t-1]``, reverse ``h[t+1]``, zero at the boundary),
@@ -386,7 +403,10 @@ def diag_adjoint(a: Tensor, h: Tensor, g: Tensor, reverse: bool, need_da: bool) 
     return lam.to(dt).contiguous(), da.to(dt).contiguous()
 
 
-@diag_adjoint.register_fake
+diag_adjoint_op = torch.library.custom_op("ssm_lfilter::diag_adjoint", _diag_adjoint_impl, mutates_args=())
+
+
+@diag_adjoint_op.register_fake
 def _(a, h, g, reverse, need_da):
     dt = _adjoint_dtype(a, h, g)
     return g.new_empty(g.shape, dtype=dt), g.new_empty(a.shape if need_da else (0,), dtype=dt)
@@ -407,4 +427,122 @@ def _diag_backward(ctx, g):
     return da, lam, None
 
 
-diag.register_autograd(_diag_backward, setup_context=_diag_setup)
+diag_op.register_autograd(_diag_backward, setup_context=_diag_setup)
+
+
+# ----------------------------------------------------------------------------- eager entry points
+# What the rest of the package calls. A call through a ``torch.library.custom_op`` costs tens of
+# microseconds of Python before the implementation runs (its autograd wrapper alone runs even without
+# grad; pytorch/pytorch#139500, #176592), more than a single-pass kernel takes on a GPU at 32 x 2^20
+# samples: in eager mode on plain tensors these entries call the implementation directly, or through an
+# ``autograd.Function`` with the op's own setup and backward when a gradient is needed. Anything
+# else (``torch.compile`` tracing, fake, meta or subclass tensors, dispatch modes, ``torch.func``
+# transforms) goes through the registered op, which ``opcheck`` and the compile tests check.
+
+
+eager_entries = True  # False: every call goes through the registered ops (benchmarks time both)
+
+
+def _eager(*args) -> bool:
+    """True when a call may skip the dispatcher: eager mode, plain CPU/CUDA tensors, no dispatch mode
+    or functorch transform active."""
+    if (not eager_entries or torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
+            or torch._C._are_functorch_transforms_active()):
+        return False
+    return all(type(t) is Tensor and not t.is_meta for t in args if isinstance(t, Tensor))
+
+
+def _needs_grad(*args) -> bool:
+    return torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in args)
+
+
+def _function(name: str, impl, setup, backward) -> type[torch.autograd.Function]:
+    """An ``autograd.Function`` from an op's implementation, setup and backward. ``forward`` takes
+    ``ctx`` itself: a separate ``setup_context`` makes every ``apply`` bind its arguments through
+    ``inspect.signature`` (tens of microseconds); ``torch.func`` transforms take the op instead."""
+    def forward(ctx, *args):
+        out = impl(*args)
+        setup(ctx, args, out)
+        return out
+
+    return type(name, (torch.autograd.Function,), {"forward": staticmethod(forward),
+                                                   "backward": staticmethod(backward)})
+
+
+_LtiFunction = _function("_LtiFunction", _lti_impl, _lti_setup, _lti_backward)
+_SosFunction = _function("_SosFunction", _sos_impl, _sos_setup, _sos_backward)
+_TvFunction = _function("_TvFunction", _tv_impl, _tv_setup, _tv_backward)
+_DiagFunction = _function("_DiagFunction", _diag_impl, _diag_setup, _diag_backward)
+
+
+def lti(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = False) -> Tensor:
+    """``ssm_lfilter::lti`` (see ``_lti_impl``), differentiable."""
+    if not _eager(x, b, a, head):
+        return lti_op(x, b, a, head, reverse)
+    if _needs_grad(x, b, a, head):
+        return _LtiFunction.apply(x, b, a, head, reverse)
+    return _lti_impl(x, b, a, head, reverse)
+
+
+def sos(x: Tensor, b: Tensor, a: Tensor) -> Tensor:
+    """``ssm_lfilter::sos`` (see ``_sos_impl``), differentiable."""
+    if not _eager(x, b, a):
+        return sos_op(x, b, a)
+    if _needs_grad(x, b, a):
+        return _SosFunction.apply(x, b, a)
+    return _sos_impl(x, b, a)
+
+
+def tv(u: Tensor, a: Tensor) -> Tensor:
+    """``ssm_lfilter::tv`` (see ``_tv_impl``), differentiable."""
+    if not _eager(u, a):
+        return tv_op(u, a)
+    if _needs_grad(u, a):
+        return _TvFunction.apply(u, a)
+    return _tv_impl(u, a)
+
+
+def diag(a: Tensor, u: Tensor, reverse: bool) -> Tensor:
+    """``ssm_lfilter::diag`` (see ``_diag_impl``), differentiable."""
+    if not _eager(a, u):
+        return diag_op(a, u, reverse)
+    if _needs_grad(a, u):
+        return _DiagFunction.apply(a, u, reverse)
+    return _diag_impl(a, u, reverse)
+
+
+# The fused backward ops have no autograd (double backward takes the composed ops).
+def lti_coef_grads(v: Tensor, x: Tensor, y: Tensor, n_b: int, n_a: int, reverse: bool = False):
+    """``ssm_lfilter::lti_coef_grads`` (see ``_lti_coef_grads_impl``)."""
+    if _eager(v, x, y):
+        return _lti_coef_grads_impl(v, x, y, n_b, n_a, reverse)
+    return lti_coef_grads_op(v, x, y, n_b, n_a, reverse)
+
+
+def lti_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, K: int, reverse: bool, need_x: bool,
+                n_b: int, n_a: int):
+    """``ssm_lfilter::lti_adjoint`` (see ``_lti_adjoint_impl``)."""
+    if _eager(g, x, y, b, a):
+        return _lti_adjoint_impl(g, x, y, b, a, K, reverse, need_x, n_b, n_a)
+    return lti_adjoint_op(g, x, y, b, a, K, reverse, need_x, n_b, n_a)
+
+
+def sos_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, need_x: bool, n_b: int, n_a: int):
+    """``ssm_lfilter::sos_adjoint`` (see ``_sos_adjoint_impl``)."""
+    if _eager(g, x, y, b, a):
+        return _sos_adjoint_impl(g, x, y, b, a, need_x, n_b, n_a)
+    return sos_adjoint_op(g, x, y, b, a, need_x, n_b, n_a)
+
+
+def tv_adjoint(g: Tensor, a: Tensor, y: Tensor, need_a: bool):
+    """``ssm_lfilter::tv_adjoint`` (see ``_tv_adjoint_impl``)."""
+    if _eager(g, a, y):
+        return _tv_adjoint_impl(g, a, y, need_a)
+    return tv_adjoint_op(g, a, y, need_a)
+
+
+def diag_adjoint(a: Tensor, h: Tensor, g: Tensor, reverse: bool, need_da: bool):
+    """``ssm_lfilter::diag_adjoint`` (see ``_diag_adjoint_impl``)."""
+    if _eager(a, h, g):
+        return _diag_adjoint_impl(a, h, g, reverse, need_da)
+    return diag_adjoint_op(a, h, g, reverse, need_da)
