@@ -16,7 +16,8 @@ three-pass kernels, the fused sos cascade vs per-section launches, the one-launc
 time-varying and sos paths vs their compositions, the fused coefficient-gradient reduction vs per-lag
 torch, the high-order lane spread), the GPU test tier (``--test-budget`` seconds, ``--skip-tests``; in 8
 processes where pytest-xdist is installed), the optional public-function bandwidth table (``--bandwidth``) and the benchmark
-suite (about 110 s, ``--skip-suite``). Give the device call the longest limit allowed (600 s): a run
+suite (about 110 s, ``--skip-suite``); with ``--host``, a profile of a call's host time and the
+public functions as CUDA graph replays (``benchmarks/host_time.py``). Give the device call the longest limit allowed (600 s): a run
 cut short keeps every stage it finished in the report.
 
 It writes ``OUT_DIR/report.md`` (device, versions, date, the variant table, the test tier's result,
@@ -451,6 +452,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-suite", action="store_true")
     ap.add_argument("--skip-tests", action="store_true")
     ap.add_argument("--skip-variants", action="store_true", help="no kernel variant table")
+    ap.add_argument("--host", action="store_true",
+                    help="also profile a call's host time and time the public functions as CUDA graph replays")
     ap.add_argument("--tests", nargs="*", default=None, help="test files or ids for the GPU tier (default: tests)")
     ap.add_argument("--bandwidth", action="store_true", help="also time the public functions against a copy")
     ap.add_argument("--warm-workers", type=int, default=8,
@@ -500,6 +503,17 @@ def main(argv=None) -> int:
         except Exception as err:  # noqa: BLE001 - report the failure and go on to the suite
             parts += ["## Public functions against a copy", "", f"failed: {type(err).__name__}: {err}", ""]
         save()
+
+    if args.host:
+        from benchmarks import host_time
+
+        for title, stage in (("Host time of a forward + backward call (torch.profiler)", host_time.host_profile),
+                             ("Public functions, plain calls against CUDA graph replays", host_time.graph_table)):
+            try:
+                parts += [f"## {title}", "", stage(), ""]
+            except Exception as err:  # noqa: BLE001 - report the failure and go on
+                parts += [f"## {title}", "", f"failed: {type(err).__name__}: {err}", ""]
+            save()
 
     if not args.skip_suite:
         from benchmarks.run import run_gpu_suite

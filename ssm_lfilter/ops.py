@@ -449,7 +449,10 @@ def _eager(*args) -> bool:
     if (not eager_entries or torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
             or torch._C._are_functorch_transforms_active()):
         return False
-    return all(type(t) is Tensor and not t.is_meta for t in args if isinstance(t, Tensor))
+    return all(type(t) in _PLAIN and not t.is_meta for t in args if isinstance(t, Tensor))
+
+
+_PLAIN = (Tensor, torch.nn.Parameter)  # a Parameter has no tensor-subclass behavior of its own
 
 
 def _needs_grad(*args) -> bool:

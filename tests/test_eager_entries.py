@@ -75,6 +75,17 @@ def test_eager_calls_skip_the_dispatcher_and_modes_see_the_ops(monkeypatch):
     assert calls and "ssm_lfilter.lti.default" in mode.ops
 
 
+def test_parameters_take_the_eager_entry(monkeypatch):
+    calls = []
+    real = ops.lti_op
+    monkeypatch.setattr(ops, "lti_op", lambda *args: calls.append(1) or real(*args))
+    x = torch.nn.Parameter(torch.randn(2, 50))
+    b, a = torch.nn.Parameter(torch.ones(1, 3) / 3), torch.nn.Parameter(torch.tensor([[0.5, 0.1]]))
+    y = ops.lti(x, b, a, torch.zeros(2, 0))
+    y.sum().backward()
+    assert not calls and x.grad is not None and b.grad is not None and a.grad is not None
+
+
 def test_meta_tensors_take_the_registered_op():
     b, a = torch.tensor([0.2, 0.4, 0.2], device="meta"), torch.tensor([1.0, -0.6, 0.3], device="meta")
     y = sl.lfilter(b, a, torch.empty(2, 50, device="meta"))
