@@ -135,7 +135,7 @@ def _variant_cases(dev: str = "cuda") -> list:
     spread_grid = lti_module._chunk_grid
 
     def one_thread_a_lane(lanes, MP, NP, gpu):
-        BLOCK = min(128, lti_module._next_pow2(lanes))
+        BLOCK = min(128, lti_module.next_pow2(lanes))
         return BLOCK, max(1, min(4, BLOCK // 32))
 
     def with_grid(grid, fn):

@@ -61,6 +61,7 @@ import triton.language as tl
 from ._lookback import publish, take_ticket, wait_flags
 from ._lookback import window as _default_window
 from ._variants import single_pass as _single_pass
+from ._host import cdiv, next_pow2
 
 __all__ = ["diagonal", "diagonal_adjoint"]
 
@@ -501,12 +502,12 @@ def _tiles(R: int, T: int, block_size: int | None, elems: int, tile_elems: int |
     """Tile geometry: chunk length, its padded power of two, chunk count, rows per tile, row blocks
     and warps. Short rows are stacked so that a program still holds about ``elems`` elements."""
     elems = tile_elems if tile_elems is not None else elems
-    CHUNK = block_size if block_size is not None else min(elems, triton.next_power_of_2(T))
+    CHUNK = block_size if block_size is not None else min(elems, next_pow2(T))
     CHUNK = min(CHUNK, T)
-    BT = max(2, triton.next_power_of_2(CHUNK))
-    NC = triton.cdiv(T, CHUNK)
-    BR = max(1, min(triton.next_power_of_2(R), elems // BT))
-    n_rb = triton.cdiv(R, BR)
+    BT = max(2, next_pow2(CHUNK))
+    NC = cdiv(T, CHUNK)
+    BR = max(1, min(next_pow2(R), elems // BT))
+    n_rb = cdiv(R, BR)
     num_warps = max(1, min(8, BR * BT // 256))
     return CHUNK, BT, NC, BR, n_rb, num_warps
 
@@ -594,9 +595,9 @@ def diagonal(a: torch.Tensor, u: torch.Tensor, reverse: bool = False, *, block_s
             a_v, u_v, A, E, R, T, NC, CHUNK, *strides,
             REVERSE=bool(reverse), IS_COMPLEX=is_complex, BR=BR, BT=BT, num_warps=num_warps,
         )
-        BC = min(1024, triton.next_power_of_2(NC))
-        BR2 = max(1, min(triton.next_power_of_2(R), 1024 // BC))
-        diag_chunk_scan_kernel[(triton.cdiv(R, BR2),)](
+        BC = min(1024, next_pow2(NC))
+        BR2 = max(1, min(next_pow2(R), 1024 // BC))
+        diag_chunk_scan_kernel[(cdiv(R, BR2),)](
             A, E, H, R, NC, IS_COMPLEX=is_complex, BR=BR2, BC=BC,
             num_warps=max(1, min(8, BR2 * BC // 256)),
         )

@@ -40,6 +40,7 @@ from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
 from ._variants import single_pass as _single_pass
 from ._variants import tile_io as _tile_io
+from ._host import cdiv, next_pow2
 
 __all__ = ["lti"]
 
@@ -392,10 +393,6 @@ def _lti_carry_kernel(
         tl.store(tot + i_q[:, None] * NP + o_n[None, :], b_s, mask=m_q[:, None])
 
 
-def _next_pow2(v: int) -> int:
-    return 1 if v <= 1 else 1 << (v - 1).bit_length()
-
-
 def _companion_power(a: torch.Tensor, C: int, NP: int) -> torch.Tensor:
     """``P = A^C`` ([Ra, NP, NP] float64, zero-padded beyond N) for the companion matrix of each row of
     ``a``. Column j is the end state after C homogeneous steps from the unit state e_j, computed by the
@@ -407,7 +404,7 @@ def _companion_power(a: torch.Tensor, C: int, NP: int) -> torch.Tensor:
     cols = torch.zeros(Ra, NP, NP, dtype=torch.float64, device=a.device)
     lanes = Ra * NP
     BLOCK, nw = _chunk_grid(lanes, 1, NP, a.device.type != "cpu")
-    _lti_chunk_kernel[(triton.cdiv(lanes, BLOCK),)](
+    _lti_chunk_kernel[(cdiv(lanes, BLOCK),)](
         eye, a, a, eye, eye, eye, cols, 0, 0, lanes, NP, NP, NP,
         0, 0, 0, 0, a.stride(0), a.stride(1), 0, 0, 0, 0,
         C=C, M=0, N=N, MP=1, NP=NP, HAS_X=False, HAS_HEAD=False, HAS_INIT=True, IN_OFF=0,
@@ -425,13 +422,13 @@ def _carry_scan(e: torch.Tensor, P: torch.Tensor, L: int, a: torch.Tensor, S: in
     ``S`` items, scan the segment totals recursively with ``A^(L S)``, re-scan each segment from its
     true start."""
     R, n, NP = e.shape
-    nseg = triton.cdiv(n, S)
+    nseg = cdiv(n, S)
     s_pr = NP * NP if P.shape[0] > 1 else 0
     # GPU: keep the (BQ, NP, NP) transfer tile in registers. Interpreter (CPU): few, large programs.
     # (Not `e.is_cuda`: benchmarks/kernel_resources.py launches on meta tensors to see the GPU choice.)
     BQ = max(1, min(32, 1024 // (NP * NP))) if e.device.type != "cpu" else 64
     n_seq = R * nseg
-    grid = (triton.cdiv(n_seq, BQ),)
+    grid = (cdiv(n_seq, BQ),)
     nw = 1 if BQ * NP * NP <= 256 else 4
     if nseg == 1:
         _lti_carry_kernel[grid](e, P, e, n, nseg, n_seq, s_pr, S=S, NP=NP, BQ=BQ, REDUCE=False,
@@ -462,9 +459,9 @@ def _chunk_grid(lanes: int, MP: int, NP: int, gpu: bool) -> tuple[int, int]:
     The interpreter (``gpu`` False) pays per program, so it keeps up to 128 lanes a program."""
     width = max(MP, NP)
     if not gpu or width <= 32:
-        BLOCK = min(128, _next_pow2(lanes))
+        BLOCK = min(128, next_pow2(lanes))
         return BLOCK, max(1, min(4, BLOCK // 32))
-    BLOCK = min(max(1, 1024 // width), _next_pow2(lanes))
+    BLOCK = min(max(1, 1024 // width), next_pow2(lanes))
     return BLOCK, 4
 
 
@@ -530,13 +527,13 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     if R == 0 or T == 0:
         return y.to(out_dtype)
 
-    NP = _next_pow2(max(N, 1))
-    MP = _next_pow2(M + 1)
+    NP = next_pow2(max(N, 1))
+    MP = next_pow2(M + 1)
     C = int(block_size) if block_size is not None else (32 if NP <= 8 else 4 * NP)
     S = int(scan_block) if scan_block is not None else 16
     if C < 1 or S < 2:
         raise ValueError(f"block_size must be >= 1 and scan_block >= 2, got {C}, {S}")
-    n_chunks = triton.cdiv(T, C)
+    n_chunks = cdiv(T, C)
     n_st = n_chunks - 1 if N > 0 else 0
 
     s_br = b.stride(0) if b.shape[0] > 1 else 0
@@ -574,7 +571,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
         # pass 1: zero-state end states of chunks 0..n_chunks-2
         lanes = R * n_st
         BLOCK, nw = _chunk_grid(lanes, MP, NP, x.device.type != "cpu")
-        kernel[(triton.cdiv(lanes, BLOCK),)](
+        kernel[(cdiv(lanes, BLOCK),)](
             x_arg, b, a_arg, head_arg, y_arg, st, st, T, K, lanes, n_st, 0, n_st, *strides,
             HAS_INIT=False, IN_OFF=0, STORE_END=True, OUTPUT=False, BLOCK=BLOCK,
             num_warps=nw, **common, **extra)
@@ -584,7 +581,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     # pass 3: every chunk re-run from its true initial state S_{c-1}
     lanes = R * n_chunks
     BLOCK, nw = _chunk_grid(lanes, MP, NP, x.device.type != "cpu")
-    kernel[(triton.cdiv(lanes, BLOCK),)](
+    kernel[(cdiv(lanes, BLOCK),)](
         x_arg, b, a_arg, head_arg, y_arg, st, st, T, K, lanes, n_chunks, n_st, 0, *strides,
         HAS_INIT=n_st > 0, IN_OFF=-1, STORE_END=False, OUTPUT=True, BLOCK=BLOCK,
         num_warps=nw, **common, **extra)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from ._host import cdiv, next_pow2
 
 __all__ = ["lti_coef_grads"]
 
@@ -84,15 +85,15 @@ def lti_coef_grads(v: torch.Tensor, x: torch.Tensor, y: torch.Tensor, n_b: int, 
         raise ValueError(f"lti_coef_grads: expected v, x, y on one device, got {v.device}, {x.device}, {y.device}")
     R, T = v.shape
     out_dtype = v.dtype
-    BT = block if block is not None else min(2048, max(16, triton.next_power_of_2(T)))
+    BT = block if block is not None else min(2048, max(16, next_pow2(T)))
     if BT < 1 or BT & (BT - 1):
         raise ValueError(f"lti_coef_grads: expected block to be a power of two, got {BT}")
-    NB = triton.cdiv(T, BT)
+    NB = cdiv(T, BT)
     if R == 0 or T == 0 or n_b + n_a == 0:
         return v.new_zeros(R, n_b), v.new_zeros(R, n_a)
     part = torch.empty(R, NB, n_b + n_a, dtype=torch.float64, device=v.device)
-    KPB = triton.next_power_of_2(max(n_b, 1))
-    KPA = triton.next_power_of_2(max(n_a, 1))
+    KPB = next_pow2(max(n_b, 1))
+    KPA = next_pow2(max(n_a, 1))
     num_warps = max(1, min(8, BT * max(KPB, KPA) // 1024))
     _lti_coef_grads_kernel[(R * NB,)](
         v, x, y, part, T, NB,

@@ -35,6 +35,7 @@ from ._lookback import check_tiles, publish, take_ticket, wait_flags, window
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
 from .lti import _fir_coefficients, _input_halo, _lti_cols, _pole_taps
+from ._host import cdiv, next_pow2
 
 __all__ = ["lti_single_pass"]
 
@@ -355,13 +356,13 @@ def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_til
     """Tiles and look-back buffers of a single-pass LTI launch (forward or adjoint) of ``S`` sections:
     ``(BLOCK lanes a tile, n_tiles a row, window W, agg, inc [S, R, n_tiles, 4] float64, flags)``, flags
     zeroed: per section aggregate then inclusive flags ``(R, n_tiles)``, then the ticket counter."""
-    n_chunks = triton.cdiv(T, C)
+    n_chunks = cdiv(T, C)
     # GPU: 64 lanes (2 warps, 2048 samples a tile; on an H200 64 lanes beat 128 by up to 22% at order 2).
     # The interpreter runs tl.associative_scan in Python, so there a tile has at most 8 lanes (which
     # also makes short test signals cross many tiles).
     cap = 8 if device.type == "cpu" else 64
-    BLOCK = lanes if lanes is not None else min(cap, max(2, triton.next_power_of_2(n_chunks)))
-    n_tiles = triton.cdiv(n_chunks, BLOCK)
+    BLOCK = lanes if lanes is not None else min(cap, max(2, next_pow2(n_chunks)))
+    n_tiles = cdiv(n_chunks, BLOCK)
     # Measured on an H200 (2026-11-27, benchmarks/results/cuda-nvidia-h200-2026-11-27-fused-backward):
     # 4x the time-varying kernel's window, i.e. budget 1024 and floor 8, ran LTI order 1-2 at 32 x 2^20
     # 8-11% faster, 4096 x 4096 2.1x faster, order 4 within 6%, one row of 2^24 the same (W = 128).

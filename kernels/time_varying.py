@@ -63,6 +63,7 @@ from ._lookback import check_tiles, publish, take_ticket, wait_flags
 from ._lookback import window as _window
 from ._variants import single_pass as _single_pass
 from ._variants import tile_io as _tile_io
+from ._host import cdiv, next_pow2
 
 
 __all__ = ["time_varying"]
@@ -772,7 +773,7 @@ def _batch(n_items: int, max_per_program: int, interpret: bool) -> int:
     (so a small-N tile still fills a few warps) while keeping >= ~512 programs for the SMs. Under the
     interpreter, which pays per program and per op rather than per element: as wide as allowed."""
     if interpret:
-        return max(1, min(64, triton.next_power_of_2(n_items)))
+        return max(1, min(64, next_pow2(n_items)))
     return max(1, min(_pow2_floor(max_per_program), _pow2_floor(n_items // 512)))
 
 
@@ -787,7 +788,7 @@ def single_pass_chunk(N: int, T: int, block_size: int | None) -> int:
     """The single pass's chunk length (a power of two <= 64), or 0 where it cannot run ``block_size``.
     Default 16 steps (8 for N >= 3): ptxas for sm_90 (triton 3.7.1, 128 lanes, W = 128) reports 128
     registers at N = 2, L = 16 but 210 at L = 32; N = 4 in float64 spills at L = 16."""
-    L = block_size if block_size is not None else min(16 if N <= 2 else 8, triton.next_power_of_2(max(T, 1)))
+    L = block_size if block_size is not None else min(16 if N <= 2 else 8, next_pow2(max(T, 1)))
     return L if L <= 64 and L & (L - 1) == 0 else 0
 
 
@@ -809,10 +810,10 @@ def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, i
     R, T = u.shape
     N = a.shape[2]
     KB = 0 if N == 1 else (1 if N == 2 else 2)  # a tile columns per step: N padded to 2^KB
-    n_chunks = triton.cdiv(T, L)
+    n_chunks = cdiv(T, L)
     # Under the interpreter every lane-scan element costs a Python-level combine: narrow tiles.
-    BLOCK = lanes if lanes is not None else min(8 if interpret else 128, max(2, triton.next_power_of_2(n_chunks)))
-    n_tiles = triton.cdiv(n_chunks, BLOCK)
+    BLOCK = lanes if lanes is not None else min(8 if interpret else 128, max(2, next_pow2(n_chunks)))
+    n_tiles = cdiv(n_chunks, BLOCK)
     W = window_tiles if window_tiles is not None else _window(n_tiles, R, cap=4 if interpret else 128)
     agg = torch.empty(R, n_tiles, 20, dtype=acc_dtype, device=u.device)
     inc = torch.empty(R, n_tiles, 4, dtype=acc_dtype, device=u.device)
@@ -907,9 +908,9 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
 
     L = block_size if block_size is not None else min(512, max(16, _pow2_floor(math.isqrt(R * T // 4))))
     L = min(L, T)
-    NC = triton.cdiv(T, L)
+    NC = cdiv(T, L)
     NCS = NC - 1  # chunks whose end state is needed (all but the last of each row, all full)
-    NS = max(2, triton.next_power_of_2(N))
+    NS = max(2, next_pow2(N))
 
     LOG = _tile_log(L, NS) if _tile_io(coalesced) else 0
     # coalesced passes: also keep the [BC, W, NS] tile of a at <= 8K elements per program on a GPU
@@ -923,13 +924,13 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
         Phi = torch.empty(n1, N, N, dtype=acc_dtype, device=dev)
         E = torch.empty(n1, N, dtype=acc_dtype, device=dev)
         kernel1, extra = (tv_chunk_transfer_tile_kernel, dict(LOG=LOG)) if LOG else (tv_chunk_transfer_kernel, {})
-        kernel1[(triton.cdiv(n1, BC1),)](
+        kernel1[(cdiv(n1, BC1),)](
             u, a, Phi, E, N, L, NCS, n1, *u_strides, *a_strides,
             ACC=ACC, BC=BC1, NS=NS, num_warps=max(1, min(4, BC1 * NS * NS // 256)), **extra,
         )
         # Pass 2: groups of G chunks, so that both sequential chains are ~sqrt(NCS) long.
         G = max(1, math.isqrt(NCS - 1) + 1) if NCS > 1 else 1
-        NG = triton.cdiv(NCS, G)
+        NG = cdiv(NCS, G)
         NGS = NG - 1  # groups whose end state is needed (all full)
         S = torch.empty(n1, N, dtype=acc_dtype, device=dev)
         SG = S  # placeholder pointer when there is one group per row
@@ -941,21 +942,21 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
             F = torch.empty(n2a, N, dtype=acc_dtype, device=dev)
             SG = torch.empty(n2a, N, dtype=acc_dtype, device=dev)
             BQ = _batch(n2a, 2048 // (NS * NS * NS), interpret)
-            tv_group_transfer_kernel[(triton.cdiv(n2a, BQ),)](
+            tv_group_transfer_kernel[(cdiv(n2a, BQ),)](
                 Phi, E, P, F, N, NCS, G, NGS, n2a, BQ=BQ, NS=NS,
                 num_warps=max(1, min(4, BQ * NS * NS * NS // 512)),
             )
             BR2 = _batch(R, 1024 // (NS * NS), interpret)
-            tv_group_scan_kernel[(triton.cdiv(R, BR2),)](P, F, SG, R, N, NGS, BR=BR2, NS=NS, num_warps=w2)
+            tv_group_scan_kernel[(cdiv(R, BR2),)](P, F, SG, R, N, NGS, BR=BR2, NS=NS, num_warps=w2)
         BQ = _batch(n2, 1024 // (NS * NS), interpret)
-        tv_chunk_state_kernel[(triton.cdiv(n2, BQ),)](
+        tv_chunk_state_kernel[(cdiv(n2, BQ),)](
             Phi, E, SG, S, N, NCS, G, NGS, n2, HAS_GROUPS=NGS > 0, BQ=BQ, NS=NS, num_warps=w2,
         )
     # Pass 3: every (row, chunk) re-run from its true initial state.
     n3 = R * NC
     BC3 = _batch(n3, min(1024 // NS, bc_cap), interpret)
     kernel3, extra = (tv_chunk_output_tile_kernel, dict(LOG=LOG)) if LOG else (tv_chunk_output_kernel, {})
-    kernel3[(triton.cdiv(n3, BC3),)](
+    kernel3[(cdiv(n3, BC3),)](
         u, a, y, S, N, T, L, NC, NCS, n3, *u_strides, *a_strides, y.stride(0), y.stride(1),
         HAS_CARRY=NCS > 0, ACC=ACC, BC=BC3, NS=NS, num_warps=max(1, min(4, BC3 * NS // 256)), **extra,
     )

@@ -13,7 +13,8 @@ import torch
 
 from ssm_lfilter import reference
 from ssm_lfilter.kernels import lti as _lti_launcher
-from ssm_lfilter.kernels.lti import _next_pow2, _tile_log
+from ssm_lfilter.kernels._host import next_pow2 as _next_pow2
+from ssm_lfilter.kernels.lti import _tile_log
 
 lti = _lti_launcher
 
