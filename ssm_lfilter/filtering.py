@@ -207,11 +207,6 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
         out_shape = _cascade_shape(sos, x, ax, time_axis=False)
         _section_states(zi, (n, *_state_shape(out_shape, ax, 2)), ax)
     check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
-    if zi is not None or not backend.use_triton("lti", x):
-        # Section by section: with initial states, and on the torch engine (which has no fused
-        # cascade; its autograd keeps the section outputs instead of recomputing them).
-        return _cascade(lfilter, sos, x, axis, zi, dt, out_dtype)
-    # From rest on the kernels: the whole cascade is one op, one pass over memory.
     sos, xm = sos.to(dt), x.to(dt).movedim(ax, -1)
     T = xm.shape[-1]
     batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": sos.shape[:-2]})
@@ -219,8 +214,30 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
     br = rows(sos[..., :3] / a0, batch, (n, 3))
     ar = rows(sos[..., 4:] / a0, batch, (n, 2))
     R = batch.numel()
-    y = ops.sos(xm.expand(*batch, T).reshape(R, T), br, ar)
-    return y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+    xr = xm.expand(*batch, T).reshape(R, T)
+    if zi is None and backend.use_triton("lti", x):
+        # From rest on the kernels: the whole cascade is one op, one pass over memory.
+        return ops.sos(xr, br, ar).reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+    # Section by section (with initial states, and on the torch engine, which has no fused cascade:
+    # its autograd keeps the section outputs instead of recomputing them), each section one lti op on
+    # the rows normalized above (not a whole lfilter call: its checks and glue cost every section
+    # host time, and on a GPU each small op is a kernel launch).
+    zr = None if zi is None else zi.to(dt).movedim(ax, -1).expand(n, *batch, 2).reshape(n, R, 2)
+    y, ins, outs = xr, [], []
+    for s in range(n):
+        y_next = ops.lti(y, br[:, s], ar[:, s], xr.new_zeros(R, 0) if zr is None else zr[s])
+        ins.append(y[:, -2:])
+        outs.append(y_next[:, -2:])
+        y = y_next
+    out = y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+    if zi is None:
+        return out
+    # every section's final state in one batched computation from the sections' last 2 samples
+    k = min(T, 2)
+    zf = _tdf2_final_state(torch.stack(ins).reshape(n * R, k), torch.stack(outs).reshape(n * R, k),
+                           br.expand(R, n, 3).transpose(0, 1).reshape(n * R, 3),
+                           ar.expand(R, n, 2).transpose(0, 1).reshape(n * R, 2), zr.reshape(n * R, 2), 2)
+    return out, zf.reshape(n, *batch, 2).movedim(-1, ax).to(out_dtype)
 
 
 def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):

@@ -111,6 +111,21 @@ def test_mixed_constant_b_and_time_varying_a():
     close(sl.time_varying_lfilter(b, a, x), ref.time_varying_lfilter(b.expand(T, 3), a, x)[0], 1e-9)
 
 
+@pytest.mark.parametrize("T", [1, 2, 3, 140])
+def test_constant_b_with_history(T):
+    """Constant b runs as one LTI FIR pass with the x history as its head, then the division by a
+    time-varying a[n, 0]: against the loop, outputs and final states, short signals included."""
+    g = gen(10)
+    b_tv, a = tv_coeffs((2,), T, 2, 2, g)
+    b = b_tv[0, 0]  # (M+1,)
+    x = torch.randn(2, T, generator=g, dtype=torch.float64)
+    zi = torch.randn(2, 4, generator=g, dtype=torch.float64)
+    y, zf = sl.time_varying_lfilter(b, a, x, zi=zi)
+    y_ref, zf_ref = ref.time_varying_lfilter(b.expand(T, 3), a, x, zi)
+    close(y, y_ref, 1e-9)
+    close(zf, zf_ref, 1e-9)
+
+
 def test_tv_batch_dims_broadcast():
     g = gen(9)
     T = 110

@@ -82,6 +82,19 @@ def _tv(dtype, T):
         t.to(dtype) for t in (b, a, x, zi)]
 
 
+def _tv_constant_b(dtype, T):
+    """Constant b (one LTI FIR pass, then the division by a time-varying a[n, 0]) with a history."""
+    g = _g(6)
+    r = 0.9 + 0.09 * torch.rand(T, generator=g, dtype=torch.float64)
+    a0 = 0.5 + torch.rand(T, generator=g, dtype=torch.float64)
+    a = torch.stack([a0, -2 * r * torch.cos(torch.full((T,), 0.4, dtype=torch.float64)) * a0, r * r * a0], -1)
+    b = torch.randn(3, generator=g, dtype=torch.float64)
+    x = torch.randn(2, T, generator=g, dtype=torch.float64)
+    zi = torch.randn(2, 4, generator=g, dtype=torch.float64)
+    return "time_varying", (lambda b, a, x, zi: sl.time_varying_lfilter(b, a, x, zi=zi)), [
+        t.to(dtype) for t in (b, a, x, zi)]
+
+
 def _lr(dtype, T, reverse=False):
     g = _g(5)
     a = torch.polar(0.9 + 0.099 * torch.rand(2, T, generator=g, dtype=torch.float64),
@@ -100,6 +113,7 @@ CASES = {
     "lfilter_order6": _lfilter_order6,
     "sosfilt": _sosfilt,
     "time_varying_lfilter": _tv,
+    "time_varying_lfilter_constant_b": _tv_constant_b,
     "linear_recurrence": _lr,
     "linear_recurrence_reverse": lambda dt, T: _lr(dt, T, reverse=True),
 }
@@ -159,7 +173,7 @@ def test_triton_interpreter_gradients_match_torch_engine(name, dtype, T, monkeyp
     if kernel == "diagonal":  # forward: diagonal; backward: the fused adjoint kernel
         assert kernel_calls["diagonal"] >= 1 and kernel_calls["diagonal_adjoint"] >= 1, \
             f"{PATH}: {name} forward or backward did not run on the kernels"
-    elif name in ("lfilter", "sosfilt", "time_varying_lfilter"):  # orders <= 4: one-launch adjoints
+    elif name in ("lfilter", "sosfilt", "time_varying_lfilter", "time_varying_lfilter_constant_b"):  # one-launch adjoints
         adjoint = f"{kernel}_adjoint" if kernel == "time_varying" else "lti_adjoint"
         assert kernel_calls[kernel] >= 1 and kernel_calls[adjoint] >= 1, \
             f"{PATH}: {name} forward or backward did not run on the kernels"
