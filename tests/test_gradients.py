@@ -325,10 +325,11 @@ def test_float32_grads_close_to_float64():
 @pytest.fixture
 def tiny_blocks(monkeypatch):
     """Shrink the engine's block lengths (its module-level knobs) to 4 so that short signals cross
-    many block boundaries, partial last blocks included."""
+    many block boundaries, partial last blocks included (and are not solved whole)."""
     from ssm_lfilter.engine import diagonal as d, lti as l, time_varying as t
 
     monkeypatch.setattr(l, "block_size", lambda T, order: max(4, order, 1))
+    monkeypatch.setattr(l, "_direct_fits", lambda T, R, Ra: False)  # short signals go blockwise too
     monkeypatch.setattr(t, "block_size", lambda T, order: max(4, order, 1))
     monkeypatch.setattr(d, "BLOCK", 4)
 
