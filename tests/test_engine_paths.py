@@ -1,13 +1,14 @@
-"""The torch engine's two LTI paths agree with each other and with the sequential reference: short
-signals solved whole (``_direct``: FIR, then one triangular solve) and the blockwise path (block
-responses, carry scan, corrections), which the rest of the suite now reaches mostly through long
-signals and the tiny-block fixture."""
+"""The torch engine's two paths, LTI and time-varying, agree with each other and with the sequential
+reference: short signals solved whole (FIR, then one triangular solve: engine/_solve.py) and the
+blockwise paths (block responses, carry scans, corrections), which the rest of the suite now reaches
+mostly through long signals and the tiny-block fixture."""
 import numpy as np
 import pytest
 import torch
 
 import ssm_lfilter.reference as ref
 from ssm_lfilter.engine import lti as engine
+from ssm_lfilter.engine import time_varying as tv_engine
 from tests.helpers import stable_a
 
 CASES = [(2, 2), (0, 3), (4, 1), (8, 8), (3, 16)]
@@ -68,3 +69,33 @@ def test_direct_path_float32_is_computed_in_float64():
     y64 = engine.lti(x.double(), b.float().double(), a.float().double(), torch.zeros(1, 0, dtype=torch.float64))
     assert y32.dtype == torch.float32
     assert float((y32.double() - y64).abs().max() / y64.abs().max()) < 1e-6
+
+
+@pytest.mark.parametrize("N", [1, 2, 5, 16])
+@pytest.mark.parametrize("T", [1, 7, 40, 300])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+@pytest.mark.parametrize("Ra", [1, 3])
+def test_time_varying_direct_and_blockwise_match_the_loop(N, T, dtype, Ra):
+    g = torch.Generator().manual_seed(N * 1000 + T)
+    r = 0.5 + 0.45 * torch.rand(Ra, T, N, generator=g, dtype=torch.float64)  # |a_k| < 1/N-ish: stable
+    a = (r / N * torch.sign(torch.randn(Ra, T, N, generator=g, dtype=torch.float64))).to(dtype)
+    u = torch.randn(3, T, generator=g, dtype=torch.float64).to(dtype)
+    assert tv_engine.direct_fits(T, 3, Ra)
+    y_direct = tv_engine.allpole_tv(u, a)
+    y_blocks = tv_engine.allpole_tv(u, a, L=tv_engine.block_size(T, N))
+    a_full = torch.cat([torch.ones(Ra, T, 1, dtype=dtype), a], -1)
+    y_ref, _ = ref.time_varying_lfilter(torch.ones(T, 1, dtype=dtype), a_full, u)
+    scale = max(1.0, float(y_ref.abs().max()))
+    torch.testing.assert_close(y_direct, y_ref, rtol=1e-10, atol=1e-10 * scale)
+    torch.testing.assert_close(y_blocks, y_ref, rtol=1e-10, atol=1e-10 * scale)
+
+
+def test_time_varying_non_finite_input_keeps_the_blocks():
+    """A NaN in u takes the blockwise path (the solve would spread it through 0 * inf): scipy's
+    forward-only propagation."""
+    u = torch.randn(1, 50, dtype=torch.float64)
+    u[0, 20] = float("inf")
+    a = torch.full((1, 50, 2), 0.0, dtype=torch.float64)
+    a[..., 1] = 0.5  # a1 = 0: y[21] = u[21] - 0 * y[20] is NaN in scipy too; y[:20] finite
+    y = tv_engine.allpole_tv(u, a)
+    assert torch.isfinite(y[0, :20]).all() and not torch.isfinite(y[0, 20])

@@ -331,6 +331,7 @@ def tiny_blocks(monkeypatch):
     monkeypatch.setattr(l, "block_size", lambda T, order: max(4, order, 1))
     monkeypatch.setattr(l, "_direct_fits", lambda T, R, Ra: False)  # short signals go blockwise too
     monkeypatch.setattr(t, "block_size", lambda T, order: max(4, order, 1))
+    monkeypatch.setattr(t, "direct_fits", lambda T, R, Ra: False)
     monkeypatch.setattr(d, "BLOCK", 4)
 
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ._solve import direct_fits as _direct_fits
+from ._solve import solve_unit_lower, unit_lower_band
 from .scan import scan_constant
 from .time_varying import allpole_tv
 
@@ -89,10 +91,7 @@ def _responses(b: torch.Tensor, a: torch.Tensor, L: int):
     for j in range(N):
         for t in range(min(L, N - j)):  # y[t - k] = y[-1-j] for k = t + 1 + j <= N
             drive[:, 1 + M + j, t] -= af[:, t + j]
-    band = torch.zeros(Rf, L, L, dtype=b.dtype, device=b.device)
-    for k in range(1, min(N, L - 1) + 1):
-        band.diagonal(-k, dim1=1, dim2=2).copy_(af[:, k - 1 : k].expand(Rf, L - k))
-    band.diagonal(dim1=1, dim2=2).fill_(1.0)
+    band = unit_lower_band(L, [af[:, k - 1 : k].expand(Rf, L - k) for k in range(1, N + 1)])
     out = torch.linalg.solve_triangular(band, drive.transpose(1, 2), upper=False, unitriangular=True)
     out = out.transpose(1, 2)  # (Rf, n_exp, L)
     return out[:, 0], out[:, 1 : 1 + M].transpose(1, 2), out[:, 1 + M : 1 + M + N].transpose(1, 2), out[:, -1]
@@ -138,23 +137,6 @@ def _gemm(A: torch.Tensor, B: torch.Tensor, out: torch.Tensor | None = None) -> 
     return out.baddbmm_(A, B)
 
 
-def _band(a: torch.Tensor, T: int) -> torch.Tensor:
-    """``(Ra, T, T)`` unit lower-triangular banded Toeplitz matrices of ``1 + sum_k a[k-1] z^-k``."""
-    Ra, N = a.shape
-    band = torch.zeros(Ra, T, T, dtype=a.dtype, device=a.device)
-    for k in range(1, min(N, T - 1) + 1):
-        band.diagonal(-k, dim1=1, dim2=2).copy_(a[:, k - 1 : k].expand(Ra, T - k))
-    band.diagonal(dim1=1, dim2=2).fill_(1.0)
-    return band
-
-
-def _direct_fits(T: int, R: int, Ra: int) -> bool:
-    """Whether a signal is short enough to solve whole (``_direct``): its ``T x T`` matrices take at
-    most 8 MB and the solve at most ~4M multiply-adds, where the blockwise path's fixed cost (block
-    responses, carry scan: about 1.5 ms a call on the project's CPU machine) dominates."""
-    return T <= 2048 and Ra * T * T <= 1 << 20 and R * T * T <= 1 << 23
-
-
 def _direct(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, K: int,
             wd: torch.dtype) -> torch.Tensor:
     """A short signal as one block the length of the signal: the FIR (plus ``head``), then one unit
@@ -164,12 +146,11 @@ def _direct(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tenso
     u = fir(b.to(wd), x.to(wd))
     if K:
         u[:, :K] += head[:, :K].to(wd)
-    band = _band(a.to(wd), x.shape[1])
-    if band.shape[0] == 1:  # one filter: every row is a right-hand side
-        y = torch.linalg.solve_triangular(band[0], u.T, upper=False, unitriangular=True).T
-    else:
-        y = torch.linalg.solve_triangular(band, u[:, :, None], upper=False, unitriangular=True)[..., 0]
-    return y.to(x.dtype)
+    T, aw = x.shape[1], a.to(wd)
+    if aw.shape[1] == 0 or T == 1:  # a long FIR (M >= 16), or one sample: nothing to solve
+        return u.to(x.dtype)
+    band = unit_lower_band(T, [aw[:, k - 1 : k].expand(aw.shape[0], T - k) for k in range(1, min(a.shape[1], T - 1) + 1)])
+    return solve_unit_lower(band, u).to(x.dtype)
 
 
 def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, L: int | None = None) -> torch.Tensor:

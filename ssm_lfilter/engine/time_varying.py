@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ._solve import direct_fits, solve_unit_lower, unit_lower_band
 from .scan import scan_varying
 
 __all__ = ["allpole_tv", "block_size"]
@@ -38,12 +39,27 @@ def _blocks(t: torch.Tensor, L: int, C: int) -> torch.Tensor:
     return t.movedim(2, 0).contiguous()
 
 
+def _finite(*tensors: torch.Tensor) -> bool:
+    """One cheap reduction a tensor (a huge finite sum that overflows only costs the blockwise path)."""
+    return all(bool(torch.isfinite(t.sum())) for t in tensors)
+
+
 def allpole_tv(u: torch.Tensor, a: torch.Tensor, L: int | None = None) -> torch.Tensor:
     """``u (R, T)``, ``a (Ra, T, N)`` with ``Ra`` 1 or ``R``. Returns ``y (R, T)`` in ``u``'s dtype."""
     R, T = u.shape
     Ra, _, N = a.shape
     if N == 0 or T == 0:
         return u.clone()
+    if L is None and u.device.type == "cpu" and direct_fits(T, R, Ra) and _finite(u, a):
+        # A short signal solved whole (engine/_solve.py), in float64: subdiagonal k holds a[n, k-1]
+        # at row n. Finite data only: a NaN or Inf reaches later samples through the matrix's zeros
+        # as 0 * inf, which the blocks below keep out as scipy does.
+        wd = torch.complex128 if (u.is_complex() or a.is_complex()) else torch.float64
+        aw = a.to(wd)
+        if T == 1:  # one sample: nothing to solve
+            return u.clone()
+        band = unit_lower_band(T, [aw[:, k:, k - 1] for k in range(1, min(N, T - 1) + 1)])
+        return solve_unit_lower(band, u.to(wd)).to(u.dtype)
     L = max(L or block_size(T, N), N)
     C = -(-T // L)
     Ub = _blocks(u, L, C)  # (L, R, C)

@@ -1,0 +1,34 @@
+"""Short signals solved whole: a recursive filter over ``T`` samples is one unit lower-triangular
+system ``(I + A) y = u`` with ``A``'s ``k``-th subdiagonal holding the ``k``-th denominator
+coefficient (constant for LTI filters, per output time for time-varying ones). Forward substitution
+is the recurrence itself; LAPACK runs it for all rows at once, where the blockwise engine pays a
+fixed cost (block responses, carry scans, Python loops over block positions) that dominates short
+calls on CPU."""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["direct_fits", "unit_lower_band", "solve_unit_lower"]
+
+
+def direct_fits(T: int, R: int, Ra: int) -> bool:
+    """Whether ``R`` rows of ``T`` samples with ``Ra`` distinct filters are short enough to solve
+    whole: the ``T x T`` matrices take at most 8 MB and the solve at most ~4M multiply-adds."""
+    return T <= 2048 and Ra * T * T <= 1 << 20 and R * T * T <= 1 << 23
+
+
+def unit_lower_band(T: int, diagonals: list[torch.Tensor]) -> torch.Tensor:
+    """``(Ra, T, T)``: ones on the diagonal, ``diagonals[k-1] (Ra, T-k)`` on subdiagonal ``-k``."""
+    d0 = diagonals[0]
+    band = torch.zeros(d0.shape[0], T, T, dtype=d0.dtype, device=d0.device)
+    for k, d in enumerate(diagonals[: T - 1], start=1):
+        band.diagonal(-k, dim1=1, dim2=2).copy_(d)
+    band.diagonal(dim1=1, dim2=2).fill_(1.0)
+    return band
+
+
+def solve_unit_lower(band: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``y (R, T)`` with ``band[r or 0] @ y[r] = u[r]``; ``band (1 or R, T, T)``."""
+    if band.shape[0] == 1:  # one filter: every row is a right-hand side of one solve
+        return torch.linalg.solve_triangular(band[0], u.T, upper=False, unitriangular=True).T
+    return torch.linalg.solve_triangular(band, u[:, :, None], upper=False, unitriangular=True)[..., 0]
