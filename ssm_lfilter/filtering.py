@@ -305,8 +305,9 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
     y_hist = zr[:, M:]  # y[-1], ..., y[-N]
 
     # FIR over the input with its history in front: u[n] = sum_k b[n,k] x[n-k] / a[n,0].
-    xe = torch.cat([x_hist, xr], 1) if zi is not None else None
-    if bt.shape[-2] == 1:
+    const_b = bt.shape[-2] == 1
+    xe = torch.cat([x_hist, xr], 1) if zi is not None or not const_b else None
+    if const_b:
         # constant b: one pass of the LTI op (an FIR: no poles), the history entering as its head
         # (head[n] = sum_{k>n} b_k x[n-k]), then the division by a time-varying a[n, 0]; the torch
         # sum below moves the signal 2(M+1) times
@@ -322,7 +323,6 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
     else:
         bn = bt / a0
         br = rows(bn, batch, tuple(bn.shape[-2:]))  # (Rb, T, M+1)
-        xe = torch.cat([x_hist, xr], 1)
         u = sum(br[:, :, k] * xe[:, M - k : M - k + T] for k in range(M + 1))
     # The known past outputs enter the first N samples like an input: -sum_{k>n} a[n,k] y[n-k].
     n0 = min(N, T)

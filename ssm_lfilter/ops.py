@@ -96,14 +96,20 @@ def _adjoint_composed(x, b, a, y, g, K, reverse, need_x, n_b, n_a):
     return dx, db, da, F.pad(v_steps, (0, max(K - T, 0)))
 
 
+def _lti_adjoint_any(g, x, y, b, a, K, reverse, need_x, n_b, n_a):
+    """``lti_adjoint``'s per-row results, from the composed ops while a graph is being built
+    (``create_graph=True``: differentiable again), else from the fused op (on the kernels: one pass
+    over ``g``, ``x``, ``y`` and ``dx``)."""
+    if torch.is_grad_enabled():
+        return _adjoint_composed(x, b, a, y, g, K, reverse, need_x, n_b, n_a)
+    return lti_adjoint(g, x, y, b, a, K, reverse, need_x, n_b, n_a)
+
+
 def _lti_vjp(x, b, a, y, g, K, reverse, need_x, need_b, need_a, need_head):
     """Gradients of ``y = lti(x, b, a, head, reverse)`` (``head`` of length ``K``) for the output
     gradient ``g``."""
     n_b, n_a, K_g = (b.shape[1] if need_b else 0), (a.shape[1] if need_a else 0), (K if need_head else 0)
-    if torch.is_grad_enabled():  # create_graph=True (double backward): composed ops, differentiable again
-        dx, db, da, dhead = _adjoint_composed(x, b, a, y, g, K_g, reverse, need_x, n_b, n_a)
-    else:  # one fused op (on the kernels: one pass over g, x, y and dx)
-        dx, db, da, dhead = lti_adjoint(g, x, y, b, a, K_g, reverse, need_x, n_b, n_a)
+    dx, db, da, dhead = _lti_adjoint_any(g, x, y, b, a, K_g, reverse, need_x, n_b, n_a)
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
             (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None))
 
@@ -200,11 +206,8 @@ def _sos_adjoint_composed(g, x, y, b, a, need_x, n_b, n_a):
     ys = xs[1:] + [y]
     dbs, das = [None] * S, [None] * S
     for s in reversed(range(S)):
-        nx = need_x or s > 0
-        if torch.is_grad_enabled():
-            g, dbs[s], das[s], _ = _adjoint_composed(xs[s], b[:, s], a[:, s], ys[s], g, 0, False, nx, n_b, n_a)
-        else:
-            g, dbs[s], das[s], _ = lti_adjoint(g, xs[s], ys[s], b[:, s], a[:, s], 0, False, nx, n_b, n_a)
+        g, dbs[s], das[s], _ = _lti_adjoint_any(g, xs[s], ys[s], b[:, s], a[:, s], 0, False, need_x or s > 0,
+                                                n_b, n_a)
     if not S:
         return (g if need_x else None), x.new_zeros(R, 0, n_b), x.new_zeros(R, 0, n_a)
     return (g if need_x else None), torch.stack(dbs, 1), torch.stack(das, 1)

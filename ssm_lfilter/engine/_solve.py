@@ -20,13 +20,15 @@ def direct_fits(T: int, R: int, Ra: int) -> bool:
     return T <= 512 and Ra * T * T <= 1 << 20 and R * T * T <= 1 << 22
 
 
-def unit_lower_band(T: int, diagonals: list[torch.Tensor]) -> torch.Tensor:
-    """``(Ra, T, T)``: ones on the diagonal, ``diagonals[k-1] (Ra, T-k)`` on subdiagonal ``-k``."""
-    d0 = diagonals[0]
-    band = torch.zeros(d0.shape[0], T, T, dtype=d0.dtype, device=d0.device)
-    for k, d in enumerate(diagonals[: T - 1], start=1):
-        band.diagonal(-k, dim1=1, dim2=2).copy_(d)
+def unit_lower_band(a: torch.Tensor, T: int) -> torch.Tensor:
+    """``(Ra, T, T)``: ones on the diagonal and coefficient ``k`` on subdiagonal ``-k``, from ``a (Ra, N)``
+    (constant) or ``a (Ra, T, N)`` (``a[:, n, k-1]`` at row ``n``, indexed by output time)."""
+    Ra, N = a.shape[0], a.shape[-1]
+    band = torch.zeros(Ra, T, T, dtype=a.dtype, device=a.device)
     band.diagonal(dim1=1, dim2=2).fill_(1.0)
+    for k in range(1, min(N, T - 1) + 1):
+        d = a[:, k:, k - 1] if a.dim() == 3 else a[:, k - 1 : k].expand(Ra, T - k)
+        band.diagonal(-k, dim1=1, dim2=2).copy_(d)
     return band
 
 

@@ -91,7 +91,7 @@ def _responses(b: torch.Tensor, a: torch.Tensor, L: int):
     for j in range(N):
         for t in range(min(L, N - j)):  # y[t - k] = y[-1-j] for k = t + 1 + j <= N
             drive[:, 1 + M + j, t] -= af[:, t + j]
-    band = unit_lower_band(L, [af[:, k - 1 : k].expand(Rf, L - k) for k in range(1, N + 1)])
+    band = unit_lower_band(af, L)
     out = torch.linalg.solve_triangular(band, drive.transpose(1, 2), upper=False, unitriangular=True)
     out = out.transpose(1, 2)  # (Rf, n_exp, L)
     return out[:, 0], out[:, 1 : 1 + M].transpose(1, 2), out[:, 1 + M : 1 + M + N].transpose(1, 2), out[:, -1]
@@ -146,11 +146,9 @@ def _direct(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tenso
     u = fir(b.to(wd), x.to(wd))
     if K:
         u[:, :K] += head[:, :K].to(wd)
-    T, aw = x.shape[1], a.to(wd)
-    if aw.shape[1] == 0 or T == 1:  # a long FIR (M >= 16), or one sample: nothing to solve
+    if a.shape[1] == 0:  # a long FIR (M >= 16): nothing to solve
         return u.to(x.dtype)
-    band = unit_lower_band(T, [aw[:, k - 1 : k].expand(aw.shape[0], T - k) for k in range(1, min(a.shape[1], T - 1) + 1)])
-    return solve_unit_lower(band, u).to(x.dtype)
+    return solve_unit_lower(unit_lower_band(a.to(wd), x.shape[1]), u).to(x.dtype)
 
 
 def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, L: int | None = None) -> torch.Tensor:

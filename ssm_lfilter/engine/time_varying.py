@@ -55,11 +55,7 @@ def allpole_tv(u: torch.Tensor, a: torch.Tensor, L: int | None = None) -> torch.
         # at row n. Finite data only: a NaN or Inf reaches later samples through the matrix's zeros
         # as 0 * inf, which the blocks below keep out as scipy does.
         wd = torch.complex128 if (u.is_complex() or a.is_complex()) else torch.float64
-        aw = a.to(wd)
-        if T == 1:  # one sample: nothing to solve
-            return u.clone()
-        band = unit_lower_band(T, [aw[:, k:, k - 1] for k in range(1, min(N, T - 1) + 1)])
-        return solve_unit_lower(band, u.to(wd)).to(u.dtype)
+        return solve_unit_lower(unit_lower_band(a.to(wd), T), u.to(wd)).to(u.dtype)
     L = max(L or block_size(T, N), N)
     C = -(-T // L)
     Ub = _blocks(u, L, C)  # (L, R, C)
