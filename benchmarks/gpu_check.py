@@ -276,16 +276,51 @@ def _variant_cases(dev: str = "cuda") -> list:
     # reads g, a (2), z; writes du, da (2): 7 arrays at the least
     cases.append(("tv_adjoint", "time_varying backward (du, da) N=2 8x2^20", 28 * u.numel(), {
         "single-pass": tv_fused, "three-pass tiles": tv_composed}))
+
+    # time-varying cascade, 8 biquads a row, coefficients as time_varying_sosfilt passes them (views of
+    # one normalized [R, T, S, 6] tensor): the fused launch against the per-section composition the
+    # public function ran before (a torch FIR, then the all-pole kernel, a section at a time)
+    tv_sos = launcher("tv_sos", "tv_sos")
+    Ts = 1 << 20
+    ths = 0.3 + 0.1 * torch.sin(torch.arange(Ts, device=dev)[:, None] / 1000.0 + torch.arange(8, device=dev))
+    sos_t = torch.stack([torch.full_like(ths, 0.2), torch.full_like(ths, 0.4), torch.full_like(ths, 0.2),
+                         torch.ones_like(ths), -2 * 0.9 * torch.cos(ths), torch.full_like(ths, 0.81)], -1)
+    sos_t = sos_t[None].expand(8, -1, -1, -1).contiguous()  # per-row coefficients [8, T, 8, 6]
+    bs, as_ = sos_t[..., :3], sos_t[..., 4:]
+    xt = torch.randn(8, Ts, device=dev)
+
+    def tv_per_section(single):
+        w = xt
+        for k in range(8):
+            bk = bs[:, :, k]
+            u_ = bk[:, :, 0] * w
+            for j in (1, 2):
+                u_ = u_ + bk[:, :, j] * torch.cat([w.new_zeros(8, j), w[:, :-j]], 1)
+            w = time_varying(u_, as_[:, :, k], single_pass=single)
+        return w
+
+    # the signal read and written once, each row's coefficients (24 bytes a section a step) read once
+    cases.append(("tv_sos", "time_varying_sosfilt 8 sections 8x2^20", 8 * xt.numel() + sos_t.numel() * 4, {
+        "single-pass": lambda: tv_sos(xt, bs, as_),
+        "three-pass tiles": lambda: tv_per_section(False),
+        "single-pass per section": lambda: tv_per_section(True),
+        "single-pass C=8": lambda: tv_sos(xt, bs, as_, block_size=8)}))
     return cases
 
 
-def _warm(part: int, parts: int) -> None:
+def _selected(cases: list, families: list[str] | None) -> list:
+    """The variant cases of the given families (``--families``), or all."""
+    return [c for c in cases if families is None or c[0] in families]
+
+
+def _warm(part: int, parts: int, families: list[str] | None = None) -> None:
     """Compile (run once) every ``parts``-th variant of the table, starting at ``part``: several such
     processes fill Triton's on-disk cache in parallel, so the timing process compiles nothing. Each
     variant compiles its own kernels serially in one process; a cold table took over 3 minutes."""
     import torch
 
-    items = [(name, var, fn) for _, name, _, variants in _variant_cases() for var, fn in variants.items()]
+    items = [(name, var, fn) for _, name, _, variants in _selected(_variant_cases(), families)
+             for var, fn in variants.items()]
     for name, var, fn in items[part::parts]:
         try:
             fn()
@@ -294,10 +329,11 @@ def _warm(part: int, parts: int) -> None:
             print(f"warm {name} / {var}: {type(err).__name__}: {str(err)[:200]}", flush=True)
 
 
-def _warm_in_parallel(workers: int, budget_s: int) -> str:
+def _warm_in_parallel(workers: int, budget_s: int, families: list[str] | None = None) -> str:
     """Run ``_warm`` in ``workers`` processes at once (the GPU is shared; nothing is timed)."""
     t0 = time.time()
-    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--warm-part", f"{k}/{workers}"],
+    only = ["--families", *families] if families else []
+    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--warm-part", f"{k}/{workers}", *only],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for k in range(workers)]
     notes = []
@@ -311,7 +347,7 @@ def _warm_in_parallel(workers: int, budget_s: int) -> str:
     return f"{workers} compile workers, {time.time() - t0:.0f} s" + "".join(f"; {n}" for n in notes[:5])
 
 
-def _variant_comparison() -> tuple[str, dict, dict]:
+def _variant_comparison(families: list[str] | None = None) -> tuple[str, dict, dict]:
     """Every kernel variant side by side on the same data: the single-pass look-back kernels (and the
     fused sos cascade and coefficient-gradient reduction) against the three-pass kernels with coalesced
     tiles (and the per-section cascade, the per-lag torch reductions).
@@ -326,7 +362,7 @@ def _variant_comparison() -> tuple[str, dict, dict]:
     dst = torch.empty_like(src)
     copy = 2 * src.numel() / do_bench(lambda: dst.copy_(src), return_mode="median") / 1e6
     del src, dst
-    cases = _variant_cases()
+    cases = _selected(_variant_cases(), families)
     verdict: dict = {}
     matched: dict = {}
     for family, name, nbytes, variants in cases:
@@ -416,6 +452,9 @@ def _bandwidth_table() -> str:
     x8 = torch.randn(8, 1 << 20, device=dev)
     case("time_varying_lfilter order 2 fwd, 8 x 2^20", lambda: sl.time_varying_lfilter(b2, at8, x8),
          8 * x8.numel() + 12 * (1 << 20))
+    sos_tv = torch.tensor([0.2, 0.4, 0.2, 1.0, -0.6, 0.3], device=dev).repeat(1 << 20, 8, 1)  # (T, 8, 6)
+    case("time_varying_sosfilt 8 sections fwd, 8 x 2^20", lambda: sl.time_varying_sosfilt(sos_tv, x8),
+         8 * x8.numel() + 4 * sos_tv.numel())
     # Host time a call: tiny inputs, many calls and one synchronization, so the GPU never waits for
     # anything but the host (the floor under every public-function time above).
     import time
@@ -452,6 +491,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-suite", action="store_true")
     ap.add_argument("--skip-tests", action="store_true")
     ap.add_argument("--skip-variants", action="store_true", help="no kernel variant table")
+    ap.add_argument("--families", nargs="*", default=None,
+                    help="variant-table families to time (lti, sos, sos_adjoint, tv, tv_adjoint, tv_sos, ...; default: all)")
     ap.add_argument("--host", action="store_true",
                     help="also profile a call's host time and time the public functions as CUDA graph replays")
     ap.add_argument("--tests", nargs="*", default=None, help="test files or ids for the GPU tier (default: tests)")
@@ -462,7 +503,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.warm_part is not None:
         part, parts = map(int, args.warm_part.split("/"))
-        _warm(part, parts)
+        _warm(part, parts, args.families)
         return 0
     if args.out is None:
         ap.error("--out is required")
@@ -475,15 +516,15 @@ def main(argv=None) -> int:
             f.write("\n".join(parts) + f"\n\nElapsed: {time.time() - t0:.0f} s\n")
 
     if args.warm_workers > 0 and not args.skip_variants:
-        parts += ["Compiled first: " + _warm_in_parallel(args.warm_workers, budget_s=240), ""]
+        parts += ["Compiled first: " + _warm_in_parallel(args.warm_workers, budget_s=240, families=args.families), ""]
         save()
     try:
-        table, verdict, matched = _variant_comparison() if not args.skip_variants else ("(skipped)", {}, {})
+        table, verdict, matched = _variant_comparison(args.families) if not args.skip_variants else ("(skipped)", {}, {})
     except Exception as err:  # noqa: BLE001
         table, verdict, matched = f"failed: {type(err).__name__}: {err}", {}, {}
     # The rest of the run (the test tier's subprocess included) keeps the per-family defaults
     # (kernels/_variants.py) unless a default-on single-pass family failed to compile or match.
-    broken = [f for f in ("lti", "tv", "sos") if matched.get(f) is False]
+    broken = [f for f in ("lti", "tv", "sos", "tv_sos") if matched.get(f) is False]
     if broken:
         os.environ["SSM_LFILTER_SINGLE_PASS"] = "0"
     parts += ["## Kernel variants side by side", "", table, "",

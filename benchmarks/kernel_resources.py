@@ -112,6 +112,17 @@ def _cases():
         sig = [torch.empty(R, T, **meta) for _ in range(3)]
         return lambda: K.lti_adjoint(*sig, torch.empty(1, M + 1, **meta), torch.empty(1, N, **meta), 0, True, M + 1, N)
 
+    def tv_sos(R, T, S, inter=False, **kw):
+        sos = torch.empty(1, T, S, 6, **meta)  # b and a as views of one normalized sos tensor, as the glue passes
+        sections = torch.empty(S, R, T, **meta) if inter else None
+        return lambda: K.tv_sos(torch.empty(R, T, **meta), sos[..., :3], sos[..., 4:], sections=sections, **kw)
+
+    def tv_sos_adjoint(R, T, S, dtype=torch.float32, **kw):  # per-row sections, every gradient
+        m = dict(device="meta", dtype=dtype)
+        sos = torch.empty(R, T, S, 6, **m)
+        return lambda: K.tv_sos_adjoint(torch.empty(R, T, **m), torch.empty(R, T, **m), sos[..., :3], sos[..., 4:],
+                                        **kw)
+
     cases = [(f"lti N={n} M={n}, 32 x 2^20", lti(32, 1 << 20, n, n)) for n in (1, 2, 3, 4)]
     cases += [
         ("lti N=2, 32 x 2^20, C=16", lti(32, 1 << 20, 2, 2, block_size=16)),
@@ -135,6 +146,11 @@ def _cases():
             torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 2, **meta), torch.empty(8, 1 << 20, **meta))),
         ("time_varying_adjoint N=4 (du, da), 8 x 2^20", lambda: K.time_varying_adjoint(
             torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 4, **meta), torch.empty(8, 1 << 20, **meta))),
+        ("tv_sos 8 biquads, 8 x 2^20", tv_sos(8, 1 << 20, 8)),
+        ("tv_sos 8 biquads, 8 x 2^20, C=8", tv_sos(8, 1 << 20, 8, block_size=8)),
+        ("tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20", tv_sos_adjoint(8, 1 << 20, 8)),
+        ("tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20, C=8", tv_sos_adjoint(8, 1 << 20, 8, block_size=8)),
+        ("tv_sos_adjoint 8 biquads (dx, db, da) float64, 8 x 2^20", tv_sos_adjoint(8, 1 << 20, 8, torch.float64)),
         ("diagonal, 32 x 2^20", lambda: K.diagonal(torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta))),
     ]
     return cases

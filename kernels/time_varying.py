@@ -601,21 +601,119 @@ def _sp_time(i_p, T, ADJOINT: tl.constexpr):
 @triton.jit
 def _sp_coefficient_grads(p_z, p_da, b_v, i_y0, T, s_zt, s_dt, s_dn,
                           N: tl.constexpr, NS: tl.constexpr, L: tl.constexpr, BLOCK: tl.constexpr,
-                          ACC: tl.constexpr):
-    """``da[n, k-1] = -v[n] z[n-k]`` for the tile of processing steps ``i_y0 + s`` (``n = T-1-i_y0-s``,
-    ``k = o_k + 1``): ``v`` [BLOCK, L] in registers, ``z`` read skewed like the coefficients, ``da``
-    stored in ``a``'s [T, N] layout (coalesced); ``z`` is zero before time 0. Offsets are int32 in the
-    tile from one int64 base, recomputed here: the int64 [BLOCK, L * NS] step indices of the ``a``
-    load kept alive to this point made the kernel spill at order 4 (sm_90)."""
+                          ACC: tl.constexpr, LAG0: tl.constexpr = 1, NEG: tl.constexpr = True):
+    """``da[n, j] = -v[n] z[n-j-LAG0]`` (``j < N``) for the tile of processing steps ``i_y0 + s``
+    (``n = T-1-i_y0-s``): ``v`` [BLOCK, L] in registers, ``z`` read skewed like the coefficients, ``da``
+    stored in ``a``'s [T, N] layout (coalesced); ``z`` is zero before time 0. ``LAG0 = 1``, ``NEG``:
+    the all-pole gradient (lags 1..N); ``LAG0 = 0``, not ``NEG``: an FIR's ``db[n, k] = v[n] w[n-k]``
+    (the time-varying cascade). Offsets are int32 in the tile from one int64 base, recomputed here:
+    the int64 [BLOCK, L * NS] step indices of the ``a`` load kept alive to this point made the kernel
+    spill at order 4 (sm_90)."""
     o_q = tl.arange(0, L * NS)
     o_k = (o_q % NS)[None, :]
     o_s = (tl.arange(0, BLOCK) * L)[:, None] + (o_q // NS)[None, :]  # step in the tile
     i_n0 = T - 1 - i_y0  # memory time of the tile's first step
     m = (o_s < T - i_y0) & (o_k < N)
-    b_z = tl.load(p_z + (i_n0 - 1) * s_zt - (o_s + o_k) * s_zt, mask=m & (i_n0 - o_s > o_k), other=0.)
+    b_z = tl.load(p_z + (i_n0 - LAG0) * s_zt - (o_s + o_k) * s_zt, mask=m & (i_n0 - o_s >= o_k + LAG0), other=0.)
     b_vk = tl.reshape(tl.broadcast_to(b_v[:, :, None], [BLOCK, L, NS]), [BLOCK, L * NS])
-    b_da = -(b_vk.to(ACC) * b_z.to(ACC))
+    if NEG:
+        b_da = -(b_vk.to(ACC) * b_z.to(ACC))
+    else:
+        b_da = b_vk.to(ACC) * b_z.to(ACC)
     tl.store(p_da + i_n0 * s_dt - o_s * s_dt + o_k * s_dn, b_da.to(p_da.dtype.element_ty), mask=m)
+
+
+@triton.jit
+def _sp_section(b_ut, b_at, p_agg, p_inc, p_fa, p_fi, i_c, o_l,
+                N: tl.constexpr, NP: tl.constexpr, KB: tl.constexpr, LOG: tl.constexpr, BLOCK: tl.constexpr,
+                W: tl.constexpr, ACC: tl.constexpr, Y_DTYPE: tl.constexpr):
+    """Steps 1-4 of the single pass (module docstring) for one filter on a tile already in registers:
+    ``b_ut`` / ``b_at`` bit-shaped input and coefficient tiles of tile ``i_c`` of one row; ``p_agg``
+    (map records) and ``p_inc`` (states) that row's look-back buffers, ``p_fa`` / ``p_fi`` its aggregate
+    and inclusive flags. Returns the bit-shaped output tile and every lane's true start state
+    (``y[t0-1], ..., y[t0-4]``, which a cascade's next section uses as its FIR halo)."""
+    # every lane from a zero state: its forced end state e and its transfer matrix h
+    b_0 = tl.zeros([BLOCK], dtype=ACC)
+    b_1 = b_0 + 1.0
+    h22 = b_0
+    h33 = b_0
+    h44 = b_0
+    if N >= 2:
+        h22 = b_1
+    if N >= 3:
+        h33 = b_1
+    if N >= 4:
+        h44 = b_1
+    (e1, e2, e3, e4, h11, h12, h13, h14, h21, h22, h23, h24, h31, h32, h33, h34,
+     h41, h42, h43, h44) = _sp_local(
+        b_ut, b_at, b_0, b_0, b_0, b_0, b_1, b_0, b_0, b_0, b_0, h22, b_0, b_0, b_0, b_0, h33, b_0,
+        b_0, b_0, b_0, h44, N, KB, ACC, LOG)
+
+    # ---- 2. lane scan: lane j gets the map from the tile's start state to its own end state
+    (q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
+     v1, v2, v3, v4) = scan_affine(h11, h12, h13, h14, h21, h22, h23, h24, h31, h32, h33, h34,
+                                   h41, h42, h43, h44, e1, e2, e3, e4, NP, 0)
+
+    # ---- 3. publish the tile aggregate (the last lane's map) before waiting for anything, so the
+    # tiles behind this one never wait on this tile's own wait
+    m_last = o_l == BLOCK - 1
+    _sp_store_map(p_agg + i_c * 20 + 0 * o_l, q11, q12, q13, q14, q21, q22,
+                  q23, q24, q31, q32, q33, q34, q41, q42, q43, q44, v1, v2, v3, v4, m_last, NP)
+    publish(p_fa + i_c)
+
+    # fold the aggregates of tiles c-W+1 .. c-1 in a fixed tree (slot 0 and tiles before 0: identity) ...
+    o_w = tl.arange(0, W)
+    i_w = i_c - W + o_w  # slot 0 is the anchor tile c-W
+    m_w = (o_w >= 1) & (i_w >= 0)
+    wait_flags(p_fa + i_w, m_w)
+    w_0 = tl.zeros([W], dtype=ACC)
+    (f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34, f41, f42, f43, f44,
+     g1, g2, g3, g4) = _sp_load_map(p_agg + i_w * 20, m_w, w_0, NP)
+    (f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34, f41, f42, f43, f44,
+     g1, g2, g3, g4) = scan_affine(f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34,
+                                   f41, f42, f43, f44, g1, g2, g3, g4, NP, 0)
+    # ... then apply the fold to the inclusive state of the anchor tile c-W (zero before the signal).
+    # Applying it on every slot and picking the last one costs NP reductions instead of NP*NP + NP.
+    m_an = (o_w == 0) & (i_w >= 0)
+    wait_flags(p_fi + i_w, m_an)
+    i_an = i_c - W
+    p_an = p_inc + i_an * 4
+    m_a = i_an >= 0
+    s1 = tl.load(p_an, mask=m_a, other=0., cache_modifier=".cg")
+    s2 = tl.load(p_an + 1, mask=m_a & (NP >= 2), other=0., cache_modifier=".cg")
+    s3 = tl.load(p_an + 2, mask=m_a & (NP >= 4), other=0., cache_modifier=".cg")
+    s4 = tl.load(p_an + 3, mask=m_a & (NP >= 4), other=0., cache_modifier=".cg")
+    t1, t2, t3, t4 = apply_affine(f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34,
+                                  f41, f42, f43, f44, g1, g2, g3, g4, s1, s2, s3, s4, NP)
+    # the true state before this tile: the last slot (a masked sum is exact; registers cannot be indexed)
+    m_lw = o_w == W - 1
+    s1 = tl.sum(tl.where(m_lw, t1, 0.), axis=0)
+    s2 = tl.sum(tl.where(m_lw, t2, 0.), axis=0)
+    s3 = tl.sum(tl.where(m_lw, t3, 0.), axis=0)
+    s4 = tl.sum(tl.where(m_lw, t4, 0.), axis=0)
+
+    # every lane's true end state; the last lane's is this tile's inclusive state: publish it
+    b_s1, b_s2, b_s3, b_s4 = apply_affine(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34,
+                                          q41, q42, q43, q44, v1, v2, v3, v4, s1, s2, s3, s4, NP)
+    p_ic = p_inc + i_c * 4 + 0 * o_l
+    tl.store(p_ic, b_s1, mask=m_last)
+    if NP >= 2:
+        tl.store(p_ic + 1, b_s2, mask=m_last)
+    if NP >= 4:
+        tl.store(p_ic + 2, b_s3, mask=m_last)
+        tl.store(p_ic + 3, b_s4, mask=m_last)
+    publish(p_fi + i_c)
+
+    # ---- 4. lane j starts from lane j-1's true end state (lane 0 from the tile's); re-run, store y
+    o_prev = tl.maximum(o_l - 1, 0)
+    b_s1 = tl.where(o_l == 0, s1, tl.gather(b_s1, o_prev, 0))
+    if NP >= 2:
+        b_s2 = tl.where(o_l == 0, s2, tl.gather(b_s2, o_prev, 0))
+    if NP >= 4:
+        b_s3 = tl.where(o_l == 0, s3, tl.gather(b_s3, o_prev, 0))
+        b_s4 = tl.where(o_l == 0, s4, tl.gather(b_s4, o_prev, 0))
+    b_yt, _, _, _, _ = _sp_output(b_ut, b_at, b_s1, b_s2, b_s3, b_s4, N, KB, ACC, Y_DTYPE, LOG)
+    return b_yt, b_s1, b_s2, b_s3, b_s4
 
 
 @triton.jit
@@ -667,87 +765,8 @@ def tv_single_pass_kernel(
     b_at = to_bits(b_at, LOG + KB, BLOCK)
     # (steps past T are zero-input, zero-coefficient steps: they only move states no one reads)
 
-    # every lane from a zero state: its forced end state e and its transfer matrix h
-    b_0 = tl.zeros([BLOCK], dtype=ACC)
-    b_1 = b_0 + 1.0
-    h22 = b_0
-    h33 = b_0
-    h44 = b_0
-    if N >= 2:
-        h22 = b_1
-    if N >= 3:
-        h33 = b_1
-    if N >= 4:
-        h44 = b_1
-    (e1, e2, e3, e4, h11, h12, h13, h14, h21, h22, h23, h24, h31, h32, h33, h34,
-     h41, h42, h43, h44) = _sp_local(
-        b_ut, b_at, b_0, b_0, b_0, b_0, b_1, b_0, b_0, b_0, b_0, h22, b_0, b_0, b_0, b_0, h33, b_0,
-        b_0, b_0, b_0, h44, N, KB, ACC, LOG)
-
-    # ---- 2. lane scan: lane j gets the map from the tile's start state to its own end state
-    (q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
-     v1, v2, v3, v4) = scan_affine(h11, h12, h13, h14, h21, h22, h23, h24, h31, h32, h33, h34,
-                                   h41, h42, h43, h44, e1, e2, e3, e4, NP, 0)
-
-    # ---- 3. publish the tile aggregate (the last lane's map) before waiting for anything, so the
-    # tiles behind this one never wait on this tile's own wait
-    m_last = o_l == BLOCK - 1
-    _sp_store_map(agg_ptr + (i_r * n_tiles + i_c) * 20 + 0 * o_l, q11, q12, q13, q14, q21, q22,
-                  q23, q24, q31, q32, q33, q34, q41, q42, q43, q44, v1, v2, v3, v4, m_last, NP)
-    publish(p_fa + i_c)
-
-    # fold the aggregates of tiles c-W+1 .. c-1 in a fixed tree (slot 0 and tiles before 0: identity) ...
-    o_w = tl.arange(0, W)
-    i_w = i_c - W + o_w  # slot 0 is the anchor tile c-W
-    m_w = (o_w >= 1) & (i_w >= 0)
-    wait_flags(p_fa + i_w, m_w)
-    w_0 = tl.zeros([W], dtype=ACC)
-    (f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34, f41, f42, f43, f44,
-     g1, g2, g3, g4) = _sp_load_map(agg_ptr + (i_r * n_tiles + i_w) * 20, m_w, w_0, NP)
-    (f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34, f41, f42, f43, f44,
-     g1, g2, g3, g4) = scan_affine(f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34,
-                                   f41, f42, f43, f44, g1, g2, g3, g4, NP, 0)
-    # ... then apply the fold to the inclusive state of the anchor tile c-W (zero before the signal).
-    # Applying it on every slot and picking the last one costs NP reductions instead of NP*NP + NP.
-    m_an = (o_w == 0) & (i_w >= 0)
-    wait_flags(p_fi + i_w, m_an)
-    i_an = i_c - W
-    p_an = inc_ptr + (i_r * n_tiles + i_an) * 4
-    m_a = i_an >= 0
-    s1 = tl.load(p_an, mask=m_a, other=0., cache_modifier=".cg")
-    s2 = tl.load(p_an + 1, mask=m_a & (NP >= 2), other=0., cache_modifier=".cg")
-    s3 = tl.load(p_an + 2, mask=m_a & (NP >= 4), other=0., cache_modifier=".cg")
-    s4 = tl.load(p_an + 3, mask=m_a & (NP >= 4), other=0., cache_modifier=".cg")
-    t1, t2, t3, t4 = apply_affine(f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34,
-                                  f41, f42, f43, f44, g1, g2, g3, g4, s1, s2, s3, s4, NP)
-    # the true state before this tile: the last slot (a masked sum is exact; registers cannot be indexed)
-    m_lw = o_w == W - 1
-    s1 = tl.sum(tl.where(m_lw, t1, 0.), axis=0)
-    s2 = tl.sum(tl.where(m_lw, t2, 0.), axis=0)
-    s3 = tl.sum(tl.where(m_lw, t3, 0.), axis=0)
-    s4 = tl.sum(tl.where(m_lw, t4, 0.), axis=0)
-
-    # every lane's true end state; the last lane's is this tile's inclusive state: publish it
-    b_s1, b_s2, b_s3, b_s4 = apply_affine(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34,
-                                          q41, q42, q43, q44, v1, v2, v3, v4, s1, s2, s3, s4, NP)
-    p_ic = inc_ptr + (i_r * n_tiles + i_c) * 4 + 0 * o_l
-    tl.store(p_ic, b_s1, mask=m_last)
-    if NP >= 2:
-        tl.store(p_ic + 1, b_s2, mask=m_last)
-    if NP >= 4:
-        tl.store(p_ic + 2, b_s3, mask=m_last)
-        tl.store(p_ic + 3, b_s4, mask=m_last)
-    publish(p_fi + i_c)
-
-    # ---- 4. lane j starts from lane j-1's true end state (lane 0 from the tile's); re-run, store y
-    o_prev = tl.maximum(o_l - 1, 0)
-    b_s1 = tl.where(o_l == 0, s1, tl.gather(b_s1, o_prev, 0))
-    if NP >= 2:
-        b_s2 = tl.where(o_l == 0, s2, tl.gather(b_s2, o_prev, 0))
-    if NP >= 4:
-        b_s3 = tl.where(o_l == 0, s3, tl.gather(b_s3, o_prev, 0))
-        b_s4 = tl.where(o_l == 0, s4, tl.gather(b_s4, o_prev, 0))
-    b_yt, _, _, _, _ = _sp_output(b_ut, b_at, b_s1, b_s2, b_s3, b_s4, N, KB, ACC, y_ptr.dtype.element_ty, LOG)
+    b_yt, _, _, _, _ = _sp_section(b_ut, b_at, agg_ptr + i_r * n_tiles * 20, inc_ptr + i_r * n_tiles * 4, p_fa, p_fi,
+                                   i_c, o_l, N, NP, KB, LOG, BLOCK, W, ACC, y_ptr.dtype.element_ty)
     # Store offsets recomputed here from a scalar tile base and int32 in-tile offsets (y is the
     # launcher's contiguous tensor: in-tile offsets < BLOCK * L): keeping the int64 [BLOCK, L] offsets
     # of the loads alive across the look-back cost ~2 registers per step.

@@ -372,7 +372,27 @@ def time_varying_sosfilt(sos, x, axis: int = -1, zi=None):
     if zi is not None:
         out_shape = _cascade_shape(sos, x, ax, time_axis=True)
         _section_states(zi, (n, *out_shape[:-1], 4), -1)
+    elif not dt.is_complex and backend.use_triton("tv", x):
+        # from rest on the kernels: the whole cascade is one op (its forward one launch)
+        return _tv_cascade(sos, x, ax, dt, out_dtype)
     return _cascade(time_varying_lfilter, sos, x, axis, zi, dt, out_dtype)
+
+
+def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype) -> Tensor:
+    """``time_varying_sosfilt`` from rest as one ``tv_sos`` op (constant sections: ``sosfilt``'s op)."""
+    T = x.shape[ax]
+    if not (sos.dim() >= 3 and sos.shape[-3] == T):
+        return sosfilt(sos, x, ax)
+    check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
+    sos, xm = sos.to(dt), x.to(dt).movedim(ax, -1)
+    n = sos.shape[-2]
+    batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": sos.shape[:-3]})
+    sn = sos / sos[..., 3:4]  # normalized in one pass; b and a are views of it (the kernel reads them strided)
+    br = rows(sn[..., :3], batch, (T, n, 3))
+    ar = rows(sn[..., 4:], batch, (T, n, 2))
+    R = batch.numel()
+    xr = xm.expand(*batch, T).reshape(R, T)
+    return ops.tv_sos(xr, br, ar).reshape(*batch, T).movedim(-1, ax).to(out_dtype)
 
 
 def linear_recurrence(a, u, h0=None, reverse: bool = False, dim: int = -1):

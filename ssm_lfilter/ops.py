@@ -19,9 +19,9 @@ from .engine import diagonal as _diag_engine
 from .engine import lti as _lti_engine
 from .engine import time_varying as _tv_engine
 
-__all__ = ["lti", "lti_coef_grads", "lti_adjoint", "sos", "sos_adjoint", "tv", "tv_adjoint", "diag", "diag_adjoint",
-           "lti_op", "lti_coef_grads_op", "lti_adjoint_op", "sos_op", "sos_adjoint_op", "tv_op", "tv_adjoint_op",
-           "diag_op", "diag_adjoint_op"]
+__all__ = ["lti", "lti_coef_grads", "lti_adjoint", "sos", "sos_adjoint", "tv", "tv_adjoint", "tv_sos", "tv_sos_adjoint",
+           "diag", "diag_adjoint", "lti_op", "lti_coef_grads_op", "lti_adjoint_op", "sos_op", "sos_adjoint_op", "tv_op", "tv_adjoint_op",
+           "tv_sos_op", "tv_sos_adjoint_op", "diag_op", "diag_adjoint_op"]
 
 
 def _kernels():
@@ -333,6 +333,129 @@ def _tv_backward(ctx, g):
 tv_op.register_autograd(_tv_backward, setup_context=_tv_setup)
 
 
+# ------------------------------------------------------------------------------------------ tv_sos
+def _tv_fir(w: Tensor, b: Tensor) -> Tensor:
+    """``u[n] = sum_k b[n, k] w[n-k]``, ``w (R, T)``, ``b (Rb, T, M+1)``; zero before time 0. Terms
+    in the order of ``k``, as the fused kernel adds them."""
+    u = b[:, :, 0] * w
+    for k in range(1, b.shape[2]):
+        u = u + b[:, :, k] * _delayed(w, k)
+    return u
+
+
+def _tv_sos_fused(x: Tensor, b: Tensor, a: Tensor) -> bool:
+    return backend.use_triton("tv", x) and _kernels().tv_sos_applies(b, a)
+
+
+def _tv_sections(x: Tensor, b: Tensor, a: Tensor) -> list[Tensor]:
+    """The cascade section by section (``tv`` implementation: kernels or engine): every section's
+    input, then the output."""
+    ws = [x.clone() if b.shape[2] == 0 else x]
+    for s in range(b.shape[2]):
+        ws.append(_tv_impl(_tv_fir(ws[-1], b[:, :, s]), a[:, :, s]))
+    return ws
+
+
+def _tv_sos_impl(x: Tensor, b: Tensor, a: Tensor) -> Tensor:
+    """A cascade of time-varying filters from rest: section ``s`` is the FIR ``b[:, :, s]`` then the
+    all-pole ``tv`` with ``a[:, :, s]``, on the previous section's output. ``x (R, T)``,
+    ``b (Rb, T, S, M+1)``, ``a (Ra, T, S, N)`` normalized, ``Rb, Ra`` in {1, R}. On the kernels,
+    sections with ``N <= 4``, ``M <= min(N, 3)`` run in one launch (``kernels/tv_sos.py``)."""
+    if _tv_sos_fused(x, b, a):
+        return _kernels().tv_sos(x, b, a).contiguous()
+    return _tv_sections(x, b, a)[-1].contiguous()
+
+
+tv_sos_op = torch.library.custom_op("ssm_lfilter::tv_sos", _tv_sos_impl, mutates_args=())
+
+
+@tv_sos_op.register_fake
+def _(x, b, a):
+    return x.new_empty(x.shape)
+
+
+def _tv_sos_setup(ctx, inputs, output):
+    x, b, a = inputs
+    ctx.save_for_backward(x, b, a)
+
+
+def _tv_sos_vjp(g: Tensor, ws, b: Tensor, a: Tensor, need_x: bool, need_b: bool, need_a: bool, composed: bool):
+    """Per-row gradients ``(dx, db [R, T, S, M+1], da [R, T, S, N])`` (None where not needed) of the
+    cascade for the output gradient ``g``, from the section signals ``ws`` (``ws[s]`` the input of
+    section ``s``, ``ws[S]`` the output), last section first: the all-pole adjoint ``v``
+    (``tv_adjoint``, or its composed, differentiable form), then ``db[n, k] = v[n] conj(w[n-k])``
+    and the previous section's output gradient ``sum_k conj(b[n+k, k]) v[n+k]``."""
+    S, M = b.shape[2], b.shape[3] - 1
+    dbs, das = [], []
+    for s in reversed(range(S)):
+        if composed:
+            v, da = _tv_adjoint_composed(g, a[:, :, s], ws[s + 1], need_a)
+        else:
+            v, da = tv_adjoint(g, a[:, :, s], ws[s + 1], need_a)
+        das.append(da)
+        if need_b:
+            w_conj = ws[s].conj()
+            dbs.append(torch.stack([v * _delayed(w_conj, k) for k in range(M + 1)], -1))
+        if need_x or s > 0:
+            b_conj = b[:, :, s].conj()
+            g = b_conj[:, :, 0] * v
+            for k in range(1, M + 1):
+                g = g + F.pad(b_conj[:, k:, k] * v[:, k:], (0, k))
+    db = torch.stack(dbs[::-1], 2) if need_b and S else None
+    da = torch.stack(das[::-1], 2) if need_a and S else None
+    return (g if need_x else None), db, da
+
+
+def _tv_sos_adjoint_impl(g: Tensor, x: Tensor, b: Tensor, a: Tensor, need_x: bool, need_b: bool,
+                         need_a: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """The backward of ``y = tv_sos(x, b, a)`` for the output gradient ``g``, per row: ``(dx [R, T],
+    db [R, T, S, M+1], da [R, T, S, N])``, each with 0 along dim 1 where not needed. On the kernels
+    (sections with ``N <= 4``, ``M <= min(N, 3)``), two launches (``kernels/tv_sos.py``,
+    ``tv_sos_adjoint``: the section signals recomputed in one, every section's adjoint and coefficient
+    gradients in the other); otherwise the section signals recomputed section by section, then one
+    ``tv_adjoint`` and a torch FIR adjoint a section. No autograd of its own (double backward composes)."""
+    R, T = g.shape
+    S, M, N = b.shape[2], b.shape[3] - 1, a.shape[3]
+    if S and _tv_sos_fused(g, b, a):
+        dx, db, da = _kernels().tv_sos_adjoint(g, x, b, a, need_x, need_b, need_a)
+    elif S:
+        dx, db, da = _tv_sos_vjp(g, _tv_sections(x, b, a), b, a, need_x, need_b, need_a, composed=False)
+    else:
+        dx, db, da = g.clone(), None, None
+    dx = dx.contiguous() if need_x else g.new_empty(R, 0)
+    db = db.contiguous() if need_b and db is not None else g.new_zeros(R, T if need_b else 0, S, M + 1)
+    da = da.contiguous() if need_a and da is not None else g.new_zeros(R, T if need_a else 0, S, N)
+    return dx, db, da
+
+
+tv_sos_adjoint_op = torch.library.custom_op("ssm_lfilter::tv_sos_adjoint", _tv_sos_adjoint_impl, mutates_args=())
+
+
+@tv_sos_adjoint_op.register_fake
+def _(g, x, b, a, need_x, need_b, need_a):
+    R, T = g.shape
+    S, M, N = b.shape[2], b.shape[3] - 1, a.shape[3]
+    return (g.new_empty(R, T if need_x else 0), g.new_empty(R, T if need_b else 0, S, M + 1),
+            g.new_empty(R, T if need_a else 0, S, N))
+
+
+def _tv_sos_backward(ctx, g):
+    x, b, a = ctx.saved_tensors
+    need_x, need_b, need_a = ctx.needs_input_grad
+    if torch.is_grad_enabled() and b.shape[2]:  # create_graph=True: differentiable section outputs and adjoints
+        ws = [x]
+        for s in range(b.shape[2]):
+            ws.append(tv_sos(ws[-1], b[:, :, s : s + 1], a[:, :, s : s + 1]))
+        dx, db, da = _tv_sos_vjp(g, ws, b, a, need_x, need_b, need_a, composed=True)
+    else:
+        dx, db, da = tv_sos_adjoint(g, x, b, a, need_x, need_b, need_a)
+    return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
+            (_sum_rows_like(da, a) if need_a else None))
+
+
+tv_sos_op.register_autograd(_tv_sos_backward, setup_context=_tv_sos_setup)
+
+
 # -------------------------------------------------------------------------------------------- diag
 def _diag_impl(a: Tensor, u: Tensor, reverse: bool) -> Tensor:
     """``h[t] = a[t] h[t-1] + u[t]`` from rest (``reverse``: ``h[t] = a[t] h[t+1] + u[t]``).
@@ -479,6 +602,7 @@ _LtiFunction = _function("_LtiFunction", _lti_impl, _lti_setup, _lti_backward)
 _SosFunction = _function("_SosFunction", _sos_impl, _sos_setup, _sos_backward)
 _TvFunction = _function("_TvFunction", _tv_impl, _tv_setup, _tv_backward)
 _DiagFunction = _function("_DiagFunction", _diag_impl, _diag_setup, _diag_backward)
+_TvSosFunction = _function("_TvSosFunction", _tv_sos_impl, _tv_sos_setup, _tv_sos_backward)
 
 
 def lti(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = False) -> Tensor:
@@ -506,6 +630,15 @@ def tv(u: Tensor, a: Tensor) -> Tensor:
     if _needs_grad(u, a):
         return _TvFunction.apply(u, a)
     return _tv_impl(u, a)
+
+
+def tv_sos(x: Tensor, b: Tensor, a: Tensor) -> Tensor:
+    """``ssm_lfilter::tv_sos`` (see ``_tv_sos_impl``), differentiable."""
+    if not _eager(x, b, a):
+        return tv_sos_op(x, b, a)
+    if _needs_grad(x, b, a):
+        return _TvSosFunction.apply(x, b, a)
+    return _tv_sos_impl(x, b, a)
 
 
 def diag(a: Tensor, u: Tensor, reverse: bool) -> Tensor:
@@ -545,6 +678,13 @@ def tv_adjoint(g: Tensor, a: Tensor, y: Tensor, need_a: bool):
     if _eager(g, a, y):
         return _tv_adjoint_impl(g, a, y, need_a)
     return tv_adjoint_op(g, a, y, need_a)
+
+
+def tv_sos_adjoint(g: Tensor, x: Tensor, b: Tensor, a: Tensor, need_x: bool, need_b: bool, need_a: bool):
+    """``ssm_lfilter::tv_sos_adjoint`` (see ``_tv_sos_adjoint_impl``)."""
+    if _eager(g, x, b, a):
+        return _tv_sos_adjoint_impl(g, x, b, a, need_x, need_b, need_a)
+    return tv_sos_adjoint_op(g, x, b, a, need_x, need_b, need_a)
 
 
 def diag_adjoint(a: Tensor, h: Tensor, g: Tensor, reverse: bool, need_da: bool):

@@ -134,10 +134,10 @@ def _sosfilt_no_zi_case():
 
 
 @pytest.mark.interpreter
-@pytest.mark.parametrize("name", ["lfilter", "time_varying_lfilter", "sosfilt_no_zi"])
+@pytest.mark.parametrize("name", ["lfilter", "time_varying_lfilter", "sosfilt_no_zi", "time_varying_sosfilt"])
 def test_compile_fullgraph_on_the_kernels(name, monkeypatch):
     """On the Triton path (the interpreter on CPU) the forwards and the fused backward ops
-    (lti_adjoint, tv_adjoint, the sos and sos_adjoint ops) trace with fullgraph=True and match eager
+    (lti_adjoint, tv_adjoint, the sos and sos_adjoint ops, the tv_sos and tv_sos_adjoint ops) trace with fullgraph=True and match eager
     torch-engine values."""
     if torch.cuda.is_available():
         pytest.skip("CPU interpreter path only")
@@ -146,7 +146,7 @@ def test_compile_fullgraph_on_the_kernels(name, monkeypatch):
     import ssm_lfilter.kernels as K
 
     fused = {"lfilter": "lti_adjoint", "time_varying_lfilter": "time_varying_adjoint",
-             "sosfilt_no_zi": "sos_adjoint"}[name]
+             "sosfilt_no_zi": "sos_adjoint", "time_varying_sosfilt": "tv_sos_adjoint"}[name]
     calls = []
     real = getattr(K, fused)
     monkeypatch.setattr(K, fused, lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -222,6 +222,12 @@ OPCHECK_CASES = {
     "sos_cascade": lambda: (torch.ops.ssm_lfilter.sos.default, [
         torch.randn(2, 40, **F64).requires_grad_(), torch.randn(1, 3, 3, **F64).requires_grad_(),
         (0.3 * torch.rand(1, 3, 2, **F64)).requires_grad_()]),
+    "tv_sos_cascade": lambda: (torch.ops.ssm_lfilter.tv_sos.default, [
+        torch.randn(2, 40, **F64).requires_grad_(), torch.randn(1, 40, 3, 3, **F64).requires_grad_(),
+        (0.3 * torch.rand(2, 40, 3, 2, **F64)).requires_grad_()]),
+    "tv_sos_float32_first_order_sections": lambda: (torch.ops.ssm_lfilter.tv_sos.default, [
+        torch.randn(2, 30, requires_grad=True), torch.randn(2, 30, 2, 2, requires_grad=True),
+        (0.5 * torch.rand(1, 30, 2, 1)).requires_grad_()]),
     "diag_forward": lambda: (torch.ops.ssm_lfilter.diag.default, _diag_args() + [False]),
     "diag_reverse": lambda: (torch.ops.ssm_lfilter.diag.default, _diag_args() + [True]),
     "diag_constant_a": lambda: (torch.ops.ssm_lfilter.diag.default, _diag_args(Ra=1, Ta=1) + [False]),
@@ -240,6 +246,10 @@ def test_opcheck_without_grad():
     torch.library.opcheck(torch.ops.ssm_lfilter.lti.default, tuple(_lti_args(grad=False)))
     torch.library.opcheck(torch.ops.ssm_lfilter.tv.default, tuple(_tv_args(grad=False)))
     torch.library.opcheck(torch.ops.ssm_lfilter.diag.default, tuple(_diag_args(grad=False)) + (True,))
+    for need in ((True, True, True), (False, True, False), (True, False, False)):
+        torch.library.opcheck(torch.ops.ssm_lfilter.tv_sos_adjoint.default, (
+            torch.randn(2, 40, **F64), torch.randn(2, 40, **F64), torch.randn(1, 40, 3, 3, **F64),
+            0.3 * torch.rand(2, 40, 3, 2, **F64), *need))
 
 
 @pytest.mark.parametrize("Rb,Ra,N,K", [(1, 3, 2, 3), (3, 1, 0, 0), (3, 3, 4, 6), (1, 1, 1, 1)])

@@ -24,7 +24,8 @@ def rows(tmp_path_factory):
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     # the single-pass and default kernels (the order-16 three-pass kernels take minutes to compile)
     only = ["lti N=1 ", "lti N=2 M=2", "lti N=4 ", "lti_adjoint ", "sos ", "time_varying ",
-            "time_varying_adjoint ", "diagonal"]
+            "time_varying_adjoint ", "tv_sos 8 biquads, ", "tv_sos_adjoint 8 biquads (dx, db, da) float64",
+            "diagonal"]
     subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kernel_resources.py"), "--out", str(out),
                     "--only", *only], check=True, env=env, cwd=ROOT, timeout=900)
     table = [line for line in out.read_text().splitlines() if line.startswith("| ") and "`" in line]
@@ -61,4 +62,14 @@ def test_time_varying_adjoint_does_not_spill(rows):
     adjoint = [r for r in rows if r["case"].startswith("time_varying_adjoint")]
     assert len(adjoint) == 2
     for r in adjoint:
+        assert r["spill"] == 0, r
+
+
+def test_time_varying_cascade_does_not_spill(rows):
+    """The fused time-varying cascade: the forward at 16- and 8-step lanes, and the backward's
+    adjoint launch at its float64 default (4-step lanes; the coefficient strides are constexprs: with
+    runtime strides the per-step tile offsets stayed alive)."""
+    cascade = [r for r in rows if r["case"].startswith("tv_sos")]
+    assert {r["kernel"] for r in cascade} == {"_tv_sos_kernel", "_tv_sos_adjoint_kernel"}
+    for r in cascade:
         assert r["spill"] == 0, r

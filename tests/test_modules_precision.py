@@ -1,5 +1,5 @@
 """ConditionedSOSFilter at the GPU tier's shapes (tests/test_modules_gpu.py), on CPU: the layer is well
-conditioned in float32 (pole radii ~0.77-0.83 at init), and the Triton time-varying kernel, run under the
+conditioned in float32 (pole radii ~0.77-0.83 at init), and the fused time-varying cascade kernel, run under the
 interpreter with the tile configuration it picks on a GPU, stays within the GPU tier's tolerance of a
 float64 reference. So a CUDA-vs-CPU mismatch of that layer beyond ~1e-5 does not come from the filtering;
 the known one came from TF32 in the conditioning ``Conv1d`` (cuDNN's default), which the GPU tier turns off.
@@ -29,15 +29,15 @@ def test_triton_interpreter_conditioned_sos_gpu_tiles_match_float64(monkeypatch)
     layer = ConditionedSOSFilter(4, 2, HOP, channels=C)
     cond, x = torch.randn(B, 4, T // HOP), torch.randn(B, C, T)
 
-    launch, calls = K.time_varying, []
+    launch, calls = K.tv_sos, []
 
-    def gpu_tiles(u, a, **kw):
+    def gpu_tiles(u, b, a, **kw):  # the fused cascade: every section in one launch
         # On a GPU the single pass takes up to 128 lanes (chunks) per tile: here all 64 chunks of a row
         # in one tile; the interpreter's default is 8 lanes, so 8 tiles chained by the look-back.
         rows, n_chunks = u.shape[0], -(-u.shape[1] // L)
         lanes = min(128, max(2, 1 << (n_chunks - 1).bit_length()))
         calls.append(lanes)
-        return launch(u, a, lanes=lanes, window_tiles=window(-(-n_chunks // lanes), rows), **kw)
+        return launch(u, b, a, lanes=lanes, window_tiles=window(-(-n_chunks // lanes), rows), **kw)
 
     with torch.no_grad():
         sos = layer.frames_to_sos(cond)
@@ -47,9 +47,9 @@ def test_triton_interpreter_conditioned_sos_gpu_tiles_match_float64(monkeypatch)
         monkeypatch.setenv("SSM_LFILTER_BACKEND", "torch")
         y_torch = layer(x, cond)
         monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
-        monkeypatch.setattr(K, "time_varying", gpu_tiles)
+        monkeypatch.setattr(K, "tv_sos", gpu_tiles)
         y_triton = layer(x, cond)
-    assert calls == [64, 64]  # one launch per section, GPU tiling
+    assert calls == [64]  # one launch for both sections, GPU tiling
     for y in (y_torch, y_triton):
         torch.testing.assert_close(y.double(), y64, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(y_triton, y_torch, rtol=1e-4, atol=1e-5)

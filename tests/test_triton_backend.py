@@ -32,7 +32,7 @@ def kernel_calls(monkeypatch):
     assert os.environ.get("TRITON_INTERPRET") == "1", "conftest should set TRITON_INTERPRET=1 without CUDA"
     import ssm_lfilter.kernels as K
 
-    calls = {"lti": 0, "lti_adjoint": 0, "time_varying": 0, "time_varying_adjoint": 0, "diagonal": 0,
+    calls = {"lti": 0, "lti_adjoint": 0, "time_varying": 0, "time_varying_adjoint": 0, "tv_sos": 0, "tv_sos_adjoint": 0, "diagonal": 0,
              "diagonal_adjoint": 0}
     for name in calls:
         fn = getattr(K, name)
@@ -95,6 +95,20 @@ def _tv_constant_b(dtype, T):
         t.to(dtype) for t in (b, a, x, zi)]
 
 
+def _tv_sosfilt(dtype, T):
+    """Time-varying biquads from rest: one fused cascade launch forward, two backward (the section
+    signals recomputed, then every section's adjoint)."""
+    g = _g(7)
+    n = torch.arange(T, dtype=torch.float64)[:, None]
+    th = torch.tensor([0.3, 1.2], dtype=torch.float64) + 0.2 * torch.sin(n / 15)  # (T, 2 sections)
+    r = torch.tensor([0.98, 0.9], dtype=torch.float64)
+    a0 = 0.5 + torch.rand(T, 2, generator=g, dtype=torch.float64)
+    sos = torch.stack([*torch.randn(3, T, 2, generator=g, dtype=torch.float64), a0, -2 * r * torch.cos(th) * a0,
+                       r * r * a0], -1)
+    x = torch.randn(2, T, generator=g, dtype=torch.float64)
+    return "tv_sos", (lambda s, x: sl.time_varying_sosfilt(s, x)), [t.to(dtype) for t in (sos, x)]
+
+
 def _lr(dtype, T, reverse=False):
     g = _g(5)
     a = torch.polar(0.9 + 0.099 * torch.rand(2, T, generator=g, dtype=torch.float64),
@@ -114,6 +128,7 @@ CASES = {
     "sosfilt": _sosfilt,
     "time_varying_lfilter": _tv,
     "time_varying_lfilter_constant_b": _tv_constant_b,
+    "time_varying_sosfilt": _tv_sosfilt,
     "linear_recurrence": _lr,
     "linear_recurrence_reverse": lambda dt, T: _lr(dt, T, reverse=True),
 }
@@ -172,6 +187,9 @@ def test_triton_interpreter_gradients_match_torch_engine(name, dtype, T, monkeyp
     _, got_grad = _run(fn, args, grad=True)
     if kernel == "diagonal":  # forward: diagonal; backward: the fused adjoint kernel
         assert kernel_calls["diagonal"] >= 1 and kernel_calls["diagonal_adjoint"] >= 1, \
+            f"{PATH}: {name} forward or backward did not run on the kernels"
+    elif kernel == "tv_sos":  # the fused cascade forward, and its two-launch backward
+        assert kernel_calls["tv_sos"] >= 1 and kernel_calls["tv_sos_adjoint"] >= 1, \
             f"{PATH}: {name} forward or backward did not run on the kernels"
     elif name in ("lfilter", "sosfilt", "time_varying_lfilter", "time_varying_lfilter_constant_b"):  # one-launch adjoints
         adjoint = f"{kernel}_adjoint" if kernel == "time_varying" else "lti_adjoint"

@@ -1,0 +1,357 @@
+"""A cascade of time-varying filters (``time_varying_sosfilt``) in one launch, one pass over the signal.
+
+Section ``s`` of the cascade, on its input ``w_s`` (``w_0 = x``), from rest::
+
+    u[n]     = sum_{k=0..M} b[n, s, k] w_s[n-k]
+    w_{s+1}[n] = u[n] - sum_{k=1..N} a[n, s, k-1] w_{s+1}[n-k]
+
+``x [R, T]``, ``b [Rb, T, S, M+1]``, ``a [Ra, T, S, N]`` (normalized, ``Rb, Ra`` in {1, R}, any
+strides: the cascade's glue passes views of one normalized ``sos`` tensor), ``1 <= N <= 4``,
+``M <= min(N, 3)``; returns ``y = w_S``. CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``;
+float32/float64.
+
+One program owns a tile of ``BLOCK`` lanes of ``L`` steps of one row (ticket order, as
+``time_varying.py``'s single pass) and loads the signal tile once. For each section, last state kept
+in registers: the section's coefficient tiles are loaded (coalesced within a section's columns), the
+FIR part runs lane by lane from its halo, then the time-varying single pass of ``time_varying.py``
+(``_sp_section``: zero-state maps, lane scan, the fixed-window look-back on this section's own
+buffers, re-run from the true start states) turns the tile into the section's output, which stays in
+registers as the next section's input. The output tile is stored once. Why a later section's FIR halo
+needs no memory: the inputs before a lane, ``w_{s+1}[t0-1], ..., w_{s+1}[t0-M]``, are the previous
+section's true start state of that lane (hence ``M <= N``), which ``_sp_section`` returns.
+
+Memory: the signal is read once and written once whatever the number of sections (the unfused
+cascade moved it about ``2S + 6S`` times: per section a torch FIR over the history, then the
+all-pole kernel); the coefficients (``(M+1+N) S`` numbers a sample) are read once. Section outputs
+are rounded to the signal's dtype between sections, as separate calls would store them.
+
+``sections [S, R, T]`` (optional) receives every section's input, for the backward (``ssm_lfilter.ops``:
+each section's adjoint needs its input and output). Deterministic: only integer atomics (ticket,
+flags), every float reduction in a fixed order.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ._bits import from_bits, to_bits
+from ._host import cdiv, next_pow2
+from ._lookback import check_tiles, take_ticket
+from ._lookback import window as _window
+from ._variants import single_pass as _single_pass
+from .time_varying import _sp_coefficient_grads, _sp_leaf_a, _sp_section, accumulation, single_pass_chunk
+
+__all__ = ["tv_sos", "tv_sos_adjoint", "tv_sos_applies"]
+
+
+@triton.jit
+def _fir_cols(wt, bt, w1, w2, w3, M: tl.constexpr, KBB: tl.constexpr, ACC: tl.constexpr, LOG: tl.constexpr):
+    """``u[n] = sum_k b[n, k] w[n-k]`` over the ``2^LOG`` steps of the bit-shaped tiles ``wt`` and
+    ``bt`` (a leaf: one step's ``2^KBB`` taps), from the halo ``(w1, w2, w3) = (w[n0-1], w[n0-2],
+    w[n0-3])``. Returns the bit-shaped ``u`` tile (ACC) and the halo after the steps. Terms are added
+    in the order of ``k``, as the torch FIR of the unfused path adds them."""
+    if LOG == 0:
+        c0, c1, c2, c3 = _sp_leaf_a(bt, KBB, ACC)
+        b_w = wt.to(ACC)
+        ut = c0 * b_w
+        if M >= 1:
+            ut += c1 * w1
+        if M >= 2:
+            ut += c2 * w2
+        if M >= 3:
+            ut += c3 * w3
+        w3 = w2
+        w2 = w1
+        w1 = b_w
+    else:
+        w_lo, w_hi = tl.split(wt)
+        b_lo, b_hi = tl.split(bt)
+        u_lo, w1, w2, w3 = _fir_cols(w_lo, b_lo, w1, w2, w3, M, KBB, ACC, LOG - 1)
+        u_hi, w1, w2, w3 = _fir_cols(w_hi, b_hi, w1, w2, w3, M, KBB, ACC, LOG - 1)
+        ut = tl.join(u_lo, u_hi)
+    return ut, w1, w2, w3
+
+
+@triton.jit
+def _halo_tap(p_row, i_t0, k: tl.constexpr, s_xt, T, M: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
+    """``x[t0-k]`` of every lane (zero before time 0, and for taps beyond M)."""
+    if k <= M:
+        v = tl.load(p_row + (i_t0 - k) * s_xt, mask=(i_t0 >= k) & (i_t0 - k < T), other=0.).to(ACC)
+    else:
+        v = tl.zeros([BLOCK], dtype=ACC)
+    return v
+
+
+@triton.jit
+def _coefficient_tile(p, i_tile, T, s_t: tl.constexpr, s_k: tl.constexpr, K, KS: tl.constexpr, LOG: tl.constexpr,
+                      BLOCK: tl.constexpr, ADJOINT: tl.constexpr = False, LAG0: tl.constexpr = 0):
+    """One section's ``[BLOCK, L * 2^KS]`` coefficient tile (column ``n * 2^KS + k``: step n, tap k;
+    zero for ``k >= K`` and past the row's end), bit-shaped on ``LOG + KS`` bits. ``ADJOINT``: processing
+    step ``p`` is time ``T-1-p`` and tap ``k`` (lag ``k + LAG0``) is read ``k + LAG0`` steps later, the
+    coefficient that multiplies ``v[n + lag]`` in the transposed recurrence (zero past the end).
+    Offsets are int32 in the tile from one scalar base, made here so nothing of the shape [BLOCK, L]
+    stays alive across the section's look-back."""
+    L: tl.constexpr = 1 << LOG
+    KP: tl.constexpr = 1 << KS
+    o_q = tl.arange(0, L * KP)
+    o_s = (tl.arange(0, BLOCK) * L)[:, None] + (o_q // KP)[None, :]  # step in the tile
+    o_k = (o_q % KP)[None, :]
+    m = (o_s < T - i_tile) & (o_k < K)
+    if ADJOINT:
+        # time T-1-(i_tile+o_s) + o_k + LAG0, which must not pass T-1
+        t = tl.load(p + (T - 1 - i_tile + LAG0) * s_t + (o_k - o_s) * s_t + o_k * s_k,
+                    mask=m & (i_tile + o_s >= o_k + LAG0), other=0.)
+    else:
+        t = tl.load(p + i_tile * s_t + o_s * s_t + o_k * s_k, mask=m, other=0.)
+    return to_bits(t, LOG + KS, BLOCK)
+
+
+@triton.jit
+def _tv_sos_kernel(
+    x, b, a, y, agg, inc, flags, inter,
+    R, T, n_tiles,
+    s_xr, s_xt, s_br, s_bs, s_ar, s_as, s_yr, s_is,
+    s_bt: tl.constexpr, s_bk: tl.constexpr, s_at: tl.constexpr, s_ak: tl.constexpr,
+    S: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr, KB: tl.constexpr,
+    KBB: tl.constexpr, LOG: tl.constexpr, BLOCK: tl.constexpr, W: tl.constexpr, ACC: tl.constexpr,
+    STORE_INTER: tl.constexpr,
+):
+    """One program per tile (see the module docstring). ``agg [S, R, n_tiles, 20]`` and
+    ``inc [S, R, n_tiles, 4]`` (ACC): each section's look-back buffers; ``flags`` int32 zeros: per
+    section aggregate then inclusive flags ``(R, n_tiles)``, then the ticket counter."""
+    L: tl.constexpr = 1 << LOG
+    Y_DTYPE: tl.constexpr = y.dtype.element_ty
+    i_tk = take_ticket(flags + 2 * S * R * n_tiles)
+    i_c = i_tk // R  # tiles of all rows advance together
+    i_r = i_tk % R
+    o_l = tl.arange(0, BLOCK)
+    i_t0 = (i_c * BLOCK + o_l) * L  # first step of every lane (int64)
+    i_tile = i_c * (BLOCK * L)
+    o_y = (o_l * L)[:, None] + tl.arange(0, L)[None, :]  # int32 offsets in the tile
+    m_y = o_y < T - i_tile
+    p_x = x + i_r * s_xr
+    b_wt = to_bits(tl.load(p_x + (i_tile + o_y) * s_xt, mask=m_y, other=0.).to(Y_DTYPE), LOG, BLOCK)
+    # section 0's FIR halo comes from x; a later section's is the previous section's true start state
+    w1 = _halo_tap(p_x, i_t0, 1, s_xt, T, M, ACC, BLOCK)
+    w2 = _halo_tap(p_x, i_t0, 2, s_xt, T, M, ACC, BLOCK)
+    w3 = _halo_tap(p_x, i_t0, 3, s_xt, T, M, ACC, BLOCK)
+    for i_s in range(S):
+        if STORE_INTER:
+            tl.store(inter + i_s * s_is + i_r * T + i_tile + o_y, from_bits(b_wt, LOG, BLOCK), mask=m_y)
+        b_bt = _coefficient_tile(b + i_r * s_br + i_s * s_bs, i_tile, T, s_bt, s_bk, M + 1, KBB, LOG, BLOCK)
+        b_ut, _, _, _ = _fir_cols(b_wt, b_bt, w1, w2, w3, M, KBB, ACC, LOG)
+        b_at = _coefficient_tile(a + i_r * s_ar + i_s * s_as, i_tile, T, s_at, s_ak, N, KB, LOG, BLOCK)
+        i_buf = i_s * R + i_r
+        b_wt, s1, s2, s3, _ = _sp_section(
+            b_ut, b_at, agg + i_buf * n_tiles * 20, inc + i_buf * n_tiles * 4,
+            flags + (2 * i_s * R + i_r) * n_tiles, flags + ((2 * i_s + 1) * R + i_r) * n_tiles,
+            i_c, o_l, N, NP, KB, LOG, BLOCK, W, ACC, Y_DTYPE)
+        # the halo as the next section would read it from memory: rounded to the signal's dtype
+        w1 = s1.to(Y_DTYPE).to(ACC)
+        w2 = s2.to(Y_DTYPE).to(ACC)
+        w3 = s3.to(Y_DTYPE).to(ACC)
+    tl.store(y + i_r * s_yr + i_tile + o_y, from_bits(b_wt, LOG, BLOCK), mask=m_y)
+
+
+@triton.jit
+def _tv_sos_adjoint_kernel(
+    g, w, b, a, dx, db, da, agg, inc, flags,
+    R, T, n_tiles,
+    s_gr, s_gt, s_br, s_bs, s_ar, s_as, s_ws, s_dbr, s_dbs, s_dar, s_das,
+    s_bt: tl.constexpr, s_bk: tl.constexpr, s_at: tl.constexpr, s_ak: tl.constexpr,
+    s_dbt: tl.constexpr, s_dat: tl.constexpr,
+    S: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr, KB: tl.constexpr,
+    KBB: tl.constexpr, LOG: tl.constexpr, BLOCK: tl.constexpr, W: tl.constexpr, ACC: tl.constexpr,
+    NEED_B: tl.constexpr, NEED_A: tl.constexpr,
+):
+    """The cascade's backward, one program per tile of processing steps (time reversed: step ``p``
+    is time ``T-1-p``), sections last first. For section ``s`` the tile holds the output gradient
+    ``g_s``; ``time_varying.py``'s section pass with skewed coefficients turns it into
+    ``v = dL/du_s`` (``v[n] = g_s[n] - sum_k a[n+k, s, k-1] v[n+k]``); the epilogue writes
+    ``da[n, s, k-1] = -v[n] w_{s+1}[n-k]`` and ``db[n, s, k] = v[n] w_s[n-k]`` from the stored section
+    signals ``w [S+1, R, T]`` (contiguous rows); the transposed FIR
+    ``g_{s-1}[n] = sum_k b[n+k, s, k] v[n+k]`` (its halo: ``v`` before the lane in processing order, the
+    section pass's true start state of the lane) stays in registers. ``dx = g_{-1}`` is stored once."""
+    L: tl.constexpr = 1 << LOG
+    NS: tl.constexpr = 1 << KB
+    MS: tl.constexpr = 1 << KBB
+    Y_DTYPE: tl.constexpr = dx.dtype.element_ty
+    i_tk = take_ticket(flags + 2 * S * R * n_tiles)
+    i_c = i_tk // R
+    i_r = i_tk % R
+    o_l = tl.arange(0, BLOCK)
+    i_tile = i_c * (BLOCK * L)
+    o_y = (o_l * L)[:, None] + tl.arange(0, L)[None, :]  # int32 steps in the tile
+    m_y = o_y < T - i_tile
+    # processing step i_tile + o_y is time T-1-i_tile-o_y: a reversed tile, never copied
+    b_gt = to_bits(tl.load(g + i_r * s_gr + (T - 1 - i_tile) * s_gt - o_y * s_gt, mask=m_y, other=0.).to(Y_DTYPE),
+                   LOG, BLOCK)
+    for i_q in range(S):
+        i_s = S - 1 - i_q
+        b_at = _coefficient_tile(a + i_r * s_ar + i_s * s_as, i_tile, T, s_at, s_ak, N, KB, LOG, BLOCK, True, 1)
+        i_buf = i_q * R + i_r
+        b_vt, s1, s2, s3, _ = _sp_section(
+            b_gt, b_at, agg + i_buf * n_tiles * 20, inc + i_buf * n_tiles * 4,
+            flags + (2 * i_q * R + i_r) * n_tiles, flags + ((2 * i_q + 1) * R + i_r) * n_tiles,
+            i_c, o_l, N, NP, KB, LOG, BLOCK, W, ACC, Y_DTYPE)
+        if NEED_A or NEED_B:
+            b_v = from_bits(b_vt, LOG, BLOCK)
+            if NEED_A:
+                _sp_coefficient_grads(w + (i_s + 1) * s_ws + i_r * T, da + i_r * s_dar + i_s * s_das, b_v, i_tile, T,
+                                      1, s_dat, 1, N, NS, L, BLOCK, ACC, 1, True)
+            if NEED_B:
+                _sp_coefficient_grads(w + i_s * s_ws + i_r * T, db + i_r * s_dbr + i_s * s_dbs, b_v, i_tile, T,
+                                      1, s_dbt, 1, M + 1, MS, L, BLOCK, ACC, 0, False)
+        b_bt = _coefficient_tile(b + i_r * s_br + i_s * s_bs, i_tile, T, s_bt, s_bk, M + 1, KBB, LOG, BLOCK, True, 0)
+        # the halo as the composed path would read v from memory: rounded to the signal's dtype
+        b_gt, _, _, _ = _fir_cols(b_vt, b_bt, s1.to(Y_DTYPE).to(ACC), s2.to(Y_DTYPE).to(ACC),
+                                  s3.to(Y_DTYPE).to(ACC), M, KBB, ACC, LOG)
+        b_gt = b_gt.to(Y_DTYPE)
+    tl.store(dx + i_r * T + (T - 1 - i_tile) - o_y, from_bits(b_gt, LOG, BLOCK), mask=m_y)
+
+
+def tv_sos_applies(b: torch.Tensor, a: torch.Tensor, single_pass: bool | None = None) -> bool:
+    """Whether the fused kernels run for sections ``b [Rb, T, S, M+1]``, ``a [Ra, T, S, N]``: real,
+    ``1 <= N <= 4``, ``M <= min(N, 3)``, the time-varying single pass not switched off."""
+    M, N = b.shape[-1] - 1, a.shape[-1]
+    return (not (b.is_complex() or a.is_complex()) and 1 <= N <= 4 and 0 <= M <= min(N, 3)
+            and _single_pass(single_pass, "time_varying"))
+
+
+def _check(op: str, x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, block_size, lanes, window_tiles):
+    """Argument checks shared by both launchers; returns ``(dtype, L)``."""
+    if x.dim() != 2 or b.dim() != 4 or a.dim() != 4 or b.shape[1:3] != a.shape[1:3] or b.shape[1] != x.shape[1]:
+        raise ValueError(f"{op}: expected x [R, T], b [Rb, T, S, M+1], a [Ra, T, S, N] with one T and S, got "
+                         f"{tuple(x.shape)}, {tuple(b.shape)} and {tuple(a.shape)}")
+    R, T = x.shape
+    if b.shape[0] not in (1, R) or a.shape[0] not in (1, R):
+        raise ValueError(f"{op}: expected coefficient rows 1 or R={R}, got b {tuple(b.shape)}, a {tuple(a.shape)}")
+    if not tv_sos_applies(b, a, True):
+        raise ValueError(f"{op}: expected real sections with 1 <= N <= 4 and M <= min(N, 3), got b "
+                         f"{tuple(b.shape)}, a {tuple(a.shape)}")
+    if len({x.device, b.device, a.device}) != 1:
+        raise ValueError(f"{op}: expected x, b, a on one device, got {x.device}, {b.device}, {a.device}")
+    dtype = torch.promote_types(torch.promote_types(x.dtype, b.dtype), a.dtype)
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"{op}: expected float32 or float64, got {dtype}")
+    check_tiles(op, lanes, window_tiles)
+    L = single_pass_chunk(a.shape[3], T, block_size)
+    if not L:
+        raise ValueError(f"{op}: block_size must be a power of two <= 64, got {block_size}")
+    return dtype, L
+
+
+def _lookback(R: int, T: int, S: int, L: int, lanes, window_tiles, acc_dtype, device):
+    """``(BLOCK, n_tiles, W, agg, inc, flags)`` of a launch with ``S`` sections' look-back buffers."""
+    interpret = device.type == "cpu"
+    # as the time-varying single pass: 128 lanes on a GPU, 8 under the interpreter (Python scans)
+    BLOCK = lanes if lanes is not None else min(8 if interpret else 128, max(2, next_pow2(cdiv(T, L))))
+    n_tiles = cdiv(cdiv(T, L), BLOCK)
+    W = window_tiles if window_tiles is not None else _window(n_tiles, R, cap=4 if interpret else 128)
+    agg = torch.empty(S, R, n_tiles, 20, dtype=acc_dtype, device=device)
+    inc = torch.empty(S, R, n_tiles, 4, dtype=acc_dtype, device=device)
+    flags = torch.zeros(2 * S * R * n_tiles + 1, dtype=torch.int32, device=device)
+    return BLOCK, n_tiles, W, agg, inc, flags
+
+
+def _orders(b: torch.Tensor, a: torch.Tensor):
+    """``(S, M, N, NP, KB, KBB)``: a tile columns per step ``2^KB`` (N padded), b's ``2^KBB``."""
+    S, M, N = b.shape[2], b.shape[3] - 1, a.shape[3]
+    KB = 0 if N == 1 else (1 if N == 2 else 2)
+    KBB = 0 if M == 0 else (1 if M == 1 else 2)
+    return S, M, N, 1 << KB, KB, KBB
+
+
+def _row_stride(t: torch.Tensor) -> int:
+    return t.stride(0) if t.shape[0] > 1 else 0  # a shared row is read by every row
+
+
+def _forward(x, b, a, y, sections, L, lanes, window_tiles):
+    """Launch the forward kernel into ``y`` (and ``sections``); arguments checked, in ``y``'s dtype."""
+    R, T = x.shape
+    S, M, N, NP, KB, KBB = _orders(b, a)
+    acc_dtype, ACC = accumulation(N, y.dtype, None)
+    BLOCK, n_tiles, W, agg, inc, flags = _lookback(R, T, S, L, lanes, window_tiles, acc_dtype, x.device)
+    _tv_sos_kernel[(R * n_tiles,)](
+        x, b, a, y, agg, inc, flags, sections if sections is not None else y,
+        R, T, n_tiles,
+        x.stride(0), x.stride(1), _row_stride(b), b.stride(2), _row_stride(a), a.stride(2), y.stride(0), R * T,
+        b.stride(1), b.stride(3), a.stride(1), a.stride(3),
+        S=S, M=M, N=N, NP=NP, KB=KB, KBB=KBB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC,
+        STORE_INTER=sections is not None, num_warps=max(1, min(4, BLOCK // 32)))
+    return y
+
+
+def tv_sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, block_size: int | None = None,
+           lanes: int | None = None, window_tiles: int | None = None,
+           sections: torch.Tensor | None = None) -> torch.Tensor:
+    """The cascade's output ``y [R, T]`` (see the module docstring) in one launch.
+
+    ``block_size``: steps per lane (a power of two <= 64; default as the time-varying single pass,
+    16 for N <= 2). ``lanes``, ``window_tiles``: tile width and look-back window (tests force small
+    ones so short signals cross many tiles). ``sections [S, R, T]`` (contiguous, the output dtype):
+    also receives every section's input."""
+    dtype, L = _check("tv_sos", x, b, a, block_size, lanes, window_tiles)
+    R, T = x.shape
+    S = b.shape[2]
+    if sections is not None and (sections.shape != (S, R, T) or not sections.is_contiguous()
+                                 or sections.dtype != dtype):
+        raise ValueError(f"tv_sos: expected contiguous sections {(S, R, T)} {dtype}, got "
+                         f"{tuple(sections.shape)} {sections.dtype}")
+    y = torch.empty(R, T, dtype=dtype, device=x.device)
+    if R == 0 or T == 0:
+        return y
+    if S == 0:
+        return y.copy_(x)
+    return _forward(x.to(dtype), b.to(dtype), a.to(dtype), y, sections, L, lanes, window_tiles)
+
+
+def tv_sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, need_x: bool = True,
+                   need_b: bool = True, need_a: bool = True, *, block_size: int | None = None,
+                   lanes: int | None = None, window_tiles: int | None = None):
+    """The backward of ``y = tv_sos(x, b, a)`` for the output gradient ``g [R, T]``:
+    ``(dx [R, T], db [R, T, S, M+1], da [R, T, S, N])`` per row (``None`` where not needed; the caller
+    sums the coefficient gradients over rows of shared sections), in two launches:
+
+    1. the forward kernel storing every section's input and the output, ``[S+1, R, T]`` (nothing of
+       the forward is kept alive between the passes);
+    2. ``_tv_sos_adjoint_kernel``: every section's adjoint, last first, with its coefficient
+       gradients, each section's input gradient kept in registers as the next one's output gradient.
+
+    Memory: ``g`` read once, the section signals written once and read twice, the coefficients read
+    twice and their gradients written once, ``dx`` written once; the composed backward (one
+    ``tv_adjoint`` launch and a torch FIR adjoint a section) moved each section's signals about 20
+    times. ``block_size`` (default 8 steps a lane in float32, 4 in float64, at most the forward's: see
+    ``benchmarks/kernel_resources.py``), ``lanes``, ``window_tiles``: as for ``tv_sos`` (both launches)."""
+    dtype, L = _check("tv_sos_adjoint", x, b, a, block_size, lanes, window_tiles)
+    if g.shape != x.shape or g.device != x.device:
+        raise ValueError(f"tv_sos_adjoint: expected g like x {tuple(x.shape)} on {x.device}, got "
+                         f"{tuple(g.shape)} on {g.device}")
+    R, T = x.shape
+    S, M, N, NP, KB, KBB = _orders(b, a)
+    dtype = torch.promote_types(dtype, g.dtype)
+    if block_size is None:
+        # sm_90, 8 biquads: 8-step lanes spill 8 bytes a thread in float32 (16: 1168), float64 needs 4
+        L = min(L, 8 if dtype == torch.float32 else 4)
+    dx = torch.empty(R, T, dtype=dtype, device=x.device)
+    db = torch.empty(R, T, S, M + 1, dtype=dtype, device=x.device) if need_b else None
+    da = torch.empty(R, T, S, N, dtype=dtype, device=x.device) if need_a else None
+    if R == 0 or T == 0 or S == 0:
+        dx.copy_(g)
+        return (dx if need_x else None), db, da
+    g, x, b, a = g.to(dtype), x.to(dtype), b.to(dtype), a.to(dtype)
+    w = torch.empty(S + 1, R, T, dtype=dtype, device=x.device)
+    _forward(x, b, a, w[S], w[:S], L, lanes, window_tiles)
+    acc_dtype, ACC = accumulation(N, dtype, None)
+    BLOCK, n_tiles, W, agg, inc, flags = _lookback(R, T, S, L, lanes, window_tiles, acc_dtype, x.device)
+    db_, da_ = (db if need_b else dx[:, :, None, None]), (da if need_a else dx[:, :, None, None])
+    _tv_sos_adjoint_kernel[(R * n_tiles,)](
+        g, w, b, a, dx, db_, da_, agg, inc, flags,
+        R, T, n_tiles,
+        g.stride(0), g.stride(1), _row_stride(b), b.stride(2), _row_stride(a), a.stride(2), R * T,
+        db_.stride(0), db_.stride(2), da_.stride(0), da_.stride(2),
+        b.stride(1), b.stride(3), a.stride(1), a.stride(3), db_.stride(1), da_.stride(1),
+        S=S, M=M, N=N, NP=NP, KB=KB, KBB=KBB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC,
+        NEED_B=need_b, NEED_A=need_a, num_warps=max(1, min(4, BLOCK // 32)))
+    return (dx if need_x else None), db, da

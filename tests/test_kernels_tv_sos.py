@@ -1,0 +1,355 @@
+"""The fused time-varying cascade launcher ``ssm_lfilter.kernels.tv_sos`` (one launch for every
+section) and the ``ssm_lfilter::tv_sos`` op behind ``time_varying_sosfilt``. Under the interpreter on
+CPU with tiny lanes, tiles and windows, so short signals cross every lane, tile and window boundary
+in every section; each result is held to the sequential loop of ``ssm_lfilter.reference``."""
+import numpy as np
+import pytest
+import torch
+
+import ssm_lfilter as sl
+from ssm_lfilter import reference as ref
+from ssm_lfilter.kernels import tv_sos, tv_sos_adjoint
+
+pytestmark = pytest.mark.interpreter
+
+F64 = dict(dtype=torch.float64)
+
+
+def _sections(Rc, T, S, g, rmin=0.3, rmax=0.95, M=2, N=2):
+    """Per-sample sections: ``(b [Rc, T, S, M+1], a [Rc, T, S, N])``, normalized; the poles of every
+    biquad at radius in [rmin, rmax) (N = 1: one real pole), so every frozen section is stable."""
+    r = rmin + (rmax - rmin) * torch.rand(Rc, T, S, 1, generator=g, **F64)
+    th = 0.05 + 3.0 * torch.rand(Rc, T, S, 1, generator=g, **F64)
+    if N == 1:
+        a = -r
+    else:
+        a = torch.cat([-2 * r * torch.cos(th), r * r] + [torch.zeros_like(r)] * (N - 2), -1)
+    b = torch.randn(Rc, T, S, M + 1, generator=g, **F64)
+    return b, a
+
+
+def _loop(x, b, a):
+    """The cascade by the reference: each section a sequential time-varying direct form I."""
+    R, T = x.shape
+    y = x
+    for s in range(b.shape[2]):
+        one = torch.ones(*a.shape[:2], 1, **F64)
+        den = torch.cat([one, a[:, :, s]], -1).expand(R, -1, -1)
+        y = ref.time_varying_lfilter(b[:, :, s].expand(R, -1, -1), den, y)[0]
+    return y
+
+
+def _rel(y, exp):
+    return float((y.double() - exp).abs().max() / exp.abs().max())
+
+
+@pytest.mark.parametrize("S,R,T,C,lanes,W", [(1, 2, 90, 4, 2, 2), (2, 3, 131, 4, 4, 2), (3, 1, 257, 2, 8, 4),
+                                             (8, 2, 67, 8, 2, 1)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_matches_the_sequential_loop(S, R, T, C, lanes, W, dtype):
+    g = torch.Generator().manual_seed(S * 1000 + T)
+    b, a = _sections(1, T, S, g)
+    x = torch.randn(R, T, generator=g, **F64)
+    exp = _loop(x, b, a)
+    y = tv_sos(x.to(dtype), b.to(dtype), a.to(dtype), block_size=C, lanes=lanes, window_tiles=W)
+    assert y.dtype == dtype and y.shape == (R, T)
+    assert _rel(y, exp) < (1e-12 if dtype == torch.float64 else 2e-6)
+    again = tv_sos(x.to(dtype), b.to(dtype), a.to(dtype), block_size=C, lanes=lanes, window_tiles=W)
+    assert torch.equal(y, again)  # deterministic: the same bits
+
+
+@pytest.mark.parametrize("T", [1, 2, 7, 8, 9, 15, 16, 17, 33])
+def test_lengths_around_lanes_and_tiles(T):
+    """Length 1, and a lane (4 steps) and a tile (2 lanes = 8 steps) +- 1."""
+    g = torch.Generator().manual_seed(T)
+    b, a = _sections(1, T, 3, g)
+    x = torch.randn(2, T, generator=g, **F64)
+    y = tv_sos(x, b, a, block_size=4, lanes=2, window_tiles=2)
+    torch.testing.assert_close(y, _loop(x, b, a), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("M,N", [(0, 1), (1, 1), (0, 2), (1, 2), (2, 3), (3, 4), (2, 4)])
+def test_section_orders(M, N):
+    """Sections other than biquads: every M <= min(N, 3), N <= 4 (N >= 3 accumulates in float64)."""
+    g = torch.Generator().manual_seed(10 * M + N)
+    T = 50
+    b, a = _sections(1, T, 2, g, M=M, N=N)
+    x = torch.randn(2, T, generator=g, **F64)
+    exp = _loop(x, b, a)
+    y = tv_sos(x, b, a, block_size=4, lanes=2, window_tiles=2)
+    torch.testing.assert_close(y, exp, rtol=1e-12, atol=1e-12)
+    y32 = tv_sos(x.float(), b.float(), a.float(), block_size=4, lanes=2, window_tiles=2)
+    assert _rel(y32, exp) < 5e-6
+
+
+def test_per_row_sections_strided_views_and_stored_inputs():
+    """Per-row coefficients given as strided views of one [R, T, S, 6] tensor (as the glue passes
+    them), a non-contiguous signal, and every section's input stored for the backward."""
+    g = torch.Generator().manual_seed(3)
+    R, T, S = 3, 45, 3
+    b, a = _sections(R, T, S, g)
+    sos = torch.cat([b, torch.ones(R, T, S, 1, **F64), a], -1)
+    x = torch.randn(R, 2 * T, generator=g, **F64)[:, ::2]
+    sections = torch.empty(S, R, T, **F64)
+    y = tv_sos(x, sos[..., :3], sos[..., 4:], block_size=4, lanes=2, window_tiles=2, sections=sections)
+    torch.testing.assert_close(y, _loop(x, b, a), rtol=1e-12, atol=1e-12)
+    for s in range(S):
+        torch.testing.assert_close(sections[s], _loop(x, b[:, :, :s], a[:, :, :s]), rtol=1e-12, atol=1e-12)
+
+
+def test_hard_mode_poles_near_the_unit_circle_float32():
+    """Radius 0.999 in every section: float32 stays close to the float64 loop on the float32-rounded
+    coefficients (carries of slowly decaying states cross every tile)."""
+    g = torch.Generator().manual_seed(4)
+    T, S = 600, 2
+    # slowly swept resonances (a random angle every sample at this radius makes the product of the
+    # companion matrices grow: an unstable time-varying filter, in the loop too)
+    n = torch.arange(T, **F64)[None, :, None, None]
+    th = torch.tensor([0.3, 1.1], **F64)[None, None, :, None] + 0.1 * torch.sin(2 * torch.pi * n / 200)
+    r = 0.999
+    a = torch.cat([-2 * r * torch.cos(th), torch.full_like(th, r * r)], -1)
+    b = torch.randn(1, T, S, 3, generator=g, **F64)
+    b32, a32, x32 = b.float(), a.float(), torch.randn(2, T, generator=g).float()
+    exp = _loop(x32.double(), b32.double(), a32.double())
+    y = tv_sos(x32, b32, a32, block_size=8, lanes=2, window_tiles=2)
+    assert _rel(y, exp) < 2e-5
+
+
+def test_nan_and_inf_propagate_like_the_loop():
+    g = torch.Generator().manual_seed(5)
+    T = 30
+    b, a = _sections(1, T, 2, g)
+    x = torch.randn(2, T, generator=g, **F64)
+    x[0, 11] = float("nan")
+    x[1, 20] = float("inf")
+    y = tv_sos(x, b, a, block_size=4, lanes=2, window_tiles=2)
+    exp = _loop(x, b, a)
+    assert torch.equal(torch.isnan(y), torch.isnan(exp)) and torch.equal(torch.isinf(y), torch.isinf(exp))
+    fin = torch.isfinite(exp)
+    torch.testing.assert_close(y[fin], exp[fin], rtol=1e-12, atol=1e-12)
+
+
+def test_empty_and_no_sections():
+    b, a = torch.zeros(1, 0, 2, 3, **F64), torch.zeros(1, 0, 2, 2, **F64)
+    assert tv_sos(torch.zeros(2, 0, **F64), b, a).shape == (2, 0)
+    x = torch.randn(2, 5, **F64)
+    y = tv_sos(x, torch.zeros(1, 5, 0, 3, **F64), torch.zeros(1, 5, 0, 2, **F64))
+    assert torch.equal(y, x) and y.data_ptr() != x.data_ptr()
+
+
+def test_bad_arguments_name_the_shapes():
+    x = torch.randn(2, 10, **F64)
+    with pytest.raises(ValueError, match=r"expected x \[R, T\], b \[Rb, T, S, M\+1\]"):
+        tv_sos(x, torch.zeros(1, 9, 2, 3, **F64), torch.zeros(1, 9, 2, 2, **F64))
+    with pytest.raises(ValueError, match="M <= min"):
+        tv_sos(x, torch.zeros(1, 10, 2, 4, **F64), torch.zeros(1, 10, 2, 2, **F64))
+    with pytest.raises(ValueError, match="coefficient rows 1 or R=2"):
+        tv_sos(x, torch.zeros(3, 10, 2, 3, **F64), torch.zeros(1, 10, 2, 2, **F64))
+    with pytest.raises(ValueError, match="power of two"):
+        tv_sos(x, torch.zeros(1, 10, 2, 3, **F64), torch.zeros(1, 10, 2, 2, **F64), block_size=3)
+
+
+# --------------------------------------------------------------------------------- the backward
+def _composed_grads(g, x, b, a):
+    """The cascade's per-row gradients by autograd through the sequential loop."""
+    leaves = [t.clone().requires_grad_() for t in (x, b, a)]
+    xl, bl, al = leaves
+    R = x.shape[0]
+    y = xl
+    for s in range(b.shape[2]):
+        one = torch.ones(*al.shape[:2], 1, **F64)
+        den = torch.cat([one, al[:, :, s]], -1).expand(R, -1, -1)
+        y = ref.time_varying_lfilter(bl[:, :, s].expand(R, -1, -1), den, y)[0]
+    return torch.autograd.grad((y * g).sum(), leaves)
+
+
+@pytest.mark.parametrize("S,R,T,M,N,Rb,Ra,C,lanes,W", [
+    (3, 2, 37, 2, 2, 1, 2, 4, 2, 2), (2, 1, 20, 1, 3, 1, 1, 2, 4, 1), (1, 3, 9, 0, 1, 3, 1, 4, 2, 2),
+    (2, 2, 50, 3, 4, 2, 2, 4, 2, 2), (8, 2, 33, 2, 2, 2, 1, 2, 2, 1), (2, 2, 16, 2, 2, 1, 1, None, None, None)])
+def test_adjoint_matches_autograd_of_the_loop(S, R, T, M, N, Rb, Ra, C, lanes, W):
+    g = torch.Generator().manual_seed(S + 10 * T + M)
+    b, a = _sections(Rb, T, S, g, M=M, N=N)
+    a = a[:1].expand(Ra, -1, -1, -1).clone() if Ra != a.shape[0] else a
+    x, gy = torch.randn(R, T, generator=g, **F64), torch.randn(R, T, generator=g, **F64)
+    dx, db, da = tv_sos_adjoint(gy, x, b, a, block_size=C, lanes=lanes, window_tiles=W)
+    assert db.shape == (R, T, S, M + 1) and da.shape == (R, T, S, N)  # per row
+    db = db.sum(0, keepdim=True) if Rb == 1 else db
+    da = da.sum(0, keepdim=True) if Ra == 1 else da
+    for got, exp in zip((dx, db, da), _composed_grads(gy, x, b, a)):
+        torch.testing.assert_close(got, exp, rtol=1e-11, atol=1e-11)
+    again = tv_sos_adjoint(gy, x, b, a, block_size=C, lanes=lanes, window_tiles=W)
+    assert all(torch.equal(u, v) for u, v in zip((dx,), again[:1]))  # deterministic
+
+
+def test_adjoint_float32_and_what_is_not_needed():
+    g = torch.Generator().manual_seed(7)
+    R, T, S = 2, 40, 3
+    b, a = _sections(1, T, S, g)
+    x, gy = torch.randn(R, T, generator=g, **F64), torch.randn(R, T, generator=g, **F64)
+    exp = _composed_grads(gy, x, b, a)
+    dx, db, da = tv_sos_adjoint(gy.float(), x.float(), b.float(), a.float(), block_size=4, lanes=2, window_tiles=2)
+    for got, want in zip((dx, db.sum(0, keepdim=True), da.sum(0, keepdim=True)), exp):
+        assert got.dtype == torch.float32 and _rel(got, want) < 1e-5
+    dx_only = tv_sos_adjoint(gy, x, b, a, True, False, False, block_size=4, lanes=2, window_tiles=2)
+    assert dx_only[1] is None and dx_only[2] is None
+    torch.testing.assert_close(dx_only[0], exp[0], rtol=1e-11, atol=1e-11)
+    none_x = tv_sos_adjoint(gy, x, b, a, False, True, False, block_size=4, lanes=2, window_tiles=2)
+    assert none_x[0] is None and none_x[2] is None
+    torch.testing.assert_close(none_x[1].sum(0, keepdim=True), exp[1], rtol=1e-11, atol=1e-11)
+
+
+# ------------------------------------------------------------------------- through the public API
+@pytest.fixture
+def fused_calls(monkeypatch):
+    """SSM_LFILTER_BACKEND=triton, the fused launchers' calls recorded by name, and 2-step lanes so a
+    short signal crosses lanes and tiles (the interpreter's tiles have at most 8 lanes)."""
+    import importlib
+
+    import ssm_lfilter.kernels as K
+
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
+    # the module (the package's attribute of that name is the launcher)
+    monkeypatch.setattr(importlib.import_module("ssm_lfilter.kernels.tv_sos"), "single_pass_chunk",
+                        lambda N, T, block_size: 2)
+    calls = []
+    for name in ("tv_sos", "tv_sos_adjoint"):
+        real = getattr(K, name)
+        monkeypatch.setattr(K, name, lambda *args, _real=real, _name=name, **kw: calls.append(_name)
+                            or _real(*args, **kw))
+    return calls
+
+
+def _public_case(T, g, batch=(2,), per_row=False, rmax=0.97):
+    b, a = _sections(2 if per_row else 1, T, 3, g, rmax=rmax)
+    a0 = 0.5 + torch.rand(*b.shape[:3], 1, generator=g, **F64)  # unnormalized sections
+    sos = torch.cat([b * a0, a0, a * a0], -1)
+    sos = sos if per_row else sos[0]
+    return sos, torch.randn(*batch, T, generator=g, **F64)
+
+
+@pytest.mark.parametrize("T", [1, 5, 40])
+def test_time_varying_sosfilt_runs_fused_and_matches_the_reference(T, fused_calls):
+    g = torch.Generator().manual_seed(20 + T)
+    sos, x = _public_case(T, g, batch=(2,), per_row=True)
+    y = sl.time_varying_sosfilt(sos, x)
+    assert fused_calls == ["tv_sos"], "the forward did not run the fused cascade kernel"
+    torch.testing.assert_close(y, ref.time_varying_sosfilt(sos, x)[0], rtol=1e-11, atol=1e-11)
+
+
+def test_time_varying_sosfilt_fused_gradients(fused_calls):
+    """Gradients of x and sos (including sos[..., 3]) from the fused forward and the fused two-launch
+    backward: gradcheck, and equal to the reference's autograd."""
+    g = torch.Generator().manual_seed(30)
+    sos, x = _public_case(11, g, rmax=0.99)
+    sos, x = sos.requires_grad_(), x.requires_grad_()
+    assert torch.autograd.gradcheck(sl.time_varying_sosfilt, (sos, x), fast_mode=True)
+    assert "tv_sos_adjoint" in fused_calls, "the backward did not run the fused cascade adjoint"
+    w = torch.randn(2, 11, generator=g, **F64)
+    got = torch.autograd.grad((sl.time_varying_sosfilt(sos, x) * w).sum(), (sos, x))
+    exp = torch.autograd.grad((ref.time_varying_sosfilt(sos, x)[0] * w).sum(), (sos, x))
+    for gg, eg in zip(got, exp):
+        torch.testing.assert_close(gg, eg, rtol=1e-10, atol=1e-10)
+
+
+def test_time_varying_sosfilt_fused_double_backward(fused_calls):
+    g = torch.Generator().manual_seed(31)
+    sos, x = _public_case(6, g)
+    sos, x = sos[:, :2].clone().requires_grad_(), x.requires_grad_()
+    assert torch.autograd.gradgradcheck(sl.time_varying_sosfilt, (sos, x), fast_mode=True)
+
+
+def test_time_varying_sosfilt_shared_sections_over_a_batch_and_axis(fused_calls):
+    """One set of sections for a (2, T, 3) signal filtered along axis 1: the sections' gradient is
+    summed over the rows that share it."""
+    g = torch.Generator().manual_seed(32)
+    T = 9
+    sos, _ = _public_case(T, g)
+    x = torch.randn(2, T, 3, generator=g, **F64)
+    sos, x = sos.requires_grad_(), x.requires_grad_()
+    y = sl.time_varying_sosfilt(sos, x, axis=1)
+    exp = ref.time_varying_sosfilt(sos, x.movedim(1, -1))[0].movedim(-1, 1)
+    torch.testing.assert_close(y, exp, rtol=1e-11, atol=1e-11)
+    w = torch.randn(y.shape, generator=g, **F64)
+    got = torch.autograd.grad((y * w).sum(), (sos, x))
+    want = torch.autograd.grad((exp * w).sum(), (sos, x))
+    for gg, eg in zip(got, want):
+        torch.testing.assert_close(gg, eg, rtol=1e-10, atol=1e-10)
+
+
+def test_constant_sections_take_the_lti_cascade(fused_calls):
+    """Sections without a time axis are an LTI cascade: no time-varying kernel, sosfilt's values."""
+    g = torch.Generator().manual_seed(33)
+    sos, x = _public_case(30, g)
+    const = sos[0]
+    np.testing.assert_allclose(sl.time_varying_sosfilt(const, x).numpy(), sl.sosfilt(const, x).numpy(),
+                               rtol=1e-12, atol=1e-12)
+    assert fused_calls == []
+
+
+# ------------------------------------------------------------------------------------ GPU tier
+def _constant_sections(S, rmax=0.95):
+    """``S`` fixed stable biquads as scipy's sos ``[S, 6]`` (float64, float32-representable)."""
+    g = torch.Generator().manual_seed(S)
+    b, a = _sections(1, 1, S, g, rmax=rmax)
+    sos = torch.cat([b[0, 0], torch.ones(S, 1, **F64), a[0, 0]], -1)
+    return sos.float().double()
+
+
+@pytest.mark.gpu
+def test_gpu_single_long_row_against_scipy():
+    """One row of 2**24 samples spread over every SM; sections constant in time (stride-0 views), so
+    scipy's sosfilt in float64 is the oracle."""
+    import scipy.signal as ss
+
+    T, S = 2 ** 24, 4
+    sos = _constant_sections(S)
+    x = torch.randn(1, T, device="cuda")
+    sc = sos.float().cuda()[None, None].expand(1, T, S, 6)
+    y = tv_sos(x, sc[..., :3], sc[..., 4:])
+    torch.cuda.synchronize()
+    exp = ss.sosfilt(sos.numpy(), x[0].double().cpu().numpy())
+    assert np.abs(y[0].cpu().double().numpy() - exp).max() <= 2e-4 * max(1.0, np.abs(exp).max())
+
+
+@pytest.mark.gpu
+def test_gpu_per_row_sections_against_the_float64_engine():
+    """Per-row, per-sample sections in the public layout (views of one [R, T, S, 6] tensor), float32
+    on the kernel against float64 on the CPU engine, forward and gradients through the public API."""
+    g = torch.Generator().manual_seed(40)
+    R, T, S = 4, 1 << 16, 8
+    n = torch.arange(T, **F64)[None, :, None, None]
+    th = 0.2 + 2.5 * torch.rand(R, 1, S, 1, generator=g, **F64) + 0.1 * torch.sin(2 * torch.pi * n / 5000)
+    r = 0.9 + 0.09 * torch.rand(R, 1, S, 1, generator=g, **F64)
+    sos = torch.cat([torch.randn(R, T, S, 3, generator=g, **F64), torch.ones(R, T, S, 1, **F64),
+                     -2 * r * torch.cos(th), (r * r).expand(R, T, S, 1)], -1).float().double()
+    x = torch.randn(R, T, generator=g, **F64).float().double()
+    w = torch.randn(R, T, generator=g, **F64)
+    leaves = [sos.clone().requires_grad_(), x.clone().requires_grad_()]
+    exp = sl.time_varying_sosfilt(*leaves)
+    exp_grads = torch.autograd.grad((exp * w).sum(), leaves)
+    cuda = [t.float().cuda().requires_grad_() for t in (sos, x)]
+    y = sl.time_varying_sosfilt(*cuda)
+    grads = torch.autograd.grad((y * w.float().cuda()).sum(), cuda)
+    scale = exp.abs().max()
+    assert float((y.double().cpu() - exp.detach()).abs().max()) <= 1e-4 * float(scale)
+    for gg, eg in zip(grads, exp_grads):
+        assert float((gg.double().cpu() - eg).abs().max()) <= 1e-3 * float(eg.abs().max())
+
+
+@pytest.mark.gpu
+def test_gpu_more_than_2_31_elements():
+    """R*T > 2**31 elements: int64 program ids and offsets."""
+    import scipy.signal as ss
+
+    R, T, S = 129, 2 ** 24, 2
+    free, _ = torch.cuda.mem_get_info()
+    if free < 2.3 * R * T * 4:
+        pytest.skip("not enough GPU memory")
+    sos = _constant_sections(S)
+    x = torch.randn(R, T, device="cuda")
+    sc = sos.float().cuda()[None, None].expand(1, T, S, 6)
+    y = tv_sos(x, sc[..., :3], sc[..., 4:])
+    torch.cuda.synchronize()
+    for row in (0, R - 1):
+        exp = ss.sosfilt(sos.numpy(), x[row].double().cpu().numpy())
+        assert np.abs(y[row].cpu().double().numpy() - exp).max() <= 2e-4 * max(1.0, np.abs(exp).max())
