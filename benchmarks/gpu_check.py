@@ -189,6 +189,21 @@ def _variant_cases(dev: str = "cuda") -> list:
         "single-pass": lambda: sos_launcher(xs, b8, a8),
         "three-pass tiles": lambda: per_section(False),
         "single-pass per section": lambda: per_section(True)}))
+    # with every section's initial state (sosfilt with zi, each pass of sosfiltfilt): the fused launch
+    # with heads and ends against one lti launch a section with its head (what sosfilt ran before)
+    h8 = 0.1 * torch.randn(32, 8, 2, device=dev)
+    e8 = torch.empty(8, 32, 2, device=dev)
+
+    def per_section_zi(single):
+        y = xs
+        for k in range(b8.shape[1]):
+            y = lti(y, b8[:, k], a8[:, k], h8[:, k], single_pass=single)
+        return y
+
+    cases.append(("sos_zi", "sos 8 sections with zi 32x2^20", 8 * xs.numel(), {
+        "single-pass": lambda: sos_launcher(xs, b8, a8, head=h8, ends=e8),
+        "three-pass tiles": lambda: per_section_zi(False),
+        "single-pass per section": lambda: per_section_zi(True)}))
     sos_adjoint = launcher("sos", "sos_adjoint")
     lti_adjoint = launcher("lti_adjoint", "lti_adjoint")
     gs = torch.randn_like(xs)
@@ -205,7 +220,7 @@ def _variant_cases(dev: str = "cuda") -> list:
         return torch.cat([g.flatten(), *parts])
 
     def sos_backward_fused(**kw):
-        dx, db, da = sos_adjoint(gs, xs, b8, a8, True, 3, 2, **kw)
+        dx, db, da, _ = sos_adjoint(gs, xs, b8, a8, True, 3, 2, **kw)
         return torch.cat([dx.flatten(), *(t for k in reversed(range(b8.shape[1]))
                                           for t in (db[:, k].flatten(), da[:, k].flatten()))])
 
@@ -452,6 +467,9 @@ def _bandwidth_table() -> str:
     x8 = torch.randn(8, 1 << 20, device=dev)
     case("time_varying_lfilter order 2 fwd, 8 x 2^20", lambda: sl.time_varying_lfilter(b2, at8, x8),
          8 * x8.numel() + 12 * (1 << 20))
+    zi8 = sl.sosfilt_zi(sos)[:, None, :] * x[:, :1]  # (8 sections, 1 row, 2)
+    case("sosfilt 8 sections with zi fwd, 1 x 2^24", lambda: sl.sosfilt(sos, x, zi=zi8), 8 * T)
+    case("sosfiltfilt 8 sections, 1 x 2^24 (two passes)", lambda: sl.sosfiltfilt(sos, x), 16 * T)
     sos_tv = torch.tensor([0.2, 0.4, 0.2, 1.0, -0.6, 0.3], device=dev).repeat(1 << 20, 8, 1)  # (T, 8, 6)
     case("time_varying_sosfilt 8 sections fwd, 8 x 2^20", lambda: sl.time_varying_sosfilt(sos_tv, x8),
          8 * x8.numel() + 4 * sos_tv.numel())
@@ -492,7 +510,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-tests", action="store_true")
     ap.add_argument("--skip-variants", action="store_true", help="no kernel variant table")
     ap.add_argument("--families", nargs="*", default=None,
-                    help="variant-table families to time (lti, sos, sos_adjoint, tv, tv_adjoint, tv_sos, ...; default: all)")
+                    help="variant-table families to time (lti, sos, sos_zi, sos_adjoint, tv, tv_adjoint, tv_sos, ...; "
+                         "default: all)")
     ap.add_argument("--host", action="store_true",
                     help="also profile a call's host time and time the public functions as CUDA graph replays")
     ap.add_argument("--tests", nargs="*", default=None, help="test files or ids for the GPU tier (default: tests)")
@@ -524,7 +543,7 @@ def main(argv=None) -> int:
         table, verdict, matched = f"failed: {type(err).__name__}: {err}", {}, {}
     # The rest of the run (the test tier's subprocess included) keeps the per-family defaults
     # (kernels/_variants.py) unless a default-on single-pass family failed to compile or match.
-    broken = [f for f in ("lti", "tv", "sos", "tv_sos") if matched.get(f) is False]
+    broken = [f for f in ("lti", "tv", "sos", "sos_zi", "tv_sos") if matched.get(f) is False]
     if broken:
         os.environ["SSM_LFILTER_SINGLE_PASS"] = "0"
     parts += ["## Kernel variants side by side", "", table, "",

@@ -133,11 +133,18 @@ def _cases():
         ("lti N=32 M=32, 32 x 2^20", lti(32, 1 << 20, 32, 32)),
         ("sos 8 biquads, 32 x 2^20", lambda: K.sos(torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta),
                                                     torch.empty(1, 8, 2, **meta))),
+        ("sos 8 biquads with zi (heads, ends), 32 x 2^20", lambda: K.sos(
+            torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 2, **meta),
+            head=torch.empty(32, 8, 2, **meta), ends=torch.empty(8, 32, 2, **meta))),
         ("lti_adjoint N=2 M=2 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 2, 2)),
         ("lti_adjoint N=4 M=4 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 4, 4)),
         ("sos_adjoint 8 biquads (dx, db, da), 32 x 2^20", lambda: K.sos_adjoint(
             torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta),
             torch.empty(1, 8, 2, **meta), True, 3, 2)),
+        ("sos_adjoint 8 biquads with zi (dx, db, da, dzi), 32 x 2^20", lambda: K.sos_adjoint(
+            torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta),
+            torch.empty(1, 8, 2, **meta), True, 3, 2, head=torch.empty(32, 8, 2, **meta),
+            g_ends=torch.empty(8, 32, 2, **meta))),
         ("lti_coef_grads 3+2 lags, 32 x 2^20", lambda: K.lti_coef_grads(
             torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), 3, 2)),
         ("time_varying N=2, 8 x 2^20", lambda: K.time_varying(torch.empty(8, 1 << 20, **meta),

@@ -118,16 +118,18 @@ def _store_tile_sum(p, s, K: tl.constexpr, NK: tl.constexpr, SIGN: tl.constexpr)
 
 @triton.jit
 def _lti_adjoint_kernel(
-    g, x, y, b, a, dx, vh, part, agg, inc, flags,
-    T, K, R, n_tiles,
-    s_gr, s_xs, s_xr, s_yr, s_bs, s_br, s_bk, s_as, s_ar, s_ak, s_dr, s_vr,
+    g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends,
+    T, K, R, n_tiles, KT,
+    s_gr, s_xs, s_xr, s_yr, s_bs, s_br, s_bk, s_as, s_ar, s_ak, s_dr, s_vr, s_vs,
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
-    NB: tl.constexpr, NA: tl.constexpr, HAS_DX: tl.constexpr, HAS_VH: tl.constexpr,
+    NB: tl.constexpr, NA: tl.constexpr, HAS_DX: tl.constexpr, HAS_VH: tl.constexpr, HAS_ENDS: tl.constexpr,
     BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr, LOG_W: tl.constexpr, REVERSE: tl.constexpr,
 ):
     # S filters in cascade, their adjoints run last section first (S = 1: one LTI filter, x and y its
-    # input and output; S > 1: x is the [S+1, R, T] stack of section inputs and the output, y unused,
-    # no head). flags: [per section: aggregate flags (R, n_tiles) | inclusive flags] | the ticket counter
+    # input and output; S > 1: x is the [S+1, R, T] stack of section inputs and the output, y unused;
+    # each section's dhead s_vs apart). HAS_ENDS: g_ends [S, R, KT] is the gradient of every section's
+    # last KT outputs (the cascade's final states), added to that section's output gradient.
+    # flags: [per section: aggregate flags (R, n_tiles) | inclusive flags] | the ticket counter
     i_tk = take_ticket(flags + 2 * S * R * n_tiles)
     i_c = i_tk // R  # tiles of all rows advance together
     i_row = i_tk % R
@@ -146,6 +148,11 @@ def _lti_adjoint_kernel(
     for j in range(S):
         i_s = S - 1 - j
         i_s64 = i_s + 0 * i_row  # int64: section offsets in the [S+1, R, T] stack may pass 2^31
+        if HAS_ENDS:
+            if i_tile < KT:  # processing step p is time T-1-p: the last KT times lead the first tile
+                b_gt = _to_bits(_from_bits(b_gt, LOG, BLOCK) + tl.load(
+                    g_ends + (i_s * R + i_row) * KT + (KT - 1 - o_n), mask=(o_n < KT) & (o_n < n_left),
+                    other=0.0).to(dx.dtype.element_ty), LOG, BLOCK)
         # ---- v: the all-pole adjoint (b = [1]) with its carries; every lane's true start state v[t0-1..]
         b_a1, b_a2, b_a3, b_a4 = _pole_taps(a + i_r * s_ar + i_s * s_as, s_ak, m_1, N, BLOCK)
         b_vt, b_s1, b_s2, b_s3, b_s4 = _section_pass(
@@ -189,30 +196,38 @@ def _lti_adjoint_kernel(
         _store_tile_sum(p_part + NB, sa4, 3, NA, -1.0)
         # ---- dhead[n] = v at step T-1-n (the forward's step n), n < K: only a row's last tiles
         if HAS_VH:
-            tl.store(vh + i_row * s_vr + (n_left - 1 - o_n), _from_bits(b_vt, LOG, BLOCK),
+            tl.store(vh + i_row * s_vr + i_s * s_vs + (n_left - 1 - o_n), _from_bits(b_vt, LOG, BLOCK),
                      mask=(o_n < n_left) & (n_left - 1 - o_n < K))
     if HAS_DX:
         _store_tile(_tile_ptrs(dx + i_row * s_dr, i_tile, T, o_n, REVERSE), _from_bits(b_gt, LOG, BLOCK),
                     o_n, n_left, BLOCK * C)
 
 
-def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, reverse):
+def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, reverse, g_ends=None):
     """One launch of ``_lti_adjoint_kernel`` for ``S = b.shape[1]`` sections (``b [Rb, S, M+1]``,
     ``a [Ra, S, N]``, ``N >= M``; ``S > 1``: ``x`` is the ``[S+1, R, T]`` stack of section inputs and
-    output, ``y`` unused). Returns the per-row coefficient sums ``[R, S, n_b + n_a]`` (float64)."""
+    output, ``y`` unused; ``vh [R, K]`` or ``[R, S, K]`` receives the heads' gradients). ``g_ends
+    [S, R, KT]``: gradients of every section's last ``KT`` outputs (``reverse`` only). Returns the
+    per-row coefficient sums ``[R, S, n_b + n_a]`` (float64)."""
     R, T = g.shape
     S, M, N = b.shape[1], b.shape[2] - 1, a.shape[2]
     NP = 1 if N == 1 else (2 if N == 2 else 4)
     BLOCK, n_tiles, W, agg, inc, flags = lookback_setup(R, T, S, C, lanes, window_tiles, g.device)
     part = torch.empty(R, n_tiles, S, n_b + n_a, dtype=torch.float64, device=g.device)
     x_sections = x.dim() == 3
+    KT = g_ends.shape[2] if g_ends is not None else 0
+    if KT and (not reverse or g_ends.shape != (S, R, KT) or not g_ends.is_contiguous()):
+        raise ValueError(f"lti_adjoint: expected contiguous g_ends [S={S}, R={R}, KT] with reverse, got "
+                         f"{tuple(g_ends.shape)}")
     _lti_adjoint_kernel[(R * n_tiles,)](
-        g, x, y, b, a, dx, vh, part, agg, inc, flags,
-        T, K, R, n_tiles,
+        g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends if KT else g,
+        T, K, R, n_tiles, KT,
         g.stride(0), x.stride(0) if x_sections else 0, x.stride(-2), y.stride(0),
         b.stride(1), b.stride(0) if b.shape[0] > 1 else 0, b.stride(2),
         a.stride(1), a.stride(0) if a.shape[0] > 1 else 0, a.stride(2), dx.stride(0), vh.stride(0) if K else 0,
+        vh.stride(1) if K and vh.dim() == 3 else 0,
         S=S, C=C, LOG=C.bit_length() - 1, M=M, N=N, NP=NP, NB=n_b, NA=n_a, HAS_DX=bool(need_x), HAS_VH=K > 0,
+        HAS_ENDS=KT > 0,
         BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
         REVERSE=reverse, num_warps=max(1, min(4, BLOCK // 32)))
     return part.sum(1)  # a fixed-order reduction over the tiles

@@ -295,16 +295,18 @@ def _store_tile(p, t, o_n, n_left, SIZE: tl.constexpr):
 
 @triton.jit
 def _lti_single_pass_kernel(
-    x, b, a, head, y, agg, inc, flags, inter,
-    T, K, R, n_tiles,
-    s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_yr, s_is,
+    x, b, a, head, y, agg, inc, flags, inter, ends,
+    T, K, R, n_tiles, KT,
+    s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is,
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
     NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
-    LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr,
+    LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
 ):
-    # S filters in cascade (S = 1: one LTI filter; S > 1: second-order sections, M <= N, no head).
+    # S filters in cascade (S = 1: one LTI filter; S > 1: second-order sections, M <= N, each with its
+    # own head, s_hs apart: a section's initial state, e.g. sosfilt's zi).
     # STORE_INTER: also store every section's input tile in inter[s] (rows of T, sections s_is apart),
-    # for the cascade's backward (kernels/sos.py, sos_adjoint).
+    # for the cascade's backward (kernels/sos.py, sos_adjoint). STORE_ENDS: every section's last KT
+    # outputs in ends[s, r, :] (the cascade's final states are formed from them).
     # flags: [per section: agg flags (R, n_tiles) | inclusive flags (R, n_tiles)] then the ticket counter
     i_tk = take_ticket(flags + 2 * S * R * n_tiles)
     i_c = i_tk // R  # tiles of all rows advance together
@@ -337,6 +339,10 @@ def _lti_single_pass_kernel(
         if STORE_INTER:
             _store_tile(_tile_ptrs(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, o_n, REVERSE),
                         _from_bits(b_xt, LOG, BLOCK), o_n, n_left, BLOCK * C)
+        if HAS_HEAD and S > 1:
+            # this section's head (zero from K on: only a row's first tile reads memory)
+            b_ht = _to_bits(tl.load(head + i_row * s_hr + i_s * s_hs + i_tile + o_n, mask=o_n < K - i_tile,
+                                    other=0.0), LOG, BLOCK)
         p_b = b + i_r * s_br + i_s * s_bs
         p_a = a + i_r * s_ar + i_s * s_as
         b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(p_b, s_bk, m_1, M, BLOCK)
@@ -348,6 +354,11 @@ def _lti_single_pass_kernel(
             p_a, a + i_row * s_ar + i_s * s_as, s_ak, agg + i_s * R * n_tiles * 4, inc + i_s * R * n_tiles * 4,
             p_fa, p_fi, i_row, i_c, n_tiles, o_l, m_1,
             C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, y.dtype.element_ty)
+        if STORE_ENDS:
+            if i_tile + BLOCK * C > T - KT:  # the row's last KT steps: the last tile or two
+                i_e = i_tile + o_n - (T - KT)
+                tl.store(ends + (i_s * R + i_row) * KT + i_e, _from_bits(b_xt, LOG, BLOCK),
+                         mask=(i_e >= 0) & (o_n < n_left))
     _store_tile(_tile_ptrs(y + i_row * s_yr, i_tile, T, o_n, REVERSE), _from_bits(b_xt, LOG, BLOCK), o_n, n_left,
                 BLOCK * C)
 
@@ -375,40 +386,51 @@ def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_til
 
 def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, y: torch.Tensor,
                     C: int, *, lanes: int | None = None, window_tiles: int | None = None,
-                    reverse: bool = False, sections: torch.Tensor | None = None) -> torch.Tensor:
+                    reverse: bool = False, sections: torch.Tensor | None = None,
+                    ends: torch.Tensor | None = None) -> torch.Tensor:
     """Fill ``y [R, T]`` (allocated by ``lti``, which also checked every argument) in one launch.
 
     ``b [Rb, M+1]``, ``a [Ra, N]``, or a cascade of S filters: ``b [Rb, S, M+1]``, ``a [Ra, S, N]``
-    (then ``M <= N`` and no head). ``C``: samples per lane, a power of two in [2, 64];
+    (then ``M <= N``, and ``head [R, S, K]``: each section's own). ``C``: samples per lane, a power of two in [2, 64];
     ``1 <= N <= 4``, ``M <= 4``. ``lanes`` (chunks per tile, a power of two) and ``window_tiles``
     (look-back window) default to sizes for the GPU; tests force small ones so short signals cross
     many tiles and window links. ``reverse``: run backwards in time (x and y read and written at
     ``T-1-n``; ``head[n]`` still enters at the n-th step), with no copy of the reversed signal.
-    ``sections [S, R, T]`` (contiguous): also receives every section's input (the cascade's backward)."""
+    ``sections [S, R, T]`` (contiguous): also receives every section's input (the cascade's backward).
+    ``ends [S, R, KT]`` (contiguous, ``KT <= T``, not with ``reverse``): receives every section's last
+    ``KT`` outputs."""
     check_tiles("lti", lanes, window_tiles)
     if b.dim() == 2:
         b, a = b[:, None, :], a[:, None, :]
     R, T = x.shape
-    S, M, N, K = b.shape[1], b.shape[2] - 1, a.shape[2], head.shape[1]
+    S, M, N, K = b.shape[1], b.shape[2] - 1, a.shape[2], head.shape[-1]
+    if head.dim() == 2:  # one filter's head: the cascade layout with one section
+        head = head[:, None, :]
     # the kernel addresses a tile from one base with int32 offsets: unit time stride
     if y.stride(1) != 1:
         raise ValueError(f"lti: expected an output with unit time stride, got strides {y.stride()}")
     x = x if x.stride(1) == 1 or T <= 1 else x.contiguous()
-    head = head if head.stride(1) == 1 or K <= 1 else head.contiguous()
+    head = head if head.stride(-1) == 1 or K <= 1 else head.contiguous()
     NP = 1 if N == 1 else (2 if N == 2 else 4)
     LOG = C.bit_length() - 1
     BLOCK, n_tiles, W, agg, inc, flags = lookback_setup(R, T, S, C, lanes, window_tiles, x.device)
     has_head = K > 0
-    s_hr = head.stride(0) if has_head else 0
+    s_hr = head.stride(0) if has_head and head.shape[0] > 1 else 0
+    s_hs = head.stride(1) if has_head and S > 1 else 0
     store_inter = sections is not None
+    KT = ends.shape[2] if ends is not None else 0
+    if KT and (reverse or ends.shape != (S, R, KT) or not ends.is_contiguous() or KT > T):
+        raise ValueError(f"lti_single_pass: expected contiguous ends [S={S}, R={R}, KT <= {T}] without reverse, "
+                         f"got {tuple(ends.shape)}")
     _lti_single_pass_kernel[(R * n_tiles,)](
         x, b, a, head if has_head else x, y, agg, inc, flags, sections if store_inter else y,
-        T, K, R, n_tiles,
+        ends if KT else y,
+        T, K, R, n_tiles, KT,
         x.stride(0), x.stride(1), b.stride(0) if b.shape[0] > 1 else 0, b.stride(1), b.stride(2),
-        a.stride(0) if a.shape[0] > 1 else 0, a.stride(1), a.stride(2), s_hr, y.stride(0),
+        a.stride(0) if a.shape[0] > 1 else 0, a.stride(1), a.stride(2), s_hr, s_hs, y.stride(0),
         R * T if store_inter else 0,
         S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK,
         LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1, REVERSE=bool(reverse),
-        STORE_INTER=store_inter,
+        STORE_INTER=store_inter, STORE_ENDS=KT > 0,
         num_warps=max(1, min(4, BLOCK // 32)))
     return y

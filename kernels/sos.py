@@ -27,12 +27,16 @@ from .lti_single_pass import lti_single_pass
 __all__ = ["sos", "sos_adjoint", "sos_adjoint_applies"]
 
 
-def sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, block_size: int | None = None,
+def sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, head: torch.Tensor | None = None,
+        ends: torch.Tensor | None = None, block_size: int | None = None,
         single_pass: bool | None = None, lanes: int | None = None,
         window_tiles: int | None = None) -> torch.Tensor:
-    """The cascade ``y [R, T]`` (see the module docstring). ``block_size``, ``lanes`` and
-    ``window_tiles`` as for ``lti``; ``single_pass`` selects the fused one-launch kernel (default:
-    the ``lti`` family's, see ``_variants.py``) or one ``lti`` call per section."""
+    """The cascade ``y [R, T]`` (see the module docstring). ``head [R, S, K]``: each section's head,
+    as ``lti``'s (``y_s[n] += head[:, s, n]`` for ``n < K``: a section's initial state, e.g.
+    ``sosfilt``'s ``zi``). ``ends [S, R, KT]`` (contiguous, ``KT <= T``): receives every section's last
+    ``KT`` outputs. ``block_size``, ``lanes`` and ``window_tiles`` as for ``lti``; ``single_pass``
+    selects the fused one-launch kernel (default: the ``lti`` family's, see ``_variants.py``) or one
+    ``lti`` call per section."""
     if x.dim() != 2 or b.dim() != 3 or a.dim() != 3 or b.shape[1] != a.shape[1]:
         raise ValueError(f"sos: expected x [R, T], b [Rb, S, M+1], a [Ra, S, N] with one S, got "
                          f"{tuple(x.shape)}, {tuple(b.shape)} and {tuple(a.shape)}")
@@ -47,20 +51,29 @@ def sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, block_size: int | 
             raise TypeError(f"sos: expected a real floating `{name}`, got {t.dtype}")
     if len({x.device, b.device, a.device}) != 1:
         raise ValueError(f"sos: expected x, b, a on one device, got {x.device}, {b.device}, {a.device}")
+    head = x.new_zeros(R, S, 0) if head is None else head
+    if head.dim() != 3 or head.shape[:2] != (R, S):
+        raise ValueError(f"sos: expected head [R={R}, S={S}, K], got {tuple(head.shape)}")
+    KT = 0 if ends is None else ends.shape[-1]
+    if ends is not None and (ends.shape != (S, R, KT) or KT > T or not ends.is_contiguous()):
+        raise ValueError(f"sos: expected contiguous ends [S={S}, R={R}, KT <= {T}], got {tuple(ends.shape)}")
     out_dtype = x.dtype
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
+    head = head.to(x.dtype)
     C = int(block_size) if block_size is not None else 32
     if S == 0 or R == 0 or T == 0:
         return x.clone().to(out_dtype)
     if 1 <= N <= 4 and M <= N and _tile_log(C, M, N) and _single_pass(single_pass, "lti"):
         y = torch.empty(R, T, dtype=x.dtype, device=x.device)
-        lti_single_pass(x, b, a, x.new_zeros(R, 0), y, C, lanes=lanes, window_tiles=window_tiles)
+        lti_single_pass(x, b, a, head, y, C, lanes=lanes, window_tiles=window_tiles, ends=ends if KT else None)
         return y.to(out_dtype)
     y = x
     for s in range(S):
-        y = lti(y, b[:, s], a[:, s], x.new_zeros(R, 0), block_size=block_size, single_pass=single_pass,
+        y = lti(y, b[:, s], a[:, s], head[:, s], block_size=block_size, single_pass=single_pass,
                 lanes=lanes, window_tiles=window_tiles)
+        if KT:
+            ends[s] = y[:, T - KT:]
     return y.to(out_dtype)
 
 
@@ -73,10 +86,12 @@ def sos_adjoint_applies(b: torch.Tensor, a: torch.Tensor, single_pass: bool | No
 
 
 def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, need_x: bool, n_b: int,
-                n_a: int, *, block_size: int | None = None, lanes: int | None = None,
-                window_tiles: int | None = None):
-    """The backward of ``y = sos(x, b, a)`` for the output gradient ``g``: ``(dx [R, T] or None,
-    db [R, S, n_b], da [R, S, n_a])`` per row (the caller sums rows of shared sections), in two launches:
+                n_a: int, *, head: torch.Tensor | None = None, g_ends: torch.Tensor | None = None,
+                block_size: int | None = None, lanes: int | None = None, window_tiles: int | None = None):
+    """The backward of ``y = sos(x, b, a, head=head, ends=...)`` for the output gradient ``g`` and the
+    gradient ``g_ends [S, R, KT]`` of every section's last ``KT`` outputs (None: none):
+    ``(dx [R, T] or None, db [R, S, n_b], da [R, S, n_a], dhead [R, S, K])`` per row (the caller sums
+    rows of shared sections), in two launches:
 
     1. the forward cascade again (``lti_single_pass`` with ``sections``), storing every section's input
        and the output: ``[S+1, R, T]``, so nothing of the forward is kept alive between the passes;
@@ -104,16 +119,24 @@ def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tens
     C = _ADJOINT_C if block_size is None else int(block_size)
     if not _tile_log(C, M, N):
         raise ValueError(f"sos_adjoint: block_size must be a power of two in [2, 64], got {C}")
+    head = g.new_zeros(R, S, 0) if head is None else head.to(dt)
+    K = head.shape[-1]
+    KT = 0 if g_ends is None else g_ends.shape[-1]
+    if head.shape[:2] != (R, S) or (KT and g_ends.shape != (S, R, KT)):
+        raise ValueError(f"sos_adjoint: expected head [R={R}, S={S}, K] and g_ends [S, R, KT], got "
+                         f"{tuple(head.shape)} and {None if g_ends is None else tuple(g_ends.shape)}")
+    dhead = torch.zeros(R, S, K, dtype=dt, device=g.device)
     if R == 0 or T == 0 or S == 0:
         dx = g.to(dt).clone()
-        return ((dx.to(out_dtype) if need_x else None), g.new_zeros(R, S, n_b), g.new_zeros(R, S, n_a))
+        return ((dx.to(out_dtype) if need_x else None), g.new_zeros(R, S, n_b), g.new_zeros(R, S, n_a),
+                dhead.to(out_dtype))
     dx = torch.empty(R, T, dtype=dt, device=g.device)
     g = g.to(dt)
     g = g if g.stride(1) == 1 or T <= 1 else g.contiguous()
     stack = torch.empty(S + 1, R, T, dtype=dt, device=g.device)
-    lti_single_pass(x.to(dt), b, a, x.new_zeros(R, 0), stack[S], C, sections=stack[:S])
-    sums = _launch(g, stack, stack[S], b, a, dx, dx.new_zeros(R, 0), n_b, n_a, need_x, 0, C, lanes, window_tiles,
-                   True)
+    lti_single_pass(x.to(dt), b, a, head, stack[S], C, sections=stack[:S])
+    sums = _launch(g, stack, stack[S], b, a, dx, dhead, n_b, n_a, need_x, K, C, lanes, window_tiles, True,
+                   g_ends=g_ends.to(dt).contiguous() if KT else None)
     # separate tensors (not two views of one): the op's outputs must not alias each other
     db, da = sums[..., :n_b].to(out_dtype, copy=True), sums[..., n_b:].to(out_dtype, copy=True)
-    return (dx.to(out_dtype) if need_x else None), db, da
+    return (dx.to(out_dtype) if need_x else None), db, da, dhead.to(out_dtype)

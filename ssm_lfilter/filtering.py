@@ -215,14 +215,20 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
     ar = rows(sos[..., 4:] / a0, batch, (n, 2))
     R = batch.numel()
     xr = xm.expand(*batch, T).reshape(R, T)
-    if zi is None and backend.use_triton("lti", x):
-        # From rest on the kernels: the whole cascade is one op, one pass over memory.
-        return ops.sos(xr, br, ar).reshape(*batch, T).movedim(-1, ax).to(out_dtype)
-    # Section by section (with initial states, and on the torch engine, which has no fused cascade:
-    # its autograd keeps the section outputs instead of recomputing them), each section one lti op on
-    # the rows normalized above (not a whole lfilter call: its checks and glue cost every section
-    # host time, and on a GPU each small op is a kernel launch).
     zr = None if zi is None else zi.to(dt).movedim(ax, -1).expand(n, *batch, 2).reshape(n, R, 2)
+    if backend.use_triton("lti", x):
+        # On the kernels the whole cascade is one op, one pass over memory: each section's zi enters
+        # as its head, and every section's last two outputs come back for the final states.
+        k = 0 if zi is None else min(T, 2)
+        y, ends = ops.sos(xr, br, ar, xr.new_zeros(R, n, 0) if zr is None else zr.transpose(0, 1), k)
+        out = y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+        if zi is None:
+            return out
+        ins = torch.cat([xr[None, :, T - k:], ends[:-1]]) if n else ends  # section s's input: s-1's output
+        return out, _sos_final_states(ins, ends, br, ar, zr, batch, ax, out_dtype)
+    # Section by section on the torch engine, which has no fused cascade (its autograd keeps the
+    # section outputs instead of recomputing them): each section one lti op on the rows normalized
+    # above (not a whole lfilter call: its checks and glue cost every section host time).
     y, ins, outs = xr, [], []
     for s in range(n):
         y_next = ops.lti(y, br[:, s], ar[:, s], xr.new_zeros(R, 0) if zr is None else zr[s])
@@ -232,12 +238,17 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
     out = y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
     if zi is None:
         return out
-    # every section's final state in one batched computation from the sections' last 2 samples
-    k = min(T, 2)
-    zf = _tdf2_final_state(torch.stack(ins).reshape(n * R, k), torch.stack(outs).reshape(n * R, k),
+    return out, _sos_final_states(torch.stack(ins), torch.stack(outs), br, ar, zr, batch, ax, out_dtype)
+
+
+def _sos_final_states(ins: Tensor, outs: Tensor, br: Tensor, ar: Tensor, zr: Tensor, batch, ax: int, out_dtype):
+    """Every section's final TDF-II state in one batched computation from the sections' last
+    ``k = min(T, 2)`` inputs and outputs (``ins``, ``outs``: ``(n, R, k)``), in ``zi``'s layout."""
+    n, R, k = ins.shape
+    zf = _tdf2_final_state(ins.reshape(n * R, k), outs.reshape(n * R, k),
                            br.expand(R, n, 3).transpose(0, 1).reshape(n * R, 3),
                            ar.expand(R, n, 2).transpose(0, 1).reshape(n * R, 2), zr.reshape(n * R, 2), 2)
-    return out, zf.reshape(n, *batch, 2).movedim(-1, ax).to(out_dtype)
+    return zf.reshape(n, *batch, 2).movedim(-1, ax).to(out_dtype)
 
 
 def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):

@@ -169,85 +169,99 @@ def _(g, x, y, b, a, K, reverse, need_x, n_b, n_a):
 
 
 # --------------------------------------------------------------------------------------------- sos
-def _sos_impl(x: Tensor, b: Tensor, a: Tensor) -> Tensor:
-    """A cascade of LTI filters from rest: section ``s`` is ``lti`` with ``b[:, s]``, ``a[:, s]`` on the
-    previous section's output. ``x (R, T)``, ``b (Rb, S, M+1)``, ``a (Ra, S, N)`` normalized. On the
-    kernels, biquad cascades run in one pass over memory (``kernels/sos.py``)."""
+def _sos_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int) -> tuple[Tensor, Tensor]:
+    """A cascade of LTI filters: section ``s`` is ``lti`` with ``b[:, s]``, ``a[:, s]`` and the head
+    ``head[:, s]`` (its initial state, e.g. ``sosfilt``'s ``zi``) on the previous section's output.
+    ``x (R, T)``, ``b (Rb, S, M+1)``, ``a (Ra, S, N)`` normalized, ``head (R, S, K)``. Returns ``y`` and
+    ``ends (S, R, n_ends)``, every section's last ``n_ends <= T`` outputs (the cascade's final states
+    are formed from them). On the kernels, biquad cascades run in one pass over memory
+    (``kernels/sos.py``)."""
+    R, T = x.shape
+    S = b.shape[1]
+    ends = x.new_empty(S, R, n_ends)
     if backend.use_triton("lti", x):
-        return _kernels().sos(x, b, a).contiguous()
+        return _kernels().sos(x, b, a, head=head, ends=ends if n_ends else None).contiguous(), ends
     y = x.clone()
-    for s in range(b.shape[1]):
-        y = _lti_engine.lti(y, b[:, s], a[:, s], x.new_zeros(x.shape[0], 0))
-    return y.contiguous()
+    for s in range(S):
+        y = _lti_engine.lti(y, b[:, s], a[:, s], head[:, s])
+        ends[s] = y[:, T - n_ends:]
+    return y.contiguous(), ends
 
 
 sos_op = torch.library.custom_op("ssm_lfilter::sos", _sos_impl, mutates_args=())
 
 
 @sos_op.register_fake
-def _(x, b, a):
-    return x.new_empty(x.shape)
+def _(x, b, a, head, n_ends):
+    return x.new_empty(x.shape), x.new_empty(b.shape[1], x.shape[0], n_ends)
 
 
 def _sos_setup(ctx, inputs, output):
-    x, b, a = inputs
-    ctx.save_for_backward(x, b, a, output)
+    x, b, a, head, n_ends = inputs
+    ctx.save_for_backward(x, b, a, head, output[0])
 
 
-def _sos_adjoint_composed(g, x, y, b, a, need_x, n_b, n_a):
+def _sos_adjoint_composed(g, g_ends, x, y, b, a, head, need_x, n_b, n_a):
     """The cascade's backward from the ops, per row: the section inputs recomputed (the fused forward
-    keeps no intermediates), then each section's adjoint, last first (its dx is the previous
-    section's output gradient). Differentiable again when a graph is being built."""
-    R, S = x.shape[0], b.shape[1]
-    none = x.new_zeros(R, 0)
+    keeps no intermediates), then each section's adjoint, last first (its dx, plus the gradient of
+    its last outputs ``g_ends[s]``, is the previous section's output gradient). Differentiable again
+    when a graph is being built."""
+    (R, T), S, K, KT = x.shape, b.shape[1], head.shape[2], g_ends.shape[2]
     xs = [x]
     for s in range(S - 1):
-        xs.append(lti(xs[-1], b[:, s], a[:, s], none))
+        xs.append(lti(xs[-1], b[:, s], a[:, s], head[:, s]))
     ys = xs[1:] + [y]
-    dbs, das = [None] * S, [None] * S
+    dbs, das, dheads = [None] * S, [None] * S, [None] * S
     for s in reversed(range(S)):
-        g, dbs[s], das[s], _ = _lti_adjoint_any(g, xs[s], ys[s], b[:, s], a[:, s], 0, False, need_x or s > 0,
-                                                n_b, n_a)
+        if KT:
+            g = g + F.pad(g_ends[s], (T - KT, 0))
+        g, dbs[s], das[s], dheads[s] = _lti_adjoint_any(g, xs[s], ys[s], b[:, s], a[:, s], K, False,
+                                                        need_x or s > 0, n_b, n_a)
     if not S:
-        return (g if need_x else None), x.new_zeros(R, 0, n_b), x.new_zeros(R, 0, n_a)
-    return (g if need_x else None), torch.stack(dbs, 1), torch.stack(das, 1)
+        return (g if need_x else None), x.new_zeros(R, 0, n_b), x.new_zeros(R, 0, n_a), x.new_zeros(R, 0, K)
+    return (g if need_x else None), torch.stack(dbs, 1), torch.stack(das, 1), torch.stack(dheads, 1)
 
 
-def _sos_adjoint_impl(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, need_x: bool, n_b: int,
-                n_a: int) -> tuple[Tensor, Tensor, Tensor]:
-    """The backward of ``y = sos(x, b, a)`` for the output gradient ``g``, per row: ``(dx, db [R, S, n_b],
-    da [R, S, n_a])`` (``dx`` empty ``(R, 0)`` unless ``need_x``). On the kernels, biquad-like sections
-    (``1 <= N <= 4``, ``M <= N``) take two launches (``kernels/sos.py``, ``sos_adjoint``: the section
-    inputs recomputed in one pass, then every section's adjoint in one); otherwise the composed ops.
-    No autograd of its own (double backward composes)."""
+def _sos_adjoint_impl(g: Tensor, g_ends: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, head: Tensor,
+                      need_x: bool, n_b: int, n_a: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The backward of ``(y, ends) = sos(x, b, a, head, n_ends)`` for the output gradients ``g`` and
+    ``g_ends (S, R, n_ends)``, per row: ``(dx, db [R, S, n_b], da [R, S, n_a], dhead [R, S, K])`` (``dx``
+    empty ``(R, 0)`` unless ``need_x``). On the kernels, biquad-like sections (``1 <= N <= 4``, ``M <= N``)
+    take two launches (``kernels/sos.py``, ``sos_adjoint``: the section inputs recomputed in one pass,
+    then every section's adjoint in one); otherwise the composed ops. No autograd of its own (double
+    backward composes)."""
     if backend.use_triton("lti", g) and _kernels().sos_adjoint_applies(b, a):
-        dx, db, da = _kernels().sos_adjoint(g, x, b, a, need_x, n_b, n_a)
+        dx, db, da, dhead = _kernels().sos_adjoint(g, x, b, a, need_x, n_b, n_a, head=head,
+                                                   g_ends=g_ends if g_ends.shape[2] else None)
     else:
-        dx, db, da = _sos_adjoint_composed(g, x, y, b, a, need_x, n_b, n_a)
+        dx, db, da, dhead = _sos_adjoint_composed(g, g_ends, x, y, b, a, head, need_x, n_b, n_a)
     dx = dx.contiguous() if need_x else g.new_empty(g.shape[0], 0)
-    return dx, db.contiguous(), da.contiguous()
+    return dx, db.contiguous(), da.contiguous(), dhead.contiguous()
 
 
 sos_adjoint_op = torch.library.custom_op("ssm_lfilter::sos_adjoint", _sos_adjoint_impl, mutates_args=())
 
 
 @sos_adjoint_op.register_fake
-def _(g, x, y, b, a, need_x, n_b, n_a):
+def _(g, g_ends, x, y, b, a, head, need_x, n_b, n_a):
     R, T = g.shape
     S = b.shape[1]
-    return g.new_empty(R, T if need_x else 0), g.new_empty(R, S, n_b), g.new_empty(R, S, n_a)
+    return (g.new_empty(R, T if need_x else 0), g.new_empty(R, S, n_b), g.new_empty(R, S, n_a),
+            g.new_empty(R, S, head.shape[2]))
 
 
-def _sos_backward(ctx, g):
-    x, b, a, y = ctx.saved_tensors
-    need_x, need_b, need_a = ctx.needs_input_grad
+def _sos_backward(ctx, g, g_ends):
+    x, b, a, head, y = ctx.saved_tensors
+    need_x, need_b, need_a, need_head = ctx.needs_input_grad[:4]
     n_b, n_a = (b.shape[2] if need_b else 0), (a.shape[2] if need_a else 0)
+    g = torch.zeros_like(y) if g is None else g
+    g_ends = x.new_zeros(b.shape[1], x.shape[0], 0) if g_ends is None else g_ends
     if torch.is_grad_enabled():  # create_graph=True: composed ops, differentiable again
-        dx, db, da = _sos_adjoint_composed(g, x, y, b, a, need_x, n_b, n_a)
+        dx, db, da, dhead = _sos_adjoint_composed(g, g_ends, x, y, b, a, head, need_x, n_b, n_a)
     else:
-        dx, db, da = sos_adjoint(g, x, y, b, a, need_x, n_b, n_a)
+        dx, db, da, dhead = sos_adjoint(g, g_ends, x, y, b, a, head, need_x, n_b, n_a)
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
-            (_sum_rows_like(da, a) if need_a else None))
+            (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None), None)
 
 
 sos_op.register_autograd(_sos_backward, setup_context=_sos_setup)
@@ -614,13 +628,13 @@ def lti(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = False) ->
     return _lti_impl(x, b, a, head, reverse)
 
 
-def sos(x: Tensor, b: Tensor, a: Tensor) -> Tensor:
+def sos(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int = 0) -> tuple[Tensor, Tensor]:
     """``ssm_lfilter::sos`` (see ``_sos_impl``), differentiable."""
-    if not _eager(x, b, a):
-        return sos_op(x, b, a)
-    if _needs_grad(x, b, a):
-        return _SosFunction.apply(x, b, a)
-    return _sos_impl(x, b, a)
+    if not _eager(x, b, a, head):
+        return sos_op(x, b, a, head, n_ends)
+    if _needs_grad(x, b, a, head):
+        return _SosFunction.apply(x, b, a, head, n_ends)
+    return _sos_impl(x, b, a, head, n_ends)
 
 
 def tv(u: Tensor, a: Tensor) -> Tensor:
@@ -666,11 +680,12 @@ def lti_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, K: int, r
     return lti_adjoint_op(g, x, y, b, a, K, reverse, need_x, n_b, n_a)
 
 
-def sos_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, need_x: bool, n_b: int, n_a: int):
+def sos_adjoint(g: Tensor, g_ends: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, head: Tensor, need_x: bool,
+                n_b: int, n_a: int):
     """``ssm_lfilter::sos_adjoint`` (see ``_sos_adjoint_impl``)."""
-    if _eager(g, x, y, b, a):
-        return _sos_adjoint_impl(g, x, y, b, a, need_x, n_b, n_a)
-    return sos_adjoint_op(g, x, y, b, a, need_x, n_b, n_a)
+    if _eager(g, g_ends, x, y, b, a, head):
+        return _sos_adjoint_impl(g, g_ends, x, y, b, a, head, need_x, n_b, n_a)
+    return sos_adjoint_op(g, g_ends, x, y, b, a, head, need_x, n_b, n_a)
 
 
 def tv_adjoint(g: Tensor, a: Tensor, y: Tensor, need_a: bool):

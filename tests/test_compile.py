@@ -221,7 +221,10 @@ OPCHECK_CASES = {
     "tv_float32": lambda: (torch.ops.ssm_lfilter.tv.default, _tv_args(dtype=torch.float32)),
     "sos_cascade": lambda: (torch.ops.ssm_lfilter.sos.default, [
         torch.randn(2, 40, **F64).requires_grad_(), torch.randn(1, 3, 3, **F64).requires_grad_(),
-        (0.3 * torch.rand(1, 3, 2, **F64)).requires_grad_()]),
+        (0.3 * torch.rand(1, 3, 2, **F64)).requires_grad_(), torch.zeros(2, 3, 0, **F64), 0]),
+    "sos_cascade_heads_and_ends": lambda: (torch.ops.ssm_lfilter.sos.default, [
+        torch.randn(2, 40, **F64).requires_grad_(), torch.randn(2, 3, 3, **F64).requires_grad_(),
+        (0.3 * torch.rand(1, 3, 2, **F64)).requires_grad_(), torch.randn(2, 3, 2, **F64).requires_grad_(), 2]),
     "tv_sos_cascade": lambda: (torch.ops.ssm_lfilter.tv_sos.default, [
         torch.randn(2, 40, **F64).requires_grad_(), torch.randn(1, 40, 3, 3, **F64).requires_grad_(),
         (0.3 * torch.rand(2, 40, 3, 2, **F64)).requires_grad_()]),

@@ -98,10 +98,12 @@ def test_op_opcheck_and_gradcheck(backend, monkeypatch):
     x = torch.tensor(rng.standard_normal((1, 10)), requires_grad=True)  # small: the interpreter runs every probe
     b = b[None].clone().requires_grad_()
     a = a[None].clone().requires_grad_()
-    torch.library.opcheck(torch.ops.ssm_lfilter.sos.default, (x, b, a),
+    head = torch.tensor(rng.standard_normal((1, 2, 2)), requires_grad=True)  # each section's initial state
+    torch.library.opcheck(torch.ops.ssm_lfilter.sos.default, (x, b, a, head, 2),
                           test_utils=("test_schema", "test_autograd_registration", "test_faketensor",
                                       "test_aot_dispatch_dynamic"))
-    assert torch.autograd.gradcheck(lambda x, b, a: torch.ops.ssm_lfilter.sos(x, b, a), (x, b, a), fast_mode=True)
+    assert torch.autograd.gradcheck(lambda x, b, a, h: torch.ops.ssm_lfilter.sos(x, b, a, h, 2), (x, b, a, head),
+                                    fast_mode=True)
 
 
 def test_sosfilt_runs_the_cascade_in_one_kernel_call(monkeypatch):
@@ -125,6 +127,86 @@ def test_sosfilt_runs_the_cascade_in_one_kernel_call(monkeypatch):
         torch.testing.assert_close(got, exp, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(out["triton"][0].detach().numpy(), ss.sosfilt(so.detach().numpy(), x.detach().numpy()),
                                rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("T,C,lanes,W", [(1, 4, 2, 2), (2, 4, 2, 2), (9, 4, 2, 2), (77, 4, 2, 2), (130, 8, 4, 1)])
+@pytest.mark.parametrize("single_pass", [True, False])
+def test_heads_and_ends_match_scipy_with_zi(T, C, lanes, W, single_pass):
+    """Each section's head is its zi (a TDF-II state acts as an input at the first two samples), and
+    ``ends`` receives every section's last min(T, 2) outputs: scipy's sosfilt with zi gives the output
+    and, section by section, the ends."""
+    rng = np.random.default_rng(T)
+    so, b, a = _design(3, rng)
+    x = torch.tensor(rng.standard_normal((2, T)))
+    zi = rng.standard_normal((3, 2, 2))  # scipy's (n_sections, rows, 2)
+    head = torch.tensor(zi).transpose(0, 1)  # (rows, sections, 2)
+    kt = min(T, 2)
+    ends = torch.empty(3, 2, kt, dtype=torch.float64)
+    y = sos_launcher(x, b[None], a[None], head=head, ends=ends, block_size=C, lanes=lanes, window_tiles=W,
+                     single_pass=single_pass)
+    ref, _ = ss.sosfilt(so, x.numpy(), zi=zi)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-10, atol=1e-10)
+    u = x.numpy()
+    for s in range(3):
+        u, _ = ss.sosfilt(so[s:s + 1], u, zi=zi[s:s + 1])
+        np.testing.assert_allclose(ends[s].numpy(), u[:, T - kt:], rtol=1e-10, atol=1e-10)
+
+
+def test_sosfilt_with_zi_is_one_launch_forward_and_backward(monkeypatch):
+    """sosfilt with zi on the Triton path: one cascade launch forward (zi as heads, the final states
+    from the returned ends), one fused backward call; values, zf and every gradient (zi's too) equal
+    the torch engine's; chunked streaming equals one call."""
+    import ssm_lfilter.kernels as K
+
+    calls = {"sos": 0, "sos_adjoint": 0, "lti": 0, "lti_adjoint": 0}
+    for name in calls:
+        real = getattr(K, name)
+        monkeypatch.setattr(K, name, lambda *a, _r=real, _n=name, **k: calls.__setitem__(_n, calls[_n] + 1) or _r(*a, **k))
+    rng = np.random.default_rng(5)
+    so = torch.tensor(ss.butter(6, 0.1, output="sos"), requires_grad=True)
+    x = torch.tensor(rng.standard_normal((2, 3, 150)), requires_grad=True)
+    zi = torch.tensor(rng.standard_normal((3, 2, 3, 2)), requires_grad=True)
+    out = {}
+    for backend in ("torch", "triton"):
+        monkeypatch.setenv("SSM_LFILTER_BACKEND", backend)
+        y, zf = sl.sosfilt(so, x, zi=zi)
+        out[backend] = (y, zf, *torch.autograd.grad((y.pow(2).sum() + zf.pow(3).sum()), (so, x, zi)))
+    assert calls == {"sos": 1, "sos_adjoint": 1, "lti": 0, "lti_adjoint": 0}
+    for got, exp in zip(out["triton"], out["torch"]):
+        torch.testing.assert_close(got, exp, rtol=1e-9, atol=1e-9)
+    ref_y, ref_zf = ss.sosfilt(so.detach().numpy(), x.detach().numpy(), zi=zi.detach().numpy())
+    np.testing.assert_allclose(out["triton"][1].detach().numpy(), ref_zf, rtol=1e-9, atol=1e-9)
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
+    with torch.no_grad():
+        state, parts = zi, []
+        for lo, hi in ((0, 1), (1, 2), (2, 71), (71, 150)):
+            part, state = sl.sosfilt(so, x[..., lo:hi], zi=state)
+            parts.append(part)
+        torch.testing.assert_close(torch.cat(parts, -1), out["triton"][0], rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(state, out["triton"][1], rtol=1e-10, atol=1e-10)
+
+
+def test_sosfiltfilt_on_the_kernels_matches_scipy_and_the_engine(monkeypatch):
+    """sosfiltfilt's two passes (each sosfilt with zi) on the fused cascade: scipy's values, and the
+    torch engine's gradients (through zi = sosfilt_zi(sos) * x_ext[0] too)."""
+    import ssm_lfilter.kernels as K
+
+    calls = []
+    real = K.sos
+    monkeypatch.setattr(K, "sos", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(6)
+    so = torch.tensor(ss.cheby1(4, 1, 0.2, output="sos"), requires_grad=True)
+    x = torch.tensor(rng.standard_normal((2, 90)), requires_grad=True)
+    out = {}
+    for backend in ("torch", "triton"):
+        monkeypatch.setenv("SSM_LFILTER_BACKEND", backend)
+        y = sl.sosfiltfilt(so, x)
+        out[backend] = (y, *torch.autograd.grad(y.pow(2).sum(), (so, x)))
+    assert len(calls) == 2
+    np.testing.assert_allclose(out["triton"][0].detach().numpy(), ss.sosfiltfilt(so.detach().numpy(),
+                               x.detach().numpy()), rtol=1e-9, atol=1e-9)
+    for got, exp in zip(out["triton"], out["torch"]):
+        torch.testing.assert_close(got, exp, rtol=1e-9, atol=1e-9)
 
 
 # ---------------------------------------------------------------- GPU tier (real sizes, CUDA only)
@@ -181,3 +263,19 @@ def test_gpu_biquads_radius_0999_float32():
     err = _rel(sos_launcher(x, b, a), ref)
     # float64 state: ~5e-8 under the interpreter with these tiles; a sequential float32 loop reaches 4.7e-5
     assert err < 2e-6 and err <= 2 * seq32_err
+
+
+@pytest.mark.gpu
+def test_gpu_sosfilt_with_zi_and_sosfiltfilt_against_scipy():
+    """The fused cascade with every section's initial state at real sizes: sosfilt with zi (values
+    and final states) and sosfiltfilt, float32 on the GPU against scipy in float64."""
+    so = ss.butter(16, 0.05, output="sos")
+    sos = torch.tensor(so, dtype=torch.float32, device="cuda")
+    x = torch.randn(4, 2 ** 20, device="cuda", generator=torch.Generator("cuda").manual_seed(1))
+    zi = torch.tensor(ss.sosfilt_zi(so), dtype=torch.float32, device="cuda")[:, None, :] * x[:, :1]
+    y, zf = sl.sosfilt(sos, x, zi=zi)
+    xn = x.double().cpu().numpy()
+    ref, ref_zf = ss.sosfilt(so, xn, zi=zi.double().cpu().numpy())
+    assert _rel(y, ref) < 1e-4
+    assert float(np.abs(zf.double().cpu().numpy() - ref_zf).max()) < 1e-4 * np.abs(ref).max()
+    assert _rel(sl.sosfiltfilt(sos, x), ss.sosfiltfilt(so, xn)) < 1e-4

@@ -50,10 +50,56 @@ def test_launcher_matches_autograd_of_a_loop(S, M, N):
         ex, eb, ea = torch.autograd.grad(_loop(*leaves), leaves, g, allow_unused=True)
         eb = torch.zeros_like(b) if eb is None else eb
         ea = torch.zeros_like(a) if ea is None else ea
-        dx, db, da = sos_k.sos_adjoint(g, x, b, a, True, M + 1, N, **TINY)
+        dx, db, da, dhead = sos_k.sos_adjoint(g, x, b, a, True, M + 1, N, **TINY)
+        assert dhead.shape == (2, S, 0)
         rows = (lambda d, like: d.sum(0, keepdim=True) if like.shape[0] == 1 else d)
         for name, got, exp in (("dx", dx, ex), ("db", rows(db, b), eb), ("da", rows(da, a), ea)):
             torch.testing.assert_close(got, exp, rtol=1e-9, atol=1e-9, msg=lambda m: f"T={T} {name}: {m}")
+
+
+def _loop_heads(x, b, a, head):
+    """The cascade with each section's head (``y_s[n] += head[:, s, n]``, n < K) step by step, and every
+    section's output."""
+    R, T = x.shape
+    u, outs = x, []
+    for s in range(b.shape[1]):
+        ys = []
+        for n in range(T):
+            acc = sum(b[:, s, k] * u[:, n - k] for k in range(b.shape[2]) if n - k >= 0)
+            if n < head.shape[2]:
+                acc = acc + head[:, s, n]
+            acc = acc - sum((a[:, s, k - 1] * ys[n - k] for k in range(1, a.shape[2] + 1) if n - k >= 0),
+                            x.new_zeros(R))
+            ys.append(acc)
+        u = torch.stack(ys, 1)
+        outs.append(u)
+    return u, outs
+
+
+@pytest.mark.parametrize("T,K,KT", [(1, 2, 1), (2, 2, 2), (9, 2, 2), (33, 3, 2), (20, 0, 2), (20, 2, 0)])
+def test_heads_and_ends_gradients_match_autograd_of_a_loop(T, K, KT):
+    """With heads (dhead, every section's) and the gradients of every section's last outputs (g_ends,
+    what sosfilt's final states feed back)."""
+    S = 3
+    x, b, a, g = _case(2, T, S, 2, 2, shared=(T % 2 == 1), seed=T + K)
+    gen = torch.Generator().manual_seed(T)
+    head = torch.randn(2, S, K, generator=gen, **F64)
+    g_ends = torch.randn(S, 2, KT, generator=gen, **F64)
+    leaves = [t.clone().requires_grad_() for t in (x, b, a, head)]
+    y, outs = _loop_heads(*leaves)
+    loss = (y * g).sum() + sum((outs[s][:, T - KT:] * g_ends[s]).sum() for s in range(S))
+    exp = [torch.zeros_like(t) if e is None else e
+           for t, e in zip(leaves, torch.autograd.grad(loss, leaves, allow_unused=True))]  # T = 1: a unused
+    dx, db, da, dhead = sos_k.sos_adjoint(g, x, b, a, True, 3, 2, head=head, g_ends=g_ends if KT else None, **TINY)
+    rows = (lambda d, like: d.sum(0, keepdim=True) if like.shape[0] == 1 else d)
+    for name, got, want in (("dx", dx, exp[0]), ("db", rows(db, b), exp[1]), ("da", rows(da, a), exp[2]),
+                            ("dhead", dhead, exp[3])):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9, msg=lambda m: f"{name}: {m}")
+    ends = torch.empty(S, 2, KT, **F64)
+    y_k = sos_k.sos(x, b, a, head=head, ends=ends if KT else None, **TINY)
+    torch.testing.assert_close(y_k, y.detach(), rtol=1e-10, atol=1e-10)
+    for s in range(S):
+        torch.testing.assert_close(ends[s], outs[s].detach()[:, T - KT:], rtol=1e-10, atol=1e-10)
 
 
 def test_forward_kernel_stores_every_section_input():
@@ -70,14 +116,14 @@ def test_forward_kernel_stores_every_section_input():
 def test_partial_requests_determinism_and_errors():
     x, b, a, g = _case(2, 40, 2, 2, 2, shared=True, seed=9)
     full = sos_k.sos_adjoint(g, x, b, a, True, 3, 2, **TINY)
-    dx, db, da = sos_k.sos_adjoint(g, x, b, a, False, 0, 2, **TINY)
+    dx, db, da, _ = sos_k.sos_adjoint(g, x, b, a, False, 0, 2, **TINY)
     assert dx is None and db.shape == (2, 2, 0) and torch.equal(da, full[2])
     again = sos_k.sos_adjoint(g, x, b, a, True, 3, 2, **TINY)
     assert all(torch.equal(u, w) for u, w in zip(again, full))
     f32_in = [t.float() for t in (g, x, b, a)]
     f32 = sos_k.sos_adjoint(*f32_in, True, 3, 2, **TINY)
     ref = sos_k.sos_adjoint(*(t.double() for t in f32_in), True, 3, 2, **TINY)  # the same rounded filter
-    for u, w in zip(f32, ref):
+    for u, w in zip(f32[:3], ref[:3]):
         assert u.dtype == torch.float32 and float((u.double() - w).abs().max() / w.abs().max()) < 1e-5
     with pytest.raises(ValueError, match="M <= N"):
         sos_k.sos_adjoint(g, x, torch.ones(1, 2, 4, **F64), a, True, 4, 2)
@@ -93,7 +139,7 @@ def test_op_opcheck_and_both_backends_agree(backend, monkeypatch):
     leaves = [t.clone().requires_grad_() for t in (x, b, a)]
     y = _loop(*leaves)
     ex, eb, ea = torch.autograd.grad(y, leaves, g)
-    args = (g, x, y.detach(), b, a, True, 3, 2)
+    args = (g, x.new_zeros(2, 2, 0), x, y.detach(), b, a, x.new_zeros(2, 2, 0), True, 3, 2)
     torch.library.opcheck(torch.ops.ssm_lfilter.sos_adjoint.default, args,
                           test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_dynamic"))
     for got, exp in zip(ops.sos_adjoint(*args), (ex, eb, ea)):
@@ -138,8 +184,9 @@ def test_gpu_sos_adjoint_matches_composed_at_real_sizes():
     gen = torch.Generator(device="cuda").manual_seed(0)
     for R, T in ((32, 1 << 20), (1, 1 << 22)):
         x, g = (torch.randn(R, T, device="cuda", generator=gen) for _ in range(2))
-        y = ops.sos(x, b, a)
+        none = x.new_zeros(R, b.shape[1], 0)
+        y, _ = ops.sos(x, b, a, none)
         got = sos_k.sos_adjoint(g, x, b, a, True, 3, 2)
-        exp = ops._sos_adjoint_composed(g, x, y, b, a, True, 3, 2)
-        for u, w in zip(got, exp):
+        exp = ops._sos_adjoint_composed(g, x.new_zeros(b.shape[1], R, 0), x, y, b, a, none, True, 3, 2)
+        for u, w in zip(got[:3], exp[:3]):
             assert float((u.double() - w.double()).abs().max() / w.double().abs().max()) < 1e-3

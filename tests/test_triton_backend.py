@@ -32,8 +32,8 @@ def kernel_calls(monkeypatch):
     assert os.environ.get("TRITON_INTERPRET") == "1", "conftest should set TRITON_INTERPRET=1 without CUDA"
     import ssm_lfilter.kernels as K
 
-    calls = {"lti": 0, "lti_adjoint": 0, "time_varying": 0, "time_varying_adjoint": 0, "tv_sos": 0, "tv_sos_adjoint": 0, "diagonal": 0,
-             "diagonal_adjoint": 0}
+    calls = {"lti": 0, "lti_adjoint": 0, "time_varying": 0, "time_varying_adjoint": 0, "sos": 0, "sos_adjoint": 0,
+             "tv_sos": 0, "tv_sos_adjoint": 0, "diagonal": 0, "diagonal_adjoint": 0}
     for name in calls:
         fn = getattr(K, name)
 
@@ -67,7 +67,7 @@ def _sosfilt(dtype, T):
     sos = torch.tensor(ss.butter(4, 0.1, output="sos"))
     x = torch.randn(2, T, generator=g, dtype=torch.float64)
     zi = torch.randn(2, 2, 2, generator=g, dtype=torch.float64)
-    return "lti", (lambda s, x, zi: sl.sosfilt(s, x, zi=zi)), [t.to(dtype) for t in (sos, x, zi)]
+    return "sos", (lambda s, x, zi: sl.sosfilt(s, x, zi=zi)), [t.to(dtype) for t in (sos, x, zi)]
 
 
 def _tv(dtype, T):
@@ -188,10 +188,10 @@ def test_triton_interpreter_gradients_match_torch_engine(name, dtype, T, monkeyp
     if kernel == "diagonal":  # forward: diagonal; backward: the fused adjoint kernel
         assert kernel_calls["diagonal"] >= 1 and kernel_calls["diagonal_adjoint"] >= 1, \
             f"{PATH}: {name} forward or backward did not run on the kernels"
-    elif kernel == "tv_sos":  # the fused cascade forward, and its two-launch backward
-        assert kernel_calls["tv_sos"] >= 1 and kernel_calls["tv_sos_adjoint"] >= 1, \
+    elif kernel in ("sos", "tv_sos"):  # the fused cascade forward, and its two-launch backward
+        assert kernel_calls[kernel] >= 1 and kernel_calls[f"{kernel}_adjoint"] >= 1, \
             f"{PATH}: {name} forward or backward did not run on the kernels"
-    elif name in ("lfilter", "sosfilt", "time_varying_lfilter", "time_varying_lfilter_constant_b"):  # one-launch adjoints
+    elif name in ("lfilter", "time_varying_lfilter", "time_varying_lfilter_constant_b"):  # one-launch adjoints
         adjoint = f"{kernel}_adjoint" if kernel == "time_varying" else "lti_adjoint"
         assert kernel_calls[kernel] >= 1 and kernel_calls[adjoint] >= 1, \
             f"{PATH}: {name} forward or backward did not run on the kernels"
