@@ -304,9 +304,9 @@ def _variant_cases(dev: str = "cuda") -> list:
     bs, as_ = sos_t[..., :3], sos_t[..., 4:]
     xt = torch.randn(8, Ts, device=dev)
 
-    def tv_per_section(single):
+    def tv_per_section(single, bs=bs, as_=as_):
         w = xt
-        for k in range(8):
+        for k in range(bs.shape[2]):
             bk = bs[:, :, k]
             u_ = bk[:, :, 0] * w
             for j in (1, 2):
@@ -320,6 +320,12 @@ def _variant_cases(dev: str = "cuda") -> list:
         "three-pass tiles": lambda: tv_per_section(False),
         "single-pass per section": lambda: tv_per_section(True),
         "single-pass C=8": lambda: tv_sos(xt, bs, as_, block_size=8)}))
+    # one section: time_varying_lfilter with per-sample b from rest (the public function now runs it fused)
+    b1, a1 = bs[:, :, :1], as_[:, :, :1]
+    cases.append(("tv_sos", "time_varying_lfilter per-sample b, order 2, 8x2^20", 8 * xt.numel() + 20 * xt.numel(), {
+        "single-pass": lambda: tv_sos(xt, b1, a1),
+        "three-pass tiles": lambda: tv_per_section(False, b1, a1),
+        "single-pass per section": lambda: tv_per_section(True, b1, a1)}))
     return cases
 
 
@@ -467,6 +473,9 @@ def _bandwidth_table() -> str:
     x8 = torch.randn(8, 1 << 20, device=dev)
     case("time_varying_lfilter order 2 fwd, 8 x 2^20", lambda: sl.time_varying_lfilter(b2, at8, x8),
          8 * x8.numel() + 12 * (1 << 20))
+    bt8 = b2.repeat(1 << 20, 1)  # per-sample b: the FIR fused into the recurrence (one launch)
+    case("time_varying_lfilter order 2 per-sample b fwd, 8 x 2^20", lambda: sl.time_varying_lfilter(bt8, at8, x8),
+         8 * x8.numel() + 24 * (1 << 20))
     zi8 = sl.sosfilt_zi(sos)[:, None, :] * x[:, :1]  # (8 sections, 1 row, 2)
     case("sosfilt 8 sections with zi fwd, 1 x 2^24", lambda: sl.sosfilt(sos, x, zi=zi8), 8 * T)
     case("sosfiltfilt 8 sections, 1 x 2^24 (two passes)", lambda: sl.sosfiltfilt(sos, x), 16 * T)

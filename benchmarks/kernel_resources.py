@@ -155,6 +155,9 @@ def _cases():
             torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 4, **meta), torch.empty(8, 1 << 20, **meta))),
         ("tv_sos 8 biquads, 8 x 2^20", tv_sos(8, 1 << 20, 8)),
         ("tv_sos 8 biquads, 8 x 2^20, C=8", tv_sos(8, 1 << 20, 8, block_size=8)),
+        ("tv_sos one section (time_varying_lfilter, per-sample b), 8 x 2^20", lambda: K.tv_sos(
+            torch.empty(8, 1 << 20, **meta), torch.empty(1, 1 << 20, 3, **meta)[:, :, None],
+            torch.empty(1, 1 << 20, 2, **meta)[:, :, None])),
         ("tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20", tv_sos_adjoint(8, 1 << 20, 8)),
         ("tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20, C=8", tv_sos_adjoint(8, 1 << 20, 8, block_size=8)),
         ("tv_sos_adjoint 8 biquads (dx, db, da) float64, 8 x 2^20", tv_sos_adjoint(8, 1 << 20, 8, torch.float64)),

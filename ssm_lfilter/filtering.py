@@ -186,7 +186,8 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
 
     Returns:
         ``y``, or ``(y, zf)`` when ``zi`` is given. Same dtypes, devices and autograd as
-        :func:`lfilter`; the cascade is computed in float32 or wider throughout.
+        :func:`lfilter`; the cascade is computed in float32 or wider throughout. On the kernels
+        (CUDA) every section runs in one launch, with or without ``zi`` (the backward in two).
 
     Example:
         >>> import torch, ssm_lfilter as sl
@@ -270,7 +271,9 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
         ``y``, or ``(y, zf)`` when ``zi`` is given, ``zf`` in the same layout. Streaming a signal in
         chunks and passing each ``zf`` on gives exactly the result of one call on the whole signal.
 
-    Same dtypes, devices and autograd as :func:`lfilter` (complex runs on the torch engine).
+    Same dtypes, devices and autograd as :func:`lfilter` (complex runs on the torch engine). On the
+    kernels, per-sample ``b`` from rest (orders ``N <= 4``, ``M <= min(N, 3)``) runs the FIR and the
+    recurrence in one launch.
 
     Example:
         >>> import torch, ssm_lfilter as sl
@@ -315,8 +318,14 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
     x_hist = zr[:, :M].flip(1)  # x[-M], ..., x[-1]
     y_hist = zr[:, M:]  # y[-1], ..., y[-N]
 
-    # FIR over the input with its history in front: u[n] = sum_k b[n,k] x[n-k] / a[n,0].
     const_b = bt.shape[-2] == 1
+    if zi is None and not const_b and N and not dt.is_complex and backend.use_triton("tv", x):
+        # time-varying b from rest on the kernels: the FIR and the recurrence in one op (a cascade of
+        # one section: one launch where the FIR below moves the signal 2(M+1) times before the kernel)
+        br = rows(bt / a0, batch, (T, M + 1))
+        y = ops.tv_sos(xr, br[:, :, None], ar.expand(ar.shape[0], T, N)[:, :, None])
+        return y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+    # FIR over the input with its history in front: u[n] = sum_k b[n,k] x[n-k] / a[n,0].
     xe = torch.cat([x_hist, xr], 1) if zi is not None or not const_b else None
     if const_b:
         # constant b: one pass of the LTI op (an FIR: no poles), the history entering as its head
@@ -354,6 +363,9 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
 
 def time_varying_sosfilt(sos, x, axis: int = -1, zi=None):
     r"""A cascade of time-varying biquads; each section is a :func:`time_varying_lfilter` of order 2.
+
+    From rest on the kernels (CUDA), all sections run in one launch that reads ``x`` once and writes
+    ``y`` once (the backward in two); with ``zi``, and on CPU, section by section.
 
     Args:
         sos: ``(..., T, n_sections, 6)`` (or ``(..., n_sections, 6)`` for constant sections): per

@@ -276,6 +276,23 @@ def test_time_varying_sosfilt_shared_sections_over_a_batch_and_axis(fused_calls)
         torch.testing.assert_close(gg, eg, rtol=1e-10, atol=1e-10)
 
 
+def test_time_varying_lfilter_from_rest_is_one_fused_section(fused_calls):
+    """time_varying_lfilter with per-sample b from rest runs as a one-section cascade (the FIR fused
+    into the recurrence): the reference's values, gradcheck of b (a[..., 0] varying), a and x."""
+    g = torch.Generator().manual_seed(34)
+    T = 13
+    b, a = _sections(1, T, 1, g, rmax=0.98)
+    a0 = 0.5 + torch.rand(T, 1, generator=g, **F64)
+    bt = (b[0, :, 0] * a0).requires_grad_()
+    at = torch.cat([a0, a[0, :, 0] * a0], -1).requires_grad_()
+    x = torch.randn(2, T, generator=g, **F64).requires_grad_()
+    y = sl.time_varying_lfilter(bt, at, x)
+    assert fused_calls == ["tv_sos"]
+    torch.testing.assert_close(y, ref.time_varying_lfilter(bt, at, x)[0], rtol=1e-11, atol=1e-11)
+    assert torch.autograd.gradcheck(sl.time_varying_lfilter, (bt, at, x), fast_mode=True)
+    assert "tv_sos_adjoint" in fused_calls
+
+
 def test_constant_sections_take_the_lti_cascade(fused_calls):
     """Sections without a time axis are an LTI cascade: no time-varying kernel, sosfilt's values."""
     g = torch.Generator().manual_seed(33)

@@ -82,6 +82,14 @@ def _tv(dtype, T):
         t.to(dtype) for t in (b, a, x, zi)]
 
 
+def _tv_from_rest(dtype, T):
+    """Per-sample b from rest: the FIR and the recurrence in one fused launch (a one-section tv_sos;
+    at T = 1, b is read as constant: the LTI FIR and the time-varying kernel)."""
+    kernel, fn, args = _tv(dtype, T)
+    b, a, x, _ = args
+    return ("tv_sos" if T > 1 else kernel), (lambda b, a, x: sl.time_varying_lfilter(b, a, x)), [b, a, x]
+
+
 def _tv_constant_b(dtype, T):
     """Constant b (one LTI FIR pass, then the division by a time-varying a[n, 0]) with a history."""
     g = _g(6)
@@ -128,6 +136,7 @@ CASES = {
     "sosfilt": _sosfilt,
     "time_varying_lfilter": _tv,
     "time_varying_lfilter_constant_b": _tv_constant_b,
+    "time_varying_lfilter_from_rest": _tv_from_rest,
     "time_varying_sosfilt": _tv_sosfilt,
     "linear_recurrence": _lr,
     "linear_recurrence_reverse": lambda dt, T: _lr(dt, T, reverse=True),

@@ -138,29 +138,35 @@ def test_op_opcheck_and_both_backends_agree(backend, monkeypatch):
     assert da.shape == (2, 0, 2)
 
 
-def test_time_varying_lfilter_backward_is_one_adjoint_launch(monkeypatch):
+@pytest.mark.parametrize("per_sample_b", [False, True])
+def test_time_varying_lfilter_backward_is_one_adjoint_call(per_sample_b, monkeypatch):
+    """On the Triton path: constant b runs the time-varying kernel forward and this one-launch adjoint
+    backward; per-sample b from rest the fused one-section cascade (kernels/tv_sos.py) both ways.
+    Gradients equal the torch engine's; create_graph=True composes (double backward works)."""
     import ssm_lfilter.kernels as K
 
-    calls = {"time_varying": 0, "time_varying_adjoint": 0}
+    calls = {"time_varying": 0, "time_varying_adjoint": 0, "tv_sos": 0, "tv_sos_adjoint": 0}
     for name in calls:
         real = getattr(K, name)
         monkeypatch.setattr(K, name, lambda *a, _r=real, _n=name, **k: calls.__setitem__(_n, calls[_n] + 1) or _r(*a, **k))
     gen = torch.Generator().manual_seed(1)
     T = 40
     a = torch.cat([torch.ones(T, 1, **F64), _coefficients(1, T, 2, gen)[0]], -1).requires_grad_()
-    b = torch.randn(2, T, 3, generator=gen, **F64).requires_grad_()
+    b = (torch.randn(2, T, 3, generator=gen, **F64) if per_sample_b else torch.randn(3, generator=gen, **F64))
+    b = b.requires_grad_()
     x = torch.randn(2, T, generator=gen, **F64).requires_grad_()
     grads = {}
     for backend in ("torch", "triton"):
         monkeypatch.setenv("SSM_LFILTER_BACKEND", backend)
         y = sl.time_varying_lfilter(b, a, x)
         grads[backend] = torch.autograd.grad((y * y.detach().cos()).sum(), (b, a, x))
-    assert calls == {"time_varying": 1, "time_varying_adjoint": 1}
+    fused = "tv_sos" if per_sample_b else "time_varying"
+    assert calls == {k: int(k in (fused, f"{fused}_adjoint")) for k in calls}
     for got, exp in zip(grads["triton"], grads["torch"]):
         torch.testing.assert_close(got, exp, rtol=1e-9, atol=1e-9)
     monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
     ga, = torch.autograd.grad(sl.time_varying_lfilter(b, a, x).pow(2).sum(), a, create_graph=True)
-    assert calls["time_varying_adjoint"] == 1  # double backward: the composed, differentiable ops
+    assert calls[f"{fused}_adjoint"] == 1  # double backward: the composed, differentiable ops
     ga.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
 
