@@ -2,31 +2,33 @@
 
 Section ``s`` of the cascade, on its input ``w_s`` (``w_0 = x``), from rest::
 
-    u[n]     = sum_{k=0..M} b[n, s, k] w_s[n-k]
+    u[n]       = sum_{k=0..M} b[n, s, k] w_s[n-k]
     w_{s+1}[n] = u[n] - sum_{k=1..N} a[n, s, k-1] w_{s+1}[n-k]
 
 ``x [R, T]``, ``b [Rb, T, S, M+1]``, ``a [Ra, T, S, N]`` (normalized, ``Rb, Ra`` in {1, R}, any
 strides: the cascade's glue passes views of one normalized ``sos`` tensor), ``1 <= N <= 4``,
-``M <= min(N, 3)``; returns ``y = w_S``. CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``;
-float32/float64.
+``M <= min(N, 3)``; returns ``y = w_S``. With ``S = 1`` it is ``time_varying_lfilter`` with a
+per-sample ``b``, the FIR fused into the recurrence. CUDA tensors, or CPU tensors under
+``TRITON_INTERPRET=1``; float32/float64.
 
-One program owns a tile of ``BLOCK`` lanes of ``L`` steps of one row (ticket order, as
-``time_varying.py``'s single pass) and loads the signal tile once. For each section, last state kept
-in registers: the section's coefficient tiles are loaded (coalesced within a section's columns), the
-FIR part runs lane by lane from its halo, then the time-varying single pass of ``time_varying.py``
-(``_sp_section``: zero-state maps, lane scan, the fixed-window look-back on this section's own
-buffers, re-run from the true start states) turns the tile into the section's output, which stays in
-registers as the next section's input. The output tile is stored once. Why a later section's FIR halo
-needs no memory: the inputs before a lane, ``w_{s+1}[t0-1], ..., w_{s+1}[t0-M]``, are the previous
-section's true start state of that lane (hence ``M <= N``), which ``_sp_section`` returns.
+``tv_sos``: one program owns a tile of ``BLOCK`` lanes of ``L`` steps of one row (ticket order, as
+``time_varying.py``'s single pass) and loads the signal tile once. Then, section after section, with
+the tile in registers: the section's coefficient tiles are loaded (coalesced within a section's
+columns), the FIR part runs lane by lane from its halo, and the time-varying single pass of
+``time_varying.py`` (``_sp_section``: zero-state maps, lane scan, the fixed-window look-back on this
+section's own buffers, re-run from the true start states) turns the tile into the section's output,
+the next section's input. The output tile is stored once. A later section's FIR halo needs no
+memory: the inputs before a lane, ``w_{s+1}[t0-1], ..., w_{s+1}[t0-M]``, are the previous section's
+true start state of that lane (hence ``M <= N``), which ``_sp_section`` returns.
 
-Memory: the signal is read once and written once whatever the number of sections (the unfused
-cascade moved it about ``2S + 6S`` times: per section a torch FIR over the history, then the
-all-pole kernel); the coefficients (``(M+1+N) S`` numbers a sample) are read once. Section outputs
-are rounded to the signal's dtype between sections, as separate calls would store them.
+Memory: the signal is read once and written once whatever the number of sections (section by
+section, a torch FIR over the history and the all-pole kernel moved it about 8 times a section);
+the coefficients (``(M+1+N) S`` numbers a sample) are read once. Section outputs are rounded to the
+signal's dtype between sections, as separate calls would store them.
 
-``sections [S, R, T]`` (optional) receives every section's input, for the backward (``ssm_lfilter.ops``:
-each section's adjoint needs its input and output). Deterministic: only integer atomics (ticket,
+``tv_sos_adjoint``: the backward in two launches, the forward storing every section's signal
+(``sections=``), then ``_tv_sos_adjoint_kernel`` (every section's adjoint, coefficient gradients and
+transposed FIR, last section first; see its docstring). Deterministic: only integer atomics (ticket,
 flags), every float reduction in a fixed order.
 """
 from __future__ import annotations
