@@ -14,7 +14,8 @@ Stages, each written to the report as soon as it ends: compiling the variant tab
 most of its 3 minutes compiling), the kernel variant table (single-pass vs
 three-pass kernels, the fused sos cascade vs per-section launches, the one-launch backwards of the LTI,
 time-varying and sos paths vs their compositions, the fused coefficient-gradient reduction vs per-lag
-torch, the high-order lane spread), the GPU test tier (``--test-budget`` seconds, ``--skip-tests``; in 8
+torch, the high-order lane spread, the fused time-varying cascade and the cascade with initial states;
+``--families`` times only the named ones), the GPU test tier (``--test-budget`` seconds, ``--skip-tests``; in 8
 processes where pytest-xdist is installed), the optional public-function bandwidth table (``--bandwidth``) and the benchmark
 suite (about 110 s, ``--skip-suite``); with ``--host``, a profile of a call's host time and the
 public functions as CUDA graph replays (``benchmarks/host_time.py``). Give the device call the longest limit allowed (600 s): a run
