@@ -456,7 +456,9 @@ def _(g, x, b, a, need_x, need_b, need_a):
 def _tv_sos_backward(ctx, g):
     x, b, a = ctx.saved_tensors
     need_x, need_b, need_a = ctx.needs_input_grad
-    if torch.is_grad_enabled() and b.shape[2]:  # create_graph=True: differentiable section outputs and adjoints
+    if not b.shape[2]:  # no sections: the identity
+        return g, (torch.zeros_like(b) if need_b else None), (torch.zeros_like(a) if need_a else None)
+    if torch.is_grad_enabled():  # create_graph=True: differentiable section outputs and adjoints
         ws = [x]
         for s in range(b.shape[2]):
             ws.append(tv_sos(ws[-1], b[:, :, s : s + 1], a[:, :, s : s + 1]))
