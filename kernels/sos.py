@@ -1,8 +1,9 @@
 """Launcher for a cascade of filters (second-order sections) in one pass over memory.
 
-``sos(x [R,T], b [Rb,S,M+1], a [Ra,S,N]) -> y [R,T]``: section ``s`` is the direct form I of
-``lti.py`` with ``b[:, s]`` and ``a[:, s]`` (``a`` normalized), applied to the previous section's
-output, from rest. Where the single-pass kernel applies (``1 <= N <= 4``, ``M <= N``, a power-of-two
+``sos(x [R,T], b [Rb,S,M+1], a [Ra,S,N], head=[R,S,K], ends=[S,R,KT]) -> y [R,T]``: section ``s`` is
+the direct form I of ``lti.py`` with ``b[:, s]``, ``a[:, s]`` (``a`` normalized) and its own head
+``head[:, s]`` (its initial state, e.g. ``sosfilt``'s ``zi``; none: from rest), applied to the
+previous section's output; ``ends`` (optional) receives every section's last ``KT`` outputs. Where the single-pass kernel applies (``1 <= N <= 4``, ``M <= N``, a power-of-two
 chunk, ``single_pass`` not off), every section runs inside one launch: a program loads its tile once,
 runs the sections one after another on registers (each with its own look-back buffers and flags), and
 stores the tile once, so the cascade reads ``x`` once and writes ``y`` once whatever the number of
@@ -10,9 +11,9 @@ sections. A later section's FIR halo is the previous section's true start state 
 Otherwise each section is one ``lti`` launch. CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``;
 real dtypes (float16/bfloat16 computed in float32, rounded once at the end).
 
-``sos_adjoint``: the cascade's backward (``dx`` and every section's coefficient gradients) in two
-launches, the forward kernel storing every section's input, then ``lti_adjoint.py``'s kernel with all
-sections, last first.
+``sos_adjoint``: the cascade's backward (``dx``, every section's coefficient gradients and heads'
+gradients, with the gradients of the ends added) in two launches, the forward kernel storing every
+section's input, then ``lti_adjoint.py``'s kernel with all sections, last first.
 """
 from __future__ import annotations
 
