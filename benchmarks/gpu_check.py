@@ -483,6 +483,9 @@ def _bandwidth_table() -> str:
     sos_tv = torch.tensor([0.2, 0.4, 0.2, 1.0, -0.6, 0.3], device=dev).repeat(1 << 20, 8, 1)  # (T, 8, 6)
     case("time_varying_sosfilt 8 sections fwd, 8 x 2^20", lambda: sl.time_varying_sosfilt(sos_tv, x8),
          8 * x8.numel() + 4 * sos_tv.numel())
+    zi_tv = torch.zeros(8, 8, 4, device=dev)  # (sections, rows, [x[-1], x[-2], y[-1], y[-2]])
+    case("time_varying_sosfilt 8 sections with zi fwd, 8 x 2^20",
+         lambda: sl.time_varying_sosfilt(sos_tv, x8, zi=zi_tv), 8 * x8.numel() + 4 * sos_tv.numel())
     # Host time a call: tiny inputs, many calls and one synchronization, so the GPU never waits for
     # anything but the host (the floor under every public-function time above).
     import time

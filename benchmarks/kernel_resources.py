@@ -158,7 +158,11 @@ def _cases():
         ("tv_sos one section (time_varying_lfilter, per-sample b), 8 x 2^20", lambda: K.tv_sos(
             torch.empty(8, 1 << 20, **meta), torch.empty(1, 1 << 20, 3, **meta)[:, :, None],
             torch.empty(1, 1 << 20, 2, **meta)[:, :, None])),
+        ("tv_sos 8 biquads with zi (heads, ends), 8 x 2^20", tv_sos(8, 1 << 20, 8, head=torch.empty(8, 8, 2, **meta),
+                                                                   ends=torch.empty(8, 8, 2, **meta))),
         ("tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20", tv_sos_adjoint(8, 1 << 20, 8)),
+        ("tv_sos_adjoint 8 biquads with zi (dx, db, da, dzi), 8 x 2^20", tv_sos_adjoint(
+            8, 1 << 20, 8, head=torch.empty(8, 8, 2, **meta), g_ends=torch.empty(8, 8, 2, **meta))),
         ("tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20, C=8", tv_sos_adjoint(8, 1 << 20, 8, block_size=8)),
         ("tv_sos_adjoint 8 biquads (dx, db, da) float64, 8 x 2^20", tv_sos_adjoint(8, 1 << 20, 8, torch.float64)),
         ("diagonal, 32 x 2^20", lambda: K.diagonal(torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta))),

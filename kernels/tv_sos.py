@@ -1,9 +1,12 @@
 """A cascade of time-varying filters (``time_varying_sosfilt``) in one launch, one pass over the signal.
 
-Section ``s`` of the cascade, on its input ``w_s`` (``w_0 = x``), from rest::
+Section ``s`` of the cascade, on its input ``w_s`` (``w_0 = x``, zero before time 0)::
 
-    u[n]       = sum_{k=0..M} b[n, s, k] w_s[n-k]
+    u[n]       = sum_{k=0..M} b[n, s, k] w_s[n-k]  (+ head[s, n] for n < K)
     w_{s+1}[n] = u[n] - sum_{k=1..N} a[n, s, k-1] w_{s+1}[n-k]
+
+The optional head is a section's initial state in input form (``time_varying_sosfilt``'s ``zi``: what
+the history adds to the first samples); ``ends`` receives every section's last outputs.
 
 ``x [R, T]``, ``b [Rb, T, S, M+1]``, ``a [Ra, T, S, N]`` (normalized, ``Rb, Ra`` in {1, R}, any
 strides: the cascade's glue passes views of one normalized ``sos`` tensor), ``1 <= N <= 4``,
@@ -111,13 +114,13 @@ def _coefficient_tile(p, i_tile, T, s_t: tl.constexpr, s_k: tl.constexpr, K, KS:
 
 @triton.jit
 def _tv_sos_kernel(
-    x, b, a, y, agg, inc, flags, inter,
-    R, T, n_tiles,
-    s_xr, s_xt, s_br, s_bs, s_ar, s_as, s_yr, s_is,
+    x, b, a, y, agg, inc, flags, inter, head, ends,
+    R, T, n_tiles, K, KT,
+    s_xr, s_xt, s_br, s_bs, s_ar, s_as, s_yr, s_is, s_hr, s_hs,
     s_bt: tl.constexpr, s_bk: tl.constexpr, s_at: tl.constexpr, s_ak: tl.constexpr,
     S: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr, KB: tl.constexpr,
     KBB: tl.constexpr, LOG: tl.constexpr, BLOCK: tl.constexpr, W: tl.constexpr, ACC: tl.constexpr,
-    STORE_INTER: tl.constexpr,
+    STORE_INTER: tl.constexpr, HAS_HEAD: tl.constexpr = False, STORE_ENDS: tl.constexpr = False,
 ):
     """One program per tile (see the module docstring). ``agg [S, R, n_tiles, 20]`` and
     ``inc [S, R, n_tiles, 4]`` (ACC): each section's look-back buffers; ``flags`` int32 zeros: per
@@ -143,12 +146,20 @@ def _tv_sos_kernel(
             tl.store(inter + i_s * s_is + i_r * T + i_tile + o_y, from_bits(b_wt, LOG, BLOCK), mask=m_y)
         b_bt = _coefficient_tile(b + i_r * s_br + i_s * s_bs, i_tile, T, s_bt, s_bk, M + 1, KBB, LOG, BLOCK)
         b_ut, _, _, _ = _fir_cols(b_wt, b_bt, w1, w2, w3, M, KBB, ACC, LOG)
+        if HAS_HEAD:
+            if i_tile < K:  # the section's head (its initial state) enters its first K steps
+                b_ut = to_bits(from_bits(b_ut, LOG, BLOCK) + tl.load(
+                    head + i_r * s_hr + i_s * s_hs + o_y, mask=o_y < K, other=0.).to(ACC), LOG, BLOCK)
         b_at = _coefficient_tile(a + i_r * s_ar + i_s * s_as, i_tile, T, s_at, s_ak, N, KB, LOG, BLOCK)
         i_buf = i_s * R + i_r
         b_wt, s1, s2, s3, _ = _sp_section(
             b_ut, b_at, agg + i_buf * n_tiles * 20, inc + i_buf * n_tiles * 4,
             flags + (2 * i_s * R + i_r) * n_tiles, flags + ((2 * i_s + 1) * R + i_r) * n_tiles,
             i_c, o_l, N, NP, KB, LOG, BLOCK, W, ACC, Y_DTYPE)
+        if STORE_ENDS:
+            if i_tile + BLOCK * L > T - KT:  # the row's last KT steps: the last tile or two
+                i_e = i_tile + o_y - (T - KT)
+                tl.store(ends + (i_s * R + i_r) * KT + i_e, from_bits(b_wt, LOG, BLOCK), mask=(i_e >= 0) & m_y)
         # the halo as the next section would read it from memory: rounded to the signal's dtype
         w1 = s1.to(Y_DTYPE).to(ACC)
         w2 = s2.to(Y_DTYPE).to(ACC)
@@ -158,14 +169,14 @@ def _tv_sos_kernel(
 
 @triton.jit
 def _tv_sos_adjoint_kernel(
-    g, w, b, a, dx, db, da, agg, inc, flags,
-    R, T, n_tiles,
-    s_gr, s_gt, s_br, s_bs, s_ar, s_as, s_ws, s_dbr, s_dbs, s_dar, s_das,
+    g, w, b, a, dx, db, da, agg, inc, flags, g_ends, vh,
+    R, T, n_tiles, K, KT,
+    s_gr, s_gt, s_br, s_bs, s_ar, s_as, s_ws, s_dbr, s_dbs, s_dar, s_das, s_vr, s_vs,
     s_bt: tl.constexpr, s_bk: tl.constexpr, s_at: tl.constexpr, s_ak: tl.constexpr,
     s_dbt: tl.constexpr, s_dat: tl.constexpr,
     S: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr, KB: tl.constexpr,
     KBB: tl.constexpr, LOG: tl.constexpr, BLOCK: tl.constexpr, W: tl.constexpr, ACC: tl.constexpr,
-    NEED_B: tl.constexpr, NEED_A: tl.constexpr,
+    NEED_B: tl.constexpr, NEED_A: tl.constexpr, HAS_ENDS: tl.constexpr = False, HAS_VH: tl.constexpr = False,
 ):
     """The cascade's backward, one program per tile of processing steps (time reversed: step ``p``
     is time ``T-1-p``), sections last first. For section ``s`` the tile holds the output gradient
@@ -191,12 +202,21 @@ def _tv_sos_adjoint_kernel(
                    LOG, BLOCK)
     for i_q in range(S):
         i_s = S - 1 - i_q
+        if HAS_ENDS:
+            if i_tile < KT:  # the gradient of the section's last KT outputs (the final states')
+                b_gt = to_bits(from_bits(b_gt, LOG, BLOCK) + tl.load(
+                    g_ends + (i_s * R + i_r) * KT + (KT - 1 - o_y), mask=(o_y < KT) & m_y, other=0.
+                ).to(Y_DTYPE), LOG, BLOCK)
         b_at = _coefficient_tile(a + i_r * s_ar + i_s * s_as, i_tile, T, s_at, s_ak, N, KB, LOG, BLOCK, True, 1)
         i_buf = i_q * R + i_r
         b_vt, s1, s2, s3, _ = _sp_section(
             b_gt, b_at, agg + i_buf * n_tiles * 20, inc + i_buf * n_tiles * 4,
             flags + (2 * i_q * R + i_r) * n_tiles, flags + ((2 * i_q + 1) * R + i_r) * n_tiles,
             i_c, o_l, N, NP, KB, LOG, BLOCK, W, ACC, Y_DTYPE)
+        if HAS_VH:
+            if i_tile + BLOCK * L > T - K:  # v at the first K times: the gradient of the section's head
+                i_n = T - 1 - i_tile - o_y
+                tl.store(vh + i_r * s_vr + i_s * s_vs + i_n, from_bits(b_vt, LOG, BLOCK), mask=(i_n < K) & m_y)
         if NEED_A or NEED_B:
             b_v = from_bits(b_vt, LOG, BLOCK)
             if NEED_A:
@@ -269,26 +289,45 @@ def _row_stride(t: torch.Tensor) -> int:
     return t.stride(0) if t.shape[0] > 1 else 0  # a shared row is read by every row
 
 
-def _forward(x, b, a, y, sections, L, lanes, window_tiles):
-    """Launch the forward kernel into ``y`` (and ``sections``); arguments checked, in ``y``'s dtype."""
+def _heads(head, R: int, S: int, T: int, dtype, device):
+    """``head [R, S, K]`` (None: no head) as the kernels read it: unit stride along K, K <= T."""
+    if head is None or head.shape[-1] == 0:
+        return None
+    if head.dim() != 3 or head.shape[:2] != (R, S):
+        raise ValueError(f"tv_sos: expected head [R={R}, S={S}, K], got {tuple(head.shape)}")
+    head = head[..., :T].to(device=device, dtype=dtype)
+    return head if head.stride(2) == 1 else head.contiguous()
+
+
+def _forward(x, b, a, y, sections, L, lanes, window_tiles, head=None, ends=None):
+    """Launch the forward kernel into ``y`` (and ``sections``, ``ends``); arguments checked, in ``y``'s
+    dtype, ``head`` from ``_heads``."""
     R, T = x.shape
     S, M, N, NP, KB, KBB = _orders(b, a)
     acc_dtype, ACC = accumulation(N, y.dtype, None)
     BLOCK, n_tiles, W, agg, inc, flags = _lookback(R, T, S, L, lanes, window_tiles, acc_dtype, x.device)
+    K, KT = (0 if head is None else head.shape[2]), (0 if ends is None else ends.shape[2])
     _tv_sos_kernel[(R * n_tiles,)](
-        x, b, a, y, agg, inc, flags, sections if sections is not None else y,
-        R, T, n_tiles,
+        x, b, a, y, agg, inc, flags, sections if sections is not None else y, head if K else y,
+        ends if KT else y,
+        R, T, n_tiles, K, KT,
         x.stride(0), x.stride(1), _row_stride(b), b.stride(2), _row_stride(a), a.stride(2), y.stride(0), R * T,
+        head.stride(0) if K else 0, head.stride(1) if K else 0,
         b.stride(1), b.stride(3), a.stride(1), a.stride(3),
         S=S, M=M, N=N, NP=NP, KB=KB, KBB=KBB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC,
-        STORE_INTER=sections is not None, num_warps=max(1, min(4, BLOCK // 32)))
+        STORE_INTER=sections is not None, HAS_HEAD=K > 0, STORE_ENDS=KT > 0, num_warps=max(1, min(4, BLOCK // 32)))
     return y
 
 
-def tv_sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, block_size: int | None = None,
+def tv_sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, head: torch.Tensor | None = None,
+           ends: torch.Tensor | None = None, block_size: int | None = None,
            lanes: int | None = None, window_tiles: int | None = None,
            sections: torch.Tensor | None = None) -> torch.Tensor:
     """The cascade's output ``y [R, T]`` (see the module docstring) in one launch.
+
+    ``head [R, S, K]``: added to section ``s``'s FIR output at its first ``K`` steps (its initial
+    state: ``time_varying_sosfilt``'s ``zi`` in this form). ``ends [S, R, KT]`` (contiguous, the output
+    dtype, ``KT <= T``): receives every section's last ``KT`` outputs.
 
     ``block_size``: steps per lane (a power of two <= 64; default as the time-varying single pass,
     16 for N <= 2). ``lanes``, ``window_tiles``: tile width and look-back window (tests force small
@@ -301,20 +340,27 @@ def tv_sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, block_size: int
                                  or sections.dtype != dtype):
         raise ValueError(f"tv_sos: expected contiguous sections {(S, R, T)} {dtype}, got "
                          f"{tuple(sections.shape)} {sections.dtype}")
+    KT = 0 if ends is None else ends.shape[-1]
+    if ends is not None and (ends.shape != (S, R, KT) or KT > T or not ends.is_contiguous() or ends.dtype != dtype):
+        raise ValueError(f"tv_sos: expected contiguous ends [S={S}, R={R}, KT <= {T}] {dtype}, got "
+                         f"{tuple(ends.shape)} {ends.dtype}")
     y = torch.empty(R, T, dtype=dtype, device=x.device)
     if R == 0 or T == 0:
         return y
     if S == 0:
         return y.copy_(x)
-    return _forward(x.to(dtype), b.to(dtype), a.to(dtype), y, sections, L, lanes, window_tiles)
+    return _forward(x.to(dtype), b.to(dtype), a.to(dtype), y, sections, L, lanes, window_tiles,
+                    _heads(head, R, S, T, dtype, x.device), ends if KT else None)
 
 
 def tv_sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, need_x: bool = True,
-                   need_b: bool = True, need_a: bool = True, *, block_size: int | None = None,
+                   need_b: bool = True, need_a: bool = True, *, head: torch.Tensor | None = None,
+                   g_ends: torch.Tensor | None = None, block_size: int | None = None,
                    lanes: int | None = None, window_tiles: int | None = None):
-    """The backward of ``y = tv_sos(x, b, a)`` for the output gradient ``g [R, T]``:
-    ``(dx [R, T], db [R, T, S, M+1], da [R, T, S, N])`` per row (``None`` where not needed; the caller
-    sums the coefficient gradients over rows of shared sections), in two launches:
+    """The backward of ``y = tv_sos(x, b, a, head=head, ends=...)`` for the output gradient ``g [R, T]``
+    and the gradient ``g_ends [S, R, KT]`` of every section's last ``KT`` outputs (None: none):
+    ``(dx [R, T], db [R, T, S, M+1], da [R, T, S, N], dhead [R, S, K])`` per row (``None`` where not
+    needed; the caller sums the coefficient gradients over rows of shared sections), in two launches:
 
     1. the forward kernel storing every section's input and the output, ``[S+1, R, T]`` (nothing of
        the forward is kept alive between the passes);
@@ -324,8 +370,9 @@ def tv_sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.T
     Memory: ``g`` read once, the section signals written once and read twice, the coefficients read
     twice and their gradients written once, ``dx`` written once; the composed backward (one
     ``tv_adjoint`` launch and a torch FIR adjoint a section) moved each section's signals about 20
-    times. ``block_size`` (default 8 steps a lane in float32, 4 in float64, at most the forward's: see
-    ``benchmarks/kernel_resources.py``), ``lanes``, ``window_tiles``: as for ``tv_sos`` (both launches)."""
+    times. ``block_size`` (default 8 steps a lane in float32 from rest, else 4, at most the
+    forward's: see ``benchmarks/kernel_resources.py``), ``lanes``, ``window_tiles``: as for ``tv_sos``
+    (both launches)."""
     dtype, L = _check("tv_sos_adjoint", x, b, a, block_size, lanes, window_tiles)
     if g.shape != x.shape or g.device != x.device:
         raise ValueError(f"tv_sos_adjoint: expected g like x {tuple(x.shape)} on {x.device}, got "
@@ -333,27 +380,36 @@ def tv_sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.T
     R, T = x.shape
     S, M, N, NP, KB, KBB = _orders(b, a)
     dtype = torch.promote_types(dtype, g.dtype)
+    K = 0 if head is None else head.shape[-1]
+    KT = 0 if g_ends is None else g_ends.shape[-1]
     if block_size is None:
-        # sm_90, 8 biquads: 8-step lanes spill 8 bytes a thread in float32 (16: 1168), float64 needs 4
-        L = min(L, 8 if dtype == torch.float32 else 4)
+        # sm_90, 8 biquads: 8-step lanes spill 8 bytes a thread in float32 (16: 1168); float64, and
+        # heads with ends (96 bytes at 8), take 4 and spill nothing
+        L = min(L, 8 if dtype == torch.float32 and not (K or KT) else 4)
     dx = torch.empty(R, T, dtype=dtype, device=x.device)
     db = torch.empty(R, T, S, M + 1, dtype=dtype, device=x.device) if need_b else None
     da = torch.empty(R, T, S, N, dtype=dtype, device=x.device) if need_a else None
+    dhead = torch.zeros(R, S, K, dtype=dtype, device=x.device)
+    if KT and g_ends.shape != (S, R, KT):
+        raise ValueError(f"tv_sos_adjoint: expected g_ends [S={S}, R={R}, KT], got {tuple(g_ends.shape)}")
     if R == 0 or T == 0 or S == 0:
         dx.copy_(g)
-        return (dx if need_x else None), db, da
+        return (dx if need_x else None), db, da, dhead
     g, x, b, a = g.to(dtype), x.to(dtype), b.to(dtype), a.to(dtype)
+    head = _heads(head, R, S, T, dtype, x.device)
     w = torch.empty(S + 1, R, T, dtype=dtype, device=x.device)
-    _forward(x, b, a, w[S], w[:S], L, lanes, window_tiles)
+    _forward(x, b, a, w[S], w[:S], L, lanes, window_tiles, head)
     acc_dtype, ACC = accumulation(N, dtype, None)
     BLOCK, n_tiles, W, agg, inc, flags = _lookback(R, T, S, L, lanes, window_tiles, acc_dtype, x.device)
     db_, da_ = (db if need_b else dx[:, :, None, None]), (da if need_a else dx[:, :, None, None])
+    g_ends = g_ends.to(dtype).contiguous() if KT else None
+    KH = min(K, T)  # head entries past the signal's end have no effect (their gradient stays 0)
     _tv_sos_adjoint_kernel[(R * n_tiles,)](
-        g, w, b, a, dx, db_, da_, agg, inc, flags,
-        R, T, n_tiles,
+        g, w, b, a, dx, db_, da_, agg, inc, flags, g_ends if KT else g, dhead,
+        R, T, n_tiles, KH, KT,
         g.stride(0), g.stride(1), _row_stride(b), b.stride(2), _row_stride(a), a.stride(2), R * T,
-        db_.stride(0), db_.stride(2), da_.stride(0), da_.stride(2),
+        db_.stride(0), db_.stride(2), da_.stride(0), da_.stride(2), dhead.stride(0), dhead.stride(1),
         b.stride(1), b.stride(3), a.stride(1), a.stride(3), db_.stride(1), da_.stride(1),
         S=S, M=M, N=N, NP=NP, KB=KB, KBB=KBB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC,
-        NEED_B=need_b, NEED_A=need_a, num_warps=max(1, min(4, BLOCK // 32)))
-    return (dx if need_x else None), db, da
+        NEED_B=need_b, NEED_A=need_a, HAS_ENDS=KT > 0, HAS_VH=KH > 0, num_warps=max(1, min(4, BLOCK // 32)))
+    return (dx if need_x else None), db, da, dhead

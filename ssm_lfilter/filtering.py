@@ -323,7 +323,7 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
         # time-varying b from rest on the kernels: the FIR and the recurrence in one op (a cascade of
         # one section: one launch where the FIR below moves the signal 2(M+1) times before the kernel)
         br = rows(bt / a0, batch, (T, M + 1))
-        y = ops.tv_sos(xr, br[:, :, None], ar.expand(ar.shape[0], T, N)[:, :, None])
+        y, _ = ops.tv_sos(xr, br[:, :, None], ar.expand(ar.shape[0], T, N)[:, :, None], xr.new_zeros(R, 1, 0))
         return y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
     # FIR over the input with its history in front: u[n] = sum_k b[n,k] x[n-k] / a[n,0].
     xe = torch.cat([x_hist, xr], 1) if zi is not None or not const_b else None
@@ -364,8 +364,8 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
 def time_varying_sosfilt(sos, x, axis: int = -1, zi=None):
     r"""A cascade of time-varying biquads; each section is a :func:`time_varying_lfilter` of order 2.
 
-    From rest on the kernels (CUDA), all sections run in one launch that reads ``x`` once and writes
-    ``y`` once (the backward in two); with ``zi``, and on CPU, section by section.
+    On the kernels (CUDA), all sections run in one launch that reads ``x`` once and writes ``y`` once
+    (the backward in two), with or without ``zi``; on CPU, section by section.
 
     Args:
         sos: ``(..., T, n_sections, 6)`` (or ``(..., n_sections, 6)`` for constant sections): per
@@ -395,27 +395,47 @@ def time_varying_sosfilt(sos, x, axis: int = -1, zi=None):
     if zi is not None:
         out_shape = _cascade_shape(sos, x, ax, time_axis=True)
         _section_states(zi, (n, *out_shape[:-1], 4), -1)
-    elif not dt.is_complex and backend.use_triton("tv", x):
-        # from rest on the kernels: the whole cascade is one op (its forward one launch)
-        return _tv_cascade(sos, x, ax, dt, out_dtype)
+    if not dt.is_complex and x.shape[ax] and backend.use_triton("tv", x):
+        # on the kernels the whole cascade is one op (its forward one launch)
+        return _tv_cascade(sos, x, ax, dt, out_dtype, zi)
     return _cascade(time_varying_lfilter, sos, x, axis, zi, dt, out_dtype)
 
 
-def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype) -> Tensor:
-    """``time_varying_sosfilt`` from rest as one ``tv_sos`` op (constant sections: ``sosfilt``'s op)."""
+def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | None):
+    """``time_varying_sosfilt`` as one ``tv_sos`` op (constant sections from rest: ``sosfilt``'s op).
+    A section's history ``zi[s] = [x[-1], x[-2], y[-1], y[-2]]`` enters as its head: what the history
+    adds to its first two samples, ``sum_{k>n} b[n,k] x[n-k] - sum_{k>n} a[n,k] y[n-k]``; the final
+    states come from every section's last two outputs."""
     T = x.shape[ax]
-    if not (sos.dim() >= 3 and sos.shape[-3] == T):
+    timed = sos.dim() >= 3 and sos.shape[-3] == T
+    if not timed and zi is None:
         return sosfilt(sos, x, ax)
     check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
     sos, xm = sos.to(dt), x.to(dt).movedim(ax, -1)
     n = sos.shape[-2]
-    batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": sos.shape[:-3]})
-    sn = sos / sos[..., 3:4]  # normalized in one pass; b and a are views of it (the kernel reads them strided)
+    st = sos if timed else sos.unsqueeze(-3).expand(*sos.shape[:-2], T, n, 6)  # constant: stride 0 in time
+    batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": st.shape[:-3]})
+    sn = st / st[..., 3:4]  # normalized in one pass; b and a are views of it (the kernel reads them strided)
     br = rows(sn[..., :3], batch, (T, n, 3))
     ar = rows(sn[..., 4:], batch, (T, n, 2))
     R = batch.numel()
     xr = xm.expand(*batch, T).reshape(R, T)
-    return ops.tv_sos(xr, br, ar).reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+    if zi is None:
+        y, _ = ops.tv_sos(xr, br, ar, xr.new_zeros(R, n, 0))
+        return y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+    x1, x2, y1, y2 = zi.to(dt).expand(n, *batch, 4).reshape(n, R, 4).unbind(-1)  # each (n, R)
+    b0, a0 = br[:, 0].transpose(0, 1), ar[:, 0].transpose(0, 1)  # (n, Rb, 3), (n, Ra, 2): time 0
+    heads = [b0[..., 1] * x1 + b0[..., 2] * x2 - a0[..., 0] * y1 - a0[..., 1] * y2]
+    if T > 1:
+        b1, a1 = br[:, 1].transpose(0, 1), ar[:, 1].transpose(0, 1)
+        heads.append(b1[..., 2] * x1 - a1[..., 1] * y1)
+    k = len(heads)
+    y, ends = ops.tv_sos(xr, br, ar, torch.stack(heads, -1).transpose(0, 1), k)
+    ins = torch.cat([xr[None, :, T - k:], ends[:-1]])  # section s's input: section s-1's output
+    ins = torch.cat([x2[..., None], x1[..., None], ins], -1)  # with the histories in front (T < 2)
+    outs = torch.cat([y2[..., None], y1[..., None], ends], -1)
+    zf = torch.stack([ins[..., -1], ins[..., -2], outs[..., -1], outs[..., -2]], -1)
+    return y.reshape(*batch, T).movedim(-1, ax).to(out_dtype), zf.reshape(n, *batch, 4).to(out_dtype)
 
 
 def linear_recurrence(a, u, h0=None, reverse: bool = False, dim: int = -1):

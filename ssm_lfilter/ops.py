@@ -361,52 +361,73 @@ def _tv_sos_fused(x: Tensor, b: Tensor, a: Tensor) -> bool:
     return backend.use_triton("tv", x) and _kernels().tv_sos_applies(b, a)
 
 
-def _tv_sections(x: Tensor, b: Tensor, a: Tensor) -> list[Tensor]:
+def _with_head(u: Tensor, head: Tensor) -> Tensor:
+    """``u`` with ``head (R, K)`` added at its first ``K`` samples (entries past ``T`` have no effect)."""
+    T, K = u.shape[1], min(head.shape[1], u.shape[1])
+    return u + F.pad(head[:, :K], (0, T - K)) if K else u
+
+
+def _tv_sections(x: Tensor, b: Tensor, a: Tensor, head: Tensor) -> list[Tensor]:
     """The cascade section by section (``tv`` implementation: kernels or engine): every section's
     input, then the output."""
     ws = [x.clone() if b.shape[2] == 0 else x]
     for s in range(b.shape[2]):
-        ws.append(_tv_impl(_tv_fir(ws[-1], b[:, :, s]), a[:, :, s]))
+        ws.append(_tv_impl(_with_head(_tv_fir(ws[-1], b[:, :, s]), head[:, s]), a[:, :, s]))
     return ws
 
 
-def _tv_sos_impl(x: Tensor, b: Tensor, a: Tensor) -> Tensor:
-    """A cascade of time-varying filters from rest: section ``s`` is the FIR ``b[:, :, s]`` then the
+def _tv_sos_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int) -> tuple[Tensor, Tensor]:
+    """A cascade of time-varying filters: section ``s`` is the FIR ``b[:, :, s]``, plus its head
+    ``head[:, s]`` at the first samples (its initial state in this form; ``K = 0``: from rest), then the
     all-pole ``tv`` with ``a[:, :, s]``, on the previous section's output. ``x (R, T)``,
-    ``b (Rb, T, S, M+1)``, ``a (Ra, T, S, N)`` normalized, ``Rb, Ra`` in {1, R}. On the kernels,
-    sections with ``N <= 4``, ``M <= min(N, 3)`` run in one launch (``kernels/tv_sos.py``)."""
+    ``b (Rb, T, S, M+1)``, ``a (Ra, T, S, N)`` normalized, ``Rb, Ra`` in {1, R}, ``head (R, S, K)``.
+    Returns ``y`` and ``ends (S, R, n_ends)``, every section's last ``n_ends <= T`` outputs. On the
+    kernels, sections with ``N <= 4``, ``M <= min(N, 3)`` run in one launch (``kernels/tv_sos.py``)."""
+    R, T = x.shape
+    S = b.shape[2]
+    ends = x.new_empty(S, R, n_ends)
     if _tv_sos_fused(x, b, a):
-        return _kernels().tv_sos(x, b, a).contiguous()
-    return _tv_sections(x, b, a)[-1].contiguous()
+        y = _kernels().tv_sos(x, b, a, head=head, ends=ends if n_ends and S else None)
+        return y.contiguous(), ends
+    ws = _tv_sections(x, b, a, head)
+    for s in range(S):
+        ends[s] = ws[s + 1][:, T - n_ends:]
+    return ws[-1].contiguous(), ends
 
 
 tv_sos_op = torch.library.custom_op("ssm_lfilter::tv_sos", _tv_sos_impl, mutates_args=())
 
 
 @tv_sos_op.register_fake
-def _(x, b, a):
-    return x.new_empty(x.shape)
+def _(x, b, a, head, n_ends):
+    return x.new_empty(x.shape), x.new_empty(b.shape[2], x.shape[0], n_ends)
 
 
 def _tv_sos_setup(ctx, inputs, output):
-    x, b, a = inputs
-    ctx.save_for_backward(x, b, a)
+    x, b, a, head, n_ends = inputs
+    ctx.save_for_backward(x, b, a, head)
 
 
-def _tv_sos_vjp(g: Tensor, ws, b: Tensor, a: Tensor, need_x: bool, need_b: bool, need_a: bool, composed: bool):
-    """Per-row gradients ``(dx, db [R, T, S, M+1], da [R, T, S, N])`` (None where not needed) of the
-    cascade for the output gradient ``g``, from the section signals ``ws`` (``ws[s]`` the input of
-    section ``s``, ``ws[S]`` the output), last section first: the all-pole adjoint ``v``
-    (``tv_adjoint``, or its composed, differentiable form), then ``db[n, k] = v[n] conj(w[n-k])``
-    and the previous section's output gradient ``sum_k conj(b[n+k, k]) v[n+k]``."""
-    S, M = b.shape[2], b.shape[3] - 1
-    dbs, das = [], []
+def _tv_sos_vjp(g: Tensor, g_ends: Tensor, ws, b: Tensor, a: Tensor, K: int, need_x: bool, need_b: bool,
+                need_a: bool, composed: bool):
+    """Per-row gradients ``(dx, db [R, T, S, M+1], da [R, T, S, N], dhead [R, S, K])`` (None where not
+    needed) of the cascade for the output gradients ``g`` and ``g_ends (S, R, KT)``, from the section
+    signals ``ws`` (``ws[s]`` the input of section ``s``, ``ws[S]`` the output), last section first:
+    the all-pole adjoint ``v`` (``tv_adjoint``, or its composed, differentiable form) of the section's
+    output gradient (with ``g_ends[s]`` added at its last samples), then ``db[n, k] = v[n] conj(w[n-k])``,
+    ``dhead = v`` at the first ``K`` samples, and the previous section's output gradient
+    ``sum_k conj(b[n+k, k]) v[n+k]``."""
+    (R, T), S, M, KT = ws[0].shape, b.shape[2], b.shape[3] - 1, g_ends.shape[2]
+    dbs, das, dheads = [], [], []
     for s in reversed(range(S)):
+        if KT:
+            g = g + F.pad(g_ends[s], (T - KT, 0))
         if composed:
             v, da = _tv_adjoint_composed(g, a[:, :, s], ws[s + 1], need_a)
         else:
             v, da = tv_adjoint(g, a[:, :, s], ws[s + 1], need_a)
         das.append(da)
+        dheads.append(F.pad(v[:, :K], (0, max(K - T, 0))))
         if need_b:
             w_conj = ws[s].conj()
             dbs.append(torch.stack([v * _delayed(w_conj, k) for k in range(M + 1)], -1))
@@ -417,56 +438,64 @@ def _tv_sos_vjp(g: Tensor, ws, b: Tensor, a: Tensor, need_x: bool, need_b: bool,
                 g = g + F.pad(b_conj[:, k:, k] * v[:, k:], (0, k))
     db = torch.stack(dbs[::-1], 2) if need_b and S else None
     da = torch.stack(das[::-1], 2) if need_a and S else None
-    return (g if need_x else None), db, da
+    dhead = torch.stack(dheads[::-1], 1) if S else ws[0].new_zeros(R, 0, K)
+    return (g if need_x else None), db, da, dhead
 
 
-def _tv_sos_adjoint_impl(g: Tensor, x: Tensor, b: Tensor, a: Tensor, need_x: bool, need_b: bool,
-                         need_a: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """The backward of ``y = tv_sos(x, b, a)`` for the output gradient ``g``, per row: ``(dx [R, T],
-    db [R, T, S, M+1], da [R, T, S, N])``, each with 0 along dim 1 where not needed. On the kernels
-    (sections with ``N <= 4``, ``M <= min(N, 3)``), two launches (``kernels/tv_sos.py``,
-    ``tv_sos_adjoint``: the section signals recomputed in one, every section's adjoint and coefficient
-    gradients in the other); otherwise the section signals recomputed section by section, then one
-    ``tv_adjoint`` and a torch FIR adjoint a section. No autograd of its own (double backward composes)."""
+def _tv_sos_adjoint_impl(g: Tensor, g_ends: Tensor, x: Tensor, b: Tensor, a: Tensor, head: Tensor, need_x: bool,
+                         need_b: bool, need_a: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The backward of ``(y, ends) = tv_sos(x, b, a, head, n_ends)`` for the output gradients ``g`` and
+    ``g_ends (S, R, n_ends)``, per row: ``(dx [R, T], db [R, T, S, M+1], da [R, T, S, N], dhead [R, S, K])``,
+    ``dx``, ``db``, ``da`` with 0 along dim 1 where not needed. On the kernels (sections with ``N <= 4``,
+    ``M <= min(N, 3)``), two launches (``kernels/tv_sos.py``, ``tv_sos_adjoint``: the section signals
+    recomputed in one, every section's adjoint, coefficient and head gradients in the other);
+    otherwise the section signals recomputed section by section, then one ``tv_adjoint`` and a torch
+    FIR adjoint a section. No autograd of its own (double backward composes)."""
     R, T = g.shape
-    S, M, N = b.shape[2], b.shape[3] - 1, a.shape[3]
+    S, M, N, K = b.shape[2], b.shape[3] - 1, a.shape[3], head.shape[2]
     if S and _tv_sos_fused(g, b, a):
-        dx, db, da = _kernels().tv_sos_adjoint(g, x, b, a, need_x, need_b, need_a)
+        dx, db, da, dhead = _kernels().tv_sos_adjoint(g, x, b, a, need_x, need_b, need_a, head=head,
+                                                      g_ends=g_ends if g_ends.shape[2] else None)
     elif S:
-        dx, db, da = _tv_sos_vjp(g, _tv_sections(x, b, a), b, a, need_x, need_b, need_a, composed=False)
+        dx, db, da, dhead = _tv_sos_vjp(g, g_ends, _tv_sections(x, b, a, head), b, a, K, need_x, need_b, need_a,
+                                        composed=False)
     else:
-        dx, db, da = g.clone(), None, None
+        dx, db, da, dhead = g.clone(), None, None, g.new_zeros(R, 0, K)
     dx = dx.contiguous() if need_x else g.new_empty(R, 0)
     db = db.contiguous() if need_b and db is not None else g.new_zeros(R, T if need_b else 0, S, M + 1)
     da = da.contiguous() if need_a and da is not None else g.new_zeros(R, T if need_a else 0, S, N)
-    return dx, db, da
+    return dx, db, da, dhead.contiguous()
 
 
 tv_sos_adjoint_op = torch.library.custom_op("ssm_lfilter::tv_sos_adjoint", _tv_sos_adjoint_impl, mutates_args=())
 
 
 @tv_sos_adjoint_op.register_fake
-def _(g, x, b, a, need_x, need_b, need_a):
+def _(g, g_ends, x, b, a, head, need_x, need_b, need_a):
     R, T = g.shape
     S, M, N = b.shape[2], b.shape[3] - 1, a.shape[3]
     return (g.new_empty(R, T if need_x else 0), g.new_empty(R, T if need_b else 0, S, M + 1),
-            g.new_empty(R, T if need_a else 0, S, N))
+            g.new_empty(R, T if need_a else 0, S, N), g.new_empty(R, S, head.shape[2]))
 
 
-def _tv_sos_backward(ctx, g):
-    x, b, a = ctx.saved_tensors
-    need_x, need_b, need_a = ctx.needs_input_grad
-    if not b.shape[2]:  # no sections: the identity
-        return g, (torch.zeros_like(b) if need_b else None), (torch.zeros_like(a) if need_a else None)
+def _tv_sos_backward(ctx, g, g_ends):
+    x, b, a, head = ctx.saved_tensors
+    need_x, need_b, need_a, need_head = ctx.needs_input_grad[:4]
+    S, K = b.shape[2], head.shape[2]
+    g = torch.zeros_like(x) if g is None else g
+    g_ends = x.new_zeros(S, x.shape[0], 0) if g_ends is None else g_ends
+    if not S:  # no sections: the identity
+        return (g, (torch.zeros_like(b) if need_b else None), (torch.zeros_like(a) if need_a else None),
+                (torch.zeros_like(head) if need_head else None), None)
     if torch.is_grad_enabled():  # create_graph=True: differentiable section outputs and adjoints
         ws = [x]
-        for s in range(b.shape[2]):
-            ws.append(tv_sos(ws[-1], b[:, :, s : s + 1], a[:, :, s : s + 1]))
-        dx, db, da = _tv_sos_vjp(g, ws, b, a, need_x, need_b, need_a, composed=True)
+        for s in range(S):
+            ws.append(tv_sos(ws[-1], b[:, :, s : s + 1], a[:, :, s : s + 1], head[:, s : s + 1])[0])
+        dx, db, da, dhead = _tv_sos_vjp(g, g_ends, ws, b, a, K, need_x, need_b, need_a, composed=True)
     else:
-        dx, db, da = tv_sos_adjoint(g, x, b, a, need_x, need_b, need_a)
+        dx, db, da, dhead = tv_sos_adjoint(g, g_ends, x, b, a, head, need_x, need_b, need_a)
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
-            (_sum_rows_like(da, a) if need_a else None))
+            (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None), None)
 
 
 tv_sos_op.register_autograd(_tv_sos_backward, setup_context=_tv_sos_setup)
@@ -648,13 +677,13 @@ def tv(u: Tensor, a: Tensor) -> Tensor:
     return _tv_impl(u, a)
 
 
-def tv_sos(x: Tensor, b: Tensor, a: Tensor) -> Tensor:
+def tv_sos(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int = 0) -> tuple[Tensor, Tensor]:
     """``ssm_lfilter::tv_sos`` (see ``_tv_sos_impl``), differentiable."""
-    if not _eager(x, b, a):
-        return tv_sos_op(x, b, a)
-    if _needs_grad(x, b, a):
-        return _TvSosFunction.apply(x, b, a)
-    return _tv_sos_impl(x, b, a)
+    if not _eager(x, b, a, head):
+        return tv_sos_op(x, b, a, head, n_ends)
+    if _needs_grad(x, b, a, head):
+        return _TvSosFunction.apply(x, b, a, head, n_ends)
+    return _tv_sos_impl(x, b, a, head, n_ends)
 
 
 def diag(a: Tensor, u: Tensor, reverse: bool) -> Tensor:
@@ -697,11 +726,12 @@ def tv_adjoint(g: Tensor, a: Tensor, y: Tensor, need_a: bool):
     return tv_adjoint_op(g, a, y, need_a)
 
 
-def tv_sos_adjoint(g: Tensor, x: Tensor, b: Tensor, a: Tensor, need_x: bool, need_b: bool, need_a: bool):
+def tv_sos_adjoint(g: Tensor, g_ends: Tensor, x: Tensor, b: Tensor, a: Tensor, head: Tensor, need_x: bool,
+                   need_b: bool, need_a: bool):
     """``ssm_lfilter::tv_sos_adjoint`` (see ``_tv_sos_adjoint_impl``)."""
-    if _eager(g, x, b, a):
-        return _tv_sos_adjoint_impl(g, x, b, a, need_x, need_b, need_a)
-    return tv_sos_adjoint_op(g, x, b, a, need_x, need_b, need_a)
+    if _eager(g, g_ends, x, b, a, head):
+        return _tv_sos_adjoint_impl(g, g_ends, x, b, a, head, need_x, need_b, need_a)
+    return tv_sos_adjoint_op(g, g_ends, x, b, a, head, need_x, need_b, need_a)
 
 
 def diag_adjoint(a: Tensor, h: Tensor, g: Tensor, reverse: bool, need_da: bool):

@@ -227,10 +227,13 @@ OPCHECK_CASES = {
         (0.3 * torch.rand(1, 3, 2, **F64)).requires_grad_(), torch.randn(2, 3, 2, **F64).requires_grad_(), 2]),
     "tv_sos_cascade": lambda: (torch.ops.ssm_lfilter.tv_sos.default, [
         torch.randn(2, 40, **F64).requires_grad_(), torch.randn(1, 40, 3, 3, **F64).requires_grad_(),
-        (0.3 * torch.rand(2, 40, 3, 2, **F64)).requires_grad_()]),
+        (0.3 * torch.rand(2, 40, 3, 2, **F64)).requires_grad_(), torch.zeros(2, 3, 0, **F64), 0]),
+    "tv_sos_heads_and_ends": lambda: (torch.ops.ssm_lfilter.tv_sos.default, [
+        torch.randn(2, 40, **F64).requires_grad_(), torch.randn(1, 40, 3, 3, **F64).requires_grad_(),
+        (0.3 * torch.rand(2, 40, 3, 2, **F64)).requires_grad_(), torch.randn(2, 3, 2, **F64).requires_grad_(), 2]),
     "tv_sos_float32_first_order_sections": lambda: (torch.ops.ssm_lfilter.tv_sos.default, [
         torch.randn(2, 30, requires_grad=True), torch.randn(2, 30, 2, 2, requires_grad=True),
-        (0.5 * torch.rand(1, 30, 2, 1)).requires_grad_()]),
+        (0.5 * torch.rand(1, 30, 2, 1)).requires_grad_(), torch.zeros(2, 2, 0), 0]),
     "diag_forward": lambda: (torch.ops.ssm_lfilter.diag.default, _diag_args() + [False]),
     "diag_reverse": lambda: (torch.ops.ssm_lfilter.diag.default, _diag_args() + [True]),
     "diag_constant_a": lambda: (torch.ops.ssm_lfilter.diag.default, _diag_args(Ra=1, Ta=1) + [False]),
@@ -251,8 +254,9 @@ def test_opcheck_without_grad():
     torch.library.opcheck(torch.ops.ssm_lfilter.diag.default, tuple(_diag_args(grad=False)) + (True,))
     for need in ((True, True, True), (False, True, False), (True, False, False)):
         torch.library.opcheck(torch.ops.ssm_lfilter.tv_sos_adjoint.default, (
-            torch.randn(2, 40, **F64), torch.randn(2, 40, **F64), torch.randn(1, 40, 3, 3, **F64),
-            0.3 * torch.rand(2, 40, 3, 2, **F64), *need))
+            torch.randn(2, 40, **F64), torch.randn(3, 2, 2, **F64), torch.randn(2, 40, **F64),
+            torch.randn(1, 40, 3, 3, **F64), 0.3 * torch.rand(2, 40, 3, 2, **F64), torch.randn(2, 3, 2, **F64),
+            *need))
 
 
 @pytest.mark.parametrize("Rb,Ra,N,K", [(1, 3, 2, 3), (3, 1, 0, 0), (3, 3, 4, 6), (1, 1, 1, 1)])

@@ -171,7 +171,8 @@ def test_adjoint_matches_autograd_of_the_loop(S, R, T, M, N, Rb, Ra, C, lanes, W
     b, a = _sections(Rb, T, S, g, M=M, N=N)
     a = a[:1].expand(Ra, -1, -1, -1).clone() if Ra != a.shape[0] else a
     x, gy = torch.randn(R, T, generator=g, **F64), torch.randn(R, T, generator=g, **F64)
-    dx, db, da = tv_sos_adjoint(gy, x, b, a, block_size=C, lanes=lanes, window_tiles=W)
+    dx, db, da, dhead = tv_sos_adjoint(gy, x, b, a, block_size=C, lanes=lanes, window_tiles=W)
+    assert dhead.shape == (R, S, 0)
     assert db.shape == (R, T, S, M + 1) and da.shape == (R, T, S, N)  # per row
     db = db.sum(0, keepdim=True) if Rb == 1 else db
     da = da.sum(0, keepdim=True) if Ra == 1 else da
@@ -187,7 +188,7 @@ def test_adjoint_float32_and_what_is_not_needed():
     b, a = _sections(1, T, S, g)
     x, gy = torch.randn(R, T, generator=g, **F64), torch.randn(R, T, generator=g, **F64)
     exp = _composed_grads(gy, x, b, a)
-    dx, db, da = tv_sos_adjoint(gy.float(), x.float(), b.float(), a.float(), block_size=4, lanes=2, window_tiles=2)
+    dx, db, da, _ = tv_sos_adjoint(gy.float(), x.float(), b.float(), a.float(), block_size=4, lanes=2, window_tiles=2)
     for got, want in zip((dx, db.sum(0, keepdim=True), da.sum(0, keepdim=True)), exp):
         assert got.dtype == torch.float32 and _rel(got, want) < 1e-5
     dx_only = tv_sos_adjoint(gy, x, b, a, True, False, False, block_size=4, lanes=2, window_tiles=2)
@@ -196,6 +197,51 @@ def test_adjoint_float32_and_what_is_not_needed():
     none_x = tv_sos_adjoint(gy, x, b, a, False, True, False, block_size=4, lanes=2, window_tiles=2)
     assert none_x[0] is None and none_x[2] is None
     torch.testing.assert_close(none_x[1].sum(0, keepdim=True), exp[1], rtol=1e-11, atol=1e-11)
+
+
+def _loop_heads(x, b, a, head):
+    """The cascade with each section's head added to its FIR output at the first K samples, step by
+    step; the output and every section's output."""
+    R, T = x.shape
+    w, outs = x, []
+    for s in range(b.shape[2]):
+        ys = []
+        for n in range(T):
+            u = sum(b[:, n, s, k] * w[:, n - k] for k in range(b.shape[3]) if n - k >= 0)
+            if n < head.shape[2]:
+                u = u + head[:, s, n]
+            u = u - sum((a[:, n, s, k - 1] * ys[n - k] for k in range(1, a.shape[3] + 1) if n - k >= 0),
+                        x.new_zeros(R))
+            ys.append(u)
+        w = torch.stack(ys, 1)
+        outs.append(w)
+    return w, outs
+
+
+@pytest.mark.parametrize("R,T,S,K,KT", [(2, 1, 2, 2, 1), (2, 2, 2, 2, 2), (2, 19, 3, 2, 2), (1, 40, 2, 3, 2),
+                                         (2, 20, 2, 0, 2), (2, 20, 2, 2, 0)])
+def test_heads_and_ends_forward_and_backward(R, T, S, K, KT):
+    """Each section's head (its initial state) and every section's last outputs (for the final
+    states): the launchers against autograd of the loop, dhead and the ends' gradients included."""
+    g = torch.Generator().manual_seed(T + K)
+    x, gy = torch.randn(R, T, generator=g, **F64), torch.randn(R, T, generator=g, **F64)
+    b = torch.randn(1, T, S, 3, generator=g, **F64)
+    a = 0.3 * (torch.rand(R, T, S, 2, generator=g, **F64) - 0.5)
+    head, g_ends = torch.randn(R, S, K, generator=g, **F64), torch.randn(S, R, KT, generator=g, **F64)
+    ends = torch.empty(S, R, KT, **F64)
+    y = tv_sos(x, b, a, head=head, ends=ends if KT else None, block_size=2, lanes=2, window_tiles=2)
+    leaves = [t.clone().requires_grad_() for t in (x, b, a, head)]
+    exp_y, outs = _loop_heads(*leaves)
+    torch.testing.assert_close(y, exp_y.detach(), rtol=1e-12, atol=1e-12)
+    for s in range(S):
+        torch.testing.assert_close(ends[s], outs[s].detach()[:, T - KT:], rtol=1e-12, atol=1e-12)
+    loss = (exp_y * gy).sum() + sum((outs[s][:, T - KT:] * g_ends[s]).sum() for s in range(S))
+    exp = [torch.zeros_like(t) if e is None else e
+           for t, e in zip(leaves, torch.autograd.grad(loss, leaves, allow_unused=True))]  # T = 1: a unused
+    dx, db, da, dhead = tv_sos_adjoint(gy, x, b, a, head=head, g_ends=g_ends if KT else None, block_size=2,
+                                       lanes=2, window_tiles=2)
+    for got, want in zip((dx, db.sum(0, keepdim=True), da, dhead), exp):
+        torch.testing.assert_close(got, want, rtol=1e-11, atol=1e-11)
 
 
 # ------------------------------------------------------------------------- through the public API
@@ -303,6 +349,36 @@ def test_constant_sections_take_the_lti_cascade(fused_calls):
     assert fused_calls == []
 
 
+@pytest.mark.parametrize("timed", [True, False])
+def test_time_varying_sosfilt_with_zi_is_fused_and_streams(timed, fused_calls):
+    """With zi on the kernels: one fused launch forward (each history as its section's head), two
+    backward; values, zf and every gradient (zi's too) equal the torch engine's; chunked streaming
+    with zf equals one call. Constant sections (no time axis) with zi run the same kernels."""
+    import os
+
+    g = torch.Generator().manual_seed(35 + timed)
+    T = 23
+    sos, x = _public_case(T, g)
+    sos = (sos if timed else sos[0]).requires_grad_()
+    x = x.requires_grad_()
+    zi = torch.randn(3, 2, 4, generator=g, **F64).requires_grad_()
+    out = {}
+    for backend in ("torch", "triton"):
+        os.environ["SSM_LFILTER_BACKEND"] = backend
+        y, zf = sl.time_varying_sosfilt(sos, x, zi=zi)
+        out[backend] = (y, zf, *torch.autograd.grad(y.pow(2).sum() + zf.pow(3).sum(), (sos, x, zi)))
+    assert fused_calls == ["tv_sos", "tv_sos_adjoint"]
+    for got, exp in zip(out["triton"], out["torch"]):
+        torch.testing.assert_close(got, exp, rtol=1e-10, atol=1e-10)
+    with torch.no_grad():
+        state, parts = zi, []
+        for lo, hi in ((0, 1), (1, 3), (3, 12), (12, T)):
+            part, state = sl.time_varying_sosfilt(sos[lo:hi] if timed else sos, x[..., lo:hi], zi=state)
+            parts.append(part)
+    torch.testing.assert_close(torch.cat(parts, -1), out["triton"][0], rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(state, out["triton"][1], rtol=1e-10, atol=1e-10)
+
+
 # ------------------------------------------------------------------------------------ GPU tier
 def _constant_sections(S, rmax=0.95):
     """``S`` fixed stable biquads as scipy's sos ``[S, 6]`` (float64, float32-representable)."""
@@ -370,3 +446,23 @@ def test_gpu_more_than_2_31_elements():
     for row in (0, R - 1):
         exp = ss.sosfilt(sos.numpy(), x[row].double().cpu().numpy())
         assert np.abs(y[row].cpu().double().numpy() - exp).max() <= 2e-4 * max(1.0, np.abs(exp).max())
+
+
+@pytest.mark.gpu
+def test_gpu_time_varying_sosfilt_with_zi_against_the_float64_engine():
+    """With each section's history (heads) and the final states (ends) at real sizes: float32 on the
+    kernels against float64 on the CPU engine, values and zf."""
+    g = torch.Generator().manual_seed(41)
+    R, T, S = 4, 1 << 16, 4
+    n = torch.arange(T, **F64)[None, :, None, None]
+    th = 0.2 + 2.5 * torch.rand(R, 1, S, 1, generator=g, **F64) + 0.1 * torch.sin(2 * torch.pi * n / 5000)
+    r = 0.9 + 0.09 * torch.rand(R, 1, S, 1, generator=g, **F64)
+    sos = torch.cat([torch.randn(R, T, S, 3, generator=g, **F64), torch.ones(R, T, S, 1, **F64),
+                     -2 * r * torch.cos(th), (r * r).expand(R, T, S, 1)], -1).float().double()
+    x = torch.randn(R, T, generator=g, **F64).float().double()
+    zi = torch.randn(S, R, 4, generator=g, **F64).float().double()
+    exp, exp_zf = sl.time_varying_sosfilt(sos, x, zi=zi)
+    y, zf = sl.time_varying_sosfilt(sos.float().cuda(), x.float().cuda(), zi=zi.float().cuda())
+    scale = float(exp.abs().max())
+    assert float((y.double().cpu() - exp).abs().max()) <= 1e-4 * scale
+    assert float((zf.double().cpu() - exp_zf).abs().max()) <= 1e-4 * scale
