@@ -404,18 +404,24 @@ def test_gpu_single_long_row_against_scipy():
     assert np.abs(y[0].cpu().double().numpy() - exp).max() <= 2e-4 * max(1.0, np.abs(exp).max())
 
 
+def _swept_sections(R, T, S, g):
+    """Per-row sections swept slowly in time (poles at radius 0.9-0.99), unnormalized layout
+    ``[R, T, S, 6]``, and a signal, both float32-representable float64."""
+    n = torch.arange(T, **F64)[None, :, None, None]
+    th = 0.2 + 2.5 * torch.rand(R, 1, S, 1, generator=g, **F64) + 0.1 * torch.sin(2 * torch.pi * n / 5000)
+    r = 0.9 + 0.09 * torch.rand(R, 1, S, 1, generator=g, **F64)
+    sos = torch.cat([torch.randn(R, T, S, 3, generator=g, **F64), torch.ones(R, T, S, 1, **F64),
+                     -2 * r * torch.cos(th), (r * r).expand(R, T, S, 1)], -1)
+    return sos.float().double(), torch.randn(R, T, generator=g, **F64).float().double()
+
+
 @pytest.mark.gpu
 def test_gpu_per_row_sections_against_the_float64_engine():
     """Per-row, per-sample sections in the public layout (views of one [R, T, S, 6] tensor), float32
     on the kernel against float64 on the CPU engine, forward and gradients through the public API."""
     g = torch.Generator().manual_seed(40)
     R, T, S = 4, 1 << 16, 8
-    n = torch.arange(T, **F64)[None, :, None, None]
-    th = 0.2 + 2.5 * torch.rand(R, 1, S, 1, generator=g, **F64) + 0.1 * torch.sin(2 * torch.pi * n / 5000)
-    r = 0.9 + 0.09 * torch.rand(R, 1, S, 1, generator=g, **F64)
-    sos = torch.cat([torch.randn(R, T, S, 3, generator=g, **F64), torch.ones(R, T, S, 1, **F64),
-                     -2 * r * torch.cos(th), (r * r).expand(R, T, S, 1)], -1).float().double()
-    x = torch.randn(R, T, generator=g, **F64).float().double()
+    sos, x = _swept_sections(R, T, S, g)
     w = torch.randn(R, T, generator=g, **F64)
     leaves = [sos.clone().requires_grad_(), x.clone().requires_grad_()]
     exp = sl.time_varying_sosfilt(*leaves)
@@ -454,12 +460,7 @@ def test_gpu_time_varying_sosfilt_with_zi_against_the_float64_engine():
     kernels against float64 on the CPU engine, values and zf."""
     g = torch.Generator().manual_seed(41)
     R, T, S = 4, 1 << 16, 4
-    n = torch.arange(T, **F64)[None, :, None, None]
-    th = 0.2 + 2.5 * torch.rand(R, 1, S, 1, generator=g, **F64) + 0.1 * torch.sin(2 * torch.pi * n / 5000)
-    r = 0.9 + 0.09 * torch.rand(R, 1, S, 1, generator=g, **F64)
-    sos = torch.cat([torch.randn(R, T, S, 3, generator=g, **F64), torch.ones(R, T, S, 1, **F64),
-                     -2 * r * torch.cos(th), (r * r).expand(R, T, S, 1)], -1).float().double()
-    x = torch.randn(R, T, generator=g, **F64).float().double()
+    sos, x = _swept_sections(R, T, S, g)
     zi = torch.randn(S, R, 4, generator=g, **F64).float().double()
     exp, exp_zf = sl.time_varying_sosfilt(sos, x, zi=zi)
     y, zf = sl.time_varying_sosfilt(sos.float().cuda(), x.float().cuda(), zi=zi.float().cuda())
