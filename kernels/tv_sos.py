@@ -43,6 +43,7 @@ import triton.language as tl
 from ._bits import from_bits, to_bits
 from ._host import cdiv, next_pow2
 from ._lookback import check_tiles, take_ticket
+from .lti import _fir_step
 from ._lookback import window as _window
 from ._variants import single_pass as _single_pass
 from .time_varying import _sp_coefficient_grads, _sp_leaf_a, _sp_section, accumulation, single_pass_chunk
@@ -58,17 +59,8 @@ def _fir_cols(wt, bt, w1, w2, w3, M: tl.constexpr, KBB: tl.constexpr, ACC: tl.co
     in the order of ``k``, as the torch FIR of the unfused path adds them."""
     if LOG == 0:
         c0, c1, c2, c3 = _sp_leaf_a(bt, KBB, ACC)
-        b_w = wt.to(ACC)
-        ut = c0 * b_w
-        if M >= 1:
-            ut += c1 * w1
-        if M >= 2:
-            ut += c2 * w2
-        if M >= 3:
-            ut += c3 * w3
-        w3 = w2
-        w2 = w1
-        w1 = b_w
+        # the LTI kernels' FIR step (M <= 3: its fifth tap and register are never read)
+        ut, w1, w2, w3, _ = _fir_step(wt.to(ACC), c0, c1, c2, c3, c3, w1, w2, w3, w3, M)
     else:
         w_lo, w_hi = tl.split(wt)
         b_lo, b_hi = tl.split(bt)
@@ -113,6 +105,19 @@ def _coefficient_tile(p, i_tile, T, s_t: tl.constexpr, s_k: tl.constexpr, K, KS:
 
 
 @triton.jit
+def _section(j, b_ut, b_at, agg, inc, flags, R, i_r, i_c, n_tiles, o_l,
+             N: tl.constexpr, NP: tl.constexpr, KB: tl.constexpr, LOG: tl.constexpr, BLOCK: tl.constexpr,
+             W: tl.constexpr, ACC: tl.constexpr, Y_DTYPE: tl.constexpr):
+    """``_sp_section`` on the look-back buffers of the ``j``-th section pass of a launch (the layout
+    ``_lookback`` allocates: ``agg [S, R, n_tiles, 20]``, ``inc [S, R, n_tiles, 4]``, per pass the
+    aggregate then the inclusive flags ``(R, n_tiles)``)."""
+    i_buf = j * R + i_r
+    return _sp_section(b_ut, b_at, agg + i_buf * n_tiles * 20, inc + i_buf * n_tiles * 4,
+                       flags + (2 * j * R + i_r) * n_tiles, flags + ((2 * j + 1) * R + i_r) * n_tiles,
+                       i_c, o_l, N, NP, KB, LOG, BLOCK, W, ACC, Y_DTYPE)
+
+
+@triton.jit
 def _tv_sos_kernel(
     x, b, a, y, agg, inc, flags, inter, head, ends,
     R, T, n_tiles, K, KT,
@@ -151,11 +156,8 @@ def _tv_sos_kernel(
                 b_ut = to_bits(from_bits(b_ut, LOG, BLOCK) + tl.load(
                     head + i_r * s_hr + i_s * s_hs + o_y, mask=o_y < K, other=0.).to(ACC), LOG, BLOCK)
         b_at = _coefficient_tile(a + i_r * s_ar + i_s * s_as, i_tile, T, s_at, s_ak, N, KB, LOG, BLOCK)
-        i_buf = i_s * R + i_r
-        b_wt, s1, s2, s3, _ = _sp_section(
-            b_ut, b_at, agg + i_buf * n_tiles * 20, inc + i_buf * n_tiles * 4,
-            flags + (2 * i_s * R + i_r) * n_tiles, flags + ((2 * i_s + 1) * R + i_r) * n_tiles,
-            i_c, o_l, N, NP, KB, LOG, BLOCK, W, ACC, Y_DTYPE)
+        b_wt, s1, s2, s3, _ = _section(i_s, b_ut, b_at, agg, inc, flags, R, i_r, i_c, n_tiles, o_l,
+                                       N, NP, KB, LOG, BLOCK, W, ACC, Y_DTYPE)
         if STORE_ENDS:
             if i_tile + BLOCK * L > T - KT:  # the row's last KT steps: the last tile or two
                 i_e = i_tile + o_y - (T - KT)
@@ -208,11 +210,8 @@ def _tv_sos_adjoint_kernel(
                     g_ends + (i_s * R + i_r) * KT + (KT - 1 - o_y), mask=(o_y < KT) & m_y, other=0.
                 ).to(Y_DTYPE), LOG, BLOCK)
         b_at = _coefficient_tile(a + i_r * s_ar + i_s * s_as, i_tile, T, s_at, s_ak, N, KB, LOG, BLOCK, True, 1)
-        i_buf = i_q * R + i_r
-        b_vt, s1, s2, s3, _ = _sp_section(
-            b_gt, b_at, agg + i_buf * n_tiles * 20, inc + i_buf * n_tiles * 4,
-            flags + (2 * i_q * R + i_r) * n_tiles, flags + ((2 * i_q + 1) * R + i_r) * n_tiles,
-            i_c, o_l, N, NP, KB, LOG, BLOCK, W, ACC, Y_DTYPE)
+        b_vt, s1, s2, s3, _ = _section(i_q, b_gt, b_at, agg, inc, flags, R, i_r, i_c, n_tiles, o_l,
+                                       N, NP, KB, LOG, BLOCK, W, ACC, Y_DTYPE)
         if HAS_VH:
             if i_tile + BLOCK * L > T - K:  # v at the first K times: the gradient of the section's head
                 i_n = T - 1 - i_tile - o_y

@@ -225,8 +225,7 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
         out = y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
         if zi is None:
             return out
-        ins = torch.cat([xr[None, :, T - k:], ends[:-1]]) if n else ends  # section s's input: s-1's output
-        return out, _sos_final_states(ins, ends, br, ar, zr, batch, ax, out_dtype)
+        return out, _sos_final_states(_section_inputs(xr, ends), ends, br, ar, zr, batch, ax, out_dtype)
     # Section by section on the torch engine, which has no fused cascade (its autograd keeps the
     # section outputs instead of recomputing them): each section one lti op on the rows normalized
     # above (not a whole lfilter call: its checks and glue cost every section host time).
@@ -240,6 +239,13 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
     if zi is None:
         return out
     return out, _sos_final_states(torch.stack(ins), torch.stack(outs), br, ar, zr, batch, ax, out_dtype)
+
+
+def _section_inputs(xr: Tensor, ends: Tensor) -> Tensor:
+    """Every section's last ``k`` inputs ``(n, R, k)`` from a cascade's ``ends``, its sections' last
+    ``k`` outputs: section ``s``'s input is section ``s-1``'s output, section 0's is ``xr (R, T)``."""
+    k = ends.shape[-1]
+    return torch.cat([xr[None, :, xr.shape[1] - k:], ends[:-1]]) if ends.shape[0] else ends
 
 
 def _sos_final_states(ins: Tensor, outs: Tensor, br: Tensor, ar: Tensor, zr: Tensor, batch, ax: int, out_dtype):
@@ -431,8 +437,7 @@ def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | Non
         heads.append(b1[..., 2] * x1 - a1[..., 1] * y1)
     k = len(heads)
     y, ends = ops.tv_sos(xr, br, ar, torch.stack(heads, -1).transpose(0, 1), k)
-    ins = torch.cat([xr[None, :, T - k:], ends[:-1]])  # section s's input: section s-1's output
-    ins = torch.cat([x2[..., None], x1[..., None], ins], -1)  # with the histories in front (T < 2)
+    ins = torch.cat([x2[..., None], x1[..., None], _section_inputs(xr, ends)], -1)  # histories in front (T < 2)
     outs = torch.cat([y2[..., None], y1[..., None], ends], -1)
     zf = torch.stack([ins[..., -1], ins[..., -2], outs[..., -1], outs[..., -2]], -1)
     return y.reshape(*batch, T).movedim(-1, ax).to(out_dtype), zf.reshape(n, *batch, 4).to(out_dtype)
