@@ -207,6 +207,9 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
     if zi is not None:
         out_shape = _cascade_shape(sos, x, ax, time_axis=False)
         _section_states(zi, (n, *_state_shape(out_shape, ax, 2)), ax)
+        if n == 0:  # no sections: the identity, and no state to carry
+            return sosfilt(sos, x, axis).to(out_dtype), x.new_zeros((0, *_state_shape(out_shape, ax, 2)),
+                                                                   dtype=out_dtype)
     check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
     sos, xm = sos.to(dt), x.to(dt).movedim(ax, -1)
     T = xm.shape[-1]
@@ -401,6 +404,9 @@ def time_varying_sosfilt(sos, x, axis: int = -1, zi=None):
     if zi is not None:
         out_shape = _cascade_shape(sos, x, ax, time_axis=True)
         _section_states(zi, (n, *out_shape[:-1], 4), -1)
+        if n == 0:  # no sections: the identity, and no state to carry
+            return time_varying_sosfilt(sos, x, axis).to(out_dtype), x.new_zeros((0, *out_shape[:-1], 4),
+                                                                                dtype=out_dtype)
     if not dt.is_complex and x.shape[ax] and backend.use_triton("tv", x):
         # on the kernels the whole cascade is one op (its forward one launch)
         return _tv_cascade(sos, x, ax, dt, out_dtype, zi)

@@ -337,6 +337,19 @@ def test_other_functions_empty_signal():
     assert h.shape == (3, 0)
 
 
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_cascades_without_sections_and_with_zi_are_the_identity(backend, monkeypatch):
+    """Zero sections with an (empty) zi: the input back, and an empty final state of zi's full shape
+    (this raised before: the per-section final states were stacked from an empty list)."""
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", backend)
+    x = torch.randn(3, 5, **F64)
+    y, zf = sl.sosfilt(torch.ones(0, 6, **F64), x, zi=torch.zeros(0, 3, 2, **F64))
+    assert torch.equal(y, x) and zf.shape == (0, 3, 2)
+    for sos in (torch.ones(5, 0, 6, **F64), torch.ones(0, 6, **F64)):  # time-varying and constant
+        y, zf = sl.time_varying_sosfilt(sos, x, zi=torch.zeros(0, 1, 4, **F64))
+        assert torch.equal(y, x) and zf.shape == (0, 3, 4)
+
+
 # ------------------------------------------------------------------------------------------------ T=1
 def test_single_sample_everywhere():
     b, a = np.array([2.0, 1.0, 0.5]), np.array([4.0, 0.3, 0.1])
