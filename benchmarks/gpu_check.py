@@ -129,6 +129,11 @@ def _variant_cases(dev: str = "cuda") -> list:
             "single-pass window x4": lambda x=x, b=b, a=a, h=h, R=R: lti(
                 x, b, a, h, single_pass=True, window_tiles=min(128, 4 * window(triton.cdiv(Tc, 2048), R))),
             "three-pass tiles": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=False, coalesced=True)}))
+        if order >= 2 and Tc >= 4 * 2048:
+            # the companion matrix powers squared in every tile, as before the power table (untimed so
+            # far; kernel_resources.py --later-tiles: order 4 from 108 to 73 instructions a sample)
+            cases[-1][3]["single-pass, no power table"] = lambda x=x, b=b, a=a, h=h: lti(
+                x, b, a, h, single_pass=True, power_table=False)
     # Orders above 4 run the looped three-pass chunk kernel. Its lanes are spread over several threads
     # where the per-step tiles are wide (kernels/lti.py, _chunk_grid: no spill on sm_90) against one
     # thread a lane (the earlier configuration, which spilled from order 16), untimed so far.
@@ -188,6 +193,7 @@ def _variant_cases(dev: str = "cuda") -> list:
 
     cases.append(("sos", "sos 8 sections 32x2^20", 8 * xs.numel(), {
         "single-pass": lambda: sos_launcher(xs, b8, a8),
+        "single-pass, no power table": lambda: sos_launcher(xs, b8, a8, power_table=False),
         "three-pass tiles": lambda: per_section(False),
         "single-pass per section": lambda: per_section(True)}))
     # with every section's initial state (sosfilt with zi, each pass of sosfiltfilt): the fused launch
@@ -203,6 +209,7 @@ def _variant_cases(dev: str = "cuda") -> list:
 
     cases.append(("sos_zi", "sos 8 sections with zi 32x2^20", 8 * xs.numel(), {
         "single-pass": lambda: sos_launcher(xs, b8, a8, head=h8, ends=e8),
+        "single-pass, no power table": lambda: sos_launcher(xs, b8, a8, head=h8, ends=e8, power_table=False),
         "three-pass tiles": lambda: per_section_zi(False),
         "single-pass per section": lambda: per_section_zi(True)}))
     sos_adjoint = launcher("sos", "sos_adjoint")
@@ -228,6 +235,7 @@ def _variant_cases(dev: str = "cuda") -> list:
     # reads g, x, writes dx at the least (the recompute's stack moves S+1 more arrays twice)
     cases.append(("sos_adjoint", "sos backward 8 sections (dx, db, da) 32x2^20", 12 * xs.numel(), {
         "single-pass": sos_backward_fused,
+        "single-pass, no power table": lambda: sos_backward_fused(power_table=False),
         "single-pass C=8": lambda: sos_backward_fused(block_size=8),
         "three-pass tiles": sos_backward_per_section}))
     coef_grads = launcher("lti_coef_grads", "lti_coef_grads")
@@ -263,6 +271,7 @@ def _variant_cases(dev: str = "cuda") -> list:
 
         cases.append(("lti_adjoint", f"lti backward (dx, db, da) N=M={order} {R}x{Tc}", 16 * xa.numel(), {
             "single-pass": fused,
+            "single-pass, no power table": lambda f=fused: f(power_table=False),
             # 32-sample lanes: 255 registers a thread at order 2 and a spill at order 4 (kernel_resources)
             "single-pass C=32": lambda f=fused: f(block_size=32),
             "three-pass tiles": composed}))

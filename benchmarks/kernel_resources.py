@@ -1,17 +1,28 @@
-"""Registers, spills and shared memory of the Triton kernels, compiled for a GPU on a machine without one.
+"""Registers, spills, shared memory and instruction counts of the Triton kernels, compiled for a GPU on a
+machine without one.
 
     python benchmarks/kernel_resources.py [--arch 90] [--out FILE.md] [--only LABEL_PREFIX ...]
 
 Triton's wheel ships ``ptxas`` and ``cuobjdump``, so every kernel compiles to a cubin for any NVIDIA
 architecture here, GPU or not. Each case runs a public launcher on ``meta`` tensors (GPU-sized shapes,
 no data): the launcher picks its GPU configuration, the launch is captured instead of run, and the
-captured kernel is compiled for ``sm_<arch>``. Reported per kernel: registers a thread, spilled bytes
-(``STACK``/``LOCAL``), shared memory, and the warps-per-SM limit the registers allow.
+captured kernel is compiled for ``sm_<arch>`` with the specializations Triton's JIT would give those
+arguments at run time (16-byte aligned tensors, integers divisible by 16, integers equal to 1 as
+constants). Reported per kernel: registers a thread, spilled bytes (``STACK``/``LOCAL``), shared
+memory, the warps-per-SM limit the registers allow, and the SASS instruction count (all of them, and
+the float64 arithmetic ones: ``DFMA``/``DMUL``/``DADD``, which issue at half the float32 rate on an
+H100/H200). The counts are static: every branch once, loops once.
 
-This is what a kernel costs in registers, not how fast it runs: a register count that spills, or that
-leaves a few warps per SM to hide memory latency, is the first suspect when a memory-bound kernel
-misses copy bandwidth, and it can be checked between GPU sessions. Times come only from
-``benchmarks/gpu_check.py`` on a GPU.
+``later_tile_table`` adds what a single-pass LTI tile other than a row's first runs: the same kernels
+compiled with the first tile's power-table write (``lti_single_pass._write_power_table``) removed,
+divided by the samples a thread handles.
+
+This is what a kernel costs in registers and instructions, not how fast it runs: a register count that
+spills, or that leaves a few warps per SM to hide memory latency, or an instruction count a sample near
+the issue rate a copy's bandwidth allows (on an H100/H200 about 65 a sample at copy speed: 4 warp
+instructions a cycle an SM against about 2 float32 samples a cycle an SM), is the first suspect when a
+memory-bound kernel misses copy bandwidth, and it can be checked between GPU sessions. Times come only
+from ``benchmarks/gpu_check.py`` on a GPU.
 """
 from __future__ import annotations
 
@@ -27,13 +38,12 @@ os.environ.pop("TRITON_INTERPRET", None)  # compile real kernels: Triton reads t
 
 import torch  # noqa: E402
 import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
-from triton.compiler import ASTSource  # noqa: E402
-from triton.runtime.jit import JITFunction  # noqa: E402
+from triton.compiler import ASTSource, make_backend  # noqa: E402
+from triton.runtime.jit import JITFunction, create_function_from_signature  # noqa: E402
 
 _BIN = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
-_PTR = {torch.float32: "*fp32", torch.float64: "*fp64", torch.float16: "*fp16", torch.bfloat16: "*bf16",
-        torch.int32: "*i32", torch.int64: "*i64"}
 _REGS_PER_SM = 65536  # sm_80 .. sm_90
 _MAX_WARPS_PER_SM = 64
 
@@ -54,48 +64,45 @@ def capture(launch) -> list[tuple[JITFunction, tuple, dict]]:
     return calls
 
 
-def _signature(fn: JITFunction, args: tuple, kwargs: dict) -> tuple[dict, dict, int]:
-    bound = dict(zip(fn.arg_names, args))
-    bound.update({k: v for k, v in kwargs.items() if k in fn.arg_names})
-    const_names = {p.name for p in fn.params if p.is_constexpr}
-    sig, consts = {}, {}
-    for i, name in enumerate(fn.arg_names):
-        v = bound[name]
-        if name in const_names:
-            sig[name] = "constexpr"
-            consts[(i,)] = v
-        elif isinstance(v, torch.Tensor):
-            sig[name] = _PTR[v.dtype]
-        elif isinstance(v, bool):
-            sig[name] = "i1"
-        elif isinstance(v, int):
-            sig[name] = "i32" if -2**31 <= v < 2**31 else "i64"
-        elif isinstance(v, float):
-            sig[name] = "fp32"
-        else:
-            raise TypeError(f"{fn.__name__}: cannot type argument {name}={v!r}")
-    return sig, consts, int(kwargs.get("num_warps", 4))
+def _compile(fn: JITFunction, args: tuple, kwargs: dict, arch: int):
+    """The kernel Triton's JIT would build for these arguments at run time, for ``sm_<arch>``: its own
+    binder gives the specializations (alignment, divisibility by 16, integers equal to 1)."""
+    target = GPUTarget("cuda", arch, 32)
+    backend = make_backend(target)
+    binder = create_function_from_signature(fn.signature, fn.params, backend)
+    bound, specialization, options = binder(*args, **kwargs)
+    options, signature, constexprs, attrs = fn._pack_args(backend, kwargs, bound, specialization, options)
+    return triton.compile(ASTSource(fn, signature, constexprs, attrs), target=target, options=options.__dict__)
+
+
+_FP64 = ("DFMA", "DMUL", "DADD")
 
 
 def compile_resources(fn: JITFunction, args: tuple, kwargs: dict, arch: int = 90) -> dict:
-    """Compile one captured launch for ``sm_<arch>`` and read its resource usage from the cubin."""
-    sig, consts, num_warps = _signature(fn, args, kwargs)
-    compiled = triton.compile(ASTSource(fn, sig, constexprs=consts), target=GPUTarget("cuda", arch, 32),
-                              options=dict(num_warps=num_warps))
+    """Compile one captured launch for ``sm_<arch>`` and read its resource usage and SASS from the cubin."""
+    compiled = _compile(fn, args, kwargs, arch)
+    num_warps = int(kwargs.get("num_warps", 4))
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "k.cubin")
         with open(path, "wb") as f:
             f.write(compiled.asm["cubin"])
         usage = subprocess.run([os.path.join(_BIN, "cuobjdump"), "-res-usage", path],
                                capture_output=True, text=True, check=True).stdout
+        sass = subprocess.run([os.path.join(_BIN, "cuobjdump"), "-sass", path],
+                              capture_output=True, text=True, check=True).stdout
     m = re.search(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)", usage)
     regs, stack, shared, local = map(int, m.groups())
     shared = max(shared, int(compiled.metadata.shared))
+    opcodes = re.findall(r"^\s+/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)", sass, re.M)
     threads = 32 * num_warps
     ctas = min(_REGS_PER_SM // max(regs * threads, 1), _MAX_WARPS_PER_SM // num_warps)
-    consts = {fn.arg_names[k[0]]: v for k, v in sorted(consts.items())}
+    const_names = {p.name for p in fn.params if p.is_constexpr}
+    bound = dict(zip(fn.arg_names, args))
+    bound.update(kwargs)
+    consts = {k: bound[k] for k in fn.arg_names if k in const_names}
     return dict(kernel=fn.__name__, regs=regs, spill=stack + local, shared=shared, num_warps=num_warps,
-                warps_per_sm=ctas * num_warps, consts=consts)
+                warps_per_sm=ctas * num_warps, consts=consts, instrs=len(opcodes),
+                fp64=sum(op in _FP64 for op in opcodes))
 
 
 def _cases():
@@ -174,9 +181,11 @@ def report(arch: int = 90, only: list[str] | None = None) -> str:
     lines = [f"# Kernel resources, compiled for sm_{arch} (no GPU needed)", "",
              f"Date {datetime.date.today()}, triton {triton.__version__}, torch {torch.__version__}; "
              "`python benchmarks/kernel_resources.py`. Registers a thread, spilled bytes, shared memory "
-             "(bytes) and the warps per SM the registers allow (65536 registers, 64 warps).", "",
-             "| case | kernel | warps | registers | spilled | shared | warps/SM | constexprs |",
-             "|---|---|---|---|---|---|---|---|"]
+             "(bytes), the warps per SM the registers allow (65536 registers, 64 warps) and the static SASS "
+             "instruction count, all and float64 arithmetic; compiled as the JIT specializes the arguments at "
+             "run time.", "",
+             "| case | kernel | warps | registers | spilled | shared | warps/SM | SASS | float64 | constexprs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for label, launch in _cases():
         if only and not any(label.startswith(o) for o in only):
             continue
@@ -184,7 +193,64 @@ def report(arch: int = 90, only: list[str] | None = None) -> str:
             r = compile_resources(fn, args, kwargs, arch)
             consts = ", ".join(f"{k}={v}" for k, v in r["consts"].items() if not isinstance(v, bool) or v)
             lines.append(f"| {label} | `{r['kernel']}` | {r['num_warps']} | {r['regs']} | {r['spill']} | "
-                         f"{r['shared']} | {r['warps_per_sm']} | {consts} |")
+                         f"{r['shared']} | {r['warps_per_sm']} | {r['instrs']} | {r['fp64']} | {consts} |")
+            print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines) + "\n"
+
+
+def _later_tile_cases():
+    """(label, launch) pairs of the single-pass LTI kernels, each with the power table and without."""
+    from ssm_lfilter import kernels as K
+
+    meta = dict(device="meta", dtype=torch.float32)
+    x, b8, a8 = torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 2, **meta)
+    cases = []
+    for table in (False, True):
+        tag = "table" if table else "no table"
+        for n in (2, 3, 4):
+            cases.append((f"lti N=M={n}, 32 x 2^20, {tag}", lambda n=n, t=table: K.lti(
+                x, torch.empty(1, n + 1, **meta), torch.empty(1, n, **meta), torch.empty(32, 0, **meta), power_table=t)))
+        cases.append((f"lti N=M=2, 1 x 2^24, {tag}", lambda t=table: K.lti(
+            torch.empty(1, 1 << 24, **meta), torch.empty(1, 3, **meta), torch.empty(1, 2, **meta),
+            torch.empty(1, 0, **meta), power_table=t)))
+        for n in (2, 4):
+            cases.append((f"lti_adjoint N=M={n}, 32 x 2^20, {tag}", lambda n=n, t=table: K.lti_adjoint(
+                x, x, x, torch.empty(1, n + 1, **meta), torch.empty(1, n, **meta), 0, True, n + 1, n, power_table=t)))
+        cases.append((f"sos 8 biquads, 32 x 2^20 (a section), {tag}", lambda t=table: K.sos(x, b8, a8, power_table=t)))
+        cases.append((f"sos_adjoint 8 biquads, 32 x 2^20 (a section), {tag}", lambda t=table: K.sos_adjoint(
+            x, x, b8, a8, True, 3, 2, power_table=t)))
+    return cases
+
+
+def later_tile_table(arch: int = 90, only: list[str] | None = None) -> str:
+    """Markdown: what a single-pass LTI tile other than a row's first runs, with the power table and
+    without, per sample a thread handles (``BLOCK * C / threads``; a cascade: per section). Patches
+    ``lti_single_pass._write_power_table`` to nothing for the whole process, so run it on its own
+    (``--later-tiles``): Triton keys its compile cache on a kernel's source once per process."""
+    from ssm_lfilter.kernels import lti_single_pass
+
+    @triton.jit
+    def _no_table_write(p_pw, p_ar, s_ak, o_l, b_0, N: tl.constexpr, NP: tl.constexpr, LOG: tl.constexpr,
+                        LOG_BLOCK: tl.constexpr, LOG_W: tl.constexpr):
+        pass
+
+    lti_single_pass._write_power_table = _no_table_write
+    lines = [f"# A later tile's instructions, compiled for sm_{arch} (no GPU needed)", "",
+             f"Date {datetime.date.today()}, triton {triton.__version__}; `python benchmarks/kernel_resources.py "
+             "--later-tiles`: the single-pass LTI kernels without the first tile's power-table write (a "
+             "row's other tiles never run it), static SASS instructions divided by the samples a thread "
+             "handles (a cascade: one section's). float64 arithmetic issues at half the float32 rate.", "",
+             "| case | kernel | registers | spilled | warps/SM | SASS a sample | float64 a sample |",
+             "|---|---|---|---|---|---|---|"]
+    for label, launch in _later_tile_cases():
+        if only and not any(label.startswith(o) for o in only):
+            continue
+        for fn, args, kwargs in capture(launch):
+            r = compile_resources(fn, args, kwargs, arch)
+            c = r["consts"]
+            per_thread = c["BLOCK"] * c["C"] / (32 * r["num_warps"])
+            lines.append(f"| {label} | `{r['kernel']}` | {r['regs']} | {r['spill']} | {r['warps_per_sm']} | "
+                         f"{r['instrs'] / per_thread:.1f} | {r['fp64'] / per_thread:.1f} |")
             print(lines[-1], file=sys.stderr, flush=True)
     return "\n".join(lines) + "\n"
 
@@ -194,8 +260,11 @@ def main(argv=None) -> int:
     p.add_argument("--arch", type=int, default=90, help="NVIDIA compute capability x10 (90: H100/H200)")
     p.add_argument("--out", help="write the markdown table here (default: stdout)")
     p.add_argument("--only", nargs="*", help="cases whose label starts with one of these (default: all)")
+    p.add_argument("--later-tiles", action="store_true",
+                   help="instead: what a single-pass LTI tile other than a row's first runs, with the power "
+                        "table and without")
     args = p.parse_args(argv)
-    text = report(args.arch, args.only)
+    text = later_tile_table(args.arch, args.only) if args.later_tiles else report(args.arch, args.only)
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)

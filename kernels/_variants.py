@@ -7,6 +7,10 @@
   (benchmarks/results/cuda-nvidia-h200-2026-11-27-single-pass): single pass for the LTI and
   time-varying kernels (2-8x faster), multi-pass for the diagonal kernels (its single pass ran at
   8% of copy bandwidth against 47-50%, and one configuration failed to compile with Triton 3.6).
+- ``SSM_LFILTER_POWER_TABLE`` (default on): the single-pass LTI kernels (forward, adjoint, cascades)
+  load the companion matrix powers from a table a row's first tile writes (``power_table_setup``)
+  instead of squaring them in every tile; ``0`` squares them in every tile, as before. Not yet
+  timed on a GPU: the switch lets one run time both.
 - ``SSM_LFILTER_TILE_IO`` (default on): in the multi-pass LTI/time-varying kernels, coalesced tile
   chunk passes (one (chunks, C) tile load and store per program) instead of per-lane strided access.
 
@@ -24,6 +28,10 @@ def _flag(name: str, requested: bool | None) -> bool:
 
 def tile_io(requested: bool | None) -> bool:
     return _flag("SSM_LFILTER_TILE_IO", requested)
+
+
+def power_table(requested: bool | None) -> bool:
+    return _flag("SSM_LFILTER_POWER_TABLE", requested)
 
 
 # The default of each family when neither the argument nor the environment decides.

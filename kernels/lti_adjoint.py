@@ -47,7 +47,7 @@ from ._bits import to_bits as _to_bits
 from ._lookback import check_tiles, take_ticket
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
-from .lti_single_pass import _load_tile, _section_pass, _store_tile, _tile_ptrs, lookback_setup
+from .lti_single_pass import _load_tile, _section_pass, _store_tile, _tile_ptrs, lookback_setup, power_table_setup
 
 __all__ = ["lti_adjoint", "fused_adjoint_applies"]
 
@@ -118,12 +118,13 @@ def _store_tile_sum(p, s, K: tl.constexpr, NK: tl.constexpr, SIGN: tl.constexpr)
 
 @triton.jit
 def _lti_adjoint_kernel(
-    g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends,
+    g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends, pw,
     T, K, R, n_tiles, KT,
-    s_gr, s_xs, s_xr, s_yr, s_bs, s_br, s_bk, s_as, s_ar, s_ak, s_dr, s_vr, s_vs,
+    s_gr, s_xs, s_xr, s_yr, s_bs, s_br, s_bk, s_as, s_ar, s_ak, s_dr, s_vr, s_vs, s_ps, s_pr,
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
     NB: tl.constexpr, NA: tl.constexpr, HAS_DX: tl.constexpr, HAS_VH: tl.constexpr, HAS_ENDS: tl.constexpr,
     BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr, LOG_W: tl.constexpr, REVERSE: tl.constexpr,
+    USE_TABLE: tl.constexpr,
 ):
     # S filters in cascade, their adjoints run last section first (S = 1: one LTI filter, x and y its
     # input and output; S > 1: x is the [S+1, R, T] stack of section inputs and the output, y unused;
@@ -160,7 +161,8 @@ def _lti_adjoint_kernel(
             a + i_r * s_ar + i_s * s_as, a + i_row * s_ar + i_s * s_as, s_ak,
             agg + j * R * n_tiles * 4, inc + j * R * n_tiles * 4,
             flags + (2 * j * R + i_row) * n_tiles, flags + ((2 * j + 1) * R + i_row) * n_tiles,
-            i_row, i_c, n_tiles, o_l, m_1, C, LOG, 0, N, NP, False, BLOCK, LOG_BLOCK, W, LOG_W, dx.dtype.element_ty)
+            pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1, C, LOG, 0, N, NP, False, BLOCK,
+            LOG_BLOCK, W, LOG_W, USE_TABLE, dx.dtype.element_ty)
 
         # ---- one walk over the columns: dx = FIR(v) (the lanes' start states are its input halo) and
         # the lagged sums against aligned tiles of the section's input and output. v past the row's end
@@ -203,7 +205,8 @@ def _lti_adjoint_kernel(
                     o_n, n_left, BLOCK * C)
 
 
-def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, reverse, g_ends=None):
+def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, reverse, g_ends=None,
+            power_table=None):
     """One launch of ``_lti_adjoint_kernel`` for ``S = b.shape[1]`` sections (``b [Rb, S, M+1]``,
     ``a [Ra, S, N]``, ``N >= M``; ``S > 1``: ``x`` is the ``[S+1, R, T]`` stack of section inputs and
     output, ``y`` unused; ``vh [R, K]`` or ``[R, S, K]`` receives the heads' gradients). ``g_ends
@@ -219,17 +222,18 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
     if KT and (not reverse or g_ends.shape != (S, R, KT) or not g_ends.is_contiguous()):
         raise ValueError(f"lti_adjoint: expected contiguous g_ends [S={S}, R={R}, KT] with reverse, got "
                          f"{tuple(g_ends.shape)}")
+    pw, s_ps, s_pr = power_table_setup(a, S, NP, n_tiles, BLOCK, W, power_table)
     _lti_adjoint_kernel[(R * n_tiles,)](
-        g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends if KT else g,
+        g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends if KT else g, agg if pw is None else pw,
         T, K, R, n_tiles, KT,
         g.stride(0), x.stride(0) if x_sections else 0, x.stride(-2), y.stride(0),
         b.stride(1), b.stride(0) if b.shape[0] > 1 else 0, b.stride(2),
         a.stride(1), a.stride(0) if a.shape[0] > 1 else 0, a.stride(2), dx.stride(0), vh.stride(0) if K else 0,
-        vh.stride(1) if K and vh.dim() == 3 else 0,
+        vh.stride(1) if K and vh.dim() == 3 else 0, s_ps, s_pr,
         S=S, C=C, LOG=C.bit_length() - 1, M=M, N=N, NP=NP, NB=n_b, NA=n_a, HAS_DX=bool(need_x), HAS_VH=K > 0,
         HAS_ENDS=KT > 0,
         BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
-        REVERSE=reverse, num_warps=max(1, min(4, BLOCK // 32)))
+        REVERSE=reverse, USE_TABLE=pw is not None, num_warps=max(1, min(4, BLOCK // 32)))
     return part.sum(1)  # a fixed-order reduction over the tiles
 
 
@@ -246,13 +250,13 @@ def fused_adjoint_applies(b: torch.Tensor, a: torch.Tensor, block_size: int | No
 
 def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, a: torch.Tensor, K: int,
                 need_x: bool, n_b: int, n_a: int, *, reverse: bool = False, block_size: int | None = None,
-                lanes: int | None = None, window_tiles: int | None = None):
+                lanes: int | None = None, window_tiles: int | None = None, power_table: bool | None = None):
     """The backward of ``y = lti(x, b, a, head, reverse)`` (``head`` of length ``K``) for the output
     gradient ``g``, in one launch: ``(dx [R, T] or None, db [R, n_b], da [R, n_a], dhead [R, K])``, per
     row (the caller sums rows of shared coefficients). ``n_b <= M+1`` and ``n_a <= N`` lags are summed
     (0 skips a coefficient's gradient), ``need_x=False`` skips ``dx``. ``g, x, y [R, T]``; ``b, a`` as
     for ``lti`` (``Rb, Ra`` in {1, R}), with ``fused_adjoint_applies(b, a)``. ``block_size``, ``lanes``,
-    ``window_tiles``: as for ``lti_single_pass`` (tests force small ones)."""
+    ``window_tiles``, ``power_table``: as for ``lti_single_pass`` (tests force small ones)."""
     if g.dim() != 2 or x.shape != g.shape or y.shape != g.shape:
         raise ValueError(f"lti_adjoint: expected g, x, y of one shape [R, T], got {tuple(g.shape)}, "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
@@ -279,7 +283,7 @@ def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tens
         db = g.new_zeros(R, n_b)
         return (dx.to(out_dtype) if need_x else None), db, g.new_zeros(R, n_a), vh.to(out_dtype)
     sums = _launch(g, x, y, b[:, None], a_s[:, None], dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles,
-                   not reverse)[:, 0]
+                   not reverse, power_table=power_table)[:, 0]
     # separate tensors (not two views of one): the op's outputs must not alias each other
     db, da = sums[:, :n_b].to(out_dtype, copy=True), sums[:, n_b:].to(out_dtype, copy=True)
     return (dx.to(out_dtype) if need_x else None), db, da, vh.to(out_dtype)

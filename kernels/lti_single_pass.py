@@ -18,6 +18,10 @@ of ``C`` samples of one row (``BLOCK`` lanes, one chunk each):
 4. lane j's true start state is its left neighbour's true end state, ``P^j S + V_{j-1}``; re-run every lane from it (no correction
    factors: nothing cancels, the state stays float64) and store the (BLOCK, C) output tile.
 
+The powers of ``A`` these steps apply depend only on the coefficients: a row's first tile computes
+them once into a power table that the row's later tiles load (``power_table_setup``), instead of
+every tile squaring them in registers.
+
 Why: compiled for sm_90 (``benchmarks/kernel_resources.py``), the scan of 4 x 4 affine maps took
 230 registers a thread at order 4 (the power scan about 208), and the window fold of whole maps loaded
 20 float64 a window tile and spilled at order 4 (now 4, no spill).
@@ -36,6 +40,7 @@ from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
 from .lti import _fir_coefficients, _input_halo, _lti_cols, _pole_taps
 from ._host import cdiv, next_pow2
+from ._variants import power_table as _use_power_table
 
 __all__ = ["lti_single_pass"]
 
@@ -84,10 +89,14 @@ def _companion_power(p_a, s_ak, N: tl.constexpr, NP: tl.constexpr, LOG: tl.const
 
 @triton.jit
 def _power_by_bits(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44,
-                   u1, u2, u3, u4, o_j, NP: tl.constexpr, LOG_J: tl.constexpr):
+                   u1, u2, u3, u4, o_j, p_pw, NP: tl.constexpr, LOG_J: tl.constexpr, USE_TABLE: tl.constexpr):
     """``P^j u`` for element ``j = o_j`` of a block of vectors (``j < 2^LOG_J``): the uniform powers
-    ``P^(2^k)`` are squared in registers and applied where bit ``k`` of ``j`` is set."""
+    ``P^(2^k)`` are applied where bit ``k`` of ``j`` is set, squared in registers from ``P``, or with
+    ``USE_TABLE`` loaded from a power table at ``p_pw`` (16 apart; ``P`` unused)."""
     for k in tl.static_range(LOG_J):
+        if USE_TABLE:
+            p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _load_matrix(
+                p_pw + k * 16, NP)
         t1, t2, t3, t4 = apply_affine(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
                                       p41, p42, p43, p44, 0.0, 0.0, 0.0, 0.0, u1, u2, u3, u4, NP)
         bit = ((o_j >> k) & 1) == 1
@@ -95,9 +104,74 @@ def _power_by_bits(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p
         u2 = tl.where(bit, t2, u2)
         u3 = tl.where(bit, t3, u3)
         u4 = tl.where(bit, t4, u4)
-        p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _square(
-            p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44, NP)
+        if not USE_TABLE:
+            p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _square(
+                p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44, NP)
     return u1, u2, u3, u4
+
+
+@triton.jit
+def _store_matrix(p, q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
+                  o_l, b_0, NP: tl.constexpr):
+    """The leading NP x NP block of a 4 x 4 matrix (float64 scalars), row-major at ``p`` (16 apart a
+    matrix), stored by lane 0 only."""
+    _store_at(p, b_0 + q11, o_l, 0)
+    if NP >= 2:
+        _store_at(p + 1, b_0 + q12, o_l, 0)
+        _store_at(p + 4, b_0 + q21, o_l, 0)
+        _store_at(p + 5, b_0 + q22, o_l, 0)
+    if NP >= 4:
+        _store_at(p + 2, b_0 + q13, o_l, 0)
+        _store_at(p + 3, b_0 + q14, o_l, 0)
+        _store_at(p + 6, b_0 + q23, o_l, 0)
+        _store_at(p + 7, b_0 + q24, o_l, 0)
+        _store_at(p + 8, b_0 + q31, o_l, 0)
+        _store_at(p + 9, b_0 + q32, o_l, 0)
+        _store_at(p + 10, b_0 + q33, o_l, 0)
+        _store_at(p + 11, b_0 + q34, o_l, 0)
+        _store_at(p + 12, b_0 + q41, o_l, 0)
+        _store_at(p + 13, b_0 + q42, o_l, 0)
+        _store_at(p + 14, b_0 + q43, o_l, 0)
+        _store_at(p + 15, b_0 + q44, o_l, 0)
+
+
+@triton.jit
+def _load_entry(p, k: tl.constexpr, NP: tl.constexpr, n: tl.constexpr):
+    """Entry ``k`` (row-major) of a stored matrix, 0.0 outside the leading ``n x n`` block (``n = NP``);
+    from L2 (``.cg``): another program stored it, and L1 is not coherent across SMs."""
+    if (k // 4 < n) and (k % 4 < n):
+        v = tl.load(p + k, cache_modifier=".cg")
+    else:
+        v = 0.0
+    return v
+
+
+@triton.jit
+def _load_matrix(p, NP: tl.constexpr):
+    """The matrix ``_store_matrix`` stored at ``p`` (its leading NP x NP block)."""
+    return (_load_entry(p, 0, NP, NP), _load_entry(p, 1, NP, NP), _load_entry(p, 2, NP, NP),
+            _load_entry(p, 3, NP, NP), _load_entry(p, 4, NP, NP), _load_entry(p, 5, NP, NP),
+            _load_entry(p, 6, NP, NP), _load_entry(p, 7, NP, NP), _load_entry(p, 8, NP, NP),
+            _load_entry(p, 9, NP, NP), _load_entry(p, 10, NP, NP), _load_entry(p, 11, NP, NP),
+            _load_entry(p, 12, NP, NP), _load_entry(p, 13, NP, NP), _load_entry(p, 14, NP, NP),
+            _load_entry(p, 15, NP, NP))
+
+
+@triton.jit
+def _write_power_table(p_pw, p_ar, s_ak, o_l, b_0, N: tl.constexpr, NP: tl.constexpr, LOG: tl.constexpr,
+                       LOG_BLOCK: tl.constexpr, LOG_W: tl.constexpr):
+    """The powers every later tile of the row needs, by the squarings the kernel would otherwise repeat
+    in every tile (see ``power_table_setup``): ``P^(2^k)`` for ``k < LOG_BLOCK`` (``P = A^C``, a lane's
+    transfer), then ``L^(2^k)`` for ``k <= LOG_W`` (``L = P^BLOCK``, a tile's). The same squarings in
+    the same order as the in-register path, so the bits are the same."""
+    p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _companion_power(
+        p_ar, s_ak, N, NP, LOG)
+    for k in tl.static_range(LOG_BLOCK + LOG_W + 1):  # one past the window's: L itself when W = 1
+        _store_matrix(p_pw + k * 16, p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
+                      p41, p42, p43, p44, o_l, b_0, NP)
+        if k < LOG_BLOCK + LOG_W:
+            p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _square(
+                p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44, NP)
 
 
 @triton.jit
@@ -108,12 +182,16 @@ def _shift_lanes(v, d, o_l):
 
 @triton.jit
 def _power_scan(e1, e2, e3, e4, p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
-                p41, p42, p43, p44, o_l, NP: tl.constexpr, LOG_BLOCK: tl.constexpr):
+                p41, p42, p43, p44, o_l, p_pw, NP: tl.constexpr, LOG_BLOCK: tl.constexpr, USE_TABLE: tl.constexpr):
     """``V_j = sum_{i <= j} P^(j-i) e_i`` over the lanes: every lane's chunk has the same transfer
     ``P``, so the scan carries vectors, not maps (Kogge-Stone: ``V_j += P^d V_{j-d}`` for
-    ``d = 1, 2, 4, ...``, the uniform ``P^d`` squared in registers; a fixed order, deterministic).
-    Returns ``V`` and ``P^BLOCK``, the transfer of a whole tile."""
+    ``d = 1, 2, 4, ...``, the uniform ``P^d`` squared in registers, or with ``USE_TABLE`` loaded from
+    the power table at ``p_pw``; a fixed order, deterministic). Returns ``V`` and ``P^BLOCK``, the
+    transfer of a whole tile."""
     for k in tl.static_range(LOG_BLOCK):
+        if USE_TABLE:
+            p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _load_matrix(
+                p_pw + k * 16, NP)
         g1 = _shift_lanes(e1, 1 << k, o_l)
         g2 = g1
         g3 = g1
@@ -125,14 +203,19 @@ def _power_scan(e1, e2, e3, e4, p11, p12, p13, p14, p21, p22, p23, p24, p31, p32
             g4 = _shift_lanes(e4, 1 << k, o_l)
         e1, e2, e3, e4 = apply_affine(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
                                       p41, p42, p43, p44, e1, e2, e3, e4, g1, g2, g3, g4, NP)
-        p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _square(
-            p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44, NP)
+        if not USE_TABLE:
+            p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _square(
+                p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44, NP)
+    if USE_TABLE:  # P^BLOCK: the table's entry after the lane powers
+        p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _load_matrix(
+            p_pw + LOG_BLOCK * 16, NP)
     return e1, e2, e3, e4, p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44
 
 
 @triton.jit
 def _window_state(p_agg, p_inc, p_fa, p_fi, i_c, p11, p12, p13, p14, p21, p22, p23, p24,
-                  p31, p32, p33, p34, p41, p42, p43, p44, NP: tl.constexpr, W: tl.constexpr, LOG_W: tl.constexpr):
+                  p31, p32, p33, p34, p41, p42, p43, p44, p_lw, USE_TABLE: tl.constexpr, NP: tl.constexpr,
+                  W: tl.constexpr, LOG_W: tl.constexpr):
     """The true state before tile ``c`` of one row, from the fixed window of ``_lookback.py``:
 
         S_{c-1} = sum_{j < W-1} P^j e_{c-1-j} + P^(W-1) inc_{c-W},   P = the transfer of a tile
@@ -140,7 +223,9 @@ def _window_state(p_agg, p_inc, p_fa, p_fi, i_c, p11, p12, p13, p14, p21, p22, p
     ``e`` = a tile's zero-state end state (every full tile of an LTI filter has the same transfer
     ``P``, so only ``e`` is published), ``inc`` = a tile's true end state, zero before tile 0. Element
     ``j`` of a ``[W]`` block applies ``P^j`` by the bits of ``j``, then a fixed-order sum: NP loads a
-    window tile instead of a whole map, no scan of matrices, and bitwise deterministic."""
+    window tile instead of a whole map, no scan of matrices, and bitwise deterministic. ``USE_TABLE``:
+    the powers ``P^(2^k)`` are loaded from the row's power table at ``p_lw`` (``power_table_setup``) instead
+    of squared from ``P`` here."""
     o_w = tl.arange(0, W)
     i_k = i_c - 1 - o_w  # the tile of element j (the anchor c-W for the last one)
     m_k = i_k >= 0
@@ -156,8 +241,9 @@ def _window_state(p_agg, p_inc, p_fa, p_fi, i_c, p11, p12, p13, p14, p21, p22, p
     if NP >= 4:
         u3 = tl.load(p_s + 2, mask=m_k, other=0.0, cache_modifier=".cg")
         u4 = tl.load(p_s + 3, mask=m_k, other=0.0, cache_modifier=".cg")
+    # with USE_TABLE the powers come from the row's power table at p_lw (loaded after the waits above)
     u1, u2, u3, u4 = _power_by_bits(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
-                                    p41, p42, p43, p44, u1, u2, u3, u4, o_w, NP, LOG_W)
+                                    p41, p42, p43, p44, u1, u2, u3, u4, o_w, p_lw, NP, LOG_W, USE_TABLE)
     return tl.sum(u1, 0), tl.sum(u2, 0), tl.sum(u3, 0), tl.sum(u4, 0)
 
 
@@ -180,17 +266,24 @@ def _store_state_at(p, v1, v2, v3, v4, o, I):
 @triton.jit
 def _section_pass(
     b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_x1, b_x2, b_x3, b_x4, b_a1, b_a2, b_a3, b_a4,
-    p_a, p_ar, s_ak, agg, inc, p_fa, p_fi, i_row, i_c, n_tiles, o_l, m_1,
+    p_a, p_ar, s_ak, agg, inc, p_fa, p_fi, p_pw, i_row, i_c, n_tiles, o_l, m_1,
     C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
     HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
-    LOG_W: tl.constexpr, Y_DTYPE: tl.constexpr,
+    LOG_W: tl.constexpr, USE_TABLE: tl.constexpr, Y_DTYPE: tl.constexpr,
 ):
     """Steps 1-4 of the module docstring for one filter (one section) on a bit-shaped tile already
     in registers. ``agg``/``inc``/``p_fa``/``p_fi``: this section's look-back buffers and flags.
+    ``p_pw``: this section's power table (``power_table_setup``; ``USE_TABLE``): a row's first tile writes it
+    before it publishes anything, later tiles read it only after their look-back has waited.
     Returns the bit-shaped output tile and every lane's true start state (y[t0-1], ..., y[t0-4])."""
     b_0 = tl.zeros([BLOCK], dtype=tl.float64)
     o_n = tl.arange(0, NP)
     b_ring = tl.zeros([BLOCK, NP], dtype=tl.float64)  # unused for N <= 4
+    if USE_TABLE:
+        if i_c == 0:
+            # stored before this tile's first publish (below), whose release every later tile of the
+            # row acquires, directly or through the chain of inclusive states, before it loads the table
+            _write_power_table(p_pw, p_ar, s_ak, o_l, b_0, N, NP, LOG, LOG_BLOCK, LOG_W)
 
     # ---- 1. every lane from a zero state: its end state e_j
     _, _, _, _, _, b_e1, b_e2, b_e3, b_e4, _ = _lti_cols(
@@ -202,12 +295,24 @@ def _section_pass(
     # (the companion matrix's C-th power) for every lane and tile of the row. Orders 3-4 scan vectors
     # under powers of P (_power_scan); orders 1-2 scan the small maps themselves, which compiled to
     # fewer registers there (benchmarks/kernel_resources.py, sm_90: 128 against 167 at order 2).
-    p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _companion_power(
-        p_ar, s_ak, N, NP, LOG)
+    if NP == 4 and USE_TABLE:
+        # the lane scan's powers from the table too: the first tile reads back its own stores, a
+        # later one first waits for the aggregate flag of the tile W before it (the first tile for
+        # c < W), published after that tile's own wait: a chain of n_tiles / W links back to the
+        # first tile's flag, published after its stores. Only smaller tickets: no deadlock.
+        if i_c == 0:
+            tl.debug_barrier()
+        else:
+            wait_flags(p_fa + tl.maximum(i_c - W, 0) + 0 * o_l, o_l == 0)
+        p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = (
+            0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # unused
+    else:
+        p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _companion_power(
+            p_ar, s_ak, N, NP, LOG)
     if NP == 4:
         (v1, v2, v3, v4, l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34, l41, l42, l43, l44
          ) = _power_scan(b_e1, b_e2, b_e3, b_e4, p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
-                         p41, p42, p43, p44, o_l, NP, LOG_BLOCK)
+                         p41, p42, p43, p44, o_l, p_pw, NP, LOG_BLOCK, USE_TABLE)
         # step 3 needs lane j's true end state P^(j+1) S + V_j for the last lane only, P^BLOCK S + V_last:
         # it applies the tile transfer to every lane's V and stores only the last lane's result
         q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44 = (
@@ -218,8 +323,12 @@ def _section_pass(
             b_0 + p11, b_0 + p12, b_0 + p13, b_0 + p14, b_0 + p21, b_0 + p22, b_0 + p23, b_0 + p24,
             b_0 + p31, b_0 + p32, b_0 + p33, b_0 + p34, b_0 + p41, b_0 + p42, b_0 + p43, b_0 + p44,
             b_e1, b_e2, b_e3, b_e4, NP, 0)
-        l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34, l41, l42, l43, l44 = _companion_power(
-            p_ar, s_ak, N, NP, LOG + LOG_BLOCK)
+        if USE_TABLE:  # the window loads the tile transfer's powers from the table instead
+            l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34, l41, l42, l43, l44 = (
+                q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44)
+        else:
+            l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34, l41, l42, l43, l44 = _companion_power(
+                p_ar, s_ak, N, NP, LOG + LOG_BLOCK)
 
     # ---- 3. publish this tile's zero-state end state (the last lane's V) first, then look back for
     # the true state S before the tile (the window needs the tile transfer P^BLOCK), then publish this
@@ -229,7 +338,7 @@ def _section_pass(
     publish(p_fa + i_c)
     s1, s2, s3, s4 = _window_state(agg + i_row * n_tiles * 4, inc + i_row * n_tiles * 4, p_fa, p_fi, i_c,
                                    l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34,
-                                   l41, l42, l43, l44, NP, W, LOG_W)
+                                   l41, l42, l43, l44, p_pw + LOG_BLOCK * 16, USE_TABLE, NP, W, LOG_W)
     # orders 1-2: every lane's true end state (step 4 shifts them); orders 3-4: right for the last lane
     t1, t2, t3, t4 = apply_affine(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34,
                                   q41, q42, q43, q44, v1, v2, v3, v4, s1, s2, s3, s4, NP)
@@ -239,12 +348,13 @@ def _section_pass(
 
     # ---- 4. lane j's true start state (P^j S + V_{j-1}: its left neighbour's true end state); re-run
     if NP == 4:
-        # P recomputed rather than kept alive through the look-back (that spilled at order 4)
-        p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _companion_power(
-            p_ar, s_ak, N, NP, LOG)
+        if not USE_TABLE:  # (with the table, P^j S takes the powers P^(2^k) from it)
+            # P recomputed rather than kept alive through the look-back (that spilled at order 4)
+            p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _companion_power(
+                p_ar, s_ak, N, NP, LOG)
         b_s1, b_s2, b_s3, b_s4 = _power_by_bits(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
                                                 p41, p42, p43, p44, b_0 + s1, b_0 + s2, b_0 + s3, b_0 + s4,
-                                                o_l, NP, LOG_BLOCK)
+                                                o_l, p_pw, NP, LOG_BLOCK, USE_TABLE)
         b_s1 += _shift_lanes(v1, 1, o_l)
         b_s2 += _shift_lanes(v2, 1, o_l)
         b_s3 += _shift_lanes(v3, 1, o_l)
@@ -295,12 +405,13 @@ def _store_tile(p, t, o_n, n_left, SIZE: tl.constexpr):
 
 @triton.jit
 def _lti_single_pass_kernel(
-    x, b, a, head, y, agg, inc, flags, inter, ends,
+    x, b, a, head, y, agg, inc, flags, inter, ends, pw,
     T, K, R, n_tiles, KT,
-    s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is,
+    s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
     NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
+    USE_TABLE: tl.constexpr,
 ):
     # S filters in cascade (S = 1: one LTI filter; S > 1: second-order sections, M <= N, each with its
     # own head, s_hs apart: a section's initial state, e.g. sosfilt's zi).
@@ -352,8 +463,8 @@ def _lti_single_pass_kernel(
         b_xt, b_h1, b_h2, b_h3, b_h4 = _section_pass(
             b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_h1, b_h2, b_h3, b_h4, b_a1, b_a2, b_a3, b_a4,
             p_a, a + i_row * s_ar + i_s * s_as, s_ak, agg + i_s * R * n_tiles * 4, inc + i_s * R * n_tiles * 4,
-            p_fa, p_fi, i_row, i_c, n_tiles, o_l, m_1,
-            C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, y.dtype.element_ty)
+            p_fa, p_fi, pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1,
+            C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, y.dtype.element_ty)
         if STORE_ENDS:
             if i_tile + BLOCK * C > T - KT:  # the row's last KT steps: the last tile or two
                 i_e = i_tile + o_n - (T - KT)
@@ -384,10 +495,40 @@ def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_til
     return BLOCK, n_tiles, W, agg, inc, flags
 
 
+def power_table_setup(a: torch.Tensor, S: int, NP: int, n_tiles: int, BLOCK: int, W: int,
+                requested: bool | None = None) -> tuple[torch.Tensor | None, int, int]:
+    """The power table of a single-pass LTI launch (forward or adjoint), or ``(None, 0, 0)``.
+
+    Every tile of a row used to square the companion matrix in registers, in every thread, for the
+    powers its lane scan, look-back window and lane start states apply: at order 4 (C = 32, 64 lanes,
+    W = 32) about 1,000 float64 operations a thread a tile after its look-back, more than its lanes'
+    own recurrences (compiled for sm_90: 72 float64 instructions a sample, 108 instructions in all).
+    They depend only on the coefficients, so a row's first tile computes them once and stores
+    ``P^(2^k)`` (``k < log2 BLOCK``, ``P = A^C``) and ``L^(2^k)`` (``k <= log2 W``, ``L = P^BLOCK``), and
+    the row's later tiles load them after their look-back has waited (which orders them after the
+    first tile's stores: its first flag is published after them, and every later tile's wait reaches
+    that flag directly or through the chain of inclusive states). Shared coefficients share one table,
+    which every row's first tile writes with the same bits. At orders 3-4 the lane scan, which runs
+    before the tile publishes anything, needs the powers too: there a later tile first waits for the
+    aggregate flag of the tile ``W`` before it (a chain of ``n_tiles / W`` links back to the first
+    tile's, each tile publishing its aggregate after that wait), an order 1-2 tile scans its maps
+    without them.
+
+    ``a [Ra, S, N]``: ``Ra`` tables (1 or R). Used for orders ``N >= 2`` on rows of at least 4 tiles
+    (a row's first tile pays for the table), unless ``requested`` (or ``SSM_LFILTER_POWER_TABLE=0``)
+    turns it off. Returns the table ``[S, Ra, log2 BLOCK + log2 W + 1, 16]`` float64 and its section and
+    row strides (0 for shared coefficients)."""
+    if not (_use_power_table(requested) and NP >= 2 and n_tiles >= 4):
+        return None, 0, 0
+    n_mat = (BLOCK.bit_length() - 1) + W.bit_length()  # log2 BLOCK + log2 W + 1
+    pw = torch.empty(S, a.shape[0], n_mat, 16, dtype=torch.float64, device=a.device)
+    return pw, pw.stride(0), pw.stride(1) if a.shape[0] > 1 else 0
+
+
 def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, y: torch.Tensor,
                     C: int, *, lanes: int | None = None, window_tiles: int | None = None,
                     reverse: bool = False, sections: torch.Tensor | None = None,
-                    ends: torch.Tensor | None = None) -> torch.Tensor:
+                    ends: torch.Tensor | None = None, power_table: bool | None = None) -> torch.Tensor:
     """Fill ``y [R, T]`` (allocated by ``lti``, which also checked every argument) in one launch.
 
     ``b [Rb, M+1]``, ``a [Ra, N]``, or a cascade of S filters: ``b [Rb, S, M+1]``, ``a [Ra, S, N]``
@@ -398,7 +539,8 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     ``T-1-n``; ``head[n]`` still enters at the n-th step), with no copy of the reversed signal.
     ``sections [S, R, T]`` (contiguous): also receives every section's input (the cascade's backward).
     ``ends [S, R, KT]`` (contiguous, ``KT <= T``, not with ``reverse``): receives every section's last
-    ``KT`` outputs."""
+    ``KT`` outputs. ``power_table``: False computes the companion matrix powers in every tile instead
+    of loading them from the table of ``power_table_setup`` (None: its default)."""
     check_tiles("lti", lanes, window_tiles)
     if b.dim() == 2:
         b, a = b[:, None, :], a[:, None, :]
@@ -422,15 +564,16 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     if KT and (reverse or ends.shape != (S, R, KT) or not ends.is_contiguous() or KT > T):
         raise ValueError(f"lti_single_pass: expected contiguous ends [S={S}, R={R}, KT <= {T}] without reverse, "
                          f"got {tuple(ends.shape)}")
+    pw, s_ps, s_pr = power_table_setup(a, S, NP, n_tiles, BLOCK, W, power_table)
     _lti_single_pass_kernel[(R * n_tiles,)](
         x, b, a, head if has_head else x, y, agg, inc, flags, sections if store_inter else y,
-        ends if KT else y,
+        ends if KT else y, agg if pw is None else pw,
         T, K, R, n_tiles, KT,
         x.stride(0), x.stride(1), b.stride(0) if b.shape[0] > 1 else 0, b.stride(1), b.stride(2),
         a.stride(0) if a.shape[0] > 1 else 0, a.stride(1), a.stride(2), s_hr, s_hs, y.stride(0),
-        R * T if store_inter else 0,
+        R * T if store_inter else 0, s_ps, s_pr,
         S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK,
         LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1, REVERSE=bool(reverse),
-        STORE_INTER=store_inter, STORE_ENDS=KT > 0,
+        STORE_INTER=store_inter, STORE_ENDS=KT > 0, USE_TABLE=pw is not None,
         num_warps=max(1, min(4, BLOCK // 32)))
     return y
