@@ -129,6 +129,12 @@ def _variant_cases(dev: str = "cuda") -> list:
             "single-pass window x4": lambda x=x, b=b, a=a, h=h, R=R: lti(
                 x, b, a, h, single_pass=True, window_tiles=min(128, 4 * window(triton.cdiv(Tc, 2048), R))),
             "three-pass tiles": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=False, coalesced=True)}))
+        if order <= 2:
+            # 64-sample lanes: a tile's fixed work (lane scan, look-back, powers) over twice the samples,
+            # compiled for sm_90 31 instructions a sample at order 2 against 46, but 198 registers
+            # against 124 (10 warps an SM instead of 16); untimed so far
+            cases[-1][3]["single-pass C=64"] = lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True,
+                                                                           block_size=64)
         if order >= 2 and Tc >= 4 * 2048:
             # the companion matrix powers squared in every tile, as before the power table (untimed so
             # far; kernel_resources.py --later-tiles: order 4 from 108 to 73 instructions a sample)
