@@ -274,7 +274,9 @@ def _section_pass(
     """Steps 1-4 of the module docstring for one filter (one section) on a bit-shaped tile already
     in registers. ``agg``/``inc``/``p_fa``/``p_fi``: this section's look-back buffers and flags.
     ``p_pw``: this section's power table (``power_table_setup``; ``USE_TABLE``): a row's first tile writes it
-    before it publishes anything, later tiles read it only after their look-back has waited.
+    before it publishes anything; a later tile reads it only after waiting for a flag published after
+    those stores (its look-back window; at orders 3-4, before the lane scan, the aggregate flag of the
+    tile ``W`` before it).
     Returns the bit-shaped output tile and every lane's true start state (y[t0-1], ..., y[t0-4])."""
     b_0 = tl.zeros([BLOCK], dtype=tl.float64)
     o_n = tl.arange(0, NP)
