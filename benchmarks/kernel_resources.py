@@ -27,7 +27,9 @@ from ``benchmarks/gpu_check.py`` on a GPU.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
+import multiprocessing
 import os
 import re
 import subprocess
@@ -177,7 +179,7 @@ def _cases():
     return cases
 
 
-def report(arch: int = 90, only: list[str] | None = None) -> str:
+def report(arch: int = 90, only: list[str] | None = None, jobs: int = 1) -> str:
     lines = [f"# Kernel resources, compiled for sm_{arch} (no GPU needed)", "",
              f"Date {datetime.date.today()}, triton {triton.__version__}, torch {torch.__version__}; "
              "`python benchmarks/kernel_resources.py`. Registers a thread, spilled bytes, shared memory "
@@ -186,16 +188,27 @@ def report(arch: int = 90, only: list[str] | None = None) -> str:
              "run time.", "",
              "| case | kernel | warps | registers | spilled | shared | warps/SM | SASS | float64 | constexprs |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for label, launch in _cases():
-        if only and not any(label.startswith(o) for o in only):
-            continue
-        for fn, args, kwargs in capture(launch):
-            r = compile_resources(fn, args, kwargs, arch)
-            consts = ", ".join(f"{k}={v}" for k, v in r["consts"].items() if not isinstance(v, bool) or v)
-            lines.append(f"| {label} | `{r['kernel']}` | {r['num_warps']} | {r['regs']} | {r['spill']} | "
-                         f"{r['shared']} | {r['warps_per_sm']} | {r['instrs']} | {r['fp64']} | {consts} |")
-            print(lines[-1], file=sys.stderr, flush=True)
-    return "\n".join(lines) + "\n"
+    labels = [label for label, _ in _cases() if not only or any(label.startswith(o) for o in only)]
+    if jobs > 1 and len(labels) > 1:
+        # each case compiles in its own process (Triton's frontend and ptxas are single-threaded);
+        # the rows keep the cases' order
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            rows = list(pool.map(_case_rows, labels, [arch] * len(labels)))
+    else:
+        rows = [_case_rows(label, arch) for label in labels]
+    return "\n".join(lines + [row for case in rows for row in case]) + "\n"
+
+
+def _case_rows(label: str, arch: int) -> list[str]:
+    """The table rows of one case: each kernel its launch captures, compiled."""
+    rows = []
+    for fn, args, kwargs in capture(dict(_cases())[label]):
+        r = compile_resources(fn, args, kwargs, arch)
+        consts = ", ".join(f"{k}={v}" for k, v in r["consts"].items() if not isinstance(v, bool) or v)
+        rows.append(f"| {label} | `{r['kernel']}` | {r['num_warps']} | {r['regs']} | {r['spill']} | "
+                    f"{r['shared']} | {r['warps_per_sm']} | {r['instrs']} | {r['fp64']} | {consts} |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
 
 
 def _later_tile_cases():
@@ -260,11 +273,13 @@ def main(argv=None) -> int:
     p.add_argument("--arch", type=int, default=90, help="NVIDIA compute capability x10 (90: H100/H200)")
     p.add_argument("--out", help="write the markdown table here (default: stdout)")
     p.add_argument("--only", nargs="*", help="cases whose label starts with one of these (default: all)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="cases compiled at once, one process each (default: the CPU count)")
     p.add_argument("--later-tiles", action="store_true",
                    help="instead: what a single-pass LTI tile other than a row's first runs, with the power "
                         "table and without")
     args = p.parse_args(argv)
-    text = later_tile_table(args.arch, args.only) if args.later_tiles else report(args.arch, args.only)
+    text = later_tile_table(args.arch, args.only) if args.later_tiles else report(args.arch, args.only, args.jobs)
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
