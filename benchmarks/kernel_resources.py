@@ -188,15 +188,20 @@ def report(arch: int = 90, only: list[str] | None = None, jobs: int = 1) -> str:
              "run time.", "",
              "| case | kernel | warps | registers | spilled | shared | warps/SM | SASS | float64 | constexprs |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    labels = [label for label, _ in _cases() if not only or any(label.startswith(o) for o in only)]
+    return "\n".join(lines + _rows(_case_rows, _cases(), only, arch, jobs)) + "\n"
+
+
+def _rows(case_rows, cases, only: list[str] | None, arch: int, jobs: int) -> list[str]:
+    """``case_rows(label, arch)`` of every case whose label starts with one of ``only`` (or all), in the
+    cases' order; with ``jobs > 1`` each case compiles in its own process (Triton's frontend and
+    ptxas are single-threaded; forked, so a worker sees what the parent patched)."""
+    labels = [label for label, _ in cases if not only or any(label.startswith(o) for o in only)]
     if jobs > 1 and len(labels) > 1:
-        # each case compiles in its own process (Triton's frontend and ptxas are single-threaded);
-        # the rows keep the cases' order
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            rows = list(pool.map(_case_rows, labels, [arch] * len(labels)))
+            per_case = list(pool.map(case_rows, labels, [arch] * len(labels)))
     else:
-        rows = [_case_rows(label, arch) for label in labels]
-    return "\n".join(lines + [row for case in rows for row in case]) + "\n"
+        per_case = [case_rows(label, arch) for label in labels]
+    return [row for rows in per_case for row in rows]
 
 
 def _case_rows(label: str, arch: int) -> list[str]:
@@ -235,7 +240,7 @@ def _later_tile_cases():
     return cases
 
 
-def later_tile_table(arch: int = 90, only: list[str] | None = None) -> str:
+def later_tile_table(arch: int = 90, only: list[str] | None = None, jobs: int = 1) -> str:
     """Markdown: what a single-pass LTI tile other than a row's first runs, with the power table and
     without, per sample a thread handles (``BLOCK * C / threads``; a cascade: per section). Patches
     ``lti_single_pass._write_power_table`` to nothing for the whole process, so run it on its own
@@ -255,17 +260,20 @@ def later_tile_table(arch: int = 90, only: list[str] | None = None) -> str:
              "handles (a cascade: one section's). float64 arithmetic issues at half the float32 rate.", "",
              "| case | kernel | registers | spilled | warps/SM | SASS a sample | float64 a sample |",
              "|---|---|---|---|---|---|---|"]
-    for label, launch in _later_tile_cases():
-        if only and not any(label.startswith(o) for o in only):
-            continue
-        for fn, args, kwargs in capture(launch):
-            r = compile_resources(fn, args, kwargs, arch)
-            c = r["consts"]
-            per_thread = c["BLOCK"] * c["C"] / (32 * r["num_warps"])
-            lines.append(f"| {label} | `{r['kernel']}` | {r['regs']} | {r['spill']} | {r['warps_per_sm']} | "
-                         f"{r['instrs'] / per_thread:.1f} | {r['fp64'] / per_thread:.1f} |")
-            print(lines[-1], file=sys.stderr, flush=True)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _rows(_later_case_rows, _later_tile_cases(), only, arch, jobs)) + "\n"
+
+
+def _later_case_rows(label: str, arch: int) -> list[str]:
+    """The ``later_tile_table`` rows of one case."""
+    rows = []
+    for fn, args, kwargs in capture(dict(_later_tile_cases())[label]):
+        r = compile_resources(fn, args, kwargs, arch)
+        c = r["consts"]
+        per_thread = c["BLOCK"] * c["C"] / (32 * r["num_warps"])
+        rows.append(f"| {label} | `{r['kernel']}` | {r['regs']} | {r['spill']} | {r['warps_per_sm']} | "
+                    f"{r['instrs'] / per_thread:.1f} | {r['fp64'] / per_thread:.1f} |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -279,7 +287,8 @@ def main(argv=None) -> int:
                    help="instead: what a single-pass LTI tile other than a row's first runs, with the power "
                         "table and without")
     args = p.parse_args(argv)
-    text = later_tile_table(args.arch, args.only) if args.later_tiles else report(args.arch, args.only, args.jobs)
+    text = (later_tile_table(args.arch, args.only, args.jobs) if args.later_tiles
+            else report(args.arch, args.only, args.jobs))
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)

@@ -100,10 +100,11 @@ def test_time_varying_cascade_does_not_spill(rows):
 
 def test_power_table_cuts_order_4_instructions():
     """The single-pass LTI forward at order 4: a row's later tiles load the companion matrix powers from
-    the power table instead of squaring them, which took most of their float64 work (72 float64
-    instructions a sample of 108 in all, compiled with triton 3.7.1; 26 of 73 with the table)."""
-    rows = {r["case"]: r for r in _later_tiles(["lti N=M=4, 32 x 2^20"])}
-    table, squares = rows["lti N=M=4, 32 x 2^20, table"], rows["lti N=M=4, 32 x 2^20, no table"]
-    assert table["spill"] == 0 and table["regs"] <= squares["regs"]
-    assert table["fp64"] < 0.5 * squares["fp64"], (table, squares)
-    assert table["per_sample"] < 0.8 * squares["per_sample"], (table, squares)
+    the power table instead of squaring them, which took most of their float64 work. Squaring in every
+    tile compiled (triton 3.7.1) to 72.4 float64 instructions a sample of 108.2 in all and 204
+    registers (`benchmarks/results/sm90-compile-2026-11-27/later-tiles.md`); with the table 25.7 of
+    72.5 and 168. Only the table's kernel is compiled here (a cold compile takes a minute)."""
+    (table,) = _later_tiles(["lti N=M=4, 32 x 2^20, table"])
+    assert table["spill"] == 0 and table["regs"] < 204, table
+    assert table["fp64"] < 0.5 * 72.4, table
+    assert table["per_sample"] < 0.8 * 108.2, table
