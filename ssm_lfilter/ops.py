@@ -650,49 +650,39 @@ _DiagFunction = _function("_DiagFunction", _diag_impl, _diag_setup, _diag_backwa
 _TvSosFunction = _function("_TvSosFunction", _tv_sos_impl, _tv_sos_setup, _tv_sos_backward)
 
 
+def _call(op, function: type[torch.autograd.Function], impl, *args):
+    """One eager entry: the registered ``op`` unless the call may skip the dispatcher, else the
+    ``autograd.Function`` when a gradient is needed, else the implementation itself."""
+    if not _eager(*args):
+        return op(*args)
+    if _needs_grad(*args):
+        return function.apply(*args)
+    return impl(*args)
+
+
 def lti(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = False) -> Tensor:
     """``ssm_lfilter::lti`` (see ``_lti_impl``), differentiable."""
-    if not _eager(x, b, a, head):
-        return lti_op(x, b, a, head, reverse)
-    if _needs_grad(x, b, a, head):
-        return _LtiFunction.apply(x, b, a, head, reverse)
-    return _lti_impl(x, b, a, head, reverse)
+    return _call(lti_op, _LtiFunction, _lti_impl, x, b, a, head, reverse)
 
 
 def sos(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int = 0) -> tuple[Tensor, Tensor]:
     """``ssm_lfilter::sos`` (see ``_sos_impl``), differentiable."""
-    if not _eager(x, b, a, head):
-        return sos_op(x, b, a, head, n_ends)
-    if _needs_grad(x, b, a, head):
-        return _SosFunction.apply(x, b, a, head, n_ends)
-    return _sos_impl(x, b, a, head, n_ends)
+    return _call(sos_op, _SosFunction, _sos_impl, x, b, a, head, n_ends)
 
 
 def tv(u: Tensor, a: Tensor) -> Tensor:
     """``ssm_lfilter::tv`` (see ``_tv_impl``), differentiable."""
-    if not _eager(u, a):
-        return tv_op(u, a)
-    if _needs_grad(u, a):
-        return _TvFunction.apply(u, a)
-    return _tv_impl(u, a)
+    return _call(tv_op, _TvFunction, _tv_impl, u, a)
 
 
 def tv_sos(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int = 0) -> tuple[Tensor, Tensor]:
     """``ssm_lfilter::tv_sos`` (see ``_tv_sos_impl``), differentiable."""
-    if not _eager(x, b, a, head):
-        return tv_sos_op(x, b, a, head, n_ends)
-    if _needs_grad(x, b, a, head):
-        return _TvSosFunction.apply(x, b, a, head, n_ends)
-    return _tv_sos_impl(x, b, a, head, n_ends)
+    return _call(tv_sos_op, _TvSosFunction, _tv_sos_impl, x, b, a, head, n_ends)
 
 
 def diag(a: Tensor, u: Tensor, reverse: bool) -> Tensor:
     """``ssm_lfilter::diag`` (see ``_diag_impl``), differentiable."""
-    if not _eager(a, u):
-        return diag_op(a, u, reverse)
-    if _needs_grad(a, u):
-        return _DiagFunction.apply(a, u, reverse)
-    return _diag_impl(a, u, reverse)
+    return _call(diag_op, _DiagFunction, _diag_impl, a, u, reverse)
 
 
 # The fused backward ops have no autograd (double backward takes the composed ops).
