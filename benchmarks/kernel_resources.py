@@ -243,8 +243,9 @@ def _later_tile_cases():
 def later_tile_table(arch: int = 90, only: list[str] | None = None, jobs: int = 1) -> str:
     """Markdown: what a single-pass LTI tile other than a row's first runs, with the power table and
     without, per sample a thread handles (``BLOCK * C / threads``; a cascade: per section). Patches
-    ``lti_single_pass._write_power_table`` to nothing for the whole process, so run it on its own
-    (``--later-tiles``): Triton keys its compile cache on a kernel's source once per process."""
+    ``lti_single_pass._write_power_table`` to nothing for the whole process (its forked workers
+    inherit the patch), so run it on its own (``--later-tiles``): Triton keys its compile cache on a
+    kernel's source once per process."""
     from ssm_lfilter.kernels import lti_single_pass
 
     @triton.jit
