@@ -16,8 +16,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# one pytest-xdist worker runs this module (`--dist loadgroup`), so the tiny suite runs once
-pytestmark = pytest.mark.xdist_group("benchmarks-tiny-run")
 
 
 def _env():

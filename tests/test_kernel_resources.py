@@ -14,8 +14,6 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# one pytest-xdist worker runs this module (`--dist loadgroup`), so the module fixture compiles once
-pytestmark = pytest.mark.xdist_group("sm90-compile")
 
 
 @pytest.fixture(scope="module")
