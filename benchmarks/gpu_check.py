@@ -128,13 +128,24 @@ def _variant_cases(dev: str = "cuda") -> list:
                                                                             block_size=16, lanes=128),
             "single-pass window x4": lambda x=x, b=b, a=a, h=h, R=R: lti(
                 x, b, a, h, single_pass=True, window_tiles=min(128, 4 * window(triton.cdiv(Tc, 2048), R))),
-            "three-pass tiles": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=False, coalesced=True)}))
+            "three-pass tiles": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=False, coalesced=True),
+            # 8 looping programs an SM, each fetching its next tile's lines before the current one's
+            # work (docs/kernels-single-pass.md, "Persistent launch"); untimed so far
+            "single-pass persistent": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True,
+                                                                     persistent=True)}))
         if order <= 2:
             # 64-sample lanes: a tile's fixed work (lane scan, look-back, powers) over twice the samples,
             # compiled for sm_90 31 instructions a sample at order 2 against 46, but 198 registers
             # against 124 (10 warps an SM instead of 16); untimed so far
             cases[-1][3]["single-pass C=64"] = lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True,
                                                                            block_size=64)
+        if R == 1:
+            # one row: every tile on one look-back chain of n_tiles / W links (W = 128 here, the window's
+            # cap); at 1 x 2^24 (8192 tiles, 64 links) the H200 ran 0.215 ms, about 3.4 us a link, so
+            # the chain may set the time. W = 512 makes it 16 links for 512 flags and states a tile's
+            # window (8 a thread); untimed so far
+            cases[-1][3]["single-pass window 512"] = lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True,
+                                                                                 window_tiles=512)
         if order >= 2 and Tc >= 4 * 2048:
             # the companion matrix powers squared in every tile, as before the power table (untimed so
             # far; kernel_resources.py --later-tiles: order 4 from 108 to 73 instructions a sample)
@@ -200,6 +211,7 @@ def _variant_cases(dev: str = "cuda") -> list:
     cases.append(("sos", "sos 8 sections 32x2^20", 8 * xs.numel(), {
         "single-pass": lambda: sos_launcher(xs, b8, a8),
         "single-pass, no power table": lambda: sos_launcher(xs, b8, a8, power_table=False),
+        "single-pass persistent": lambda: sos_launcher(xs, b8, a8, persistent=True),
         "three-pass tiles": lambda: per_section(False),
         "single-pass per section": lambda: per_section(True)}))
     # with every section's initial state (sosfilt with zi, each pass of sosfiltfilt): the fused launch
@@ -281,6 +293,8 @@ def _variant_cases(dev: str = "cuda") -> list:
             # 32-sample lanes: 255 registers a thread at order 2 and a spill at order 4 (kernel_resources)
             "single-pass C=32": lambda f=fused: f(block_size=32),
             "three-pass tiles": composed}))
+        if R == 1:  # one row: the look-back chain 4x shorter, as for the forward (untimed so far)
+            cases[-1][3]["single-pass window 512"] = lambda f=fused: f(window_tiles=512)
     th = 0.3 + 0.1 * torch.sin(torch.arange(1 << 20, device=dev) / 1000.0)
     at = torch.stack([-2 * 0.9 * torch.cos(th), torch.full_like(th, 0.81)], -1)[None].expand(8, -1, -1).contiguous()
     u = torch.randn(8, 1 << 20, device=dev)

@@ -136,6 +136,12 @@ def _cases():
     cases += [
         ("lti N=2, 32 x 2^20, C=16", lti(32, 1 << 20, 2, 2, block_size=16)),
         ("lti N=2, 32 x 2^20, three-pass", lti(32, 1 << 20, 2, 2, single_pass=False)),
+        # the persistent launch (opt-in): the next tile's load held in registers through the current one
+        ("persistent lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, persistent=True)),
+        ("persistent lti N=4 M=4, 32 x 2^20", lti(32, 1 << 20, 4, 4, persistent=True)),
+        ("persistent sos 8 biquads, 32 x 2^20", lambda: K.sos(
+            torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 2, **meta),
+            persistent=True)),
         ("lti N=8 M=8, 32 x 2^20", lti(32, 1 << 20, 8, 8)),
         ("lti N=16 M=16, 32 x 2^20", lti(32, 1 << 20, 16, 16)),
         ("lti N=16 M=0 (all-pole), 32 x 2^20", lti(32, 1 << 20, 16, 0)),

@@ -11,10 +11,14 @@
   load the companion matrix powers from a table a row's first tile writes (``power_table_setup``)
   instead of squaring them in every tile; ``0`` squares them in every tile, as before. Not yet
   timed on a GPU: the switch lets one run time both.
+- ``SSM_LFILTER_PERSISTENT`` (default off): the single-pass LTI forward (and cascade) launches a
+  few programs an SM that loop over tiles, each taking its next ticket and fetching a sample of every
+  lane of that tile before working on the current one (``lti_single_pass``), instead of one program a
+  tile. Not yet timed on a GPU.
 - ``SSM_LFILTER_TILE_IO`` (default on): in the multi-pass LTI/time-varying kernels, coalesced tile
   chunk passes (one (chunks, C) tile load and store per program) instead of per-lane strided access.
 
-Both switches exist so that one GPU run can time every variant side by side, and so that a Triton
+The switches exist so that one GPU run can time every variant side by side, and so that a Triton
 version that fails to compile a variant has a way out.
 """
 import os
@@ -32,6 +36,12 @@ def tile_io(requested: bool | None) -> bool:
 
 def power_table(requested: bool | None) -> bool:
     return _flag("SSM_LFILTER_POWER_TABLE", requested)
+
+
+def persistent(requested: bool | None) -> bool:
+    if requested is not None:
+        return bool(requested)
+    return os.environ.get("SSM_LFILTER_PERSISTENT", "0") == "1"
 
 
 # The default of each family when neither the argument nor the environment decides.

@@ -486,7 +486,7 @@ def _tile_log(C: int, M: int, N: int) -> int:
 def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *,
         block_size: int | None = None, scan_block: int | None = None, coalesced: bool | None = None,
         single_pass: bool | None = None, lanes: int | None = None, window_tiles: int | None = None,
-        reverse: bool = False, power_table: bool | None = None) -> torch.Tensor:
+        reverse: bool = False, power_table: bool | None = None, persistent: bool | None = None) -> torch.Tensor:
     """LTI direct form I with fused FIR, ``y [R,T]`` (see the module docstring for the recurrence).
 
     ``block_size``: samples per sequential chunk (the carry unit), default 32 for orders <= 8,
@@ -500,7 +500,9 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     kernel (``lti_single_pass.py``: x read once) instead of the three passes; None (default) reads
     ``SSM_LFILTER_SINGLE_PASS`` (on unless "0"). ``lanes``/``window_tiles``: its tile width in chunks
     and look-back window, for tests; ``power_table``: whether it loads the companion matrix powers from
-    a table a row's first tile writes (``lti_single_pass.power_table_setup``; None: the default, on).
+    a table a row's first tile writes (``lti_single_pass.power_table_setup``; None: the default, on);
+    ``persistent``: whether it runs a few looping programs an SM that load their next tile ahead
+    (``lti_single_pass``; None: the default, off).
     ``reverse``: the same filter run backwards in time, ``flip(lti(flip(x)))`` with ``head`` still in
     processing order (``head[n]`` enters at time ``T-1-n``). No flipped copy: the single-pass kernel
     reads and writes reversed indices, the three-pass kernels get ``x`` and ``y`` from their last
@@ -551,7 +553,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
         from .lti_single_pass import lti_single_pass  # imports this module's jit helpers
 
         lti_single_pass(x, b, a, head, y, C, lanes=lanes, window_tiles=window_tiles, reverse=reverse,
-                        power_table=power_table)
+                        power_table=power_table, persistent=persistent)
         return y.to(out_dtype)
     x_arg, y_arg = x, y
     if reverse:

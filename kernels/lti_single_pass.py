@@ -30,6 +30,8 @@ Only integer atomics (ticket, flags); the float results are bitwise deterministi
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -40,6 +42,7 @@ from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
 from .lti import _fir_coefficients, _input_halo, _lti_cols, _pole_taps
 from ._host import cdiv, next_pow2
+from ._variants import persistent as _use_persistent
 from ._variants import power_table as _use_power_table
 
 __all__ = ["lti_single_pass"]
@@ -406,8 +409,16 @@ def _store_tile(p, t, o_n, n_left, SIZE: tl.constexpr):
 
 
 @triton.jit
-def _lti_single_pass_kernel(
-    x, b, a, head, y, agg, inc, flags, inter, ends, pw,
+def _row_tile(p_t, i_tk, R, T, s_r, o_n, SIZE: tl.constexpr, REVERSE: tl.constexpr):
+    """The ``(BLOCK, C)`` tile of ticket ``i_tk`` (tile ``i_tk // R`` of row ``i_tk % R``) of a
+    unit-stride ``[R, T]`` tensor ``p_t``."""
+    i_tile = (i_tk // R) * SIZE
+    return _load_tile(_tile_ptrs(p_t + (i_tk % R) * s_r, i_tile, T, o_n, REVERSE), o_n, T - i_tile, SIZE)
+
+
+@triton.jit
+def _forward_tile(
+    x, b, a, head, y, agg, inc, flags, inter, ends, pw, i_tk, b_xr,
     T, K, R, n_tiles, KT,
     s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
@@ -415,13 +426,8 @@ def _lti_single_pass_kernel(
     LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
     USE_TABLE: tl.constexpr,
 ):
-    # S filters in cascade (S = 1: one LTI filter; S > 1: second-order sections, M <= N, each with its
-    # own head, s_hs apart: a section's initial state, e.g. sosfilt's zi).
-    # STORE_INTER: also store every section's input tile in inter[s] (rows of T, sections s_is apart),
-    # for the cascade's backward (kernels/sos.py, sos_adjoint). STORE_ENDS: every section's last KT
-    # outputs in ends[s, r, :] (the cascade's final states are formed from them).
-    # flags: [per section: agg flags (R, n_tiles) | inclusive flags (R, n_tiles)] then the ticket counter
-    i_tk = take_ticket(flags + 2 * S * R * n_tiles)
+    """Everything a program does for the tile of ticket ``i_tk`` whose input ``b_xr`` (``_row_tile``)
+    it has loaded: every section's steps 1-4, then the output tile's store."""
     i_c = i_tk // R  # tiles of all rows advance together
     o_l = tl.arange(0, BLOCK)
     i_r = i_tk % R + 0 * o_l.to(tl.int64)  # per lane (all equal), as the shared jit helpers expect
@@ -431,15 +437,14 @@ def _lti_single_pass_kernel(
     m_1 = o_l >= 0
     p_x = x + i_r * s_xr
 
-    # the tile, once (coalesced); it stays in registers through every section. Rows have unit time
-    # stride (the launcher sees to it), so a tile is one int64 base and int32 offsets below BLOCK * C,
-    # and only a row's last tile needs masks: compiled for sm_90, a [BLOCK, C] block of int64 indices
-    # and masks kept ~100 more registers a thread alive through the whole pass.
+    # the tile stays in registers through every section. Rows have unit time stride (the launcher
+    # sees to it), so a tile is one int64 base and int32 offsets below BLOCK * C, and only a row's
+    # last tile needs masks: compiled for sm_90, a [BLOCK, C] block of int64 indices and masks kept
+    # ~100 more registers a thread alive through the whole pass.
     i_tile = i_c * BLOCK * C  # first step of the tile
     o_n = tl.arange(0, BLOCK)[:, None] * C + tl.arange(0, C)[None, :]
     n_left = T - i_tile
-    b_xt = _to_bits(_load_tile(_tile_ptrs(x + i_row * s_xr, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C)
-                    .to(y.dtype.element_ty), LOG, BLOCK)
+    b_xt = _to_bits(b_xr.to(y.dtype.element_ty), LOG, BLOCK)
     if HAS_HEAD:
         # head[n] enters at processing step n (also when REVERSE); zero from K on
         b_ht = _to_bits(tl.load(head + i_row * s_hr + i_tile + o_n, mask=o_n < K - i_tile, other=0.0), LOG, BLOCK)
@@ -476,6 +481,56 @@ def _lti_single_pass_kernel(
                 BLOCK * C)
 
 
+@triton.jit
+def _lti_single_pass_kernel(
+    x, b, a, head, y, agg, inc, flags, inter, ends, pw,
+    T, K, R, n_tiles, KT,
+    s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
+    S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
+    NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
+    LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
+    USE_TABLE: tl.constexpr, PERSISTENT: tl.constexpr,
+):
+    # S filters in cascade (S = 1: one LTI filter; S > 1: second-order sections, M <= N, each with its
+    # own head, s_hs apart: a section's initial state, e.g. sosfilt's zi).
+    # STORE_INTER: also store every section's input tile in inter[s] (rows of T, sections s_is apart),
+    # for the cascade's backward (kernels/sos.py, sos_adjoint). STORE_ENDS: every section's last KT
+    # outputs in ends[s, r, :] (the cascade's final states are formed from them).
+    # flags: [per section: agg flags (R, n_tiles) | inclusive flags (R, n_tiles)] then the ticket counter
+    # PERSISTENT: fewer programs than tiles, each taking tickets until none is left; it takes its next
+    # ticket and touches that tile before it works on the current one (see lti_single_pass).
+    p_ticket = flags + 2 * S * R * n_tiles
+    o_n = tl.arange(0, BLOCK)[:, None] * C + tl.arange(0, C)[None, :]
+    i_tk = take_ticket(p_ticket)
+    if PERSISTENT:
+        n_total = R * n_tiles
+        o_l = tl.arange(0, BLOCK)
+        while i_tk < n_total:
+            i_nx = take_ticket(p_ticket)
+            # one sample of every lane of the next tile (a valid tile past the last ticket too): at C = 32
+            # a thread's 128-byte line, fetched while this tile works, so the next tile's load finds its
+            # lines in cache. One register a thread, where holding the next tile took 36 (sm_90, order 2)
+            i_nt = tl.minimum(i_nx, n_total - 1)
+            i_n0 = (i_nt // R) * BLOCK * C + o_l * C
+            p_touch = _tile_ptrs(x + (i_nt % R) * s_xr, 0, T, tl.minimum(i_n0, T - 1), REVERSE)
+            b_touch = tl.load(p_touch)
+            b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, BLOCK * C, REVERSE)
+            _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, i_tk, b_xr, T, K, R, n_tiles, KT,
+                          s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
+                          S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
+                          STORE_ENDS, USE_TABLE)
+            # keeps the touch alive to here without waiting for it earlier: a store that never happens
+            # (no ticket is negative; the compiler cannot know), after every other memory access of the tile
+            tl.store(p_touch, b_touch, mask=i_nx < 0)
+            i_tk = i_nx
+    else:
+        b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, BLOCK * C, REVERSE)
+        _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, i_tk, b_xr, T, K, R, n_tiles, KT,
+                      s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
+                      S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
+                      STORE_ENDS, USE_TABLE)
+
+
 def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_tiles: int | None, device):
     """Tiles and look-back buffers of a single-pass LTI launch (forward or adjoint) of ``S`` sections:
     ``(BLOCK lanes a tile, n_tiles a row, window W, agg, inc [S, R, n_tiles, 4] float64, flags)``, flags
@@ -495,6 +550,16 @@ def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_til
     inc = torch.empty(S, R, n_tiles, 4, dtype=torch.float64, device=device)
     flags = torch.zeros(2 * S * R * n_tiles + 1, dtype=torch.int32, device=device)
     return BLOCK, n_tiles, W, agg, inc, flags
+
+
+@functools.lru_cache(maxsize=None)
+def persistent_programs(device: torch.device) -> int:
+    """Programs of a persistent launch: 8 an SM on a GPU (the single-pass forward's occupancy at orders
+    1-2, 16 warps of 2-warp programs; more would only wait for a slot), 2 under the interpreter, which
+    runs programs one after another (the first takes every ticket; the second finds none left)."""
+    if device.type != "cuda":
+        return 2
+    return 8 * torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def power_table_setup(a: torch.Tensor, S: int, NP: int, n_tiles: int, BLOCK: int, W: int,
@@ -530,7 +595,8 @@ def power_table_setup(a: torch.Tensor, S: int, NP: int, n_tiles: int, BLOCK: int
 def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, y: torch.Tensor,
                     C: int, *, lanes: int | None = None, window_tiles: int | None = None,
                     reverse: bool = False, sections: torch.Tensor | None = None,
-                    ends: torch.Tensor | None = None, power_table: bool | None = None) -> torch.Tensor:
+                    ends: torch.Tensor | None = None, power_table: bool | None = None,
+                    persistent: bool | None = None) -> torch.Tensor:
     """Fill ``y [R, T]`` (allocated by ``lti``, which also checked every argument) in one launch.
 
     ``b [Rb, M+1]``, ``a [Ra, N]``, or a cascade of S filters: ``b [Rb, S, M+1]``, ``a [Ra, S, N]``
@@ -542,7 +608,11 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     ``sections [S, R, T]`` (contiguous): also receives every section's input (the cascade's backward).
     ``ends [S, R, KT]`` (contiguous, ``KT <= T``, not with ``reverse``): receives every section's last
     ``KT`` outputs. ``power_table``: False computes the companion matrix powers in every tile instead
-    of loading them from the table of ``power_table_setup`` (None: its default)."""
+    of loading them from the table of ``power_table_setup`` (None: its default). ``persistent``: launch
+    fewer programs than tiles (``persistent_programs``), each taking tickets in a loop: it takes its
+    next ticket and loads one sample of every lane of that tile before it works on the current one, so
+    that the ticket's atomic and the next tile's DRAM latency overlap the current tile's look-back; the
+    same results bit for bit (None: ``SSM_LFILTER_PERSISTENT``, off unless "1")."""
     check_tiles("lti", lanes, window_tiles)
     if b.dim() == 2:
         b, a = b[:, None, :], a[:, None, :]
@@ -567,7 +637,9 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
         raise ValueError(f"lti_single_pass: expected contiguous ends [S={S}, R={R}, KT <= {T}] without reverse, "
                          f"got {tuple(ends.shape)}")
     pw, s_ps, s_pr = power_table_setup(a, S, NP, n_tiles, BLOCK, W, power_table)
-    _lti_single_pass_kernel[(R * n_tiles,)](
+    persist = _use_persistent(persistent)
+    grid = min(R * n_tiles, persistent_programs(x.device)) if persist else R * n_tiles
+    _lti_single_pass_kernel[(grid,)](
         x, b, a, head if has_head else x, y, agg, inc, flags, sections if store_inter else y,
         ends if KT else y, agg if pw is None else pw,
         T, K, R, n_tiles, KT,
@@ -576,6 +648,6 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
         R * T if store_inter else 0, s_ps, s_pr,
         S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK,
         LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1, REVERSE=bool(reverse),
-        STORE_INTER=store_inter, STORE_ENDS=KT > 0, USE_TABLE=pw is not None,
+        STORE_INTER=store_inter, STORE_ENDS=KT > 0, USE_TABLE=pw is not None, PERSISTENT=persist,
         num_warps=max(1, min(4, BLOCK // 32)))
     return y

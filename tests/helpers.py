@@ -69,3 +69,21 @@ def rand_a(shape, dtype, rmin=0.3, rmax=0.95, gen=None):
     else:
         a = r * torch.where(torch.rand(shape, generator=gen, dtype=torch.float64) < 0.2, -1.0, 1.0)
     return a.to(dtype)
+
+
+def scipy_lti(x, b, a, head, reverse=False):
+    """float64 scipy oracle of the kernels' ``lti``: ``y = lfilter(b, [1, a], x)`` plus ``head[n]`` added
+    at step ``n`` (it goes through the poles only), per row (coefficient rows 1 or R). ``reverse``: the
+    same filter backwards in time, ``head`` still in processing order. Returns a numpy array."""
+    import scipy.signal as ss
+
+    x, b, a, head = (npy(t).astype(np.float64) for t in (x, b, a, head))
+    xs = x[:, ::-1] if reverse else x
+    R, T = x.shape
+    y = np.zeros((R, T))
+    for r in range(R if T else 0):
+        u = ss.lfilter(b[r % b.shape[0]], [1.0], xs[r])
+        k = min(head.shape[1], T)
+        u[:k] += head[r, :k]
+        y[r] = ss.lfilter([1.0], np.r_[1.0, a[r % a.shape[0]]], u)
+    return y[:, ::-1] if reverse else y

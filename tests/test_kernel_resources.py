@@ -25,7 +25,7 @@ def rows(tmp_path_factory):
     # the single-pass and default kernels (the order-16 three-pass kernels take minutes to compile)
     only = ["lti N=1 ", "lti N=2 M=2", "lti N=4 ", "lti_adjoint ", "sos ", "time_varying ",
             "time_varying_adjoint ", "tv_sos 8 biquads, ", "tv_sos_adjoint 8 biquads (dx, db, da) float64",
-            "diagonal"]
+            "diagonal", "persistent lti N=2 "]
     subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kernel_resources.py"), "--out", str(out),
                     "--only", *only], check=True, env=env, cwd=ROOT, timeout=900)
     table = [line for line in out.read_text().splitlines() if line.startswith("| ") and "`" in line]
@@ -58,7 +58,7 @@ def _later_tiles(only: list[str]) -> list[dict]:
 def test_every_case_compiles_for_sm90(rows):
     cases = {r["case"] for r in rows}
     for want in ("lti N=1 M=1", "lti N=4 M=4", "lti_adjoint N=4", "sos 8 biquads", "time_varying N=2",
-                 "time_varying_adjoint N=4", "diagonal"):
+                 "time_varying_adjoint N=4", "diagonal", "persistent lti N=2"):
         assert any(c.startswith(want) for c in cases), (want, cases)
     assert all(0 < r["regs"] <= 255 for r in rows)
 

@@ -11,6 +11,7 @@ import pytest
 import scipy.signal as ss
 import torch
 
+from helpers import scipy_lti
 from ssm_lfilter import reference
 from ssm_lfilter.kernels import lti as _lti_launcher
 from ssm_lfilter.kernels._host import next_pow2 as _next_pow2
@@ -66,18 +67,7 @@ def _stable_a(rows, n, rmin=0.3, rmax=0.95, rng=RNG):
 
 def _scipy_ref(x, b, a, head):
     """float64 oracle: FIR by scipy, plus head, then the all-pole part by scipy."""
-    x = x.detach().cpu().double().numpy()
-    b = b.detach().cpu().double().numpy()
-    a = a.detach().cpu().double().numpy()
-    head = head.detach().cpu().double().numpy()
-    R, T = x.shape
-    y = np.zeros((R, T))
-    for r in range(R if T else 0):
-        u = ss.lfilter(b[r % b.shape[0]], [1.0], x[r])
-        k = min(head.shape[1], T)
-        u[:k] += head[r, :k]
-        y[r] = ss.lfilter([1.0], np.r_[1.0, a[r % a.shape[0]]], u)
-    return y
+    return scipy_lti(x, b, a, head)
 
 
 def _rel_err(y, y_ref):

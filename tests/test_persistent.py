@@ -1,0 +1,139 @@
+"""The persistent launch of the single-pass LTI forward (``kernels/lti_single_pass.py``, ``persistent=``).
+
+A persistent launch runs fewer programs than tiles; each takes tickets in a loop and loads the tile of
+its next ticket before it works on the current one. Every tile does the same arithmetic as in the one
+program a tile launch, so the outputs are the same bits: that is what these tests check, on the forward
+(shared and per-row coefficients, heads, reverse, orders 1-4, a power table or none), the cascade with
+every section's head and last outputs, and the section inputs the cascade's backward recomputes, with
+tiles small enough that a short signal crosses many tiles and window links. Under the interpreter the
+programs run one after another, so the first takes every ticket (its last prefetch takes a ticket past
+the end and loads the last tile again, unused) and the others find none left and exit at once; a grid
+of three programs is forced here. On a GPU the GPU-tier test checks the same equality at real sizes,
+where programs interleave.
+"""
+import numpy as np
+import pytest
+import torch
+
+from helpers import scipy_lti
+from ssm_lfilter import kernels as kern
+from ssm_lfilter.kernels import _variants
+from ssm_lfilter.kernels import lti_single_pass as _sp
+
+RNG = np.random.default_rng(2026)
+
+
+def _denominator(n: int, radius: float) -> np.ndarray:
+    """a[1:] of a stable order-n filter with poles at ``radius`` (a real pole for odd n)."""
+    poles = []
+    for k in range(n // 2):
+        z = radius * np.exp(1j * (0.4 + 0.8 * k))
+        poles += [z, np.conj(z)]
+    if n % 2:
+        poles.append(radius)
+    return np.real(np.poly(poles))[1:]
+
+
+@pytest.fixture
+def programs(monkeypatch):
+    """Three programs a persistent launch (the interpreter's default is 2)."""
+    monkeypatch.setattr(_sp, "persistent_programs", lambda device: 3)
+    return 3
+
+
+def _assert_same(got, want):
+    for u, v in zip(got, want):
+        assert torch.equal(u, v), f"persistent and one program a tile differ: max {(u - v).abs().max().item():.3e}"
+
+
+@pytest.mark.parametrize("M,N,K,C,lanes,W,T,shared,reverse,table,dtype", [
+    (1, 1, 0, 4, 2, 2, 101, True, False, None, torch.float64),
+    (2, 2, 3, 4, 2, 2, 203, False, False, None, torch.float32),
+    (2, 2, 0, 2, 4, 4, 129, True, True, False, torch.float64),  # 129 = 16 tiles of 8, plus 1
+    (3, 3, 2, 4, 2, 1, 95, False, False, True, torch.float64),
+    (4, 4, 5, 2, 2, 4, 97, True, True, True, torch.float64),
+    (0, 4, 0, 8, 2, 2, 160, True, False, None, torch.float32),  # 160: a whole number of tiles
+])
+def test_forward_bitwise_equal_and_scipy(programs, M, N, K, C, lanes, W, T, shared, reverse, table, dtype):
+    R = 3
+    b = torch.tensor(RNG.standard_normal((1 if shared else R, M + 1)), dtype=dtype)
+    a = torch.tensor(np.stack([_denominator(N, 0.8 + 0.05 * r) for r in range(1 if shared else R)]), dtype=dtype)
+    x = torch.tensor(RNG.standard_normal((R, T)), dtype=dtype)
+    head = torch.tensor(RNG.standard_normal((R, K)), dtype=dtype)
+    kw = dict(block_size=C, lanes=lanes, window_tiles=W, reverse=reverse, power_table=table)
+    y = kern.lti(x, b, a, head, persistent=True, **kw)
+    _assert_same([y], [kern.lti(x, b, a, head, persistent=False, **kw)])
+    ref = scipy_lti(x, b, a, head, reverse)
+    got = y.double().numpy()
+    tol = 1e-12 if dtype == torch.float64 else 2e-6
+    assert np.abs(got - ref).max() <= tol * max(1.0, np.abs(ref).max())
+
+
+@pytest.mark.parametrize("N,S,shared", [(2, 3, True), (4, 2, False)])
+def test_cascade_heads_ends_and_sections_bitwise_equal(programs, N, S, shared):
+    """The cascade with every section's head and last outputs, and the section inputs (the stack the
+    cascade's backward recomputes), persistent or not."""
+    R, T, C, lanes, W = 2, 90, 4, 2, 2  # 12 tiles of 8 samples a row
+    dt = torch.float64
+    Rc = 1 if shared else R
+    b = torch.tensor(RNG.standard_normal((Rc, S, N + 1)), dtype=dt)
+    a = torch.tensor(np.stack([np.stack([_denominator(N, 0.7 + 0.1 * s) for s in range(S)])] * Rc), dtype=dt)
+    x = torch.tensor(RNG.standard_normal((R, T)), dtype=dt)
+    head = torch.tensor(RNG.standard_normal((R, S, N)), dtype=dt)
+    tiles = dict(block_size=C, lanes=lanes, window_tiles=W)
+
+    def cascade(persistent):
+        ends = torch.empty(S, R, 3, dtype=dt)
+        return kern.sos(x, b, a, head=head, ends=ends, persistent=persistent, **tiles), ends
+
+    _assert_same(cascade(True), cascade(False))
+
+    def sections(persistent):
+        stack = torch.empty(S + 1, R, T, dtype=dt)
+        _sp.lti_single_pass(x, b, a, head, stack[S], C, lanes=lanes, window_tiles=W, sections=stack[:S],
+                            persistent=persistent)
+        return [stack]
+
+    _assert_same(sections(True), sections(False))
+
+
+def test_switch_and_grid(monkeypatch):
+    """The argument decides, else ``SSM_LFILTER_PERSISTENT`` (off unless "1"); a persistent launch runs
+    ``persistent_programs`` programs (never more than tiles), the default one program a tile."""
+    assert not _variants.persistent(None)
+    monkeypatch.setenv("SSM_LFILTER_PERSISTENT", "1")
+    assert _variants.persistent(None) and not _variants.persistent(False)
+    monkeypatch.setenv("SSM_LFILTER_PERSISTENT", "0")
+    assert not _variants.persistent(None) and _variants.persistent(True)
+    assert _sp.persistent_programs(torch.device("cpu")) == 2
+
+    grids = []
+    original = _sp._lti_single_pass_kernel
+
+    class Spy:
+        def __getitem__(self, grid):
+            grids.append(grid)
+            return original[grid]
+
+    monkeypatch.setattr(_sp, "_lti_single_pass_kernel", Spy())
+    x = torch.tensor(RNG.standard_normal((2, 100)))
+    b, a = torch.tensor([[0.3, 0.2]], dtype=torch.float64), torch.tensor([[-0.9]], dtype=torch.float64)
+    y0 = kern.lti(x, b, a, x.new_zeros(2, 0), block_size=4, lanes=2)  # 13 tiles a row
+    y1 = kern.lti(x, b, a, x.new_zeros(2, 0), block_size=4, lanes=2, persistent=True)
+    y2 = kern.lti(x[:1, :5], b, a, x.new_zeros(1, 0), block_size=4, lanes=2, persistent=True)  # one tile
+    assert grids == [(26,), (2,), (1,)]
+    _assert_same([y1, y2], [y0, y0[:1, :5]])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("R,T,N", [(32, 1 << 20, 2), (1, 1 << 24, 2), (32, 1 << 20, 4), (4096, 4096, 1)])
+def test_gpu_persistent_matches(R, T, N):
+    """At real sizes on a GPU, where the programs interleave: the same bits as one program a tile, and
+    on a second run."""
+    x = torch.randn(R, T, device="cuda")
+    b = torch.full((1, N + 1), 0.2, device="cuda")
+    a = torch.tensor(_denominator(N, 0.99), dtype=torch.float32, device="cuda")[None]
+    head = x.new_zeros(R, 0)
+    y = kern.lti(x, b, a, head, persistent=True)
+    assert torch.equal(y, kern.lti(x, b, a, head, persistent=False))
+    assert torch.equal(y, kern.lti(x, b, a, head, persistent=True))
