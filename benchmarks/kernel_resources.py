@@ -2,6 +2,7 @@
 machine without one.
 
     python benchmarks/kernel_resources.py [--arch 90] [--out FILE.md] [--only LABEL_PREFIX ...]
+    python benchmarks/kernel_resources.py --lines LABEL_PREFIX   # SASS instructions by source line
 
 Triton's wheel ships ``ptxas`` and ``cuobjdump``, so every kernel compiles to a cubin for any NVIDIA
 architecture here, GPU or not. Each case runs a public launcher on ``meta`` tensors (GPU-sized shapes,
@@ -78,6 +79,8 @@ def _compile(fn: JITFunction, args: tuple, kwargs: dict, arch: int):
 
 
 _FP64 = ("DFMA", "DMUL", "DADD")
+_SASS_LINE = re.compile(r"^\s+/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)")
+_LINE_INFO = re.compile(r'//## File "([^"]+)", line (\d+)')
 
 
 def compile_resources(fn: JITFunction, args: tuple, kwargs: dict, arch: int = 90) -> dict:
@@ -95,7 +98,7 @@ def compile_resources(fn: JITFunction, args: tuple, kwargs: dict, arch: int = 90
     m = re.search(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)", usage)
     regs, stack, shared, local = map(int, m.groups())
     shared = max(shared, int(compiled.metadata.shared))
-    opcodes = re.findall(r"^\s+/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)", sass, re.M)
+    opcodes = [m.group(1) for m in map(_SASS_LINE.match, sass.splitlines()) if m]
     threads = 32 * num_warps
     ctas = min(_REGS_PER_SM // max(regs * threads, 1), _MAX_WARPS_PER_SM // num_warps)
     const_names = {p.name for p in fn.params if p.is_constexpr}
@@ -105,6 +108,48 @@ def compile_resources(fn: JITFunction, args: tuple, kwargs: dict, arch: int = 90
     return dict(kernel=fn.__name__, regs=regs, spill=stack + local, shared=shared, num_warps=num_warps,
                 warps_per_sm=ctas * num_warps, consts=consts, instrs=len(opcodes),
                 fp64=sum(op in _FP64 for op in opcodes))
+
+
+def source_lines(fn: JITFunction, args: tuple, kwargs: dict, arch: int = 90) -> dict[str, dict[str, int]]:
+    """Where a captured launch's SASS comes from: ``{"file.py:line": {opcode: count}}`` (static counts,
+    ``nvdisasm -g`` line info: an inlined helper's instructions count at its own lines)."""
+    compiled = _compile(fn, args, kwargs, arch)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "k.cubin")
+        with open(path, "wb") as f:
+            f.write(compiled.asm["cubin"])
+        text = subprocess.run([os.path.join(_BIN, "nvdisasm"), "-g", "-c", path],
+                              capture_output=True, text=True, check=True).stdout
+    where, lines = "?", {}
+    for line in text.splitlines():
+        m = _LINE_INFO.search(line)
+        if m:
+            where = f"{os.path.basename(m.group(1))}:{m.group(2)}"
+            continue
+        m = _SASS_LINE.match(line)
+        if m:
+            ops = lines.setdefault(where, {})
+            ops[m.group(1)] = ops.get(m.group(1), 0) + 1
+    return lines
+
+
+def lines_table(label: str, arch: int = 90, top: int = 30) -> str:
+    """Markdown: the source lines with the most SASS instructions in each kernel of the first case whose
+    label starts with ``label``: what to cut first."""
+    case = next(((lab, launch) for lab, launch in _cases() if lab.startswith(label)), None)
+    if case is None:
+        raise SystemExit(f"no case label starts with {label!r}")
+    out = [f"# SASS by source line, compiled for sm_{arch}: {case[0]}", ""]
+    for fn, args, kwargs in capture(case[1]):
+        lines = source_lines(fn, args, kwargs, arch)
+        total = sum(sum(ops.values()) for ops in lines.values())
+        out += [f"`{fn.__name__}`: {total} instructions (static)", "", "| line | instructions | most frequent |",
+                "|---|---|---|"]
+        for where, ops in sorted(lines.items(), key=lambda kv: -sum(kv[1].values()))[:top]:
+            common = ", ".join(f"{o} {n}" for o, n in sorted(ops.items(), key=lambda kv: -kv[1])[:5])
+            out.append(f"| {where} | {sum(ops.values())} | {common} |")
+        out.append("")
+    return "\n".join(out)
 
 
 def _cases():
@@ -290,12 +335,19 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", help="cases whose label starts with one of these (default: all)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="cases compiled at once, one process each (default: the CPU count)")
+    p.add_argument("--lines", metavar="LABEL",
+                   help="instead: the source lines with the most SASS instructions, for the first case whose "
+                        "label starts with LABEL")
     p.add_argument("--later-tiles", action="store_true",
                    help="instead: what a single-pass LTI tile other than a row's first runs, with the power "
                         "table and without")
     args = p.parse_args(argv)
-    text = (later_tile_table(args.arch, args.only, args.jobs) if args.later_tiles
-            else report(args.arch, args.only, args.jobs))
+    if args.lines:
+        text = lines_table(args.lines, args.arch)
+    elif args.later_tiles:
+        text = later_tile_table(args.arch, args.only, args.jobs)
+    else:
+        text = report(args.arch, args.only, args.jobs)
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)

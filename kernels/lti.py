@@ -280,11 +280,13 @@ def _lti_cols(
     xt, ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
     b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring, p_a, s_ak, m_g, o_n,
     T0: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
-    HAS_HEAD: tl.constexpr, Y_DTYPE: tl.constexpr,
+    HAS_HEAD: tl.constexpr, Y_DTYPE: tl.constexpr, FLIP: tl.constexpr = False,
 ):
     # Runs the 2^LOG columns of the bit-shaped tiles xt / ht (chunk-local times T0, T0 + 1, ...) and
     # returns the bit-shaped output tile (Y_DTYPE) and the new registers. Same arithmetic, in the same
-    # order, as the loop body of _lti_chunk_kernel.
+    # order, as the loop body of _lti_chunk_kernel. FLIP: the columns hold the steps in reverse order
+    # (a REVERSE tile of lti_single_pass._tile_ptrs), so each split's second half runs first and the
+    # output keeps the input's column order.
     if LOG == 0:
         b_x0 = xt.to(tl.float64)
         b_u, b_x1, b_x2, b_x3, b_x4 = _fir_step(b_x0, b_b0, b_b1, b_b2, b_b3, b_b4,
@@ -302,17 +304,21 @@ def _lti_cols(
             b_ring = tl.where((o_n == (T0 & (NP - 1)))[None, :], b_yn[:, None], b_ring)
         b_yt = b_yn.to(Y_DTYPE)
     else:
-        x_lo, x_hi = tl.split(xt)
-        h_lo, h_hi = tl.split(ht)
-        y_lo, b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring = _lti_cols(
-            x_lo, h_lo, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
+        x_a, x_b = tl.split(xt)  # the first and the second half of the columns
+        h_a, h_b = tl.split(ht)
+        if FLIP:  # the second half holds the earlier steps: it runs first
+            x_a, x_b, h_a, h_b = x_b, x_a, h_b, h_a
+        y_a, b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring = _lti_cols(
+            x_a, h_a, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
             b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring, p_a, s_ak, m_g, o_n,
-            T0, LOG - 1, M, N, NP, HAS_HEAD, Y_DTYPE)
-        y_hi, b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring = _lti_cols(
-            x_hi, h_hi, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
+            T0, LOG - 1, M, N, NP, HAS_HEAD, Y_DTYPE, FLIP)
+        y_b, b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring = _lti_cols(
+            x_b, h_b, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
             b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring, p_a, s_ak, m_g, o_n,
-            T0 + (1 << (LOG - 1)), LOG - 1, M, N, NP, HAS_HEAD, Y_DTYPE)
-        b_yt = tl.join(y_lo, y_hi)
+            T0 + (1 << (LOG - 1)), LOG - 1, M, N, NP, HAS_HEAD, Y_DTYPE, FLIP)
+        if FLIP:
+            y_a, y_b = y_b, y_a
+        b_yt = tl.join(y_a, y_b)
     return b_yt, b_x1, b_x2, b_x3, b_x4, b_y1, b_y2, b_y3, b_y4, b_ring
 
 

@@ -47,7 +47,8 @@ from ._bits import to_bits as _to_bits
 from ._lookback import check_tiles, take_ticket
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
-from .lti_single_pass import _load_tile, _section_pass, _store_tile, _tile_ptrs, lookback_setup, power_table_setup
+from .lti_single_pass import (_load_tile, _section_pass, _store_tile, _tile_ptrs, _tile_steps, lookback_setup,
+                              power_table_setup)
 
 __all__ = ["lti_adjoint", "fused_adjoint_applies"]
 
@@ -78,13 +79,15 @@ def _accumulate(s1, s2, s3, s4, z, h1, h2, h3, h4, NK: tl.constexpr):
 @triton.jit
 def _adjoint_cols(vt, xt, yt, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4,
                   sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4,
-                  LOG: tl.constexpr, M: tl.constexpr, NB: tl.constexpr, NA: tl.constexpr, DX_DTYPE: tl.constexpr):
+                  LOG: tl.constexpr, M: tl.constexpr, NB: tl.constexpr, NA: tl.constexpr, DX_DTYPE: tl.constexpr,
+                  FLIP: tl.constexpr):
     """Walk the 2^LOG columns of the bit-shaped tiles of ``v``, ``x`` and ``y`` in order (as ``_lti_cols``)
     with the last four ``v`` of each lane in ``h1..h4`` (``v[q-1..q-4]``, the lane's start state at
     first). Per column ``q``: ``dx[q] = sum_k b_k v[q-k]``, and per lane the float64 sums
     ``sb_k += x[q] v[q-k]`` and ``sa_k += y[q] v[q-k]`` (``sum_p v[p] x[p+k]`` regrouped by the later
     index, so ``x`` and ``y`` are read as aligned tiles, once). Returns the bit-shaped ``dx`` tile,
-    the history and the sums."""
+    the history and the sums. ``FLIP``: the columns hold the steps in reverse order (``_tile_ptrs``):
+    each split's second half first, the output in the input's column order."""
     if LOG == 0:
         v0 = vt.to(tl.float64)
         x0 = xt.to(tl.float64)
@@ -96,16 +99,20 @@ def _adjoint_cols(vt, xt, yt, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4,
         d, h1, h2, h3, h4 = _fir_step(v0, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4, M)
         dt = d.to(DX_DTYPE)
     else:
-        v_lo, v_hi = tl.split(vt)
-        x_lo, x_hi = tl.split(xt)
-        y_lo, y_hi = tl.split(yt)
-        d_lo, h1, h2, h3, h4, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
-            v_lo, x_lo, y_lo, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4,
-            sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4, LOG - 1, M, NB, NA, DX_DTYPE)
-        d_hi, h1, h2, h3, h4, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
-            v_hi, x_hi, y_hi, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4,
-            sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4, LOG - 1, M, NB, NA, DX_DTYPE)
-        dt = tl.join(d_lo, d_hi)
+        v_a, v_b = tl.split(vt)  # the first and the second half of the columns
+        x_a, x_b = tl.split(xt)
+        y_a, y_b = tl.split(yt)
+        if FLIP:  # the second half holds the earlier steps: it runs first
+            v_a, v_b, x_a, x_b, y_a, y_b = v_b, v_a, x_b, x_a, y_b, y_a
+        d_a, h1, h2, h3, h4, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
+            v_a, x_a, y_a, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4,
+            sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4, LOG - 1, M, NB, NA, DX_DTYPE, FLIP)
+        d_b, h1, h2, h3, h4, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
+            v_b, x_b, y_b, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4,
+            sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4, LOG - 1, M, NB, NA, DX_DTYPE, FLIP)
+        if FLIP:
+            d_a, d_b = d_b, d_a
+        dt = tl.join(d_a, d_b)
     return dt, h1, h2, h3, h4, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4
 
 
@@ -139,12 +146,13 @@ def _lti_adjoint_kernel(
     m_1 = o_l >= 0
     i_tile = i_c * BLOCK * C  # the tile's first processing step
     o_n = tl.arange(0, BLOCK)[:, None] * C + tl.arange(0, C)[None, :]
+    o_m = _tile_steps(o_n, REVERSE)  # each element's step (columns reversed when REVERSE)
     n_left = T - i_tile
     b_0 = tl.zeros([BLOCK], dtype=tl.float64)
 
     # ---- the tile of g (one int64 base, int32 offsets, masks only on a row's last tile); through the
     # cascade it becomes each section's dx, the output gradient of the section before
-    b_gt = _to_bits(_load_tile(_tile_ptrs(g + i_row * s_gr, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C)
+    b_gt = _to_bits(_load_tile(_tile_ptrs(g + i_row * s_gr, i_tile, T, o_n, REVERSE), o_m, n_left, BLOCK * C)
                     .to(dx.dtype.element_ty), LOG, BLOCK)
     for j in range(S):
         i_s = S - 1 - j
@@ -152,7 +160,7 @@ def _lti_adjoint_kernel(
         if HAS_ENDS:
             if i_tile < KT:  # processing step p is time T-1-p: the last KT times lead the first tile
                 b_gt = _to_bits(_from_bits(b_gt, LOG, BLOCK) + tl.load(
-                    g_ends + (i_s * R + i_row) * KT + (KT - 1 - o_n), mask=(o_n < KT) & (o_n < n_left),
+                    g_ends + (i_s * R + i_row) * KT + (KT - 1 - o_m), mask=(o_m < KT) & (o_m < n_left),
                     other=0.0).to(dx.dtype.element_ty), LOG, BLOCK)
         # ---- v: the all-pole adjoint (b = [1]) with its carries; every lane's true start state v[t0-1..]
         b_a1, b_a2, b_a3, b_a4 = _pole_taps(a + i_r * s_ar + i_s * s_as, s_ak, m_1, N, BLOCK)
@@ -162,17 +170,17 @@ def _lti_adjoint_kernel(
             agg + j * R * n_tiles * 4, inc + j * R * n_tiles * 4,
             flags + (2 * j * R + i_row) * n_tiles, flags + ((2 * j + 1) * R + i_row) * n_tiles,
             pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1, C, LOG, 0, N, NP, False, BLOCK,
-            LOG_BLOCK, W, LOG_W, USE_TABLE, dx.dtype.element_ty)
+            LOG_BLOCK, W, LOG_W, USE_TABLE, dx.dtype.element_ty, REVERSE)
 
         # ---- one walk over the columns: dx = FIR(v) (the lanes' start states are its input halo) and
         # the lagged sums against aligned tiles of the section's input and output. v past the row's end
         # (last tile) is zeroed, so an overflow there cannot reach the sums as inf * 0.
         if n_left < BLOCK * C:
-            b_vt = _to_bits(tl.where(o_n < n_left, _from_bits(b_vt, LOG, BLOCK), 0.0), LOG, BLOCK)
+            b_vt = _to_bits(tl.where(o_m < n_left, _from_bits(b_vt, LOG, BLOCK), 0.0), LOG, BLOCK)
         b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(b + i_r * s_br + i_s * s_bs, s_bk, m_1, M, BLOCK)
         if NB > 0:
             p_xs = x + i_s64 * s_xs + i_row * s_xr
-            b_xt = _to_bits(_load_tile(_tile_ptrs(p_xs, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C), LOG, BLOCK)
+            b_xt = _to_bits(_load_tile(_tile_ptrs(p_xs, i_tile, T, o_n, REVERSE), o_m, n_left, BLOCK * C), LOG, BLOCK)
         else:
             b_xt = b_vt  # never read
         if NA > 0:
@@ -180,12 +188,12 @@ def _lti_adjoint_kernel(
                 p_ys = y + i_row * s_yr
             else:
                 p_ys = x + (i_s64 + 1) * s_xs + i_row * s_xr
-            b_yt = _to_bits(_load_tile(_tile_ptrs(p_ys, i_tile, T, o_n, REVERSE), o_n, n_left, BLOCK * C), LOG, BLOCK)
+            b_yt = _to_bits(_load_tile(_tile_ptrs(p_ys, i_tile, T, o_n, REVERSE), o_m, n_left, BLOCK * C), LOG, BLOCK)
         else:
             b_yt = b_vt  # never read
         b_gt, _, _, _, _, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
             b_vt, b_xt, b_yt, b_b0, b_b1, b_b2, b_b3, b_b4, b_s1, b_s2, b_s3, b_s4,
-            b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, LOG, M, NB, NA, dx.dtype.element_ty)
+            b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, LOG, M, NB, NA, dx.dtype.element_ty, REVERSE)
         p_part = part + ((i_row * n_tiles + i_c) * S + i_s) * (NB + NA)
         _store_tile_sum(p_part, sb0, 0, NB, 1.0)
         _store_tile_sum(p_part, sb1, 1, NB, 1.0)
@@ -198,11 +206,11 @@ def _lti_adjoint_kernel(
         _store_tile_sum(p_part + NB, sa4, 3, NA, -1.0)
         # ---- dhead[n] = v at step T-1-n (the forward's step n), n < K: only a row's last tiles
         if HAS_VH:
-            tl.store(vh + i_row * s_vr + i_s * s_vs + (n_left - 1 - o_n), _from_bits(b_vt, LOG, BLOCK),
-                     mask=(o_n < n_left) & (n_left - 1 - o_n < K))
+            tl.store(vh + i_row * s_vr + i_s * s_vs + (n_left - 1 - o_m), _from_bits(b_vt, LOG, BLOCK),
+                     mask=(o_m < n_left) & (n_left - 1 - o_m < K))
     if HAS_DX:
         _store_tile(_tile_ptrs(dx + i_row * s_dr, i_tile, T, o_n, REVERSE), _from_bits(b_gt, LOG, BLOCK),
-                    o_n, n_left, BLOCK * C)
+                    o_m, n_left, BLOCK * C)
 
 
 def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, reverse, g_ends=None,

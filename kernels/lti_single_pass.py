@@ -272,10 +272,10 @@ def _section_pass(
     p_a, p_ar, s_ak, agg, inc, p_fa, p_fi, p_pw, i_row, i_c, n_tiles, o_l, m_1,
     C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
     HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
-    LOG_W: tl.constexpr, USE_TABLE: tl.constexpr, Y_DTYPE: tl.constexpr,
+    LOG_W: tl.constexpr, USE_TABLE: tl.constexpr, Y_DTYPE: tl.constexpr, FLIP: tl.constexpr,
 ):
     """Steps 1-4 of the module docstring for one filter (one section) on a bit-shaped tile already
-    in registers. ``agg``/``inc``/``p_fa``/``p_fi``: this section's look-back buffers and flags.
+    in registers (``FLIP``: its columns in reverse step order, see ``_tile_ptrs``). ``agg``/``inc``/``p_fa``/``p_fi``: this section's look-back buffers and flags.
     ``p_pw``: this section's power table (``power_table_setup``; ``USE_TABLE``): a row's first tile writes it
     before it publishes anything; a later tile reads it only after waiting for a flag published after
     those stores (its look-back window; at orders 3-4, before the lane scan, the aggregate flag of the
@@ -294,7 +294,7 @@ def _section_pass(
     _, _, _, _, _, b_e1, b_e2, b_e3, b_e4, _ = _lti_cols(
         b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
         b_x1, b_x2, b_x3, b_x4, b_0, b_0, b_0, b_0, b_ring, p_a, s_ak, m_1, o_n,
-        0, LOG, M, N, NP, HAS_HEAD, Y_DTYPE)
+        0, LOG, M, N, NP, HAS_HEAD, Y_DTYPE, FLIP)
 
     # ---- 2. lane scan: lane j's chunk maps its start state s to P s + e_j, with the same P = A^C
     # (the companion matrix's C-th power) for every lane and tile of the row. Orders 3-4 scan vectors
@@ -373,25 +373,44 @@ def _section_pass(
     b_yt, _, _, _, _, _, _, _, _, _ = _lti_cols(
         b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
         b_x1, b_x2, b_x3, b_x4, b_s1, b_s2, b_s3, b_s4, b_ring, p_a, s_ak, m_1, o_n,
-        0, LOG, M, N, NP, HAS_HEAD, Y_DTYPE)
+        0, LOG, M, N, NP, HAS_HEAD, Y_DTYPE, FLIP)
     return b_yt, b_s1, b_s2, b_s3, b_s4
 
 
 @triton.jit
 def _tile_ptrs(p_row, i_tile, T, o_n, REVERSE: tl.constexpr):
-    """Pointers of a tile of a unit-stride row: processing steps ``i_tile + o_n``, read backwards from
-    ``T - 1`` when ``REVERSE`` (a reversed signal is never copied)."""
+    """Pointers of a ``(BLOCK, C)`` tile of a unit-stride row (``o_n = lane * C + column``): processing
+    steps ``i_tile + o_n``. ``REVERSE``: the steps run backwards from ``T - 1`` (a reversed signal is
+    never copied), and each lane's C addresses are laid out ascending, so column ``c`` holds the lane's
+    step ``C - 1 - c`` (``_tile_steps``) and the walkers take the columns in that order (``FLIP``). As
+    an ascending run (a base plus the column index) the loads and stores vectorize; descending
+    addresses compiled to a scalar load and a 64-bit address a sample (sm_90, the adjoint: 48 loads and
+    173 address instructions a thread a tile)."""
     if REVERSE:
-        p = p_row + (T - 1 - i_tile) - o_n
+        B: tl.constexpr = o_n.shape[0]
+        C: tl.constexpr = o_n.shape[1]
+        p = p_row + (T - i_tile - C - tl.arange(0, B)[:, None] * C) + tl.arange(0, C)[None, :]
     else:
         p = p_row + i_tile + o_n
     return p
 
 
 @triton.jit
+def _tile_steps(o_n, REVERSE: tl.constexpr):
+    """The processing step (less the tile's first) of each element of a ``_tile_ptrs`` tile."""
+    if REVERSE:
+        B: tl.constexpr = o_n.shape[0]
+        C: tl.constexpr = o_n.shape[1]
+        o_m = tl.arange(0, B)[:, None] * C + (C - 1 - tl.arange(0, C)[None, :])
+    else:
+        o_m = o_n
+    return o_m
+
+
+@triton.jit
 def _load_tile(p, o_n, n_left, SIZE: tl.constexpr):
-    """A tile of ``SIZE`` steps at pointers ``p``; masked (zero past the row's end) only where fewer
-    than ``SIZE`` steps are left: a row's last tile."""
+    """A tile of ``SIZE`` steps at pointers ``p`` whose steps are ``o_n`` (``_tile_steps``); masked
+    (zero past the row's end) only where fewer than ``SIZE`` steps are left: a row's last tile."""
     if n_left >= SIZE:
         t = tl.load(p)
     else:
@@ -413,7 +432,8 @@ def _row_tile(p_t, i_tk, R, T, s_r, o_n, SIZE: tl.constexpr, REVERSE: tl.constex
     """The ``(BLOCK, C)`` tile of ticket ``i_tk`` (tile ``i_tk // R`` of row ``i_tk % R``) of a
     unit-stride ``[R, T]`` tensor ``p_t``."""
     i_tile = (i_tk // R) * SIZE
-    return _load_tile(_tile_ptrs(p_t + (i_tk % R) * s_r, i_tile, T, o_n, REVERSE), o_n, T - i_tile, SIZE)
+    return _load_tile(_tile_ptrs(p_t + (i_tk % R) * s_r, i_tile, T, o_n, REVERSE), _tile_steps(o_n, REVERSE),
+                      T - i_tile, SIZE)
 
 
 @triton.jit
@@ -443,11 +463,12 @@ def _forward_tile(
     # ~100 more registers a thread alive through the whole pass.
     i_tile = i_c * BLOCK * C  # first step of the tile
     o_n = tl.arange(0, BLOCK)[:, None] * C + tl.arange(0, C)[None, :]
+    o_m = _tile_steps(o_n, REVERSE)  # each element's step (columns reversed when REVERSE)
     n_left = T - i_tile
     b_xt = _to_bits(b_xr.to(y.dtype.element_ty), LOG, BLOCK)
     if HAS_HEAD:
         # head[n] enters at processing step n (also when REVERSE); zero from K on
-        b_ht = _to_bits(tl.load(head + i_row * s_hr + i_tile + o_n, mask=o_n < K - i_tile, other=0.0), LOG, BLOCK)
+        b_ht = _to_bits(tl.load(head + i_row * s_hr + i_tile + o_m, mask=o_m < K - i_tile, other=0.0), LOG, BLOCK)
     else:
         b_ht = b_xt  # never read
     # section 0's FIR halo comes from x; a later section's input is the previous section's output, so
@@ -456,10 +477,10 @@ def _forward_tile(
     for i_s in range(S):
         if STORE_INTER:
             _store_tile(_tile_ptrs(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, o_n, REVERSE),
-                        _from_bits(b_xt, LOG, BLOCK), o_n, n_left, BLOCK * C)
+                        _from_bits(b_xt, LOG, BLOCK), o_m, n_left, BLOCK * C)
         if HAS_HEAD and S > 1:
             # this section's head (zero from K on: only a row's first tile reads memory)
-            b_ht = _to_bits(tl.load(head + i_row * s_hr + i_s * s_hs + i_tile + o_n, mask=o_n < K - i_tile,
+            b_ht = _to_bits(tl.load(head + i_row * s_hr + i_s * s_hs + i_tile + o_m, mask=o_m < K - i_tile,
                                     other=0.0), LOG, BLOCK)
         p_b = b + i_r * s_br + i_s * s_bs
         p_a = a + i_r * s_ar + i_s * s_as
@@ -471,13 +492,13 @@ def _forward_tile(
             b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_h1, b_h2, b_h3, b_h4, b_a1, b_a2, b_a3, b_a4,
             p_a, a + i_row * s_ar + i_s * s_as, s_ak, agg + i_s * R * n_tiles * 4, inc + i_s * R * n_tiles * 4,
             p_fa, p_fi, pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1,
-            C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, y.dtype.element_ty)
+            C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, y.dtype.element_ty, REVERSE)
         if STORE_ENDS:
             if i_tile + BLOCK * C > T - KT:  # the row's last KT steps: the last tile or two
-                i_e = i_tile + o_n - (T - KT)
+                i_e = i_tile + o_m - (T - KT)
                 tl.store(ends + (i_s * R + i_row) * KT + i_e, _from_bits(b_xt, LOG, BLOCK),
-                         mask=(i_e >= 0) & (o_n < n_left))
-    _store_tile(_tile_ptrs(y + i_row * s_yr, i_tile, T, o_n, REVERSE), _from_bits(b_xt, LOG, BLOCK), o_n, n_left,
+                         mask=(i_e >= 0) & (o_m < n_left))
+    _store_tile(_tile_ptrs(y + i_row * s_yr, i_tile, T, o_n, REVERSE), _from_bits(b_xt, LOG, BLOCK), o_m, n_left,
                 BLOCK * C)
 
 
@@ -512,7 +533,10 @@ def _lti_single_pass_kernel(
             # lines in cache. One register a thread, where holding the next tile took 36 (sm_90, order 2)
             i_nt = tl.minimum(i_nx, n_total - 1)
             i_n0 = (i_nt // R) * BLOCK * C + o_l * C
-            p_touch = _tile_ptrs(x + (i_nt % R) * s_xr, 0, T, tl.minimum(i_n0, T - 1), REVERSE)
+            i_n0 = tl.minimum(i_n0, T - 1)
+            if REVERSE:
+                i_n0 = T - 1 - i_n0
+            p_touch = x + (i_nt % R) * s_xr + i_n0
             b_touch = tl.load(p_touch)
             b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, BLOCK * C, REVERSE)
             _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, i_tk, b_xr, T, K, R, n_tiles, KT,

@@ -108,3 +108,21 @@ def test_power_table_cuts_order_4_instructions():
     assert table["spill"] == 0 and table["regs"] < 204, table
     assert table["fp64"] < 0.5 * 72.4, table
     assert table["per_sample"] < 0.8 * 108.2, table
+
+
+def test_sass_by_source_line(rows):
+    """``--lines``: the single-pass order-1 forward's SASS by source line (its kernel is already in the
+    Triton cache from the ``rows`` fixture): the lanes' float64 recurrence and the tile's loads show at
+    their own lines."""
+    env = dict(os.environ)
+    env.pop("TRITON_INTERPRET", None)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kernel_resources.py"), "--lines",
+                          "lti N=1 M=1"], check=True, env=env, cwd=ROOT, timeout=900, capture_output=True,
+                         text=True).stdout
+    assert "`_lti_single_pass_kernel`" in out, out
+    table = [line.strip("|").split("|") for line in out.splitlines() if line.startswith("| ") and ".py:" in line]
+    assert len(table) >= 10, out
+    assert any(where.strip().startswith("lti.py:") and "DFMA" in ops for where, _, ops in table), out
+    assert any(where.strip().startswith("lti_single_pass.py:") and "LDG" in ops for where, _, ops in table), out
+    assert sum(int(n) for _, n, _ in table) > 500, out
