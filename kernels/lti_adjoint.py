@@ -47,8 +47,7 @@ from ._bits import to_bits as _to_bits
 from ._lookback import check_tiles, take_ticket
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
-from .lti_single_pass import (_load_tile, _section_pass, _store_tile, _tile_ptrs, _tile_steps, lookback_setup,
-                              power_table_setup)
+from .lti_single_pass import _load_tile, _section_pass, _store_tile, _tile_steps, lookback_setup, power_table_setup
 
 __all__ = ["lti_adjoint", "fused_adjoint_applies"]
 
@@ -152,8 +151,7 @@ def _lti_adjoint_kernel(
 
     # ---- the tile of g (one int64 base, int32 offsets, masks only on a row's last tile); through the
     # cascade it becomes each section's dx, the output gradient of the section before
-    b_gt = _to_bits(_load_tile(_tile_ptrs(g + i_row * s_gr, i_tile, T, o_n, REVERSE), o_m, n_left, BLOCK * C)
-                    .to(dx.dtype.element_ty), LOG, BLOCK)
+    b_gt = _to_bits(_load_tile(g + i_row * s_gr, i_tile, T, o_n, REVERSE).to(dx.dtype.element_ty), LOG, BLOCK)
     for j in range(S):
         i_s = S - 1 - j
         i_s64 = i_s + 0 * i_row  # int64: section offsets in the [S+1, R, T] stack may pass 2^31
@@ -180,7 +178,7 @@ def _lti_adjoint_kernel(
         b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(b + i_r * s_br + i_s * s_bs, s_bk, m_1, M, BLOCK)
         if NB > 0:
             p_xs = x + i_s64 * s_xs + i_row * s_xr
-            b_xt = _to_bits(_load_tile(_tile_ptrs(p_xs, i_tile, T, o_n, REVERSE), o_m, n_left, BLOCK * C), LOG, BLOCK)
+            b_xt = _to_bits(_load_tile(p_xs, i_tile, T, o_n, REVERSE), LOG, BLOCK)
         else:
             b_xt = b_vt  # never read
         if NA > 0:
@@ -188,7 +186,7 @@ def _lti_adjoint_kernel(
                 p_ys = y + i_row * s_yr
             else:
                 p_ys = x + (i_s64 + 1) * s_xs + i_row * s_xr
-            b_yt = _to_bits(_load_tile(_tile_ptrs(p_ys, i_tile, T, o_n, REVERSE), o_m, n_left, BLOCK * C), LOG, BLOCK)
+            b_yt = _to_bits(_load_tile(p_ys, i_tile, T, o_n, REVERSE), LOG, BLOCK)
         else:
             b_yt = b_vt  # never read
         b_gt, _, _, _, _, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
@@ -209,8 +207,7 @@ def _lti_adjoint_kernel(
             tl.store(vh + i_row * s_vr + i_s * s_vs + (n_left - 1 - o_m), _from_bits(b_vt, LOG, BLOCK),
                      mask=(o_m < n_left) & (n_left - 1 - o_m < K))
     if HAS_DX:
-        _store_tile(_tile_ptrs(dx + i_row * s_dr, i_tile, T, o_n, REVERSE), _from_bits(b_gt, LOG, BLOCK),
-                    o_m, n_left, BLOCK * C)
+        _store_tile(dx + i_row * s_dr, i_tile, T, _from_bits(b_gt, LOG, BLOCK), o_n, REVERSE)
 
 
 def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, reverse, g_ends=None,

@@ -275,7 +275,8 @@ def _section_pass(
     LOG_W: tl.constexpr, USE_TABLE: tl.constexpr, Y_DTYPE: tl.constexpr, FLIP: tl.constexpr,
 ):
     """Steps 1-4 of the module docstring for one filter (one section) on a bit-shaped tile already
-    in registers (``FLIP``: its columns in reverse step order, see ``_tile_ptrs``). ``agg``/``inc``/``p_fa``/``p_fi``: this section's look-back buffers and flags.
+    in registers (``FLIP``: its columns in reverse step order, see ``_tile_ptrs``).
+    ``agg``/``inc``/``p_fa``/``p_fi``: this section's look-back buffers and flags.
     ``p_pw``: this section's power table (``power_table_setup``; ``USE_TABLE``): a row's first tile writes it
     before it publishes anything; a later tile reads it only after waiting for a flag published after
     those stores (its look-back window; at orders 3-4, before the lane scan, the aggregate flag of the
@@ -408,32 +409,34 @@ def _tile_steps(o_n, REVERSE: tl.constexpr):
 
 
 @triton.jit
-def _load_tile(p, o_n, n_left, SIZE: tl.constexpr):
-    """A tile of ``SIZE`` steps at pointers ``p`` whose steps are ``o_n`` (``_tile_steps``); masked
-    (zero past the row's end) only where fewer than ``SIZE`` steps are left: a row's last tile."""
-    if n_left >= SIZE:
+def _load_tile(p_row, i_tile, T, o_n, REVERSE: tl.constexpr):
+    """The ``(BLOCK, C)`` tile of processing steps ``i_tile + o_n`` of a unit-stride row ``p_row``, in
+    ``_tile_ptrs``' layout; masked (zero past the row's end) only on a row's last tile."""
+    p = _tile_ptrs(p_row, i_tile, T, o_n, REVERSE)
+    n_left = T - i_tile
+    if n_left >= o_n.shape[0] * o_n.shape[1]:
         t = tl.load(p)
     else:
-        t = tl.load(p, mask=o_n < n_left, other=0.0)
+        t = tl.load(p, mask=_tile_steps(o_n, REVERSE) < n_left, other=0.0)
     return t
 
 
 @triton.jit
-def _store_tile(p, t, o_n, n_left, SIZE: tl.constexpr):
-    """Store a tile loaded by ``_load_tile`` (masked on a row's last tile only)."""
-    if n_left >= SIZE:
+def _store_tile(p_row, i_tile, T, t, o_n, REVERSE: tl.constexpr):
+    """Store a tile where ``_load_tile`` loads it (masked on a row's last tile only)."""
+    p = _tile_ptrs(p_row, i_tile, T, o_n, REVERSE)
+    n_left = T - i_tile
+    if n_left >= o_n.shape[0] * o_n.shape[1]:
         tl.store(p, t)
     else:
-        tl.store(p, t, mask=o_n < n_left)
+        tl.store(p, t, mask=_tile_steps(o_n, REVERSE) < n_left)
 
 
 @triton.jit
-def _row_tile(p_t, i_tk, R, T, s_r, o_n, SIZE: tl.constexpr, REVERSE: tl.constexpr):
+def _row_tile(p_t, i_tk, R, T, s_r, o_n, REVERSE: tl.constexpr):
     """The ``(BLOCK, C)`` tile of ticket ``i_tk`` (tile ``i_tk // R`` of row ``i_tk % R``) of a
     unit-stride ``[R, T]`` tensor ``p_t``."""
-    i_tile = (i_tk // R) * SIZE
-    return _load_tile(_tile_ptrs(p_t + (i_tk % R) * s_r, i_tile, T, o_n, REVERSE), _tile_steps(o_n, REVERSE),
-                      T - i_tile, SIZE)
+    return _load_tile(p_t + (i_tk % R) * s_r, (i_tk // R) * o_n.shape[0] * o_n.shape[1], T, o_n, REVERSE)
 
 
 @triton.jit
@@ -476,8 +479,8 @@ def _forward_tile(
     b_h1, b_h2, b_h3, b_h4 = _input_halo(p_x, i_t0, s_xt, m_g, T, M, BLOCK, REVERSE)
     for i_s in range(S):
         if STORE_INTER:
-            _store_tile(_tile_ptrs(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, o_n, REVERSE),
-                        _from_bits(b_xt, LOG, BLOCK), o_m, n_left, BLOCK * C)
+            _store_tile(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, _from_bits(b_xt, LOG, BLOCK), o_n,
+                        REVERSE)
         if HAS_HEAD and S > 1:
             # this section's head (zero from K on: only a row's first tile reads memory)
             b_ht = _to_bits(tl.load(head + i_row * s_hr + i_s * s_hs + i_tile + o_m, mask=o_m < K - i_tile,
@@ -498,8 +501,7 @@ def _forward_tile(
                 i_e = i_tile + o_m - (T - KT)
                 tl.store(ends + (i_s * R + i_row) * KT + i_e, _from_bits(b_xt, LOG, BLOCK),
                          mask=(i_e >= 0) & (o_m < n_left))
-    _store_tile(_tile_ptrs(y + i_row * s_yr, i_tile, T, o_n, REVERSE), _from_bits(b_xt, LOG, BLOCK), o_m, n_left,
-                BLOCK * C)
+    _store_tile(y + i_row * s_yr, i_tile, T, _from_bits(b_xt, LOG, BLOCK), o_n, REVERSE)
 
 
 @triton.jit
@@ -538,7 +540,7 @@ def _lti_single_pass_kernel(
                 i_n0 = T - 1 - i_n0
             p_touch = x + (i_nt % R) * s_xr + i_n0
             b_touch = tl.load(p_touch)
-            b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, BLOCK * C, REVERSE)
+            b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, REVERSE)
             _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, i_tk, b_xr, T, K, R, n_tiles, KT,
                           s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
                           S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
@@ -548,7 +550,7 @@ def _lti_single_pass_kernel(
             tl.store(p_touch, b_touch, mask=i_nx < 0)
             i_tk = i_nx
     else:
-        b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, BLOCK * C, REVERSE)
+        b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, REVERSE)
         _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, i_tk, b_xr, T, K, R, n_tiles, KT,
                       s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
                       S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
