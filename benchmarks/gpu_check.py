@@ -15,7 +15,8 @@ most of its 3 minutes compiling), the kernel variant table (single-pass vs
 three-pass kernels, the fused sos cascade vs per-section launches, the one-launch backwards of the LTI,
 time-varying and sos paths vs their compositions, the fused coefficient-gradient reduction vs per-lag
 torch, the high-order lane spread, the fused time-varying cascade and the cascade with initial states;
-``--families`` times only the named ones), the GPU test tier (``--test-budget`` seconds, ``--skip-tests``; in 8
+``--families`` times only the named ones), with ``--timeline`` the single-pass kernels' phases from GPU
+clock stamps (``benchmarks/tile_timeline.py``), the GPU test tier (``--test-budget`` seconds, ``--skip-tests``; in 8
 processes where pytest-xdist is installed), the optional public-function bandwidth table (``--bandwidth``) and the benchmark
 suite (about 110 s, ``--skip-suite``); with ``--host``, a profile of a call's host time and the
 public functions as CUDA graph replays (``benchmarks/host_time.py``). Give the device call the longest limit allowed (600 s): a run
@@ -558,6 +559,8 @@ def main(argv=None) -> int:
                     help="also profile a call's host time and time the public functions as CUDA graph replays")
     ap.add_argument("--tests", nargs="*", default=None, help="test files or ids for the GPU tier (default: tests)")
     ap.add_argument("--bandwidth", action="store_true", help="also time the public functions against a copy")
+    ap.add_argument("--timeline", action="store_true",
+                    help="also stamp the single-pass kernels' phases with the GPU clock (benchmarks/tile_timeline.py)")
     ap.add_argument("--warm-workers", type=int, default=8,
                     help="processes that compile the variant table's kernels in parallel first (0: none)")
     ap.add_argument("--warm-part", default=None, help=argparse.SUPPRESS)  # K/N: one such process
@@ -593,6 +596,16 @@ def main(argv=None) -> int:
               f"this run uses SSM_LFILTER_SINGLE_PASS={os.environ.get('SSM_LFILTER_SINGLE_PASS', '(unset: per-family defaults)')}.", ""]
     save()
     print("\n".join(parts[-5:]), flush=True)
+
+    if args.timeline:
+        from benchmarks import tile_timeline
+
+        try:
+            parts += ["## Where a single-pass tile's time goes (clock stamps)", "", tile_timeline.timeline_report(), ""]
+        except Exception as err:  # noqa: BLE001 - report the failure and go on
+            parts += ["## Where a single-pass tile's time goes (clock stamps)", "", f"failed: {type(err).__name__}: {err}", ""]
+        save()
+        print(parts[-2], flush=True)
 
     if not args.skip_tests:
         parts += ["## GPU test tier", "", _test_tier(args.out, args.test_budget, args.tests), ""]

@@ -3,6 +3,7 @@ machine without one.
 
     python benchmarks/kernel_resources.py [--arch 90] [--out FILE.md] [--only LABEL_PREFIX ...]
     python benchmarks/kernel_resources.py --lines LABEL_PREFIX   # SASS instructions by source line
+    python benchmarks/kernel_resources.py --lines LABEL_PREFIX --opcode F2F   # where one opcode comes from
 
 Triton's wheel ships ``ptxas`` and ``cuobjdump``, so every kernel compiles to a cubin for any NVIDIA
 architecture here, GPU or not. Each case runs a public launcher on ``meta`` tensors (GPU-sized shapes,
@@ -133,9 +134,10 @@ def source_lines(fn: JITFunction, args: tuple, kwargs: dict, arch: int = 90) -> 
     return lines
 
 
-def lines_table(label: str, arch: int = 90, top: int = 30) -> str:
+def lines_table(label: str, arch: int = 90, top: int = 30, opcode: str | None = None) -> str:
     """Markdown: the source lines with the most SASS instructions in each kernel of the first case whose
-    label starts with ``label``: what to cut first."""
+    label starts with ``label``: what to cut first. ``opcode``: instead every line with that opcode,
+    with its count of it (where the F2F conversions, or the clock reads, come from)."""
     case = next(((lab, launch) for lab, launch in _cases() if lab.startswith(label)), None)
     if case is None:
         raise SystemExit(f"no case label starts with {label!r}")
@@ -143,6 +145,13 @@ def lines_table(label: str, arch: int = 90, top: int = 30) -> str:
     for fn, args, kwargs in capture(case[1]):
         lines = source_lines(fn, args, kwargs, arch)
         total = sum(sum(ops.values()) for ops in lines.values())
+        if opcode:
+            hits = {where: ops[opcode] for where, ops in lines.items() if opcode in ops}
+            out += [f"`{fn.__name__}`: {sum(hits.values())} {opcode} of {total} instructions (static)", "",
+                    f"| line | {opcode} |", "|---|---|"]
+            out += [f"| {where} | {n} |" for where, n in sorted(hits.items(), key=lambda kv: -kv[1])]
+            out.append("")
+            continue
         out += [f"`{fn.__name__}`: {total} instructions (static)", "", "| line | instructions | most frequent |",
                 "|---|---|---|"]
         for where, ops in sorted(lines.items(), key=lambda kv: -sum(kv[1].values()))[:top]:
@@ -162,9 +171,13 @@ def _cases():
         return lambda: K.lti(torch.empty(R, T, **meta), torch.empty(1, M + 1, **meta),
                              torch.empty(1, N, **meta), torch.empty(R, 0, **meta), **kw)
 
-    def adjoint(R, T, N, M):
+    def adjoint(R, T, N, M, **kw):
         sig = [torch.empty(R, T, **meta) for _ in range(3)]
-        return lambda: K.lti_adjoint(*sig, torch.empty(1, M + 1, **meta), torch.empty(1, N, **meta), 0, True, M + 1, N)
+        return lambda: K.lti_adjoint(*sig, torch.empty(1, M + 1, **meta), torch.empty(1, N, **meta), 0, True, M + 1, N,
+                                     **kw)
+
+    def clock():  # the clock stamps' buffer (kernels/_clock.py), resized by the launcher
+        return torch.empty(0, dtype=torch.int64, device="meta")
 
     def tv_sos(R, T, S, inter=False, **kw):
         sos = torch.empty(1, T, S, 6, **meta)  # b and a as views of one normalized sos tensor, as the glue passes
@@ -184,6 +197,9 @@ def _cases():
         # the persistent launch (opt-in): the next tile's load held in registers through the current one
         ("persistent lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, persistent=True)),
         ("persistent lti N=4 M=4, 32 x 2^20", lti(32, 1 << 20, 4, 4, persistent=True)),
+        # the clock stamps' diagnostic build (benchmarks/tile_timeline.py): the same registers, no spill
+        ("timed lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, clock=clock())),
+        ("timed lti_adjoint N=2 M=2 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 2, 2, clock=clock())),
         ("persistent sos 8 biquads, 32 x 2^20", lambda: K.sos(
             torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 2, **meta),
             persistent=True)),
@@ -338,12 +354,13 @@ def main(argv=None) -> int:
     p.add_argument("--lines", metavar="LABEL",
                    help="instead: the source lines with the most SASS instructions, for the first case whose "
                         "label starts with LABEL")
+    p.add_argument("--opcode", metavar="OP", help="with --lines: every source line with this SASS opcode instead")
     p.add_argument("--later-tiles", action="store_true",
                    help="instead: what a single-pass LTI tile other than a row's first runs, with the power "
                         "table and without")
     args = p.parse_args(argv)
     if args.lines:
-        text = lines_table(args.lines, args.arch)
+        text = lines_table(args.lines, args.arch, opcode=args.opcode)
     elif args.later_tiles:
         text = later_tile_table(args.arch, args.only, args.jobs)
     else:

@@ -44,7 +44,8 @@ def publish(p_flag):
 
 @triton.jit
 def wait_flags(p_flags, mask):
-    """Spin until every flag in ``p_flags`` (a block of pointers) under ``mask`` is raised."""
+    """Spin until every flag in ``p_flags`` (a block of pointers) under ``mask`` is raised; returns the
+    polls it repeated (0: all raised at the first; callers that ignore it compile without the count)."""
     f = tl.atomic_add(p_flags, 0, mask=mask, sem="acquire")
     ready = tl.min(tl.where(mask, f, 1), axis=0)
     n_spin = 0
@@ -53,6 +54,7 @@ def wait_flags(p_flags, mask):
         ready = tl.min(tl.where(mask, f, 1), axis=0)
         n_spin += 1
     tl.debug_barrier()  # the acquiring threads' view is shared with the whole CTA
+    return n_spin
 
 
 def check_tiles(op: str, lanes: int | None, window_tiles: int | None) -> None:

@@ -492,7 +492,8 @@ def _tile_log(C: int, M: int, N: int) -> int:
 def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *,
         block_size: int | None = None, scan_block: int | None = None, coalesced: bool | None = None,
         single_pass: bool | None = None, lanes: int | None = None, window_tiles: int | None = None,
-        reverse: bool = False, power_table: bool | None = None, persistent: bool | None = None) -> torch.Tensor:
+        reverse: bool = False, power_table: bool | None = None, persistent: bool | None = None,
+        clock: torch.Tensor | None = None) -> torch.Tensor:
     """LTI direct form I with fused FIR, ``y [R,T]`` (see the module docstring for the recurrence).
 
     ``block_size``: samples per sequential chunk (the carry unit), default 32 for orders <= 8,
@@ -508,7 +509,9 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     and look-back window, for tests; ``power_table``: whether it loads the companion matrix powers from
     a table a row's first tile writes (``lti_single_pass.power_table_setup``; None: the default, on);
     ``persistent``: whether it runs a few looping programs an SM that load their next tile ahead
-    (``lti_single_pass``; None: the default, off).
+    (``lti_single_pass``; None: the default, off); ``clock``: every single-pass tile's clock stamps
+    (an int64 CUDA tensor, resized; a diagnostic, ``_clock.py``; a ValueError where the single pass
+    does not run).
     ``reverse``: the same filter run backwards in time, ``flip(lti(flip(x)))`` with ``head`` still in
     processing order (``head[n]`` enters at time ``T-1-n``). No flipped copy: the single-pass kernel
     reads and writes reversed indices, the three-pass kernels get ``x`` and ``y`` from their last
@@ -559,8 +562,11 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
         from .lti_single_pass import lti_single_pass  # imports this module's jit helpers
 
         lti_single_pass(x, b, a, head, y, C, lanes=lanes, window_tiles=window_tiles, reverse=reverse,
-                        power_table=power_table, persistent=persistent)
+                        power_table=power_table, persistent=persistent, clock=clock)
         return y.to(out_dtype)
+    if clock is not None:
+        raise ValueError(f"lti: expected a filter the single-pass kernel runs with clock (1 <= N <= 4, M <= 4), "
+                         f"got N={N}, M={M}")
     x_arg, y_arg = x, y
     if reverse:
         # The same kernels on the reversed signal without flipped copies: x and y are passed from

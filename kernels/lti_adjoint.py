@@ -44,6 +44,7 @@ import triton.language as tl
 
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
+from ._clock import prepare_clock, stamp, stamp_end, stamp_start
 from ._lookback import check_tiles, take_ticket
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
@@ -124,14 +125,15 @@ def _store_tile_sum(p, s, K: tl.constexpr, NK: tl.constexpr, SIGN: tl.constexpr)
 
 @triton.jit
 def _lti_adjoint_kernel(
-    g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends, pw,
+    g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends, pw, clk,
     T, K, R, n_tiles, KT,
     s_gr, s_xs, s_xr, s_yr, s_bs, s_br, s_bk, s_as, s_ar, s_ak, s_dr, s_vr, s_vs, s_ps, s_pr,
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
     NB: tl.constexpr, NA: tl.constexpr, HAS_DX: tl.constexpr, HAS_VH: tl.constexpr, HAS_ENDS: tl.constexpr,
     BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr, LOG_W: tl.constexpr, REVERSE: tl.constexpr,
-    USE_TABLE: tl.constexpr,
+    USE_TABLE: tl.constexpr, TIMED: tl.constexpr,
 ):
+    # TIMED: a row of clock stamps a ticket in clk (kernels/_clock.py; one filter).
     # S filters in cascade, their adjoints run last section first (S = 1: one LTI filter, x and y its
     # input and output; S > 1: x is the [S+1, R, T] stack of section inputs and the output, y unused;
     # each section's dhead s_vs apart). HAS_ENDS: g_ends [S, R, KT] is the gradient of every section's
@@ -151,7 +153,11 @@ def _lti_adjoint_kernel(
 
     # ---- the tile of g (one int64 base, int32 offsets, masks only on a row's last tile); through the
     # cascade it becomes each section's dx, the output gradient of the section before
-    b_gt = _to_bits(_load_tile(g + i_row * s_gr, i_tile, T, o_n, REVERSE).to(dx.dtype.element_ty), LOG, BLOCK)
+    b_gr = _load_tile(g + i_row * s_gr, i_tile, T, o_n, REVERSE)
+    if TIMED:
+        stamp_start(clk, i_tk, o_l)
+        stamp(clk, i_tk, 3, tl.sum(b_gr.to(tl.float32), 1), o_l)
+    b_gt = _to_bits(b_gr.to(dx.dtype.element_ty), LOG, BLOCK)
     for j in range(S):
         i_s = S - 1 - j
         i_s64 = i_s + 0 * i_row  # int64: section offsets in the [S+1, R, T] stack may pass 2^31
@@ -167,8 +173,8 @@ def _lti_adjoint_kernel(
             a + i_r * s_ar + i_s * s_as, a + i_row * s_ar + i_s * s_as, s_ak,
             agg + j * R * n_tiles * 4, inc + j * R * n_tiles * 4,
             flags + (2 * j * R + i_row) * n_tiles, flags + ((2 * j + 1) * R + i_row) * n_tiles,
-            pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1, C, LOG, 0, N, NP, False, BLOCK,
-            LOG_BLOCK, W, LOG_W, USE_TABLE, dx.dtype.element_ty, REVERSE)
+            pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1, clk, i_tk, C, LOG, 0, N, NP, False,
+            BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, dx.dtype.element_ty, REVERSE, TIMED)
 
         # ---- one walk over the columns: dx = FIR(v) (the lanes' start states are its input halo) and
         # the lagged sums against aligned tiles of the section's input and output. v past the row's end
@@ -206,12 +212,14 @@ def _lti_adjoint_kernel(
         if HAS_VH:
             tl.store(vh + i_row * s_vr + i_s * s_vs + (n_left - 1 - o_m), _from_bits(b_vt, LOG, BLOCK),
                      mask=(o_m < n_left) & (n_left - 1 - o_m < K))
+        if TIMED:  # one section: after its walk, once the lane sums (float64 blocks) are ready
+            stamp_end(clk, i_tk, sb0 + sa1, o_l)
     if HAS_DX:
         _store_tile(dx + i_row * s_dr, i_tile, T, _from_bits(b_gt, LOG, BLOCK), o_n, REVERSE)
 
 
 def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, reverse, g_ends=None,
-            power_table=None):
+            power_table=None, clock=None):
     """One launch of ``_lti_adjoint_kernel`` for ``S = b.shape[1]`` sections (``b [Rb, S, M+1]``,
     ``a [Ra, S, N]``, ``N >= M``; ``S > 1``: ``x`` is the ``[S+1, R, T]`` stack of section inputs and
     output, ``y`` unused; ``vh [R, K]`` or ``[R, S, K]`` receives the heads' gradients). ``g_ends
@@ -228,8 +236,10 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
         raise ValueError(f"lti_adjoint: expected contiguous g_ends [S={S}, R={R}, KT] with reverse, got "
                          f"{tuple(g_ends.shape)}")
     pw, s_ps, s_pr = power_table_setup(a, S, NP, n_tiles, BLOCK, W, power_table)
+    timed = prepare_clock(clock, R * n_tiles, S, "lti_adjoint")
     _lti_adjoint_kernel[(R * n_tiles,)](
         g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends if KT else g, agg if pw is None else pw,
+        clock if timed else flags,
         T, K, R, n_tiles, KT,
         g.stride(0), x.stride(0) if x_sections else 0, x.stride(-2), y.stride(0),
         b.stride(1), b.stride(0) if b.shape[0] > 1 else 0, b.stride(2),
@@ -238,7 +248,7 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
         S=S, C=C, LOG=C.bit_length() - 1, M=M, N=N, NP=NP, NB=n_b, NA=n_a, HAS_DX=bool(need_x), HAS_VH=K > 0,
         HAS_ENDS=KT > 0,
         BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
-        REVERSE=reverse, USE_TABLE=pw is not None, num_warps=max(1, min(4, BLOCK // 32)))
+        REVERSE=reverse, USE_TABLE=pw is not None, TIMED=timed, num_warps=max(1, min(4, BLOCK // 32)))
     return part.sum(1)  # a fixed-order reduction over the tiles
 
 
@@ -255,13 +265,15 @@ def fused_adjoint_applies(b: torch.Tensor, a: torch.Tensor, block_size: int | No
 
 def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, a: torch.Tensor, K: int,
                 need_x: bool, n_b: int, n_a: int, *, reverse: bool = False, block_size: int | None = None,
-                lanes: int | None = None, window_tiles: int | None = None, power_table: bool | None = None):
+                lanes: int | None = None, window_tiles: int | None = None, power_table: bool | None = None,
+                clock: torch.Tensor | None = None):
     """The backward of ``y = lti(x, b, a, head, reverse)`` (``head`` of length ``K``) for the output
     gradient ``g``, in one launch: ``(dx [R, T] or None, db [R, n_b], da [R, n_a], dhead [R, K])``, per
     row (the caller sums rows of shared coefficients). ``n_b <= M+1`` and ``n_a <= N`` lags are summed
     (0 skips a coefficient's gradient), ``need_x=False`` skips ``dx``. ``g, x, y [R, T]``; ``b, a`` as
     for ``lti`` (``Rb, Ra`` in {1, R}), with ``fused_adjoint_applies(b, a)``. ``block_size``, ``lanes``,
-    ``window_tiles``, ``power_table``: as for ``lti_single_pass`` (tests force small ones)."""
+    ``window_tiles``, ``power_table``: as for ``lti_single_pass`` (tests force small ones); ``clock``:
+    as for ``lti_single_pass``, every tile's clock stamps (a diagnostic, ``kernels/_clock.py``)."""
     if g.dim() != 2 or x.shape != g.shape or y.shape != g.shape:
         raise ValueError(f"lti_adjoint: expected g, x, y of one shape [R, T], got {tuple(g.shape)}, "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
@@ -288,7 +300,7 @@ def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tens
         db = g.new_zeros(R, n_b)
         return (dx.to(out_dtype) if need_x else None), db, g.new_zeros(R, n_a), vh.to(out_dtype)
     sums = _launch(g, x, y, b[:, None], a_s[:, None], dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles,
-                   not reverse, power_table=power_table)[:, 0]
+                   not reverse, power_table=power_table, clock=clock)[:, 0]
     # separate tensors (not two views of one): the op's outputs must not alias each other
     db, da = sums[:, :n_b].to(out_dtype, copy=True), sums[:, n_b:].to(out_dtype, copy=True)
     return (dx.to(out_dtype) if need_x else None), db, da, vh.to(out_dtype)

@@ -37,6 +37,7 @@ import triton
 import triton.language as tl
 
 from ._affine import _combine2, _combine4, apply_affine, scan_affine
+from ._clock import prepare_clock, stamp, stamp_end, stamp_start, stamp_value
 from ._lookback import check_tiles, publish, take_ticket, wait_flags, window
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
@@ -228,12 +229,12 @@ def _window_state(p_agg, p_inc, p_fa, p_fi, i_c, p11, p12, p13, p14, p21, p22, p
     ``j`` of a ``[W]`` block applies ``P^j`` by the bits of ``j``, then a fixed-order sum: NP loads a
     window tile instead of a whole map, no scan of matrices, and bitwise deterministic. ``USE_TABLE``:
     the powers ``P^(2^k)`` are loaded from the row's power table at ``p_lw`` (``power_table_setup``) instead
-    of squared from ``P`` here."""
+    of squared from ``P`` here. Also returns the polls the wait for the window's flags repeated."""
     o_w = tl.arange(0, W)
     i_k = i_c - 1 - o_w  # the tile of element j (the anchor c-W for the last one)
     m_k = i_k >= 0
     anchor = o_w == W - 1
-    wait_flags(tl.where(anchor, p_fi, p_fa) + i_k, m_k)
+    n_poll = wait_flags(tl.where(anchor, p_fi, p_fa) + i_k, m_k)
     p_s = tl.where(anchor, p_inc, p_agg) + i_k * 4
     u1 = tl.load(p_s, mask=m_k, other=0.0, cache_modifier=".cg")
     u2 = tl.zeros_like(u1)
@@ -247,7 +248,7 @@ def _window_state(p_agg, p_inc, p_fa, p_fi, i_c, p11, p12, p13, p14, p21, p22, p
     # with USE_TABLE the powers come from the row's power table at p_lw (loaded after the waits above)
     u1, u2, u3, u4 = _power_by_bits(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
                                     p41, p42, p43, p44, u1, u2, u3, u4, o_w, p_lw, NP, LOG_W, USE_TABLE)
-    return tl.sum(u1, 0), tl.sum(u2, 0), tl.sum(u3, 0), tl.sum(u4, 0)
+    return tl.sum(u1, 0), tl.sum(u2, 0), tl.sum(u3, 0), tl.sum(u4, 0), n_poll
 
 
 @triton.jit
@@ -269,10 +270,11 @@ def _store_state_at(p, v1, v2, v3, v4, o, I):
 @triton.jit
 def _section_pass(
     b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_x1, b_x2, b_x3, b_x4, b_a1, b_a2, b_a3, b_a4,
-    p_a, p_ar, s_ak, agg, inc, p_fa, p_fi, p_pw, i_row, i_c, n_tiles, o_l, m_1,
+    p_a, p_ar, s_ak, agg, inc, p_fa, p_fi, p_pw, i_row, i_c, n_tiles, o_l, m_1, clk, i_tk,
     C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
     HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, USE_TABLE: tl.constexpr, Y_DTYPE: tl.constexpr, FLIP: tl.constexpr,
+    TIMED: tl.constexpr = False,
 ):
     """Steps 1-4 of the module docstring for one filter (one section) on a bit-shaped tile already
     in registers (``FLIP``: its columns in reverse step order, see ``_tile_ptrs``).
@@ -280,7 +282,7 @@ def _section_pass(
     ``p_pw``: this section's power table (``power_table_setup``; ``USE_TABLE``): a row's first tile writes it
     before it publishes anything; a later tile reads it only after waiting for a flag published after
     those stores (its look-back window; at orders 3-4, before the lane scan, the aggregate flag of the
-    tile ``W`` before it).
+    tile ``W`` before it). ``TIMED``: stamp ticket ``i_tk``'s row of ``clk`` at each step's end (``_clock.py``).
     Returns the bit-shaped output tile and every lane's true start state (y[t0-1], ..., y[t0-4])."""
     b_0 = tl.zeros([BLOCK], dtype=tl.float64)
     o_n = tl.arange(0, NP)
@@ -296,6 +298,8 @@ def _section_pass(
         b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
         b_x1, b_x2, b_x3, b_x4, b_0, b_0, b_0, b_0, b_ring, p_a, s_ak, m_1, o_n,
         0, LOG, M, N, NP, HAS_HEAD, Y_DTYPE, FLIP)
+    if TIMED:
+        stamp(clk, i_tk, 4, b_e1, o_l)
 
     # ---- 2. lane scan: lane j's chunk maps its start state s to P s + e_j, with the same P = A^C
     # (the companion matrix's C-th power) for every lane and tile of the row. Orders 3-4 scan vectors
@@ -339,18 +343,27 @@ def _section_pass(
     # ---- 3. publish this tile's zero-state end state (the last lane's V) first, then look back for
     # the true state S before the tile (the window needs the tile transfer P^BLOCK), then publish this
     # tile's true end state. agg and inc hold 4 float64 a tile.
+    if TIMED:
+        stamp(clk, i_tk, 5, v1, o_l)
     p_ag = agg + (i_row * n_tiles + i_c) * 4
     _store_state_at(p_ag, v1, v2, v3, v4, o_l, BLOCK - 1)
     publish(p_fa + i_c)
-    s1, s2, s3, s4 = _window_state(agg + i_row * n_tiles * 4, inc + i_row * n_tiles * 4, p_fa, p_fi, i_c,
+    if TIMED:
+        stamp(clk, i_tk, 6, v1, o_l)
+    s1, s2, s3, s4, n_poll = _window_state(agg + i_row * n_tiles * 4, inc + i_row * n_tiles * 4, p_fa, p_fi, i_c,
                                    l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34,
                                    l41, l42, l43, l44, p_pw + LOG_BLOCK * 16, USE_TABLE, NP, W, LOG_W)
+    if TIMED:
+        stamp(clk, i_tk, 7, b_0 + s1, o_l)
+        stamp_value(clk, i_tk, 12, n_poll, o_l)
     # orders 1-2: every lane's true end state (step 4 shifts them); orders 3-4: right for the last lane
     t1, t2, t3, t4 = apply_affine(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34,
                                   q41, q42, q43, q44, v1, v2, v3, v4, s1, s2, s3, s4, NP)
     p_ic = inc + (i_row * n_tiles + i_c) * 4
     _store_state_at(p_ic, t1, t2, t3, t4, o_l, BLOCK - 1)
     publish(p_fi + i_c)
+    if TIMED:
+        stamp(clk, i_tk, 8, t1, o_l)
 
     # ---- 4. lane j's true start state (P^j S + V_{j-1}: its left neighbour's true end state); re-run
     if NP == 4:
@@ -371,10 +384,12 @@ def _section_pass(
         b_s2 = tl.where(o_l == 0, s2, tl.gather(t2, i_prev, 0))
         b_s3 = tl.where(o_l == 0, s3, tl.gather(t3, i_prev, 0))
         b_s4 = tl.where(o_l == 0, s4, tl.gather(t4, i_prev, 0))
-    b_yt, _, _, _, _, _, _, _, _, _ = _lti_cols(
+    b_yt, _, _, _, _, b_r1, _, _, _, _ = _lti_cols(
         b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
         b_x1, b_x2, b_x3, b_x4, b_s1, b_s2, b_s3, b_s4, b_ring, p_a, s_ak, m_1, o_n,
         0, LOG, M, N, NP, HAS_HEAD, Y_DTYPE, FLIP)
+    if TIMED:  # b_r1: every lane's last output, the end of its re-run
+        stamp(clk, i_tk, 9, b_r1, o_l)
     return b_yt, b_s1, b_s2, b_s3, b_s4
 
 
@@ -441,18 +456,22 @@ def _row_tile(p_t, i_tk, R, T, s_r, o_n, REVERSE: tl.constexpr):
 
 @triton.jit
 def _forward_tile(
-    x, b, a, head, y, agg, inc, flags, inter, ends, pw, i_tk, b_xr,
+    x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, b_xr,
     T, K, R, n_tiles, KT,
     s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
     NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
-    USE_TABLE: tl.constexpr,
+    USE_TABLE: tl.constexpr, TIMED: tl.constexpr,
 ):
     """Everything a program does for the tile of ticket ``i_tk`` whose input ``b_xr`` (``_row_tile``)
-    it has loaded: every section's steps 1-4, then the output tile's store."""
+    it has loaded: every section's steps 1-4, then the output tile's store. ``TIMED``: ticket
+    ``i_tk``'s row of ``clk`` gets its stamps (``_clock.py``; one section)."""
     i_c = i_tk // R  # tiles of all rows advance together
     o_l = tl.arange(0, BLOCK)
+    if TIMED:
+        stamp_start(clk, i_tk, o_l)
+        stamp(clk, i_tk, 3, tl.sum(b_xr.to(tl.float32), 1), o_l)
     i_r = i_tk % R + 0 * o_l.to(tl.int64)  # per lane (all equal), as the shared jit helpers expect
     i_row = i_tk % R
     i_t0 = (i_c * BLOCK + o_l.to(tl.int64)) * C
@@ -494,25 +513,28 @@ def _forward_tile(
         b_xt, b_h1, b_h2, b_h3, b_h4 = _section_pass(
             b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_h1, b_h2, b_h3, b_h4, b_a1, b_a2, b_a3, b_a4,
             p_a, a + i_row * s_ar + i_s * s_as, s_ak, agg + i_s * R * n_tiles * 4, inc + i_s * R * n_tiles * 4,
-            p_fa, p_fi, pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1,
-            C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, y.dtype.element_ty, REVERSE)
+            p_fa, p_fi, pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1, clk, i_tk,
+            C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, y.dtype.element_ty, REVERSE,
+            TIMED)
         if STORE_ENDS:
             if i_tile + BLOCK * C > T - KT:  # the row's last KT steps: the last tile or two
                 i_e = i_tile + o_m - (T - KT)
                 tl.store(ends + (i_s * R + i_row) * KT + i_e, _from_bits(b_xt, LOG, BLOCK),
                          mask=(i_e >= 0) & (o_m < n_left))
     _store_tile(y + i_row * s_yr, i_tile, T, _from_bits(b_xt, LOG, BLOCK), o_n, REVERSE)
+    if TIMED:
+        stamp_end(clk, i_tk, b_h1, o_l)
 
 
 @triton.jit
 def _lti_single_pass_kernel(
-    x, b, a, head, y, agg, inc, flags, inter, ends, pw,
+    x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk,
     T, K, R, n_tiles, KT,
     s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
     NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
-    USE_TABLE: tl.constexpr, PERSISTENT: tl.constexpr,
+    USE_TABLE: tl.constexpr, PERSISTENT: tl.constexpr, TIMED: tl.constexpr,
 ):
     # S filters in cascade (S = 1: one LTI filter; S > 1: second-order sections, M <= N, each with its
     # own head, s_hs apart: a section's initial state, e.g. sosfilt's zi).
@@ -522,6 +544,7 @@ def _lti_single_pass_kernel(
     # flags: [per section: agg flags (R, n_tiles) | inclusive flags (R, n_tiles)] then the ticket counter
     # PERSISTENT: fewer programs than tiles, each taking tickets until none is left; it takes its next
     # ticket and touches that tile before it works on the current one (see lti_single_pass).
+    # TIMED: a row of clock stamps a ticket in clk (kernels/_clock.py).
     p_ticket = flags + 2 * S * R * n_tiles
     o_n = tl.arange(0, BLOCK)[:, None] * C + tl.arange(0, C)[None, :]
     i_tk = take_ticket(p_ticket)
@@ -541,20 +564,20 @@ def _lti_single_pass_kernel(
             p_touch = x + (i_nt % R) * s_xr + i_n0
             b_touch = tl.load(p_touch)
             b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, REVERSE)
-            _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, i_tk, b_xr, T, K, R, n_tiles, KT,
-                          s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
+            _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, b_xr, T, K, R, n_tiles,
+                          KT, s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
                           S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
-                          STORE_ENDS, USE_TABLE)
+                          STORE_ENDS, USE_TABLE, TIMED)
             # keeps the touch alive to here without waiting for it earlier: a store that never happens
             # (no ticket is negative; the compiler cannot know), after every other memory access of the tile
             tl.store(p_touch, b_touch, mask=i_nx < 0)
             i_tk = i_nx
     else:
         b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, REVERSE)
-        _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, i_tk, b_xr, T, K, R, n_tiles, KT,
-                      s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
+        _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, b_xr, T, K, R, n_tiles,
+                      KT, s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
                       S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
-                      STORE_ENDS, USE_TABLE)
+                      STORE_ENDS, USE_TABLE, TIMED)
 
 
 def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_tiles: int | None, device):
@@ -622,7 +645,7 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
                     C: int, *, lanes: int | None = None, window_tiles: int | None = None,
                     reverse: bool = False, sections: torch.Tensor | None = None,
                     ends: torch.Tensor | None = None, power_table: bool | None = None,
-                    persistent: bool | None = None) -> torch.Tensor:
+                    persistent: bool | None = None, clock: torch.Tensor | None = None) -> torch.Tensor:
     """Fill ``y [R, T]`` (allocated by ``lti``, which also checked every argument) in one launch.
 
     ``b [Rb, M+1]``, ``a [Ra, N]``, or a cascade of S filters: ``b [Rb, S, M+1]``, ``a [Ra, S, N]``
@@ -638,7 +661,10 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     fewer programs than tiles (``persistent_programs``), each taking tickets in a loop: it takes its
     next ticket and loads one sample of every lane of that tile before it works on the current one, so
     that the ticket's atomic and the next tile's DRAM latency overlap the current tile's look-back; the
-    same results bit for bit (None: ``SSM_LFILTER_PERSISTENT``, off unless "1")."""
+    same results bit for bit (None: ``SSM_LFILTER_PERSISTENT``, off unless "1"). ``clock``: an int64
+    CUDA tensor, resized to ``[tiles, _clock.STAMPS]`` and filled with every tile's clock stamps (one
+    filter; a diagnostic, ``kernels/_clock.py``), row ``i`` for the tile of ticket ``i`` (tile
+    ``i // R`` of row ``i % R``)."""
     check_tiles("lti", lanes, window_tiles)
     if b.dim() == 2:
         b, a = b[:, None, :], a[:, None, :]
@@ -663,17 +689,18 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
         raise ValueError(f"lti_single_pass: expected contiguous ends [S={S}, R={R}, KT <= {T}] without reverse, "
                          f"got {tuple(ends.shape)}")
     pw, s_ps, s_pr = power_table_setup(a, S, NP, n_tiles, BLOCK, W, power_table)
+    timed = prepare_clock(clock, R * n_tiles, S, "lti_single_pass")
     persist = _use_persistent(persistent)
     grid = min(R * n_tiles, persistent_programs(x.device)) if persist else R * n_tiles
     _lti_single_pass_kernel[(grid,)](
         x, b, a, head if has_head else x, y, agg, inc, flags, sections if store_inter else y,
-        ends if KT else y, agg if pw is None else pw,
+        ends if KT else y, agg if pw is None else pw, clock if timed else flags,
         T, K, R, n_tiles, KT,
         x.stride(0), x.stride(1), b.stride(0) if b.shape[0] > 1 else 0, b.stride(1), b.stride(2),
         a.stride(0) if a.shape[0] > 1 else 0, a.stride(1), a.stride(2), s_hr, s_hs, y.stride(0),
         R * T if store_inter else 0, s_ps, s_pr,
         S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK,
         LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1, REVERSE=bool(reverse),
-        STORE_INTER=store_inter, STORE_ENDS=KT > 0, USE_TABLE=pw is not None, PERSISTENT=persist,
+        STORE_INTER=store_inter, STORE_ENDS=KT > 0, USE_TABLE=pw is not None, PERSISTENT=persist, TIMED=timed,
         num_warps=max(1, min(4, BLOCK // 32)))
     return y

@@ -25,7 +25,7 @@ def rows(tmp_path_factory):
     # the single-pass and default kernels (the order-16 three-pass kernels take minutes to compile)
     only = ["lti N=1 ", "lti N=2 M=2", "lti N=4 ", "lti_adjoint ", "sos ", "time_varying ",
             "time_varying_adjoint ", "tv_sos 8 biquads, ", "tv_sos_adjoint 8 biquads (dx, db, da) float64",
-            "diagonal", "persistent lti N=2 "]
+            "diagonal", "persistent lti N=2 ", "timed lti"]
     subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kernel_resources.py"), "--out", str(out),
                     "--only", *only], check=True, env=env, cwd=ROOT, timeout=900)
     table = [line for line in out.read_text().splitlines() if line.startswith("| ") and "`" in line]
@@ -126,3 +126,34 @@ def test_sass_by_source_line(rows):
     assert any(where.strip().startswith("lti.py:") and "DFMA" in ops for where, _, ops in table), out
     assert any(where.strip().startswith("lti_single_pass.py:") and "LDG" in ops for where, _, ops in table), out
     assert sum(int(n) for _, n, _ in table) > 500, out
+
+
+def test_clock_stamps_compile_without_a_cost_in_registers(rows):
+    """The clock stamps' build of the single-pass forward and backward (``kernels/_clock.py``, timed by
+    ``benchmarks/tile_timeline.py`` on a GPU) keeps the default build's registers: a stamp that read
+    the clock per element a thread holds took 158 registers against 128 at order 2, which would have
+    timed a kernel at a lower occupancy than the one it stands for."""
+    by_case = {r["case"].split(",")[0]: r for r in rows}
+    for timed, plain in (("timed lti N=2 M=2", "lti N=2 M=2"), ("timed lti_adjoint N=2 M=2 (dx", "lti_adjoint N=2 M=2 (dx")):
+        t = next(r for c, r in by_case.items() if c.startswith(timed))
+        p = next(r for c, r in by_case.items() if c.startswith(plain))
+        assert t["regs"] <= p["regs"] and t["spill"] == 0, (t, p)
+        assert t["instrs"] > p["instrs"], (t, p)  # the stamps are in the timed build only
+
+
+def test_clock_stamps_read_the_clock(rows):
+    """Every stamp of the timed order-2 forward is a clock read (``CS2R``) in SASS at ``_clock.py``'s
+    lines, and the default build has none."""
+    env = dict(os.environ)
+    env.pop("TRITON_INTERPRET", None)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    counts = {}
+    for label in ("timed lti N=2 M=2", "lti N=2 M=2"):
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kernel_resources.py"), "--lines",
+                              label, "--opcode", "CS2R"], check=True, env=env, cwd=ROOT, timeout=900,
+                             capture_output=True, text=True).stdout
+        rows = [line.strip("|").split("|") for line in out.splitlines() if line.startswith("| ") and ".py:" in line]
+        counts[label] = sum(int(n) for where, n in rows if where.strip().startswith("_clock.py:"))
+    # nine cycle-counter reads and two global-timer reads a tile
+    assert counts["timed lti N=2 M=2"] == 11, counts
+    assert counts["lti N=2 M=2"] == 0, counts
