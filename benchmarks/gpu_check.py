@@ -365,14 +365,20 @@ def _selected(cases: list, families: list[str] | None) -> list:
     return [c for c in cases if families is None or c[0] in families]
 
 
-def _warm(part: int, parts: int, families: list[str] | None = None) -> None:
+def _warm(part: int, parts: int, families: list[str] | None = None, timeline: bool = False) -> None:
     """Compile (run once) every ``parts``-th variant of the table, starting at ``part``: several such
     processes fill Triton's on-disk cache in parallel, so the timing process compiles nothing. Each
-    variant compiles its own kernels serially in one process; a cold table took over 3 minutes."""
+    variant compiles its own kernels serially in one process; a cold table took over 3 minutes.
+    ``timeline``: also the clock-stamped kernels of ``benchmarks/tile_timeline.py``."""
     import torch
 
     items = [(name, var, fn) for _, name, _, variants in _selected(_variant_cases(), families)
              for var, fn in variants.items()]
+    if timeline:
+        from benchmarks import tile_timeline
+
+        items += [(label, "stamped", lambda make=make: make()(torch.empty(0, dtype=torch.int64, device="cuda")))
+                  for label, make in tile_timeline.cases("cuda")]
     for name, var, fn in items[part::parts]:
         try:
             fn()
@@ -381,10 +387,10 @@ def _warm(part: int, parts: int, families: list[str] | None = None) -> None:
             print(f"warm {name} / {var}: {type(err).__name__}: {str(err)[:200]}", flush=True)
 
 
-def _warm_in_parallel(workers: int, budget_s: int, families: list[str] | None = None) -> str:
+def _warm_in_parallel(workers: int, budget_s: int, families: list[str] | None = None, timeline: bool = False) -> str:
     """Run ``_warm`` in ``workers`` processes at once (the GPU is shared; nothing is timed)."""
     t0 = time.time()
-    only = ["--families", *families] if families else []
+    only = (["--families", *families] if families else []) + (["--timeline"] if timeline else [])
     procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--warm-part", f"{k}/{workers}", *only],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for k in range(workers)]
@@ -567,7 +573,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.warm_part is not None:
         part, parts = map(int, args.warm_part.split("/"))
-        _warm(part, parts, args.families)
+        _warm(part, parts, args.families, args.timeline)
         return 0
     if args.out is None:
         ap.error("--out is required")
@@ -580,7 +586,8 @@ def main(argv=None) -> int:
             f.write("\n".join(parts) + f"\n\nElapsed: {time.time() - t0:.0f} s\n")
 
     if args.warm_workers > 0 and not args.skip_variants:
-        parts += ["Compiled first: " + _warm_in_parallel(args.warm_workers, budget_s=240, families=args.families), ""]
+        parts += ["Compiled first: " + _warm_in_parallel(args.warm_workers, budget_s=240, families=args.families,
+                                                         timeline=args.timeline), ""]
         save()
     try:
         table, verdict, matched = _variant_comparison(args.families) if not args.skip_variants else ("(skipped)", {}, {})

@@ -81,24 +81,31 @@ def summary_markdown(label: str, st: dict, ms_plain: float | None = None, ms_tim
     return "\n".join(lines)
 
 
-def _cases(device: str):
-    """(label, run(clock or None)) of the default single-pass launches the issue's targets time."""
+def cases(device: str):
+    """(label, make) of the default single-pass launches the issue's targets time: ``make()`` allocates
+    the case's tensors and returns ``run(clock=None)`` (``gpu_check.py``'s compile workers call each
+    once with a clock, so the timing process finds the stamped kernels compiled)."""
     from ssm_lfilter import kernels as K
 
-    def forward(R, T, n):
-        x = torch.randn(R, T, device=device)
+    def coefficients(n):
         b = torch.full((1, n + 1), 0.1, device=device)
         a = torch.zeros(1, n, device=device)
         a[0, 0] = -0.5
-        head = torch.zeros(R, 0, device=device)
-        return lambda clock=None: K.lti(x, b, a, head, clock=clock)
+        return b, a
+
+    def forward(R, T, n):
+        def make():
+            x, head = torch.randn(R, T, device=device), torch.zeros(R, 0, device=device)
+            b, a = coefficients(n)
+            return lambda clock=None: K.lti(x, b, a, head, clock=clock)
+        return make
 
     def adjoint(R, T, n):
-        g, x, y = (torch.randn(R, T, device=device) for _ in range(3))
-        b = torch.full((1, n + 1), 0.1, device=device)
-        a = torch.zeros(1, n, device=device)
-        a[0, 0] = -0.5
-        return lambda clock=None: K.lti_adjoint(g, x, y, b, a, 0, True, n + 1, n, clock=clock)
+        def make():
+            g, x, y = (torch.randn(R, T, device=device) for _ in range(3))
+            b, a = coefficients(n)
+            return lambda clock=None: K.lti_adjoint(g, x, y, b, a, 0, True, n + 1, n, clock=clock)
+        return make
 
     return [
         ("lti forward, order 1, 32 x 2^20", forward(32, 1 << 20, 1)),
@@ -111,21 +118,23 @@ def _cases(device: str):
 
 
 def timeline_report(device: str = "cuda", only: list[str] | None = None) -> str:
-    """Markdown: every case of ``_cases`` timed plain and with stamps, and its stamps summarized."""
+    """Markdown: every case of ``cases`` timed plain and with stamps, and its stamps summarized."""
     from triton.testing import do_bench
 
     sm_count = torch.cuda.get_device_properties(device).multi_processor_count
     out = ["Cycle stamps at the phase boundaries of the single-pass kernels (`kernels/_clock.py`, "
            "`benchmarks/tile_timeline.py`); a case's phases are medians over its tiles.", ""]
-    for label, run in _cases(device):
+    for label, make in cases(device):
         if only and not any(label.startswith(o) for o in only):
             continue
+        run = make()
         clock = torch.empty(0, dtype=torch.int64, device=device)
         ms_plain = do_bench(lambda: run(), warmup=25, rep=100)
         ms_timed = do_bench(lambda: run(clock), warmup=25, rep=100)
         run(clock)  # the rows summarized: one more launch after the timing
         torch.cuda.synchronize(device)
         out += [summary_markdown(label, summarize(clock, sm_count), ms_plain, ms_timed), ""]
+        del run, clock
     return "\n".join(out)
 
 
