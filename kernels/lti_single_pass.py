@@ -601,6 +601,21 @@ def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_til
     return BLOCK, n_tiles, W, agg, inc, flags
 
 
+_PROGRAMS_PER_SM = 8  # of a persistent launch
+
+
+def persistent_max_registers(NP: int, num_warps: int) -> int | None:
+    """The register cap (``maxnreg``) of a persistent launch: what lets its ``_PROGRAMS_PER_SM`` programs
+    an SM all be resident (65536 registers an SM), at orders 1-2 and biquad cascades only. ptxas gave
+    the order-2 loop 158 registers a thread (6 programs an SM, 2 of the 8 waiting for a slot); capped
+    at 128 it keeps every value in registers (sm_90, ``benchmarks/kernel_resources.py``: order 2 128
+    and no spill, 1752 static instructions against 1744; the 8-biquad cascade 128 and no spill against
+    168). Order 4 spilled 120 bytes at 128, so it keeps its 168. None: no cap."""
+    if NP > 2:
+        return None
+    return min(255, 65536 // (_PROGRAMS_PER_SM * 32 * num_warps))
+
+
 @functools.lru_cache(maxsize=None)
 def persistent_programs(device: torch.device) -> int:
     """Programs of a persistent launch: 8 an SM on a GPU (the single-pass forward's occupancy at orders
@@ -608,7 +623,7 @@ def persistent_programs(device: torch.device) -> int:
     runs programs one after another (the first takes every ticket; the second finds none left)."""
     if device.type != "cuda":
         return 2
-    return 8 * torch.cuda.get_device_properties(device).multi_processor_count
+    return _PROGRAMS_PER_SM * torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def power_table_setup(a: torch.Tensor, S: int, NP: int, n_tiles: int, BLOCK: int, W: int,
@@ -692,6 +707,8 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     timed = prepare_clock(clock, R * n_tiles, S, "lti_single_pass")
     persist = _use_persistent(persistent)
     grid = min(R * n_tiles, persistent_programs(x.device)) if persist else R * n_tiles
+    num_warps = max(1, min(4, BLOCK // 32))
+    cap = persistent_max_registers(NP, num_warps) if persist else None
     _lti_single_pass_kernel[(grid,)](
         x, b, a, head if has_head else x, y, agg, inc, flags, sections if store_inter else y,
         ends if KT else y, agg if pw is None else pw, clock if timed else flags,
@@ -702,5 +719,5 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
         S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK,
         LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1, REVERSE=bool(reverse),
         STORE_INTER=store_inter, STORE_ENDS=KT > 0, USE_TABLE=pw is not None, PERSISTENT=persist, TIMED=timed,
-        num_warps=max(1, min(4, BLOCK // 32)))
+        num_warps=num_warps, **({} if cap is None else {"maxnreg": cap}))
     return y

@@ -79,6 +79,14 @@ def test_single_pass_lti_does_not_spill(rows):
         assert r["warps_per_sm"] >= 8, r
 
 
+def test_persistent_launch_keeps_sixteen_warps_an_sm(rows):
+    """The persistent order-2 forward runs 8 programs an SM (``persistent_programs``); uncapped, ptxas
+    gave its loop 158 registers a thread, room for 6. The launcher caps it at 128
+    (``persistent_max_registers``), which it fits without a spill."""
+    (r,) = [r for r in rows if r["case"].startswith("persistent lti N=2 ")]
+    assert r["regs"] <= 128 and r["spill"] == 0 and r["warps_per_sm"] >= 16, r
+
+
 def test_time_varying_adjoint_does_not_spill(rows):
     """The one-launch time-varying backward at orders 2 and 4 (its da epilogue spilled at order 4
     while it kept the a load's int64 step indices alive)."""

@@ -106,6 +106,9 @@ def test_switch_and_grid(monkeypatch):
     monkeypatch.setenv("SSM_LFILTER_PERSISTENT", "0")
     assert not _variants.persistent(None) and _variants.persistent(True)
     assert _sp.persistent_programs(torch.device("cpu")) == 2
+    # the register cap that lets 8 two-warp programs an SM be resident, at orders 1-2 only
+    assert _sp.persistent_max_registers(2, 2) == 128 and _sp.persistent_max_registers(1, 1) == 255
+    assert _sp.persistent_max_registers(4, 2) is None
 
     grids = []
     original = _sp._lti_single_pass_kernel
