@@ -293,6 +293,9 @@ def _variant_cases(dev: str = "cuda") -> list:
             "single-pass, no power table": lambda f=fused: f(power_table=False),
             # 32-sample lanes: 255 registers a thread at order 2 and a spill at order 4 (kernel_resources)
             "single-pass C=32": lambda f=fused: f(block_size=32),
+            # 128 lanes (4-warp programs): 2048-sample tiles at the same registers a thread, so a
+            # tile's fixed latency (look-back, fences) is spread over twice the samples (untimed)
+            "single-pass 128 lanes": lambda f=fused: f(lanes=128),
             "three-pass tiles": composed}))
         if R == 1:  # one row: the look-back chain 4x shorter, as for the forward (untimed so far)
             cases[-1][3]["single-pass window 512"] = lambda f=fused: f(window_tiles=512)
