@@ -147,6 +147,11 @@ def _variant_cases(dev: str = "cuda") -> list:
             # window (8 a thread); untimed so far
             cases[-1][3]["single-pass window 512"] = lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True,
                                                                                  window_tiles=512)
+        if order >= 3:
+            # capped at 144 registers a thread by default at orders 3-4 (168 uncapped: 7 programs an SM
+            # against 6, no spill, sm_90); untimed so far
+            cases[-1][3]["single-pass, no register cap"] = lambda x=x, b=b, a=a, h=h: lti(
+                x, b, a, h, single_pass=True, register_cap=False)
         if order >= 2 and Tc >= 4 * 2048:
             # the companion matrix powers squared in every tile, as before the power table (untimed so
             # far; kernel_resources.py --later-tiles: order 4 from 108 to 73 instructions a sample)
@@ -296,6 +301,8 @@ def _variant_cases(dev: str = "cuda") -> list:
             # 128 lanes (4-warp programs): 2048-sample tiles at the same registers a thread, so a
             # tile's fixed latency (look-back, fences) is spread over twice the samples (untimed)
             "single-pass 128 lanes": lambda f=fused: f(lanes=128),
+            # order 4 launches capped at 128 registers (166 uncapped, sm_90); orders 1-2 take 128 anyway
+            "single-pass, no register cap": lambda f=fused: f(register_cap=False),
             "three-pass tiles": composed}))
         if R == 1:  # one row: the look-back chain 4x shorter, as for the forward (untimed so far)
             cases[-1][3]["single-pass window 512"] = lambda f=fused: f(window_tiles=512)
@@ -318,13 +325,16 @@ def _variant_cases(dev: str = "cuda") -> list:
         z_past = torch.stack([torch.cat([zt.new_zeros(zt.shape[0], k), zt[:, : T_ - k]], 1) for k in (1, 2)], -1)
         return torch.cat([v.flatten(), (-(v[:, :, None] * z_past)).flatten()])
 
-    def tv_fused():
-        du, da = tv_adjoint(gt, at, zt)
+    def tv_fused(**kw):
+        du, da = tv_adjoint(gt, at, zt, **kw)
         return torch.cat([du.flatten(), da.flatten()])
 
     # reads g, a (2), z; writes du, da (2): 7 arrays at the least
     cases.append(("tv_adjoint", "time_varying backward (du, da) N=2 8x2^20", 28 * u.numel(), {
-        "single-pass": tv_fused, "three-pass tiles": tv_composed}))
+        "single-pass": tv_fused,
+        # the launch as it was before the register cap: 203 registers a thread, 8 warps an SM (sm_90)
+        "single-pass, no register cap": lambda: tv_fused(register_cap=False),
+        "three-pass tiles": tv_composed}))
 
     # time-varying cascade, 8 biquads a row, coefficients as time_varying_sosfilt passes them (views of
     # one normalized [R, T, S, 6] tensor): the fused launch against the per-section composition the

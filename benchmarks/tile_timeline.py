@@ -1,13 +1,18 @@
 """Where a single-pass tile's time goes: the clock stamps of ``kernels/_clock.py``, summarized.
 
+The LTI forward and backward and the time-varying forward and backward (order 2) at the sizes the
+issue's targets name.
+
 A stage of ``benchmarks/gpu_check.py`` (``--timeline``). On an H200 the order-2 forward ran a tile in
 about 8 us with 8 programs an SM (0.126 ms for 16384 tiles), half of copy speed with issue slots to
 spare; the kernel-level tables cannot say whether that time is the tile's load, its lane
 recurrences, the lane scan, the look-back (waiting for flags, its L2 round trips) or the release
 fences. Each case here runs the kernel twice, plain and with ``clock=``, and reports:
 
-- the two times side by side (the stamps' own cost: a reduction and a clock read at each of nine
-  points, the same 128 registers a thread at order 2 on sm_90);
+- the two times side by side (the stamps' own cost: a reduction and a clock read at most of eleven
+  points; compiled for sm_90 the LTI builds keep their registers a thread, the time-varying forward
+  takes 114 against 95, so its occupancy differs from the plain build's and its phase shares are
+  indicative; its backward 128 under the register cap, like the plain build, with an 8-byte spill);
 - per phase, the median and 90th percentile of its cycles over the tiles and its share of the median
   tile (``PHASES``; cycles of the SM's clock, exact within a tile);
 - the look-back's poll rounds (how often a tile found a flag of its window not yet raised);
@@ -107,6 +112,18 @@ def cases(device: str):
             return lambda clock=None: K.lti_adjoint(g, x, y, b, a, 0, True, n + 1, n, clock=clock)
         return make
 
+    def tv(R, T, adjoint):
+        def make():
+            theta = 0.3 + 0.1 * torch.sin(torch.arange(T, device=device) / 1000.0)
+            a = torch.stack([-1.8 * torch.cos(theta), torch.full_like(theta, 0.81)], -1)[None].expand(R, -1, -1)
+            a = a.contiguous()
+            u, g = torch.randn(R, T, device=device), torch.randn(R, T, device=device)
+            if adjoint:
+                z = K.time_varying(u, a)
+                return lambda clock=None: K.time_varying_adjoint(g, a, z, clock=clock)
+            return lambda clock=None: K.time_varying(u, a, clock=clock)
+        return make
+
     return [
         ("lti forward, order 1, 32 x 2^20", forward(32, 1 << 20, 1)),
         ("lti forward, order 2, 32 x 2^20", forward(32, 1 << 20, 2)),
@@ -114,6 +131,8 @@ def cases(device: str):
         ("lti forward, order 2, 1 x 2^24", forward(1, 1 << 24, 2)),
         ("lti_adjoint (dx, db, da), order 2, 32 x 2^20", adjoint(32, 1 << 20, 2)),
         ("lti_adjoint (dx, db, da), order 4, 32 x 2^20", adjoint(32, 1 << 20, 4)),
+        ("time_varying forward, order 2, 8 x 2^20", tv(8, 1 << 20, False)),
+        ("time_varying_adjoint (du, da), order 2, 8 x 2^20", tv(8, 1 << 20, True)),
     ]
 
 

@@ -40,7 +40,7 @@ def _clock_after(v):
     """The SM's cycle counter (an int64 scalar), read once the float scalar ``v`` is ready."""
     # the read is predicated on v's bits being one NaN payload no arithmetic makes: the compiler
     # cannot prove the predicate false (it did for a 0/1 test: the read then moved ahead of the
-    # value), so the read waits for v
+    # value), so the test, which waits for v, stays before the read
     bits = v.to(tl.float32).to(tl.int32, bitcast=True)
     return tl.inline_asm_elementwise(
         "{ .reg .pred p; setp.eq.u32 p, $1, 0x7fc0c10c; @p mov.u64 $0, 0; @!p mov.u64 $0, %clock64; }",
@@ -48,24 +48,37 @@ def _clock_after(v):
 
 
 @triton.jit
-def _special(o_l, NAME: tl.constexpr):
-    """A special register (``%smid`` or ``%globaltimer``) as an int64 block shaped like ``o_l``."""
+def _special(i, NAME: tl.constexpr):
+    """A special register (``%smid``, ``%globaltimer`` or ``%clock64``) as an int64 shaped like the
+    int64 ``i`` (a scalar: one read a thread), read where the program has got to, waiting for nothing."""
     if NAME == "smid":
-        r = tl.inline_asm_elementwise("mov.u32 $0, %smid;", "=r,r", [o_l], dtype=tl.int32, is_pure=False,
+        r = tl.inline_asm_elementwise("mov.u32 $0, %smid;", "=r,l", [i], dtype=tl.int32, is_pure=False,
                                       pack=1).to(tl.int64)
-    else:
-        r = tl.inline_asm_elementwise("mov.u64 $0, %globaltimer;", "=l,r", [o_l], dtype=tl.int64,
+    elif NAME == "globaltimer":
+        r = tl.inline_asm_elementwise("mov.u64 $0, %globaltimer;", "=l,l", [i], dtype=tl.int64,
                                       is_pure=False, pack=1)
+    else:
+        r = tl.inline_asm_elementwise("mov.u64 $0, %clock64;", "=l,l", [i], dtype=tl.int64, is_pure=False,
+                                      pack=1)
     return r
 
 
 @triton.jit
 def stamp(clk, i_tk, K: tl.constexpr, v, o_l):
-    """Field ``K`` of ticket ``i_tk``'s row: the cycle counter once every element of the float block
-    ``v`` is ready, written by the program's first thread. ``v`` is reduced to a scalar first: an
-    elementwise read took one clock read and its registers per element a thread holds (158
-    registers a thread against 128 at order 2, sm_90), the reduction one cross-warp step."""
+    """Field ``K`` of ticket ``i_tk``'s row: the cycle counter once every lane's value of the float lane
+    block ``v`` (shaped like ``o_l``) is ready, written by the program's first thread. ``v`` is reduced
+    to a scalar first (one cross-warp step): compiled for sm_90, a read a lane kept the LTI forward at
+    158 registers a thread against 128, the reduced one at 128 (the time-varying kernels move either
+    way: ``docs/kernels-single-pass.md``, "Tile timelines")."""
     tl.store(clk + i_tk * _STAMPS + K + 0 * o_l, _clock_after(tl.max(v.to(tl.float32), 0)), mask=o_l == 0)
+
+
+@triton.jit
+def stamp_tile(clk, i_tk, K: tl.constexpr, t, o_l):
+    """Field ``K``: the cycle counter once every element of the 2-D tile ``t`` is ready (its sum:
+    a reduction, where the tile's rows are spread over several threads each)."""
+    tl.store(clk + i_tk * _STAMPS + K + 0 * o_l, _clock_after(tl.sum(tl.sum(t.to(tl.float32), 1), 0)),
+             mask=o_l == 0)
 
 
 @triton.jit
@@ -76,17 +89,20 @@ def stamp_value(clk, i_tk, K: tl.constexpr, v, o_l):
 
 @triton.jit
 def stamp_start(clk, i_tk, o_l):
-    """The row's first fields: the SM, the global timer and the cycle counter, after the ticket."""
-    stamp_value(clk, i_tk, 0, _special(o_l, "smid"), o_l)
-    stamp_value(clk, i_tk, 1, _special(o_l, "globaltimer"), o_l)
-    stamp(clk, i_tk, 2, (i_tk + 0 * o_l).to(tl.float32), o_l)
+    """The row's first fields: the SM, the global timer and the cycle counter, once the program has its
+    ticket (``i_tk``, which the reads take as their operand)."""
+    stamp_value(clk, i_tk, 0, _special(i_tk, "smid"), o_l)
+    stamp_value(clk, i_tk, 1, _special(i_tk, "globaltimer"), o_l)
+    stamp_value(clk, i_tk, 2, _special(i_tk, "clock"), o_l)
 
 
 @triton.jit
-def stamp_end(clk, i_tk, v, o_l):
-    """The row's last clock fields, once ``v`` (a float block shaped like ``o_l``) is ready."""
-    stamp(clk, i_tk, 10, v, o_l)
-    stamp_value(clk, i_tk, 11, _special(o_l, "globaltimer"), o_l)
+def stamp_end(clk, i_tk, o_l):
+    """The row's last fields, the cycle counter and the global timer, where the program has issued all
+    its work (its last stores; a read that waited for one of the tile's values would keep that value
+    alive through the tile: 116 registers a thread against 95 for the time-varying forward, sm_90)."""
+    stamp_value(clk, i_tk, 10, _special(i_tk, "clock"), o_l)
+    stamp_value(clk, i_tk, 11, _special(i_tk, "globaltimer"), o_l)
 
 
 def prepare_clock(clock: torch.Tensor | None, tiles: int, sections: int, op: str) -> bool:

@@ -15,6 +15,10 @@
   few programs an SM that loop over tiles, each taking its next ticket and fetching a sample of every
   lane of that tile before working on the current one (``lti_single_pass``), instead of one program a
   tile. Not yet timed on a GPU.
+- ``SSM_LFILTER_REGISTER_CAP`` (default on): launches that ptxas compiles to more registers a thread
+  than they need pass ``maxnreg``, a cap at which they keep every value in registers (compiled for
+  sm_90, no spill) and more warps fit an SM: the kernels that take one say so where they launch.
+  ``0`` launches them uncapped. Not yet timed on a GPU: the switch lets one run time both.
 - ``SSM_LFILTER_TILE_IO`` (default on): in the multi-pass LTI/time-varying kernels, coalesced tile
   chunk passes (one (chunks, C) tile load and store per program) instead of per-lane strided access.
 
@@ -36,6 +40,10 @@ def tile_io(requested: bool | None) -> bool:
 
 def power_table(requested: bool | None) -> bool:
     return _flag("SSM_LFILTER_POWER_TABLE", requested)
+
+
+def register_cap(requested: bool | None) -> bool:
+    return _flag("SSM_LFILTER_REGISTER_CAP", requested)
 
 
 def persistent(requested: bool | None) -> bool:

@@ -44,8 +44,9 @@ import triton.language as tl
 
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
-from ._clock import prepare_clock, stamp, stamp_end, stamp_start
+from ._clock import prepare_clock, stamp, stamp_end, stamp_start, stamp_tile
 from ._lookback import check_tiles, take_ticket
+from ._variants import register_cap as _register_cap
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
 from .lti_single_pass import _load_tile, _section_pass, _store_tile, _tile_steps, lookback_setup, power_table_setup
@@ -156,7 +157,7 @@ def _lti_adjoint_kernel(
     b_gr = _load_tile(g + i_row * s_gr, i_tile, T, o_n, REVERSE)
     if TIMED:
         stamp_start(clk, i_tk, o_l)
-        stamp(clk, i_tk, 3, tl.sum(b_gr.to(tl.float32), 1), o_l)
+        stamp_tile(clk, i_tk, 3, b_gr, o_l)
     b_gt = _to_bits(b_gr.to(dx.dtype.element_ty), LOG, BLOCK)
     for j in range(S):
         i_s = S - 1 - j
@@ -212,14 +213,25 @@ def _lti_adjoint_kernel(
         if HAS_VH:
             tl.store(vh + i_row * s_vr + i_s * s_vs + (n_left - 1 - o_m), _from_bits(b_vt, LOG, BLOCK),
                      mask=(o_m < n_left) & (n_left - 1 - o_m < K))
-        if TIMED:  # one section: after its walk, once the lane sums (float64 blocks) are ready
-            stamp_end(clk, i_tk, sb0 + sa1, o_l)
     if HAS_DX:
         _store_tile(dx + i_row * s_dr, i_tile, T, _from_bits(b_gt, LOG, BLOCK), o_n, REVERSE)
+    if TIMED:
+        stamp_end(clk, i_tk, o_l)
+
+
+def max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, requested: bool | None = None):
+    """The register cap (``maxnreg``) of a launch, or None. Compiled for sm_90, the order-4 backward of one
+    filter (float32, 16-sample lanes, 64 lanes) took 166 registers a thread, 6 programs an SM; capped
+    at 128 it keeps every value in registers (4216 static instructions against 4128) and 8 fit
+    (``benchmarks/results/sm90-compile-2026-11-28/``). Only that verified shape gets it (orders 1-2
+    take 128 uncapped; ``SSM_LFILTER_REGISTER_CAP`` or ``requested`` False: none)."""
+    if not (_register_cap(requested) and S == 1 and NP == 4 and C == 16 and BLOCK == 64 and dtype == torch.float32):
+        return None
+    return 128
 
 
 def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, reverse, g_ends=None,
-            power_table=None, clock=None):
+            power_table=None, clock=None, register_cap=None):
     """One launch of ``_lti_adjoint_kernel`` for ``S = b.shape[1]`` sections (``b [Rb, S, M+1]``,
     ``a [Ra, S, N]``, ``N >= M``; ``S > 1``: ``x`` is the ``[S+1, R, T]`` stack of section inputs and
     output, ``y`` unused; ``vh [R, K]`` or ``[R, S, K]`` receives the heads' gradients). ``g_ends
@@ -237,6 +249,7 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
                          f"{tuple(g_ends.shape)}")
     pw, s_ps, s_pr = power_table_setup(a, S, NP, n_tiles, BLOCK, W, power_table)
     timed = prepare_clock(clock, R * n_tiles, S, "lti_adjoint")
+    cap = max_registers(S, NP, C, BLOCK, dx.dtype, register_cap)
     _lti_adjoint_kernel[(R * n_tiles,)](
         g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends if KT else g, agg if pw is None else pw,
         clock if timed else flags,
@@ -248,7 +261,8 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
         S=S, C=C, LOG=C.bit_length() - 1, M=M, N=N, NP=NP, NB=n_b, NA=n_a, HAS_DX=bool(need_x), HAS_VH=K > 0,
         HAS_ENDS=KT > 0,
         BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
-        REVERSE=reverse, USE_TABLE=pw is not None, TIMED=timed, num_warps=max(1, min(4, BLOCK // 32)))
+        REVERSE=reverse, USE_TABLE=pw is not None, TIMED=timed, num_warps=max(1, min(4, BLOCK // 32)),
+        **({} if cap is None else {"maxnreg": cap}))
     return part.sum(1)  # a fixed-order reduction over the tiles
 
 
@@ -266,14 +280,16 @@ def fused_adjoint_applies(b: torch.Tensor, a: torch.Tensor, block_size: int | No
 def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, a: torch.Tensor, K: int,
                 need_x: bool, n_b: int, n_a: int, *, reverse: bool = False, block_size: int | None = None,
                 lanes: int | None = None, window_tiles: int | None = None, power_table: bool | None = None,
-                clock: torch.Tensor | None = None):
+                clock: torch.Tensor | None = None, register_cap: bool | None = None):
     """The backward of ``y = lti(x, b, a, head, reverse)`` (``head`` of length ``K``) for the output
     gradient ``g``, in one launch: ``(dx [R, T] or None, db [R, n_b], da [R, n_a], dhead [R, K])``, per
     row (the caller sums rows of shared coefficients). ``n_b <= M+1`` and ``n_a <= N`` lags are summed
     (0 skips a coefficient's gradient), ``need_x=False`` skips ``dx``. ``g, x, y [R, T]``; ``b, a`` as
     for ``lti`` (``Rb, Ra`` in {1, R}), with ``fused_adjoint_applies(b, a)``. ``block_size``, ``lanes``,
     ``window_tiles``, ``power_table``: as for ``lti_single_pass`` (tests force small ones); ``clock``:
-    as for ``lti_single_pass``, every tile's clock stamps (a diagnostic, ``kernels/_clock.py``)."""
+    as for ``lti_single_pass``, every tile's clock stamps (a diagnostic, ``kernels/_clock.py``);
+    ``register_cap``: whether the launch takes ``max_registers``'s cap (None: ``SSM_LFILTER_REGISTER_CAP``,
+    on unless "0")."""
     if g.dim() != 2 or x.shape != g.shape or y.shape != g.shape:
         raise ValueError(f"lti_adjoint: expected g, x, y of one shape [R, T], got {tuple(g.shape)}, "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
@@ -300,7 +316,7 @@ def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tens
         db = g.new_zeros(R, n_b)
         return (dx.to(out_dtype) if need_x else None), db, g.new_zeros(R, n_a), vh.to(out_dtype)
     sums = _launch(g, x, y, b[:, None], a_s[:, None], dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles,
-                   not reverse, power_table=power_table, clock=clock)[:, 0]
+                   not reverse, power_table=power_table, clock=clock, register_cap=register_cap)[:, 0]
     # separate tensors (not two views of one): the op's outputs must not alias each other
     db, da = sums[:, :n_b].to(out_dtype, copy=True), sums[:, n_b:].to(out_dtype, copy=True)
     return (dx.to(out_dtype) if need_x else None), db, da, vh.to(out_dtype)

@@ -37,7 +37,7 @@ import triton
 import triton.language as tl
 
 from ._affine import _combine2, _combine4, apply_affine, scan_affine
-from ._clock import prepare_clock, stamp, stamp_end, stamp_start, stamp_value
+from ._clock import prepare_clock, stamp, stamp_end, stamp_start, stamp_tile, stamp_value
 from ._lookback import check_tiles, publish, take_ticket, wait_flags, window
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
@@ -45,6 +45,7 @@ from .lti import _fir_coefficients, _input_halo, _lti_cols, _pole_taps
 from ._host import cdiv, next_pow2
 from ._variants import persistent as _use_persistent
 from ._variants import power_table as _use_power_table
+from ._variants import register_cap as _use_register_cap
 
 __all__ = ["lti_single_pass"]
 
@@ -471,7 +472,7 @@ def _forward_tile(
     o_l = tl.arange(0, BLOCK)
     if TIMED:
         stamp_start(clk, i_tk, o_l)
-        stamp(clk, i_tk, 3, tl.sum(b_xr.to(tl.float32), 1), o_l)
+        stamp_tile(clk, i_tk, 3, b_xr, o_l)
     i_r = i_tk % R + 0 * o_l.to(tl.int64)  # per lane (all equal), as the shared jit helpers expect
     i_row = i_tk % R
     i_t0 = (i_c * BLOCK + o_l.to(tl.int64)) * C
@@ -523,7 +524,7 @@ def _forward_tile(
                          mask=(i_e >= 0) & (o_m < n_left))
     _store_tile(y + i_row * s_yr, i_tile, T, _from_bits(b_xt, LOG, BLOCK), o_n, REVERSE)
     if TIMED:
-        stamp_end(clk, i_tk, b_h1, o_l)
+        stamp_end(clk, i_tk, o_l)
 
 
 @triton.jit
@@ -616,6 +617,21 @@ def persistent_max_registers(NP: int, num_warps: int) -> int | None:
     return min(255, 65536 // (_PROGRAMS_PER_SM * 32 * num_warps))
 
 
+def forward_max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, plain: bool,
+                          requested: bool | None = None) -> int | None:
+    """The register cap (``maxnreg``) of a one-program-a-tile launch, or None. Compiled for sm_90, the
+    forward of one filter of order 3 or 4 (float32, 32-sample lanes, 64 lanes, no head, forward in
+    time) took 168 registers a thread, 6 programs an SM; capped at 144 it keeps every value in
+    registers (order 4: 3696 static instructions against 3664) and 7 fit (at 128 it spilled 40 bytes;
+    ``benchmarks/results/sm90-compile-2026-11-28/``). Only that verified shape (``plain``: no head,
+    not reversed, no section or end stores) gets it (``SSM_LFILTER_REGISTER_CAP`` or ``requested``
+    False: none)."""
+    if not (_use_register_cap(requested) and plain and S == 1 and NP == 4 and C == 32 and BLOCK == 64
+            and dtype == torch.float32):
+        return None
+    return 144
+
+
 @functools.lru_cache(maxsize=None)
 def persistent_programs(device: torch.device) -> int:
     """Programs of a persistent launch: 8 an SM on a GPU (the single-pass forward's occupancy at orders
@@ -660,7 +676,8 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
                     C: int, *, lanes: int | None = None, window_tiles: int | None = None,
                     reverse: bool = False, sections: torch.Tensor | None = None,
                     ends: torch.Tensor | None = None, power_table: bool | None = None,
-                    persistent: bool | None = None, clock: torch.Tensor | None = None) -> torch.Tensor:
+                    persistent: bool | None = None, clock: torch.Tensor | None = None,
+                    register_cap: bool | None = None) -> torch.Tensor:
     """Fill ``y [R, T]`` (allocated by ``lti``, which also checked every argument) in one launch.
 
     ``b [Rb, M+1]``, ``a [Ra, N]``, or a cascade of S filters: ``b [Rb, S, M+1]``, ``a [Ra, S, N]``
@@ -679,7 +696,8 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     same results bit for bit (None: ``SSM_LFILTER_PERSISTENT``, off unless "1"). ``clock``: an int64
     CUDA tensor, resized to ``[tiles, _clock.STAMPS]`` and filled with every tile's clock stamps (one
     filter; a diagnostic, ``kernels/_clock.py``), row ``i`` for the tile of ticket ``i`` (tile
-    ``i // R`` of row ``i % R``)."""
+    ``i // R`` of row ``i % R``). ``register_cap``: whether a one-program-a-tile launch takes
+    ``forward_max_registers``' cap (None: ``SSM_LFILTER_REGISTER_CAP``, on unless "0")."""
     check_tiles("lti", lanes, window_tiles)
     if b.dim() == 2:
         b, a = b[:, None, :], a[:, None, :]
@@ -708,7 +726,9 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     persist = _use_persistent(persistent)
     grid = min(R * n_tiles, persistent_programs(x.device)) if persist else R * n_tiles
     num_warps = max(1, min(4, BLOCK // 32))
-    cap = persistent_max_registers(NP, num_warps) if persist else None
+    plain = not (has_head or reverse or store_inter or KT)
+    cap = (persistent_max_registers(NP, num_warps) if persist
+           else forward_max_registers(S, NP, C, BLOCK, y.dtype, plain, register_cap))
     _lti_single_pass_kernel[(grid,)](
         x, b, a, head if has_head else x, y, agg, inc, flags, sections if store_inter else y,
         ends if KT else y, agg if pw is None else pw, clock if timed else flags,

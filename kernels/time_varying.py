@@ -59,8 +59,10 @@ import triton.language as tl
 
 from ._affine import apply_affine, scan_affine
 from ._bits import from_bits, to_bits
+from ._clock import prepare_clock, stamp, stamp_end, stamp_start, stamp_tile, stamp_value
 from ._lookback import check_tiles, publish, take_ticket, wait_flags
 from ._lookback import window as _window
+from ._variants import register_cap as _register_cap
 from ._variants import single_pass as _single_pass
 from ._variants import tile_io as _tile_io
 from ._host import cdiv, next_pow2
@@ -626,12 +628,14 @@ def _sp_coefficient_grads(p_z, p_da, b_v, i_y0, T, s_zt, s_dt, s_dn,
 @triton.jit
 def _sp_section(b_ut, b_at, p_agg, p_inc, p_fa, p_fi, i_c, o_l,
                 N: tl.constexpr, NP: tl.constexpr, KB: tl.constexpr, LOG: tl.constexpr, BLOCK: tl.constexpr,
-                W: tl.constexpr, ACC: tl.constexpr, Y_DTYPE: tl.constexpr):
+                W: tl.constexpr, ACC: tl.constexpr, Y_DTYPE: tl.constexpr, clk=None, i_tk=None,
+                TIMED: tl.constexpr = False):
     """Steps 1-4 of the single pass (module docstring) for one filter on a tile already in registers:
     ``b_ut`` / ``b_at`` bit-shaped input and coefficient tiles of tile ``i_c`` of one row; ``p_agg``
     (map records) and ``p_inc`` (states) that row's look-back buffers, ``p_fa`` / ``p_fi`` its aggregate
     and inclusive flags. Returns the bit-shaped output tile and every lane's true start state
-    (``y[t0-1], ..., y[t0-4]``, which a cascade's next section uses as its FIR halo)."""
+    (``y[t0-1], ..., y[t0-4]``, which a cascade's next section uses as its FIR halo). ``TIMED``: stamp
+    ticket ``i_tk``'s row of ``clk`` at each step's end (``_clock.py``)."""
     # every lane from a zero state: its forced end state e and its transfer matrix h
     b_0 = tl.zeros([BLOCK], dtype=ACC)
     b_1 = b_0 + 1.0
@@ -648,6 +652,8 @@ def _sp_section(b_ut, b_at, p_agg, p_inc, p_fa, p_fi, i_c, o_l,
      h41, h42, h43, h44) = _sp_local(
         b_ut, b_at, b_0, b_0, b_0, b_0, b_1, b_0, b_0, b_0, b_0, h22, b_0, b_0, b_0, b_0, h33, b_0,
         b_0, b_0, b_0, h44, N, KB, ACC, LOG)
+    if TIMED:
+        stamp(clk, i_tk, 4, e1, o_l)
 
     # ---- 2. lane scan: lane j gets the map from the tile's start state to its own end state
     (q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
@@ -656,16 +662,20 @@ def _sp_section(b_ut, b_at, p_agg, p_inc, p_fa, p_fi, i_c, o_l,
 
     # ---- 3. publish the tile aggregate (the last lane's map) before waiting for anything, so the
     # tiles behind this one never wait on this tile's own wait
+    if TIMED:
+        stamp(clk, i_tk, 5, v1, o_l)
     m_last = o_l == BLOCK - 1
     _sp_store_map(p_agg + i_c * 20 + 0 * o_l, q11, q12, q13, q14, q21, q22,
                   q23, q24, q31, q32, q33, q34, q41, q42, q43, q44, v1, v2, v3, v4, m_last, NP)
     publish(p_fa + i_c)
+    if TIMED:
+        stamp(clk, i_tk, 6, v1, o_l)
 
     # fold the aggregates of tiles c-W+1 .. c-1 in a fixed tree (slot 0 and tiles before 0: identity) ...
     o_w = tl.arange(0, W)
     i_w = i_c - W + o_w  # slot 0 is the anchor tile c-W
     m_w = (o_w >= 1) & (i_w >= 0)
-    wait_flags(p_fa + i_w, m_w)
+    n_poll = wait_flags(p_fa + i_w, m_w)
     w_0 = tl.zeros([W], dtype=ACC)
     (f11, f12, f13, f14, f21, f22, f23, f24, f31, f32, f33, f34, f41, f42, f43, f44,
      g1, g2, g3, g4) = _sp_load_map(p_agg + i_w * 20, m_w, w_0, NP)
@@ -675,7 +685,7 @@ def _sp_section(b_ut, b_at, p_agg, p_inc, p_fa, p_fi, i_c, o_l,
     # ... then apply the fold to the inclusive state of the anchor tile c-W (zero before the signal).
     # Applying it on every slot and picking the last one costs NP reductions instead of NP*NP + NP.
     m_an = (o_w == 0) & (i_w >= 0)
-    wait_flags(p_fi + i_w, m_an)
+    n_poll += wait_flags(p_fi + i_w, m_an)
     i_an = i_c - W
     p_an = p_inc + i_an * 4
     m_a = i_an >= 0
@@ -691,6 +701,9 @@ def _sp_section(b_ut, b_at, p_agg, p_inc, p_fa, p_fi, i_c, o_l,
     s2 = tl.sum(tl.where(m_lw, t2, 0.), axis=0)
     s3 = tl.sum(tl.where(m_lw, t3, 0.), axis=0)
     s4 = tl.sum(tl.where(m_lw, t4, 0.), axis=0)
+    if TIMED:
+        stamp(clk, i_tk, 7, b_0 + s1, o_l)
+        stamp_value(clk, i_tk, 12, n_poll, o_l)
 
     # every lane's true end state; the last lane's is this tile's inclusive state: publish it
     b_s1, b_s2, b_s3, b_s4 = apply_affine(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34,
@@ -703,6 +716,8 @@ def _sp_section(b_ut, b_at, p_agg, p_inc, p_fa, p_fi, i_c, o_l,
         tl.store(p_ic + 2, b_s3, mask=m_last)
         tl.store(p_ic + 3, b_s4, mask=m_last)
     publish(p_fi + i_c)
+    if TIMED:
+        stamp(clk, i_tk, 8, b_s1, o_l)
 
     # ---- 4. lane j starts from lane j-1's true end state (lane 0 from the tile's); re-run, store y
     o_prev = tl.maximum(o_l - 1, 0)
@@ -712,18 +727,20 @@ def _sp_section(b_ut, b_at, p_agg, p_inc, p_fa, p_fi, i_c, o_l,
     if NP >= 4:
         b_s3 = tl.where(o_l == 0, s3, tl.gather(b_s3, o_prev, 0))
         b_s4 = tl.where(o_l == 0, s4, tl.gather(b_s4, o_prev, 0))
-    b_yt, _, _, _, _ = _sp_output(b_ut, b_at, b_s1, b_s2, b_s3, b_s4, N, KB, ACC, Y_DTYPE, LOG)
+    b_yt, b_r1, _, _, _ = _sp_output(b_ut, b_at, b_s1, b_s2, b_s3, b_s4, N, KB, ACC, Y_DTYPE, LOG)
+    if TIMED:  # b_r1: every lane's last output, the end of its re-run
+        stamp(clk, i_tk, 9, b_r1, o_l)
     return b_yt, b_s1, b_s2, b_s3, b_s4
 
 
 @triton.jit
 def tv_single_pass_kernel(
-    u_ptr, a_ptr, y_ptr, agg_ptr, inc_ptr, flags_ptr, z_ptr, da_ptr,
+    u_ptr, a_ptr, y_ptr, agg_ptr, inc_ptr, flags_ptr, z_ptr, da_ptr, clk,
     R, T, n_tiles,
     stride_ur, stride_ut, stride_ar, stride_at, stride_an, stride_yr, stride_yt,
     stride_zr, stride_zt, stride_dr, stride_dt, stride_dn,
     N: tl.constexpr, NP: tl.constexpr, KB: tl.constexpr, LOG: tl.constexpr, BLOCK: tl.constexpr,
-    W: tl.constexpr, ACC: tl.constexpr, ADJOINT: tl.constexpr, DA: tl.constexpr,
+    W: tl.constexpr, ACC: tl.constexpr, ADJOINT: tl.constexpr, DA: tl.constexpr, TIMED: tl.constexpr = False,
 ):
     """One program per tile of ``BLOCK`` chunks (lanes) of ``L = 2^LOG`` steps of one row, in ticket
     order (tile ``c = ticket // R``, row ``ticket % R``: the rows advance together). Layouts:
@@ -733,7 +750,8 @@ def tv_single_pass_kernel(
     ``ADJOINT``: the backward of ``z = tv(., a)`` for the output gradient ``u``, in the same pass
     (see ``time_varying_adjoint``): processing step ``p`` is memory time ``n = T-1-p``; the
     coefficient of lag ``k`` at step ``p`` is ``a[n+k, k-1]`` (a skewed load of the ``a`` tile); ``y``
-    receives ``v = du`` and ``da[n, k-1] = -v[n] z[n-k]`` is formed from the tile in registers."""
+    receives ``v = du`` and ``da[n, k-1] = -v[n] z[n-k]`` is formed from the tile in registers.
+    ``TIMED``: a row of clock stamps a ticket in ``clk`` (``_clock.py``)."""
     L: tl.constexpr = 1 << LOG
     NS: tl.constexpr = 1 << KB  # coefficient columns per step in the a tile (N padded to 1, 2, 4)
     i_tk = take_ticket(flags_ptr + 2 * R * n_tiles)
@@ -748,8 +766,9 @@ def tv_single_pass_kernel(
     o_n = tl.arange(0, L)
     o_tn = o_t0[:, None] + o_n[None, :]
     m_n = o_tn < T
-    b_ut = to_bits(tl.load(u_ptr + i_r * stride_ur + _sp_time(o_tn, T, ADJOINT) * stride_ut, mask=m_n, other=0.),
-                   LOG, BLOCK)
+    b_u = tl.load(u_ptr + i_r * stride_ur + _sp_time(o_tn, T, ADJOINT) * stride_ut, mask=m_n, other=0.)
+    if TIMED:
+        stamp_start(clk, i_tk, o_l)
     o_q = tl.arange(0, L * NS)
     o_k = o_q % NS
     o_ta = o_t0[:, None] + (o_q // NS)[None, :]
@@ -762,11 +781,15 @@ def tv_single_pass_kernel(
                        mask=(o_ta < T) & (o_k < N)[None, :], other=0.)
     # column n * NS + k: its KB low bits are k, its LOG high bits the step, so the first LOG splits
     # walk the steps and each leaf is one step's [BLOCK, 2, ..., 2] (KB twos) coefficients
+    if TIMED:  # the u tile in registers (its a tile's loads were issued with it)
+        stamp_tile(clk, i_tk, 3, b_u, o_l)
+    b_ut = to_bits(b_u, LOG, BLOCK)
     b_at = to_bits(b_at, LOG + KB, BLOCK)
     # (steps past T are zero-input, zero-coefficient steps: they only move states no one reads)
 
-    b_yt, _, _, _, _ = _sp_section(b_ut, b_at, agg_ptr + i_r * n_tiles * 20, inc_ptr + i_r * n_tiles * 4, p_fa, p_fi,
-                                   i_c, o_l, N, NP, KB, LOG, BLOCK, W, ACC, y_ptr.dtype.element_ty)
+    b_yt, _, _, _, _ = _sp_section(b_ut, b_at, agg_ptr + i_r * n_tiles * 20, inc_ptr + i_r * n_tiles * 4, p_fa,
+                                   p_fi, i_c, o_l, N, NP, KB, LOG, BLOCK, W, ACC, y_ptr.dtype.element_ty, clk,
+                                   i_tk, TIMED)
     # Store offsets recomputed here from a scalar tile base and int32 in-tile offsets (y is the
     # launcher's contiguous tensor: in-tile offsets < BLOCK * L): keeping the int64 [BLOCK, L] offsets
     # of the loads alive across the look-back cost ~2 registers per step.
@@ -781,6 +804,8 @@ def tv_single_pass_kernel(
                                   stride_zt, stride_dt, stride_dn, N, NS, L, BLOCK, ACC)
     else:
         tl.store(y_ptr + i_r * stride_yr + i_y0 * stride_yt + o_y * stride_yt, b_y, mask=o_y < T - i_y0)
+    if TIMED:
+        stamp_end(clk, i_tk, o_l)
 
 
 def _pow2_floor(x: int) -> int:
@@ -820,12 +845,24 @@ def accumulation(N: int, dtype: torch.dtype, accumulate_fp64: bool | None):
     return acc_dtype, (tl.float64 if acc_dtype == torch.float64 else tl.float32)
 
 
+def adjoint_max_registers(N: int, acc_dtype: torch.dtype, L: int, BLOCK: int, requested: bool | None = None):
+    """The register cap (``maxnreg``) of a single-pass backward launch, or None. Compiled for sm_90 the
+    order-2 backward (float32, 16-step lanes, 4-warp programs of 128 lanes) took 203 registers a
+    thread, 2 programs an SM; capped at 128 it keeps every value in registers (3400 static
+    instructions against 3184) and 4 fit (``benchmarks/results/sm90-compile-2026-11-28/``). Only that
+    verified shape gets it (``SSM_LFILTER_REGISTER_CAP`` or ``requested`` False: none)."""
+    if not (_register_cap(requested) and N == 2 and acc_dtype == torch.float32 and L == 16 and BLOCK == 128):
+        return None
+    return 128
+
+
 def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret, adjoint=False, z=None,
-                              da=None):
+                              da=None, clock=None, register_cap=None):
     """Launch ``tv_single_pass_kernel`` (``1 <= N <= 4``, ``L`` a power of two <= 64) into ``y``.
     ``u [R, T]`` and ``a [R, T, N]`` (possibly stride-0 rows) are already in the output dtype.
     ``adjoint``: the backward (``time_varying_adjoint``), with ``z [R, T]`` and ``da [R, T, N]`` for the
-    coefficient gradients (``da`` None: none)."""
+    coefficient gradients (``da`` None: none). ``clock``: every tile's clock stamps (``_clock.py``).
+    ``register_cap``: whether a backward launch takes ``adjoint_max_registers`` (None: the default)."""
     R, T = u.shape
     N = a.shape[2]
     KB = 0 if N == 1 else (1 if N == 2 else 2)  # a tile columns per step: N padded to 2^KB
@@ -839,12 +876,14 @@ def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, i
     flags = torch.zeros(2 * R * n_tiles + 1, dtype=torch.int32, device=u.device)
     zz = z if z is not None else y  # never read without da
     dd = da if da is not None else y[:, :, None]
+    timed = prepare_clock(clock, R * n_tiles, 1, "time_varying")
+    cap = adjoint_max_registers(N, acc_dtype, L, BLOCK, register_cap) if adjoint else None
     tv_single_pass_kernel[(R * n_tiles,)](
-        u, a, y, agg, inc, flags, zz, dd, R, T, n_tiles,
+        u, a, y, agg, inc, flags, zz, dd, clock if timed else flags, R, T, n_tiles,
         u.stride(0), u.stride(1), a.stride(0), a.stride(1), a.stride(2), y.stride(0), y.stride(1),
         zz.stride(0), zz.stride(1), dd.stride(0), dd.stride(1), dd.stride(2),
         N=N, NP=1 << KB, KB=KB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC, ADJOINT=adjoint, DA=da is not None,
-        num_warps=max(1, min(4, BLOCK // 32)),
+        TIMED=timed, num_warps=max(1, min(4, BLOCK // 32)), **({} if cap is None else {"maxnreg": cap}),
     )
     return y
 
@@ -852,7 +891,7 @@ def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, i
 def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = None,
                  accumulate_fp64: bool | None = None, coalesced: bool | None = None,
                  single_pass: bool | None = None, lanes: int | None = None,
-                 window_tiles: int | None = None) -> torch.Tensor:
+                 window_tiles: int | None = None, clock: torch.Tensor | None = None) -> torch.Tensor:
     """Time-varying all-pole filter ``y[n] = u[n] - sum_{k=1..N} a[n, k-1] y[n-k]`` from rest.
 
     Args:
@@ -880,6 +919,8 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
             the interpreter, at most the chunks of a row rounded up). window_tiles: its look-back
             window (a power of two; default ``_lookback.window``, at most 4 under the interpreter).
             Both exist so tests can cross many tiles and window links on short signals.
+        clock: the single pass's clock stamps, a row a tile (an int64 CUDA tensor, resized; a
+            diagnostic, ``_clock.py``; a ValueError where the single pass does not run).
 
     Returns:
         ``y [R, T]`` contiguous, dtype ``promote_types(u.dtype, a.dtype)`` (float32 or float64),
@@ -923,7 +964,10 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
     if N <= 4 and _single_pass(single_pass, "time_varying"):
         L = single_pass_chunk(N, T, block_size)
         if L:
-            return _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret)
+            return _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret, clock=clock)
+    if clock is not None:
+        raise ValueError(f"time_varying: expected a filter the single-pass kernel runs with clock (1 <= N <= 4, "
+                         f"a power-of-two chunk <= 64), got N={N}, block_size={block_size}")
 
     L = block_size if block_size is not None else min(512, max(16, _pow2_floor(math.isqrt(R * T // 4))))
     L = min(L, T)

@@ -39,11 +39,14 @@ def tv_adjoint_applies(a: torch.Tensor, block_size: int | None = None, single_pa
 
 def time_varying_adjoint(g: torch.Tensor, a: torch.Tensor, z: torch.Tensor, need_a: bool = True, *,
                          block_size: int | None = None, accumulate_fp64: bool | None = None,
-                         lanes: int | None = None, window_tiles: int | None = None):
+                         lanes: int | None = None, window_tiles: int | None = None,
+                         clock: torch.Tensor | None = None, register_cap: bool | None = None):
     """``(du [R, T], da [R, T, N] or None)``: the backward of ``z = time_varying(u, a)`` for the output
     gradient ``g``, per row (the caller sums ``da`` over rows where ``a`` has one). ``g, z [R, T]``,
     ``a [Ra, T, N]`` with ``tv_adjoint_applies(a)``; ``need_a=False`` skips ``da``. ``block_size``,
-    ``accumulate_fp64``, ``lanes``, ``window_tiles``: as for ``time_varying``'s single pass."""
+    ``accumulate_fp64``, ``lanes``, ``window_tiles``, ``clock``: as for ``time_varying``'s single pass.
+    ``register_cap``: whether the launch takes the register cap of ``time_varying.adjoint_max_registers``
+    (None: ``SSM_LFILTER_REGISTER_CAP``, on unless "0")."""
     if g.dim() != 2 or a.dim() != 3 or z.shape != g.shape:
         raise ValueError(f"time_varying_adjoint: expected g [R, T], a [Ra, T, N], z [R, T], got "
                          f"{tuple(g.shape)}, {tuple(a.shape)} and {tuple(z.shape)}")
@@ -67,5 +70,5 @@ def time_varying_adjoint(g: torch.Tensor, a: torch.Tensor, z: torch.Tensor, need
     a = a.to(dtype).expand(R, T, N)
     acc_dtype, ACC = accumulation(N, dtype, accumulate_fp64)  # as the forward
     _time_varying_single_pass(g, a, du, single_pass_chunk(N, T, block_size), lanes, window_tiles, ACC, acc_dtype,
-                              g.device.type == "cpu", adjoint=True, z=z, da=da)
+                              g.device.type == "cpu", adjoint=True, z=z, da=da, clock=clock, register_cap=register_cap)
     return du, da

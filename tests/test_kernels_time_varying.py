@@ -236,9 +236,9 @@ def sp_calls(monkeypatch):
     calls = []
     real = tv_module._time_varying_single_pass
 
-    def spy(u, a, y, L, *args):
+    def spy(u, a, y, L, *args, **kwargs):
         calls.append(L)
-        return real(u, a, y, L, *args)
+        return real(u, a, y, L, *args, **kwargs)
 
     monkeypatch.setattr(tv_module, "_time_varying_single_pass", spy)
     return calls

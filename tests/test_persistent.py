@@ -110,6 +110,30 @@ def test_switch_and_grid(monkeypatch):
     assert _sp.persistent_max_registers(2, 2) == 128 and _sp.persistent_max_registers(1, 1) == 255
     assert _sp.persistent_max_registers(4, 2) is None
 
+
+def test_register_caps_only_where_verified(monkeypatch):
+    """The register caps of the default launches apply to the shapes compiled without a spill
+    (``tests/test_kernel_resources.py``), and ``SSM_LFILTER_REGISTER_CAP=0`` or the argument turns
+    them off."""
+    import importlib
+
+    _adj = importlib.import_module("ssm_lfilter.kernels.lti_adjoint")  # the package exports the functions
+    _tv = importlib.import_module("ssm_lfilter.kernels.time_varying")
+
+    f32, f64 = torch.float32, torch.float64
+    monkeypatch.delenv("SSM_LFILTER_REGISTER_CAP", raising=False)
+    assert _sp.forward_max_registers(1, 4, 32, 64, f32, True) == 144
+    assert _sp.forward_max_registers(1, 4, 32, 64, f32, False) is None  # a head, reversed, or stores
+    assert _sp.forward_max_registers(1, 2, 32, 64, f32, True) is None
+    assert _sp.forward_max_registers(1, 4, 32, 64, f64, True) is None
+    assert _adj.max_registers(1, 4, 16, 64, f32) == 128 and _adj.max_registers(8, 2, 16, 64, f32) is None
+    assert _tv.adjoint_max_registers(2, f32, 16, 128) == 128 and _tv.adjoint_max_registers(4, f64, 8, 128) is None
+    assert _adj.max_registers(1, 4, 16, 64, f32, requested=False) is None
+    monkeypatch.setenv("SSM_LFILTER_REGISTER_CAP", "0")
+    assert _sp.forward_max_registers(1, 4, 32, 64, f32, True) is None
+    assert _tv.adjoint_max_registers(2, f32, 16, 128) is None
+    assert _adj.max_registers(1, 4, 16, 64, f32, requested=True) == 128
+
     grids = []
     original = _sp._lti_single_pass_kernel
 

@@ -57,6 +57,8 @@ def test_summary_rejects_bad_rows():
 
 
 def test_clock_needs_a_gpu_tensor_and_one_filter():
+    """``clock`` is refused on CPU tensors, with a wrong dtype, for cascades and where the single
+    pass does not run (it has no stamps to give)."""
     x = torch.randn(2, 64)
     b, a = torch.tensor([[0.2, 0.1]]), torch.tensor([[-0.5]])
     from ssm_lfilter import kernels as K
@@ -72,14 +74,16 @@ def test_clock_needs_a_gpu_tensor_and_one_filter():
     with pytest.raises(ValueError, match="expected a filter the single-pass kernel runs"):
         K.lti(x, torch.ones(1, 6), torch.full((1, 5), 0.01), x.new_zeros(2, 0), single_pass=True,
               clock=torch.empty(0, dtype=torch.int64, device="meta"))
+    with pytest.raises(ValueError, match="expected a filter the single-pass kernel runs"):
+        K.time_varying(x, torch.full((1, 64, 6), 0.01), clock=torch.empty(0, dtype=torch.int64, device="meta"))
     assert not _clock.prepare_clock(None, 4, 2, "op")
     c = torch.full((3,), 7, dtype=torch.int64, device="meta")
     assert _clock.prepare_clock(c, 5, 1, "op") and c.shape == (5, _clock.STAMPS)
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("adjoint", [False, True])
-def test_gpu_stamped_kernels_match_and_stamp_in_order(adjoint):
+@pytest.mark.parametrize("kind", ["lti", "lti_adjoint", "time_varying", "time_varying_adjoint"])
+def test_gpu_stamped_kernels_match_and_stamp_in_order(kind):
     """The stamped build gives the same bits as the default one, and every tile's cycle stamps are in
     phase order, on the SMs the device has."""
     from ssm_lfilter import kernels as K
@@ -89,19 +93,22 @@ def test_gpu_stamped_kernels_match_and_stamp_in_order(adjoint):
     x = torch.randn(R, T, device="cuda", dtype=torch.float64)
     b = torch.tensor([[0.2, 0.3, 0.1]], device="cuda", dtype=torch.float64)
     a = torch.tensor([[-1.2, 0.5]], device="cuda", dtype=torch.float64)
+    at = (a[:, None, :] * (1 + 0.1 * torch.rand(R, T, 1, device="cuda", dtype=torch.float64)))
+    g = torch.randn_like(x)
     clock = torch.empty(0, dtype=torch.int64, device="cuda")
-    if adjoint:
-        g, y = torch.randn_like(x), K.lti(x, b, a, x.new_zeros(R, 0))
-        plain = K.lti_adjoint(g, x, y, b, a, 0, True, 3, 2)
-        timed = K.lti_adjoint(g, x, y, b, a, 0, True, 3, 2, clock=clock)
-        for p, t in zip(plain, timed):
-            assert torch.equal(p, t)
-    else:
-        plain = K.lti(x, b, a, x.new_zeros(R, 0))
-        timed = K.lti(x, b, a, x.new_zeros(R, 0), clock=clock)
-        assert torch.equal(plain, timed)
+    runs = {
+        "lti": lambda **kw: (K.lti(x, b, a, x.new_zeros(R, 0), **kw),),
+        "lti_adjoint": lambda **kw: K.lti_adjoint(g, x, K.lti(x, b, a, x.new_zeros(R, 0)), b, a, 0, True, 3, 2,
+                                                  **kw),
+        "time_varying": lambda **kw: (K.time_varying(x, at, **kw),),
+        "time_varying_adjoint": lambda **kw: K.time_varying_adjoint(g, at, K.time_varying(x, at), **kw),
+    }
+    plain, timed = runs[kind](), runs[kind](clock=clock)
+    for p, t in zip(plain, timed):
+        assert (p is None and t is None) or torch.equal(p, t)
+    if kind == "lti":
         ref = scipy_lti(x.cpu(), b.cpu(), a.cpu(), x.new_zeros(R, 0).cpu())
-        torch.testing.assert_close(timed.cpu(), torch.from_numpy(ref), rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(timed[0].cpu(), torch.from_numpy(ref), rtol=1e-9, atol=1e-9)
     col = {f: i for i, f in enumerate(_clock.FIELDS)}
     rows = clock.cpu()
     cyc = rows[:, [col[f] for f in _clock.CYCLE_FIELDS]]
