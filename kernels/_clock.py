@@ -1,7 +1,8 @@
-"""Tile timelines: GPU clock stamps at the phase boundaries of the single-pass LTI kernels.
+"""Tile timelines: GPU clock stamps at the phase boundaries of the single-pass kernels.
 
-A diagnostic, off unless asked for. A launch of ``lti_single_pass`` or ``lti_adjoint`` given
-``clock=`` (an int64 CUDA tensor) compiles its kernel with ``TIMED`` and every tile's program writes
+A diagnostic, off unless asked for. A launch of ``lti_single_pass``, ``lti_adjoint`` or the
+time-varying single pass (forward or backward) given ``clock=`` (an int64 CUDA tensor) compiles its
+kernel with ``TIMED`` and every tile's program writes
 one row of ``STAMPS`` int64 (``FIELDS``): the SM it ran on, the global timer (ns) when it started and
 ended, the SM's cycle counter at each phase boundary, and how many rounds its look-back polled the
 flags before they were all raised. ``benchmarks/tile_timeline.py`` turns the rows into a table.
@@ -13,9 +14,10 @@ release fences decides what to change next; no counter of the kernel-level bench
 
 A stamp must not read the clock before the phase it closes is done. It is predicated on a test of a
 value the phase produced (``p``: its bits are one NaN payload that no arithmetic produces, which
-ptxas cannot rule out), so the read waits for that value like any instruction that uses it. The SM's cycle counter
-is per SM: differences within one tile are exact, across SMs meaningless; the global timer (ns)
-orders tiles across SMs.
+ptxas cannot rule out), so the read waits for that value like any instruction that uses it. The
+first and last stamps wait for nothing: they mark where the program has got to. The SM's cycle
+counter is per SM: differences within one tile are exact, across SMs meaningless; the global timer
+(ns) orders tiles across SMs.
 
 GPU only (the stamps are PTX; the interpreter cannot run inline assembly). Without ``clock`` the
 kernels compile with ``TIMED=False`` and none of this is in them.
@@ -26,7 +28,7 @@ import torch
 import triton
 import triton.language as tl
 
-# one row a tile (a ticket); 16 int64 = 128 bytes, so rows never share a cache line's half
+# one row a tile (a ticket): 16 int64, one 128-byte line
 STAMPS = 16
 _STAMPS = tl.constexpr(STAMPS)
 FIELDS = ("sm", "ns_start", "start", "loaded", "zero_state", "lane_scan", "aggregate", "look_back",
@@ -89,8 +91,8 @@ def stamp_value(clk, i_tk, K: tl.constexpr, v, o_l):
 
 @triton.jit
 def stamp_start(clk, i_tk, o_l):
-    """The row's first fields: the SM, the global timer and the cycle counter, once the program has its
-    ticket (``i_tk``, which the reads take as their operand)."""
+    """The row's first fields: the SM, the global timer and the cycle counter, after the ticket's
+    atomic in program order."""
     stamp_value(clk, i_tk, 0, _special(i_tk, "smid"), o_l)
     stamp_value(clk, i_tk, 1, _special(i_tk, "globaltimer"), o_l)
     stamp_value(clk, i_tk, 2, _special(i_tk, "clock"), o_l)

@@ -351,9 +351,9 @@ def _section_pass(
     publish(p_fa + i_c)
     if TIMED:
         stamp(clk, i_tk, 6, v1, o_l)
-    s1, s2, s3, s4, n_poll = _window_state(agg + i_row * n_tiles * 4, inc + i_row * n_tiles * 4, p_fa, p_fi, i_c,
-                                   l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34,
-                                   l41, l42, l43, l44, p_pw + LOG_BLOCK * 16, USE_TABLE, NP, W, LOG_W)
+    s1, s2, s3, s4, n_poll = _window_state(
+        agg + i_row * n_tiles * 4, inc + i_row * n_tiles * 4, p_fa, p_fi, i_c, l11, l12, l13, l14, l21, l22, l23,
+        l24, l31, l32, l33, l34, l41, l42, l43, l44, p_pw + LOG_BLOCK * 16, USE_TABLE, NP, W, LOG_W)
     if TIMED:
         stamp(clk, i_tk, 7, b_0 + s1, o_l)
         stamp_value(clk, i_tk, 12, n_poll, o_l)
