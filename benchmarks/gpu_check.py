@@ -370,6 +370,15 @@ def _variant_cases(dev: str = "cuda") -> list:
         "single-pass": lambda: tv_sos(xt, b1, a1),
         "three-pass tiles": lambda: tv_per_section(False, b1, a1),
         "single-pass per section": lambda: tv_per_section(True, b1, a1)}))
+    # the cascade's backward (two launches: the forward recomputing every section's input, then the
+    # adjoints), its recompute capped at 128 registers (236 uncapped, sm_90) or not: a configuration
+    # comparison (no three-pass reference, so no single-pass verdict); untimed so far
+    tv_sos_adjoint = launcher("tv_sos", "tv_sos_adjoint")
+    gs = torch.randn_like(xt)
+    cases.append(("tv_sos_adjoint", "time_varying_sosfilt backward 8 sections 8x2^20",
+                  4 * xt.numel() * (2 + 3 * 8) + 2 * sos_t.numel() * 4, {
+                      "fused": lambda: tv_sos_adjoint(gs, xt, bs, as_)[0],
+                      "fused, no register cap": lambda: tv_sos_adjoint(gs, xt, bs, as_, register_cap=False)[0]}))
     return cases
 
 

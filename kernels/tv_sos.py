@@ -45,6 +45,7 @@ from ._host import cdiv, next_pow2
 from ._lookback import check_tiles, take_ticket
 from .lti import _fir_step
 from ._lookback import window as _window
+from ._variants import register_cap as _register_cap
 from ._variants import single_pass as _single_pass
 from .time_varying import _sp_coefficient_grads, _sp_leaf_a, _sp_section, accumulation, single_pass_chunk
 
@@ -298,14 +299,33 @@ def _heads(head, R: int, S: int, T: int, dtype, device):
     return head if head.stride(2) == 1 else head.contiguous()
 
 
-def _forward(x, b, a, y, sections, L, lanes, window_tiles, head=None, ends=None):
+def recompute_max_registers(S: int, N: int, L: int, BLOCK: int, dtype: torch.dtype, plain: bool,
+                            requested: bool | None = None) -> int | None:
+    """The register cap (``maxnreg``) of the backward's recompute launch (the forward storing every
+    section's input), or None. Compiled for sm_90, a cascade of 2 or more biquads (float32, 8-step
+    lanes, 128 lanes, no head) took 236 registers a thread, 2 four-warp programs an SM; capped at 128
+    it keeps every value in registers (S = 2 and 8, M = 1 and 2; 1824 static instructions against
+    1736 at S = 8) and 4 fit (``benchmarks/results/sm90-compile-2026-11-28/``). One section takes 70
+    uncapped, so it gets none. ``plain``: no head; ``SSM_LFILTER_REGISTER_CAP`` or ``requested``
+    False: none."""
+    if not (_register_cap(requested) and plain and S >= 2 and N == 2 and L == 8 and BLOCK == 128
+            and dtype == torch.float32):
+        return None
+    return 128
+
+
+def _forward(x, b, a, y, sections, L, lanes, window_tiles, head=None, ends=None, register_cap=None):
     """Launch the forward kernel into ``y`` (and ``sections``, ``ends``); arguments checked, in ``y``'s
-    dtype, ``head`` from ``_heads``."""
+    dtype, ``head`` from ``_heads``. ``register_cap``: whether the backward's recompute (``sections``
+    stored) takes ``recompute_max_registers``' cap."""
     R, T = x.shape
     S, M, N, NP, KB, KBB = _orders(b, a)
     acc_dtype, ACC = accumulation(N, y.dtype, None)
     BLOCK, n_tiles, W, agg, inc, flags = _lookback(R, T, S, L, lanes, window_tiles, acc_dtype, x.device)
     K, KT = (0 if head is None else head.shape[2]), (0 if ends is None else ends.shape[2])
+    cap = None
+    if sections is not None:
+        cap = recompute_max_registers(S, N, L, BLOCK, y.dtype, K == 0 and KT == 0, register_cap)
     _tv_sos_kernel[(R * n_tiles,)](
         x, b, a, y, agg, inc, flags, sections if sections is not None else y, head if K else y,
         ends if KT else y,
@@ -314,7 +334,8 @@ def _forward(x, b, a, y, sections, L, lanes, window_tiles, head=None, ends=None)
         head.stride(0) if K else 0, head.stride(1) if K else 0,
         b.stride(1), b.stride(3), a.stride(1), a.stride(3),
         S=S, M=M, N=N, NP=NP, KB=KB, KBB=KBB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC,
-        STORE_INTER=sections is not None, HAS_HEAD=K > 0, STORE_ENDS=KT > 0, num_warps=max(1, min(4, BLOCK // 32)))
+        STORE_INTER=sections is not None, HAS_HEAD=K > 0, STORE_ENDS=KT > 0, num_warps=max(1, min(4, BLOCK // 32)),
+        **({} if cap is None else {"maxnreg": cap}))
     return y
 
 
@@ -355,7 +376,7 @@ def tv_sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, head: torch.Ten
 def tv_sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, need_x: bool = True,
                    need_b: bool = True, need_a: bool = True, *, head: torch.Tensor | None = None,
                    g_ends: torch.Tensor | None = None, block_size: int | None = None,
-                   lanes: int | None = None, window_tiles: int | None = None):
+                   lanes: int | None = None, window_tiles: int | None = None, register_cap: bool | None = None):
     """The backward of ``y = tv_sos(x, b, a, head=head, ends=...)`` for the output gradient ``g [R, T]``
     and the gradient ``g_ends [S, R, KT]`` of every section's last ``KT`` outputs (None: none):
     ``(dx [R, T], db [R, T, S, M+1], da [R, T, S, N], dhead [R, S, K])`` per row (``None`` where not
@@ -371,7 +392,8 @@ def tv_sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.T
     ``tv_adjoint`` launch and a torch FIR adjoint a section) moved each section's signals about 20
     times. ``block_size`` (default 8 steps a lane in float32 from rest, else 4, at most the
     forward's: see ``benchmarks/kernel_resources.py``), ``lanes``, ``window_tiles``: as for ``tv_sos``
-    (both launches)."""
+    (both launches). ``register_cap``: whether the recompute launch takes ``recompute_max_registers``'
+    cap (None: ``SSM_LFILTER_REGISTER_CAP``, on unless "0")."""
     dtype, L = _check("tv_sos_adjoint", x, b, a, block_size, lanes, window_tiles)
     if g.shape != x.shape or g.device != x.device:
         raise ValueError(f"tv_sos_adjoint: expected g like x {tuple(x.shape)} on {x.device}, got "
@@ -397,7 +419,7 @@ def tv_sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.T
     g, x, b, a = g.to(dtype), x.to(dtype), b.to(dtype), a.to(dtype)
     head = _heads(head, R, S, T, dtype, x.device)
     w = torch.empty(S + 1, R, T, dtype=dtype, device=x.device)
-    _forward(x, b, a, w[S], w[:S], L, lanes, window_tiles, head)
+    _forward(x, b, a, w[S], w[:S], L, lanes, window_tiles, head, register_cap=register_cap)
     acc_dtype, ACC = accumulation(N, dtype, None)
     BLOCK, n_tiles, W, agg, inc, flags = _lookback(R, T, S, L, lanes, window_tiles, acc_dtype, x.device)
     db_, da_ = (db if need_b else dx[:, :, None, None]), (da if need_a else dx[:, :, None, None])

@@ -128,6 +128,10 @@ def test_register_caps_only_where_verified(monkeypatch):
     assert _sp.forward_max_registers(1, 4, 32, 64, f64, True) is None
     assert _adj.max_registers(1, 4, 16, 64, f32) == 128 and _adj.max_registers(8, 2, 16, 64, f32) is None
     assert _tv.adjoint_max_registers(2, f32, 16, 128) == 128 and _tv.adjoint_max_registers(4, f64, 8, 128) is None
+    _tvs = importlib.import_module("ssm_lfilter.kernels.tv_sos")
+    assert _tvs.recompute_max_registers(8, 2, 8, 128, f32, True) == 128
+    assert _tvs.recompute_max_registers(1, 2, 8, 128, f32, True) is None  # one section: 70 uncapped
+    assert _tvs.recompute_max_registers(8, 2, 8, 128, f32, False) is None  # with heads: not compiled
     assert _adj.max_registers(1, 4, 16, 64, f32, requested=False) is None
     monkeypatch.setenv("SSM_LFILTER_REGISTER_CAP", "0")
     assert _sp.forward_max_registers(1, 4, 32, 64, f32, True) is None
