@@ -119,13 +119,16 @@ def test_time_varying_adjoint_does_not_spill(rows):
 
 
 def test_time_varying_cascade_does_not_spill(rows):
-    """The fused time-varying cascade: the forward at 16- and 8-step lanes, and the backward's
-    adjoint launch at its float64 default (4-step lanes; the coefficient strides are constexprs: with
-    runtime strides the per-step tile offsets stayed alive)."""
+    """The fused time-varying cascade: the forward at 16- and 8-step lanes, the backward's recompute
+    launch, and the backward's adjoint launch at its float64 default (4-step lanes; the coefficient
+    strides are constexprs: with runtime strides the per-step tile offsets stayed alive). The float32
+    adjoint launch at its default 8-step lanes keeps the 8-byte spill ``tv_sos_adjoint`` chose over
+    4-step lanes (its 16-step lanes spilled 1168 bytes)."""
     cascade = [r for r in rows if r["case"].startswith("tv_sos")]
     assert {r["kernel"] for r in cascade} == {"_tv_sos_kernel", "_tv_sos_adjoint_kernel"}
     for r in cascade:
-        assert r["spill"] == 0, r
+        f32_adjoint = r["kernel"] == "_tv_sos_adjoint_kernel" and "float64" not in r["case"]
+        assert r["spill"] <= (8 if f32_adjoint else 0), r
 
 
 def test_power_table_cuts_order_4_instructions():
