@@ -72,15 +72,14 @@ def stamp(clk, i_tk, K: tl.constexpr, v, o_l):
     to a scalar first (one cross-warp step): compiled for sm_90, a read a lane kept the LTI forward at
     158 registers a thread against 128, the reduced one at 128 (the time-varying kernels move either
     way: ``docs/kernels-single-pass.md``, "Tile timelines")."""
-    tl.store(clk + i_tk * _STAMPS + K + 0 * o_l, _clock_after(tl.max(v.to(tl.float32), 0)), mask=o_l == 0)
+    stamp_value(clk, i_tk, K, _clock_after(tl.max(v.to(tl.float32), 0)), o_l)
 
 
 @triton.jit
 def stamp_tile(clk, i_tk, K: tl.constexpr, t, o_l):
     """Field ``K``: the cycle counter once every element of the 2-D tile ``t`` is ready (its sum:
     a reduction, where the tile's rows are spread over several threads each)."""
-    tl.store(clk + i_tk * _STAMPS + K + 0 * o_l, _clock_after(tl.sum(tl.sum(t.to(tl.float32), 1), 0)),
-             mask=o_l == 0)
+    stamp_value(clk, i_tk, K, _clock_after(tl.sum(tl.sum(t.to(tl.float32), 1), 0)), o_l)
 
 
 @triton.jit

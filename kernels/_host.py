@@ -4,7 +4,7 @@ on this project's CPU machine); a launcher calls them several times a launch, on
 every public call pays before its kernel starts."""
 from __future__ import annotations
 
-__all__ = ["cdiv", "next_pow2"]
+__all__ = ["cdiv", "next_pow2", "register_cap_option"]
 
 
 def cdiv(a: int, b: int) -> int:
@@ -15,3 +15,8 @@ def cdiv(a: int, b: int) -> int:
 def next_pow2(v: int) -> int:
     """The smallest power of two ``>= v`` (1 for ``v <= 1``)."""
     return 1 if v <= 1 else 1 << (v - 1).bit_length()
+
+
+def register_cap_option(cap: int | None) -> dict:
+    """The launch option of a register cap (``maxnreg``), or none: ``kernel[grid](..., **this)``."""
+    return {} if cap is None else {"maxnreg": cap}

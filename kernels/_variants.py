@@ -18,7 +18,8 @@
 - ``SSM_LFILTER_REGISTER_CAP`` (default on): launches that ptxas compiles to more registers a thread
   than they need pass ``maxnreg``, a cap at which they keep every value in registers (compiled for
   sm_90, no spill) and more warps fit an SM: the kernels that take one say so where they launch.
-  ``0`` launches them uncapped. Not yet timed on a GPU: the switch lets one run time both.
+  ``0`` launches them uncapped. (The persistent launch's cap, ``persistent_max_registers``, belongs
+  to that launch and stays under ``SSM_LFILTER_PERSISTENT``.) Not yet timed on a GPU: the switch lets one run time both.
 - ``SSM_LFILTER_TILE_IO`` (default on): in the multi-pass LTI/time-varying kernels, coalesced tile
   chunk passes (one (chunks, C) tile load and store per program) instead of per-lane strided access.
 

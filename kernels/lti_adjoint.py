@@ -45,6 +45,7 @@ import triton.language as tl
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
 from ._clock import prepare_clock, stamp, stamp_end, stamp_start, stamp_tile
+from ._host import register_cap_option
 from ._lookback import check_tiles, take_ticket
 from ._variants import register_cap as _register_cap
 from ._variants import single_pass as _single_pass
@@ -262,7 +263,7 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
         HAS_ENDS=KT > 0,
         BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
         REVERSE=reverse, USE_TABLE=pw is not None, TIMED=timed, num_warps=max(1, min(4, BLOCK // 32)),
-        **({} if cap is None else {"maxnreg": cap}))
+        **register_cap_option(cap))
     return part.sum(1)  # a fixed-order reduction over the tiles
 
 

@@ -42,7 +42,7 @@ from ._lookback import check_tiles, publish, take_ticket, wait_flags, window
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
 from .lti import _fir_coefficients, _input_halo, _lti_cols, _pole_taps
-from ._host import cdiv, next_pow2
+from ._host import cdiv, next_pow2, register_cap_option
 from ._variants import persistent as _use_persistent
 from ._variants import power_table as _use_power_table
 from ._variants import register_cap as _use_register_cap
@@ -739,5 +739,5 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
         S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK,
         LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1, REVERSE=bool(reverse),
         STORE_INTER=store_inter, STORE_ENDS=KT > 0, USE_TABLE=pw is not None, PERSISTENT=persist, TIMED=timed,
-        num_warps=num_warps, **({} if cap is None else {"maxnreg": cap}))
+        num_warps=num_warps, **register_cap_option(cap))
     return y

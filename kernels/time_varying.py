@@ -65,7 +65,7 @@ from ._lookback import window as _window
 from ._variants import register_cap as _register_cap
 from ._variants import single_pass as _single_pass
 from ._variants import tile_io as _tile_io
-from ._host import cdiv, next_pow2
+from ._host import cdiv, next_pow2, register_cap_option
 
 
 __all__ = ["time_varying"]
@@ -883,7 +883,7 @@ def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, i
         u.stride(0), u.stride(1), a.stride(0), a.stride(1), a.stride(2), y.stride(0), y.stride(1),
         zz.stride(0), zz.stride(1), dd.stride(0), dd.stride(1), dd.stride(2),
         N=N, NP=1 << KB, KB=KB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC, ADJOINT=adjoint, DA=da is not None,
-        TIMED=timed, num_warps=max(1, min(4, BLOCK // 32)), **({} if cap is None else {"maxnreg": cap}),
+        TIMED=timed, num_warps=max(1, min(4, BLOCK // 32)), **register_cap_option(cap),
     )
     return y
 

@@ -41,7 +41,7 @@ import triton
 import triton.language as tl
 
 from ._bits import from_bits, to_bits
-from ._host import cdiv, next_pow2
+from ._host import cdiv, next_pow2, register_cap_option
 from ._lookback import check_tiles, take_ticket
 from .lti import _fir_step
 from ._lookback import window as _window
@@ -335,7 +335,7 @@ def _forward(x, b, a, y, sections, L, lanes, window_tiles, head=None, ends=None,
         b.stride(1), b.stride(3), a.stride(1), a.stride(3),
         S=S, M=M, N=N, NP=NP, KB=KB, KBB=KBB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC,
         STORE_INTER=sections is not None, HAS_HEAD=K > 0, STORE_ENDS=KT > 0, num_warps=max(1, min(4, BLOCK // 32)),
-        **({} if cap is None else {"maxnreg": cap}))
+        **register_cap_option(cap))
     return y
 
 
