@@ -18,8 +18,8 @@ torch, the high-order lane spread, the fused time-varying cascade and the cascad
 ``--families`` times only the named ones), with ``--timeline`` the single-pass kernels' phases from GPU
 clock stamps (``benchmarks/tile_timeline.py``), the GPU test tier (``--test-budget`` seconds, ``--skip-tests``; in 8
 processes where pytest-xdist is installed), the optional public-function bandwidth table (``--bandwidth``) and the benchmark
-suite (about 110 s, ``--skip-suite``); with ``--host``, a profile of a call's host time and the
-public functions as CUDA graph replays (``benchmarks/host_time.py``). Give the device call the longest limit allowed (600 s): a run
+suite (about 110 s, ``--skip-suite``); with ``--host``, a profile of a call's host time, that time layer by
+layer, and the public functions as CUDA graph replays (``benchmarks/host_time.py``). Give the device call the longest limit allowed (600 s): a run
 cut short keeps every stage it finished in the report.
 
 It writes ``OUT_DIR/report.md`` (device, versions, date, the variant table, the test tier's result,
@@ -652,6 +652,7 @@ def main(argv=None) -> int:
         from benchmarks import host_time
 
         for title, stage in (("Host time of a forward + backward call (torch.profiler)", host_time.host_profile),
+                             ("Host time of a forward + backward call, layer by layer", host_time.backward_breakdown),
                              ("Public functions, plain calls against CUDA graph replays", host_time.graph_table)):
             try:
                 parts += [f"## {title}", "", stage(), ""]

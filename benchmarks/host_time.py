@@ -7,6 +7,11 @@ public functions host-bound (``results/cuda-nvidia-h200-2026-11-27-host/``: 0.23
 - ``host_profile``: ``torch.profiler`` over forward + backward calls of ``lfilter`` on a tiny signal
   (the GPU idles, so every microsecond is the host's), sorted by self CPU time, and the kernel
   launches a call makes;
+- ``backward_breakdown``: that call layer by layer (forward, backward alone, the op's fused backward
+  on this thread and on another, the launcher, the launch), which says where the backward's host
+  time goes; on CPU, ``python -m benchmarks.host_time --stub-launches`` (with ``TRITON_INTERPRET=1
+  SSM_LFILTER_BACKEND=triton``) times the same rows with every Triton launch stubbed out: the glue's
+  own host time;
 - ``graph_table``: the public functions timed as plain calls and as CUDA graph replays side by side
   (a replay launches the recorded kernels without running any Python), forward and forward +
   backward (``torch.cuda.make_graphed_callables``).
@@ -50,6 +55,92 @@ def host_profile(device: str = "cuda", calls: int = 20, rows: int = 25) -> str:
     return (f"{calls} forward + backward `lfilter` calls on (1, 256), x, b and a requiring grad: "
             f"{wall:.3f} ms a call under the profiler, {launches / calls:.0f} kernel launches a call.\n\n"
             f"```\n{table}\n```")
+
+
+def backward_breakdown(device: str = "cuda", calls: int = 200) -> str:
+    """Markdown: where a forward + backward ``lfilter`` call's host time goes, layer by layer, on a
+    tiny biquad (1, 256) so that the GPU always waits for the host. Each row is the median of 5
+    batches of ``calls`` calls, each batch ending in one synchronization; the differences between rows are the layers:
+
+    - the forward without and with a graph (x, b, a requiring grad), and the whole call;
+    - the backward alone (``torch.autograd.grad`` on one retained graph): the autograd engine, which
+      on CUDA runs a backward on its own device thread, the glue's nodes and the LTI op's backward;
+    - the op's fused backward (``ops.lti_adjoint``) called directly, on this thread and on another
+      Python thread (as the engine's device thread calls it), the kernel launcher alone
+      (``kernels.lti_adjoint``) and its launch (``_launch``: buffers and the Triton launch).
+
+    Run 2 on an H200 found 2.0 ms a forward + backward call against 0.23 ms a forward; on this
+    project's CPU machine, with the kernel launches stubbed out, the same call takes about 0.75 ms.
+    This table says which layer holds the rest."""
+    import importlib
+    import threading
+
+    from ssm_lfilter import ops
+    from ssm_lfilter.kernels import lti_adjoint as kernel_adjoint
+
+    launcher = importlib.import_module("ssm_lfilter.kernels.lti_adjoint")
+    x = torch.randn(1, 256, device=device, requires_grad=True)
+    b = torch.tensor([0.2, 0.4, 0.2], device=device, requires_grad=True)
+    a = torch.tensor([1.0, -0.6, 0.3], device=device, requires_grad=True)
+    xd, bn, an = x.detach(), (b / a[0]).detach()[None], (a[1:] / a[0]).detach()[None]
+    y, g = torch.randn_like(xd), torch.randn_like(xd)  # values do not matter to the host
+    graph = sl.lfilter(b, a, x).sum()
+    C = launcher._default_c(1, 2, 2)
+    dx, vh = torch.empty_like(xd), xd.new_zeros(1, 0)
+
+    def timed(fn) -> float:
+        """The median of 5 batches of ``calls`` calls (shared machines are noisy), after a warm-up."""
+        for _ in range(5):
+            fn()
+        batches = []
+        for _ in range(5):
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            _sync(device)
+            batches.append((time.perf_counter() - t0) / calls * 1e3)
+        return sorted(batches)[2]
+
+    def on_thread(fn):
+        def run():
+            out = []
+            worker = threading.Thread(target=lambda: out.append(timed(fn)))
+            worker.start()
+            worker.join()
+            return out[0]
+        return run
+
+    def op_backward():
+        with torch.no_grad():
+            ops.lti_adjoint(g, xd, y, bn, an, 0, False, True, 3, 2)
+
+    def kernel_only():
+        kernel_adjoint(g, xd, y, bn, an, 0, True, 3, 2, reverse=False)
+
+    def launch_only():
+        launcher._launch(g, xd, y, bn[:, None], an[:, None], dx, vh, 3, 2, True, 0, C, None, None, True)
+
+    rows = [
+        ("`lfilter` forward, no graph", lambda: timed(lambda: sl.lfilter(b.detach(), a.detach(), xd))),
+        ("`lfilter` forward, building the graph (x, b, a)", lambda: timed(lambda: sl.lfilter(b, a, x))),
+        ("`lfilter` forward + backward (x, b, a)",
+         lambda: timed(lambda: torch.autograd.grad(sl.lfilter(b, a, x).sum(), (x, b, a)))),
+        ("backward alone (`torch.autograd.grad`, one retained graph)",
+         lambda: timed(lambda: torch.autograd.grad(graph, (x, b, a), retain_graph=True))),
+        ("`ops.lti_adjoint` (the op's fused backward), this thread", lambda: timed(op_backward)),
+        ("`ops.lti_adjoint`, another Python thread", on_thread(op_backward)),
+        ("`kernels.lti_adjoint` (the launcher), this thread", lambda: timed(kernel_only)),
+        ("`lti_adjoint._launch` (buffers + Triton launch), this thread", lambda: timed(launch_only)),
+    ]
+    out = [f"Tiny biquad (1 x 256): host time a call, the median of 5 batches of {calls} calls with one synchronization each.", "",
+           "| layer | ms a call |", "|---|---|"]
+    for name, run in rows:
+        try:
+            out.append(f"| {name} | {run():.4f} |")
+        except Exception as err:  # noqa: BLE001 - a row that fails is a result
+            out.append(f"| {name} | failed: {type(err).__name__}: {str(err)[:120]} |")
+    return "\n".join(out)
 
 
 def _sync(device: str) -> None:
@@ -113,3 +204,35 @@ def _graphed_forward(fn, x):
     with torch.cuda.graph(graph):
         fn(x)
     return graph.replay
+
+
+def stub_launches() -> None:
+    """Make every Triton launch under the interpreter return at once (outputs stay uninitialized):
+    what remains of a call is the host's own work around its launches, the glue this module times on
+    CPU. Needs ``TRITON_INTERPRET=1``; for measurements only."""
+    from triton.runtime.interpreter import InterpretedFunction
+
+    InterpretedFunction.run = lambda self, *args, **kwargs: None
+
+
+def main(argv=None) -> int:
+    import argparse
+    import os
+
+    ap = argparse.ArgumentParser(description="Host time of a forward + backward lfilter call, layer by layer.")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument("--stub-launches", action="store_true",
+                    help="CPU: run the Triton launchers with every launch stubbed out (TRITON_INTERPRET=1 and "
+                         "SSM_LFILTER_BACKEND=triton must be set), so the rows are the glue's host time alone")
+    args = ap.parse_args(argv)
+    if args.stub_launches:
+        if os.environ.get("TRITON_INTERPRET") != "1" or os.environ.get("SSM_LFILTER_BACKEND") != "triton":
+            ap.error("--stub-launches: expected TRITON_INTERPRET=1 and SSM_LFILTER_BACKEND=triton in the environment")
+        stub_launches()
+    print(backward_breakdown(args.device, args.calls))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
