@@ -104,8 +104,32 @@ def rows(t: torch.Tensor, batch: torch.Size, tail: tuple[int, ...]) -> torch.Ten
     """
     lead = t.shape[: t.dim() - len(tail)]
     if math.prod(lead) == 1:
-        return t.reshape(1, *tail)
-    return t.expand(*batch, *tail).reshape(math.prod(batch), *tail)
+        return t if t.shape == (1, *tail) else t.reshape(1, *tail)
+    return flat_rows(t, batch, tail)
+
+
+def time_last(t: torch.Tensor, axis: int) -> torch.Tensor:
+    """``t`` with ``axis`` (negative) moved last; ``t`` itself when it is last already. The views of
+    the public functions' shape plumbing are skipped where they would change nothing: each is a node
+    of the autograd graph, which a training step's backward runs on every call."""
+    return t if axis == -1 else t.movedim(axis, -1)
+
+
+def flat_rows(t: torch.Tensor, batch: torch.Size, tail: tuple[int, ...]) -> torch.Tensor:
+    """``t (..., *tail)`` broadcast to ``(*batch, *tail)`` and flattened to ``(prod(batch), *tail)``
+    (``t`` itself when it has that shape already)."""
+    R = math.prod(batch)
+    if t.shape == (R, *tail):
+        return t
+    return t.expand(*batch, *tail).reshape(R, *tail)
+
+
+def unflat_rows(t: torch.Tensor, batch: torch.Size, axis: int = -1) -> torch.Tensor:
+    """The inverse of ``flat_rows`` then ``time_last``: ``t (R, *tail)`` as ``(*batch, *tail)`` with its
+    last dim moved to ``axis``."""
+    if t.shape[:1] != batch:
+        t = t.reshape(*batch, *t.shape[1:])
+    return t if axis == -1 else t.movedim(-1, axis)
 
 
 def check_state_shape(zi: torch.Tensor, expected: tuple[int, ...], fixed: int, name: str = "zi") -> None:

@@ -19,9 +19,12 @@ from ._checks import (
     check_leading_coefficient,
     check_state_shape,
     dtypes,
+    flat_rows,
     normalize_axis,
     rows,
     same_device,
+    time_last,
+    unflat_rows,
 )
 
 __all__ = ["lfilter", "sosfilt", "time_varying_lfilter", "time_varying_sosfilt", "linear_recurrence"]
@@ -105,7 +108,7 @@ def lfilter(b, a, x, axis: int = -1, zi=None):
     b, a, x = b.to(dt), a.to(dt), x.to(dt)
     check_leading_coefficient(a[..., 0], "a")
 
-    xm = x.movedim(ax, -1)
+    xm = time_last(x, ax)
     T = xm.shape[-1]
     batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "b": b.shape[:-1], "a": a.shape[:-1]})
     M, N = b.shape[-1] - 1, a.shape[-1] - 1
@@ -114,7 +117,7 @@ def lfilter(b, a, x, axis: int = -1, zi=None):
     br = rows(b / a0, batch, (M + 1,))
     ar = rows(a[..., 1:] / a0, batch, (N,))
     R = batch.numel()
-    xr = xm.expand(*batch, T).reshape(R, T)
+    xr = flat_rows(xm, batch, (T,))
 
     zr = None
     if zi is not None:
@@ -122,7 +125,7 @@ def lfilter(b, a, x, axis: int = -1, zi=None):
         zr = zi.to(dt).movedim(ax, -1).expand(*batch, K).reshape(R, K)
 
     y = ops.lti(xr, br, ar, xr.new_zeros(R, 0) if zr is None else zr)
-    out = y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+    out = unflat_rows(y, batch, ax).to(out_dtype)
     if zi is None:
         return out
     zf = _tdf2_final_state(xr, y, br, ar, zr, K)
@@ -211,21 +214,21 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
             return sosfilt(sos, x, axis).to(out_dtype), x.new_zeros((0, *_state_shape(out_shape, ax, 2)),
                                                                    dtype=out_dtype)
     check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
-    sos, xm = sos.to(dt), x.to(dt).movedim(ax, -1)
+    sos, xm = sos.to(dt), time_last(x.to(dt), ax)
     T = xm.shape[-1]
     batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": sos.shape[:-2]})
     a0 = sos[..., 3:4]
     br = rows(sos[..., :3] / a0, batch, (n, 3))
     ar = rows(sos[..., 4:] / a0, batch, (n, 2))
     R = batch.numel()
-    xr = xm.expand(*batch, T).reshape(R, T)
+    xr = flat_rows(xm, batch, (T,))
     zr = None if zi is None else zi.to(dt).movedim(ax, -1).expand(n, *batch, 2).reshape(n, R, 2)
     if backend.use_triton("lti", x):
         # On the kernels the whole cascade is one op, one pass over memory: each section's zi enters
         # as its head, and every section's last two outputs come back for the final states.
         k = 0 if zi is None else min(T, 2)
         y, ends = ops.sos(xr, br, ar, xr.new_zeros(R, n, 0) if zr is None else zr.transpose(0, 1), k)
-        out = y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+        out = unflat_rows(y, batch, ax).to(out_dtype)
         if zi is None:
             return out
         return out, _sos_final_states(_section_inputs(xr, ends), ends, br, ar, zr, batch, ax, out_dtype)
@@ -238,7 +241,7 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
         ins.append(y[:, -2:])
         outs.append(y_next[:, -2:])
         y = y_next
-    out = y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+    out = unflat_rows(y, batch, ax).to(out_dtype)
     if zi is None:
         return out
     return out, _sos_final_states(torch.stack(ins), torch.stack(outs), br, ar, zr, batch, ax, out_dtype)
@@ -302,7 +305,7 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
         raise ValueError("x: expected at least 1 dim, got a 0-dim tensor")
     ax = normalize_axis(axis, x.dim())
     b, a, x = b.to(dt), a.to(dt), x.to(dt)
-    xm = x.movedim(ax, -1)
+    xm = time_last(x, ax)
     T = xm.shape[-1]
     bt = b if b.dim() >= 2 and b.shape[-2] == T else b.unsqueeze(-2)
     at = a if a.dim() >= 2 and a.shape[-2] == T else a.unsqueeze(-2)
@@ -313,7 +316,7 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
     a0 = at[..., :1]
     an = at[..., 1:] / a0
     ar = rows(an, batch, tuple(an.shape[-2:]))  # (Ra, T or 1, N)
-    xr = xm.expand(*batch, T).reshape(R, T)
+    xr = flat_rows(xm, batch, (T,))
 
     if zi is None:
         zr = xr.new_zeros(R, M + N)
@@ -333,7 +336,7 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
         # one section: one launch where the FIR below moves the signal 2(M+1) times before the kernel)
         br = rows(bt / a0, batch, (T, M + 1))
         y, _ = ops.tv_sos(xr, br[:, :, None], ar.expand(ar.shape[0], T, N)[:, :, None], xr.new_zeros(R, 1, 0))
-        return y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+        return unflat_rows(y, batch, ax).to(out_dtype)
     # FIR over the input with its history in front: u[n] = sum_k b[n,k] x[n-k] / a[n,0].
     xe = torch.cat([x_hist, xr], 1) if zi is not None or not const_b else None
     if const_b:
@@ -362,7 +365,7 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
         )
         u = torch.cat([u[:, :n0] - corr, u[:, n0:]], 1)
     y = ops.tv(u, ar.expand(ar.shape[0], T, N)) if N else u
-    out = y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+    out = unflat_rows(y, batch, ax).to(out_dtype)
     if zi is None:
         return out
     ye = torch.cat([y_hist.flip(1), y], 1)
@@ -423,7 +426,7 @@ def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | Non
     if not timed and zi is None:
         return sosfilt(sos, x, ax)
     check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
-    sos, xm = sos.to(dt), x.to(dt).movedim(ax, -1)
+    sos, xm = sos.to(dt), time_last(x.to(dt), ax)
     n = sos.shape[-2]
     st = sos if timed else sos.unsqueeze(-3).expand(*sos.shape[:-2], T, n, 6)  # constant: stride 0 in time
     batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": st.shape[:-3]})
@@ -431,10 +434,10 @@ def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | Non
     br = rows(sn[..., :3], batch, (T, n, 3))
     ar = rows(sn[..., 4:], batch, (T, n, 2))
     R = batch.numel()
-    xr = xm.expand(*batch, T).reshape(R, T)
+    xr = flat_rows(xm, batch, (T,))
     if zi is None:
         y, _ = ops.tv_sos(xr, br, ar, xr.new_zeros(R, n, 0))
-        return y.reshape(*batch, T).movedim(-1, ax).to(out_dtype)
+        return unflat_rows(y, batch, ax).to(out_dtype)
     x1, x2, y1, y2 = zi.to(dt).expand(n, *batch, 4).reshape(n, R, 4).unbind(-1)  # each (n, R)
     b0, a0 = br[:, 0].transpose(0, 1), ar[:, 0].transpose(0, 1)  # (n, Rb, 3), (n, Ra, 2): time 0
     heads = [b0[..., 1] * x1 + b0[..., 2] * x2 - a0[..., 0] * y1 - a0[..., 1] * y2]
@@ -446,7 +449,7 @@ def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | Non
     ins = torch.cat([x2[..., None], x1[..., None], _section_inputs(xr, ends)], -1)  # histories in front (T < 2)
     outs = torch.cat([y2[..., None], y1[..., None], ends], -1)
     zf = torch.stack([ins[..., -1], ins[..., -2], outs[..., -1], outs[..., -2]], -1)
-    return y.reshape(*batch, T).movedim(-1, ax).to(out_dtype), zf.reshape(n, *batch, 4).to(out_dtype)
+    return unflat_rows(y, batch, ax).to(out_dtype), zf.reshape(n, *batch, 4).to(out_dtype)
 
 
 def linear_recurrence(a, u, h0=None, reverse: bool = False, dim: int = -1):
@@ -483,11 +486,12 @@ def linear_recurrence(a, u, h0=None, reverse: bool = False, dim: int = -1):
         raise ValueError("u: expected at least 1 dim (time), got a 0-dim tensor")
     d = normalize_axis(dim, len(full), "dim")
     a = a.to(dt).reshape((1,) * (len(full) - a.dim()) + tuple(a.shape)).movedim(d, -1)
-    um = u.to(dt).expand(full).movedim(d, -1)
+    u = u.to(dt)
+    um = time_last(u if u.shape == full else u.expand(full), d)
     batch, T = um.shape[:-1], um.shape[-1]
     R = batch.numel()
     ar = rows(a, batch, (a.shape[-1],))
-    ur = um.reshape(R, T)
+    ur = flat_rows(um, batch, (T,))
     if h0 is not None:
         try:
             h0r = h0.to(dt).expand(batch).reshape(R)
@@ -498,4 +502,4 @@ def linear_recurrence(a, u, h0=None, reverse: bool = False, dim: int = -1):
             kick = ur[:, t0] + ar[:, t0 if ar.shape[1] > 1 else 0] * h0r
             ur = torch.cat([ur[:, :t0], kick[:, None], ur[:, t0 + 1 :]], 1)
     h = ops.diag(ar, ur, reverse)
-    return h.reshape(*batch, T).movedim(-1, d).to(out_dtype)
+    return unflat_rows(h, batch, d).to(out_dtype)
