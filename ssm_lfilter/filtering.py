@@ -428,9 +428,11 @@ def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | Non
     check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
     sos, xm = sos.to(dt), time_last(x.to(dt), ax)
     n = sos.shape[-2]
-    st = sos if timed else sos.unsqueeze(-3).expand(*sos.shape[:-2], T, n, 6)  # constant: stride 0 in time
-    batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": st.shape[:-3]})
-    sn = st / st[..., 3:4]  # normalized in one pass; b and a are views of it (the kernel reads them strided)
+    # normalized in one pass; b and a are views of it (the kernel reads them strided). Constant sections
+    # are normalized before they are expanded in time (stride 0), never as a (T, n, 6) tensor.
+    sn = sos / sos[..., 3:4]
+    sn = sn if timed else sn.unsqueeze(-3).expand(*sos.shape[:-2], T, n, 6)
+    batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": sn.shape[:-3]})
     br = rows(sn[..., :3], batch, (T, n, 3))
     ar = rows(sn[..., 4:], batch, (T, n, 2))
     R = batch.numel()

@@ -379,6 +379,25 @@ def test_time_varying_sosfilt_with_zi_is_fused_and_streams(timed, fused_calls):
     torch.testing.assert_close(state, out["triton"][1], rtol=1e-10, atol=1e-10)
 
 
+def test_constant_sections_with_zi_reach_the_kernel_unmaterialized(fused_calls, monkeypatch):
+    """Constant sections with zi run the time-varying kernel with every sample's coefficients a stride-0
+    view in time of the normalized sections: never a (T, n, 6) tensor."""
+    import ssm_lfilter.kernels as K
+
+    seen = []
+    real = K.tv_sos
+    monkeypatch.setattr(K, "tv_sos", lambda x, b, a, *args, **kw: seen.append((b.stride(1), a.stride(1)))
+                        or real(x, b, a, *args, **kw))
+    g = torch.Generator().manual_seed(37)
+    sos, x = _public_case(40, g)
+    zi = torch.randn(3, 2, 4, generator=g, **F64)
+    y, zf = sl.time_varying_sosfilt(sos[0], x, zi=zi)
+    assert seen == [(0, 0)]
+    exp_y, exp_zf = ref.time_varying_sosfilt(sos[0].expand(40, 3, 6), x, zi=zi)
+    torch.testing.assert_close(y, exp_y, rtol=1e-11, atol=1e-11)
+    torch.testing.assert_close(zf, exp_zf, rtol=1e-11, atol=1e-11)
+
+
 # ------------------------------------------------------------------------------------ GPU tier
 def _constant_sections(S, rmax=0.95):
     """``S`` fixed stable biquads as scipy's sos ``[S, 6]`` (float64, float32-representable)."""
