@@ -57,7 +57,7 @@ def host_profile(device: str = "cuda", calls: int = 20, rows: int = 25) -> str:
             f"```\n{table}\n```")
 
 
-def backward_breakdown(device: str = "cuda", calls: int = 200) -> str:
+def backward_breakdown(device: str = "cuda", calls: int = 100) -> str:
     """Markdown: where a forward + backward ``lfilter`` call's host time goes, layer by layer, on a
     tiny biquad (1, 256) so that the GPU always waits for the host. Each row is the median of 5
     batches of ``calls`` calls, each batch ending in one synchronization; the differences between rows are the layers:
@@ -221,7 +221,7 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description="Host time of a forward + backward lfilter call, layer by layer.")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument("--calls", type=int, default=100)
     ap.add_argument("--stub-launches", action="store_true",
                     help="CPU: run the Triton launchers with every launch stubbed out (TRITON_INTERPRET=1 and "
                          "SSM_LFILTER_BACKEND=triton must be set), so the rows are the glue's host time alone")
