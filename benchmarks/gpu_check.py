@@ -335,6 +335,36 @@ def _variant_cases(dev: str = "cuda") -> list:
         # the launch as it was before the register cap: 203 registers a thread, 8 warps an SM (sm_90)
         "single-pass, no register cap": lambda: tv_fused(register_cap=False),
         "three-pass tiles": tv_composed}))
+    # order 16 (LPC synthesis): per-row coefficients of 8 slowly drifting resonators a row; above order 4
+    # the backward is the reversed passes, against the composition it replaced (flipped g, skewed
+    # copies of a and of z, the forward passes)
+    T16 = 1 << 18
+    th16 = 0.2 + 0.3 * torch.arange(8, device=dev) + 0.05 * torch.sin(torch.arange(T16, device=dev)[:, None] / 500.0)
+    c16 = torch.ones(T16, 1, device=dev)
+    for i in range(8):
+        quad = torch.stack([torch.ones_like(th16[:, i]), -2 * 0.95 * torch.cos(th16[:, i]),
+                            torch.full_like(th16[:, i], 0.95 ** 2)], -1)
+        c16 = sum(torch.nn.functional.pad(c16 * quad[:, j:j + 1], (j, 2 - j)) for j in range(3))
+    a16 = c16[None, :, 1:].expand(8, -1, -1).contiguous()
+    u16, g16 = torch.randn(8, T16, device=dev), torch.randn(8, T16, device=dev)
+    z16 = time_varying(u16, a16)
+
+    def tv16_composed():
+        a_rev = a16.flip(1)
+        a_adj = torch.stack([torch.cat([a_rev.new_zeros(8, k), a_rev[:, : T16 - k, k - 1]], 1) for k in range(1, 17)], -1)
+        v = time_varying(g16.flip(1), a_adj).flip(1)
+        z_past = torch.stack([torch.cat([z16.new_zeros(8, k), z16[:, : T16 - k]], 1) for k in range(1, 17)], -1)
+        return torch.cat([v.flatten(), (-(v[:, :, None] * z_past)).flatten()])
+
+    def tv16_fused(**kw):
+        du, da = tv_adjoint(g16, a16, z16, **kw)
+        return torch.cat([du.flatten(), da.flatten()])
+
+    # reads g, z, a (16); writes du, da (16): 35 arrays of the signal's size at the least
+    cases.append(("tv_adjoint", "time_varying backward (du, da) N=16 8x2^18", 4 * 35 * u16.numel(), {
+        "fused passes": tv16_fused,
+        "fused passes, looped": lambda: tv16_fused(coalesced=False),
+        "three-pass tiles": tv16_composed}))
 
     # time-varying cascade, 8 biquads a row, coefficients as time_varying_sosfilt passes them (views of
     # one normalized [R, T, S, 6] tensor): the fused launch against the per-section composition the

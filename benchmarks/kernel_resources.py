@@ -234,6 +234,15 @@ def _cases():
             torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 2, **meta), torch.empty(8, 1 << 20, **meta))),
         ("time_varying_adjoint N=4 (du, da), 8 x 2^20", lambda: K.time_varying_adjoint(
             torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 4, **meta), torch.empty(8, 1 << 20, **meta))),
+        # the multi-pass adjoint of orders above 4 (minutes to compile at order 16: not in the CI test)
+        ("passes time_varying_adjoint N=8 (du, da), 8 x 2^18", lambda: K.time_varying_adjoint(
+            torch.empty(8, 1 << 18, **meta), torch.empty(8, 1 << 18, 8, **meta), torch.empty(8, 1 << 18, **meta))),
+        ("passes time_varying_adjoint N=16 (du, da), 8 x 2^18", lambda: K.time_varying_adjoint(
+            torch.empty(8, 1 << 18, **meta), torch.empty(8, 1 << 18, 16, **meta), torch.empty(8, 1 << 18, **meta))),
+        ("passes time_varying N=8, 8 x 2^18", lambda: K.time_varying(
+            torch.empty(8, 1 << 18, **meta), torch.empty(8, 1 << 18, 8, **meta))),
+        ("passes time_varying N=16, 8 x 2^18", lambda: K.time_varying(
+            torch.empty(8, 1 << 18, **meta), torch.empty(8, 1 << 18, 16, **meta))),
         ("tv_sos 8 biquads, 8 x 2^20", tv_sos(8, 1 << 20, 8)),
         ("tv_sos 8 biquads, 8 x 2^20, C=8", tv_sos(8, 1 << 20, 8, block_size=8)),
         ("tv_sos one section (time_varying_lfilter, per-sample b), 8 x 2^20", lambda: K.tv_sos(

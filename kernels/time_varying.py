@@ -76,13 +76,16 @@ MAX_ORDER = 16
 @triton.jit
 def tv_chunk_transfer_kernel(
     u_ptr, a_ptr, Phi_ptr, E_ptr,
-    N, L, NCS, n_chunks,
+    N, L, NCS, n_chunks, a_off,
     stride_ur, stride_ut, stride_ar, stride_at, stride_an,
-    ACC: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr,
+    ACC: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr, SKEW: tl.constexpr = False,
 ):
     """Pass 1: for chunk ``g = r * NCS + c`` (``c < NCS``, all full chunks of length ``L``):
     ``E[g, k] = y_c[L-1-k]`` from rest and ``Phi[g, k, j]`` = the same entry for the homogeneous
-    response to the unit initial state ``y[-1-j] = 1``. Layouts: ``E [R*NCS, N]``, ``Phi [R*NCS, N, N]``."""
+    response to the unit initial state ``y[-1-j] = 1``. Layouts: ``E [R*NCS, N]``, ``Phi [R*NCS, N, N]``.
+    ``a[n, k]`` is read at ``a_ptr + a_off + n * stride_at + k * stride_an``; ``SKEW`` (the adjoint's
+    skewed coefficients, ``_adjoint_strides``) masks lag ``k`` at steps ``n <= k``, where that address
+    lies past the end of the row (the coefficient meets the zero state there)."""
     i_p = tl.program_id(0).to(tl.int64)
     o_g = i_p * BC + tl.arange(0, BC)
     m_g = o_g < n_chunks
@@ -96,12 +99,13 @@ def tv_chunk_transfer_kernel(
     b_H = tl.broadcast_to(b_H[None, :, :], [BC, NS, NS]).to(ACC)
     b_E = tl.zeros([BC, NS], dtype=ACC)
     p_u = u_ptr + o_r * stride_ur + o_t0 * stride_ut
-    p_a = a_ptr + o_r * stride_ar + o_t0 * stride_at
+    p_a = a_ptr + a_off + o_r * stride_ar + o_t0 * stride_at
     m_a = m_g[:, None] & m_s[None, :]
     for n in range(L):
         # Slot s holds y[n-1-k] with k = (n-1-s) mod N: load a[n, k] in slot order.
         o_k = (n - 1 - o_s + N) % N
-        b_a = tl.load(p_a[:, None] + o_k[None, :] * stride_an, mask=m_a, other=0.).to(ACC)
+        m_ak = m_a & (o_t0[:, None] + n > o_k[None, :]) if SKEW else m_a
+        b_a = tl.load(p_a[:, None] + o_k[None, :] * stride_an, mask=m_ak, other=0.).to(ACC)
         b_u = tl.load(p_u, mask=m_g, other=0.).to(ACC)
         # Advance the 64-bit pointers rather than forming n * stride (int32) offsets.
         p_a += stride_at
@@ -214,7 +218,7 @@ def tv_chunk_state_kernel(
 
 
 @triton.jit
-def _output_chunks(u_ptr, a_ptr, y_ptr, S_ptr, N, L, NC, NCS, n_chunks,
+def _output_chunks(u_ptr, a_ptr, y_ptr, S_ptr, N, L, NC, NCS, n_chunks, a_off,
                    stride_ur, stride_ut, stride_ar, stride_at, stride_yr, stride_yt,
                    HAS_CARRY: tl.constexpr, ACC: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr):
     """Pass 3's chunks of this program (chunk ``g = r * NC + c``): the chunk mask, the first step,
@@ -236,30 +240,54 @@ def _output_chunks(u_ptr, a_ptr, y_ptr, S_ptr, N, L, NC, NCS, n_chunks,
     else:
         b_y = tl.zeros([BC, NS], dtype=ACC)
     p_u = u_ptr + o_r * stride_ur + o_t0 * stride_ut
-    p_a = a_ptr + o_r * stride_ar + o_t0 * stride_at
+    p_a = a_ptr + a_off + o_r * stride_ar + o_t0 * stride_at
     p_y = y_ptr + o_r * stride_yr + o_t0 * stride_yt
-    return m_g, o_t0, o_s, m_s, m_a, b_y, p_u, p_a, p_y
+    return m_g, o_r, o_t0, o_s, m_s, m_a, b_y, p_u, p_a, p_y
+
+
+@triton.jit
+def _da_rows(z_ptr, da_ptr, o_r, o_t0, stride_zr, stride_zt, stride_dr, stride_dt):
+    """Pass 3's row pointers of ``z`` and ``da`` at each chunk's start (``DA``)."""
+    return z_ptr + o_r * stride_zr + o_t0 * stride_zt, da_ptr + o_r * stride_dr + o_t0 * stride_dt
 
 
 @triton.jit
 def tv_chunk_output_kernel(
-    u_ptr, a_ptr, y_ptr, S_ptr,
-    N, T, L, NC, NCS, n_chunks,
+    u_ptr, a_ptr, y_ptr, S_ptr, z_ptr, da_ptr,
+    N, T, L, NC, NCS, n_chunks, a_off,
     stride_ur, stride_ut, stride_ar, stride_at, stride_an, stride_yr, stride_yt,
+    stride_zr, stride_zt, stride_dr, stride_dt, stride_dk,
     HAS_CARRY: tl.constexpr, ACC: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr,
+    SKEW: tl.constexpr = False, DA: tl.constexpr = False,
 ):
     """Pass 3: chunk ``g = r * NC + c`` runs ``y[n] = u[n] - sum_k a[n,k-1] y[n-k]`` for its (up to)
-    ``L`` steps, starting from the true state ``S[r, c-1]`` (rest for ``c = 0``), and writes ``y``."""
-    m_g, o_t0, o_s, m_s, m_a, b_y, p_u, p_a, p_y = _output_chunks(
-        u_ptr, a_ptr, y_ptr, S_ptr, N, L, NC, NCS, n_chunks, stride_ur, stride_ut, stride_ar, stride_at,
+    ``L`` steps, starting from the true state ``S[r, c-1]`` (rest for ``c = 0``), and writes ``y``.
+    ``SKEW``: ``a`` addressed as in pass 1. ``DA`` (the adjoint, ``y`` being ``v``): also writes
+    ``da[n, k-1] = -(y[n] z[n+k])`` (``z[n+k]`` zero past ``T-1``) for ``k = 1..N``, at
+    ``da_ptr + n * stride_dt + (k-1) * stride_dk`` (the adjoint's ``n + k`` is the forward's ``n - k``)."""
+    m_g, o_r, o_t0, o_s, m_s, m_a, b_y, p_u, p_a, p_y = _output_chunks(
+        u_ptr, a_ptr, y_ptr, S_ptr, N, L, NC, NCS, n_chunks, a_off, stride_ur, stride_ut, stride_ar, stride_at,
         stride_yr, stride_yt, HAS_CARRY, ACC, BC, NS)
+    if DA:
+        p_z, p_d = _da_rows(z_ptr, da_ptr, o_r, o_t0, stride_zr, stride_zt, stride_dr, stride_dt)
     for n in range(L):
         m_t = m_g & (o_t0 + n < T)
         o_k = (n - 1 - o_s + N) % N
-        b_a = tl.load(p_a[:, None] + o_k[None, :] * stride_an, mask=m_a & m_t[:, None], other=0.).to(ACC)
+        m_ak = m_a & m_t[:, None]
+        if SKEW:
+            m_ak = m_ak & (o_t0[:, None] + n > o_k[None, :])
+        b_a = tl.load(p_a[:, None] + o_k[None, :] * stride_an, mask=m_ak, other=0.).to(ACC)
         b_u = tl.load(p_u, mask=m_t, other=0.).to(ACC)
         b_yn = b_u - tl.sum(b_a * b_y, axis=1)
-        tl.store(p_y, b_yn.to(y_ptr.dtype.element_ty), mask=m_t)
+        b_yo = b_yn.to(y_ptr.dtype.element_ty)
+        tl.store(p_y, b_yo, mask=m_t)
+        if DA:
+            # lag k = o_s + 1 in slot s (the slots are plain lags here, not the ring's order)
+            m_z = m_t[:, None] & m_s[None, :] & (o_t0[:, None] + n + 1 + o_s[None, :] < T)
+            b_z = tl.load(p_z[:, None] + (1 + o_s[None, :]) * stride_zt, mask=m_z, other=0.).to(y_ptr.dtype.element_ty)
+            tl.store(p_d[:, None] + o_s[None, :] * stride_dk, -(b_yo[:, None] * b_z), mask=m_t[:, None] & m_s[None, :])
+            p_z += stride_zt
+            p_d += stride_dt
         p_a += stride_at
         p_u += stride_ut
         p_y += stride_yt
@@ -317,9 +345,9 @@ def _tv_transfer_cols(ut, at, b_H, b_E, o_s, n0, N, ACC: tl.constexpr, LOG: tl.c
 @triton.jit
 def tv_chunk_transfer_tile_kernel(
     u_ptr, a_ptr, Phi_ptr, E_ptr,
-    N, L, NCS, n_chunks,
+    N, L, NCS, n_chunks, a_off,
     stride_ur, stride_ut, stride_ar, stride_at, stride_an,
-    ACC: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr, LOG: tl.constexpr,
+    ACC: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr, LOG: tl.constexpr, SKEW: tl.constexpr = False,
 ):
     """Pass 1 with coalesced [BC, W] / [BC, W, NS] tiles (``W = 2^LOG`` divides ``L``); same contract
     and results as ``tv_chunk_transfer_kernel``."""
@@ -337,15 +365,16 @@ def tv_chunk_transfer_tile_kernel(
     b_H = tl.broadcast_to(b_H[None, :, :], [BC, NS, NS]).to(ACC)
     b_E = tl.zeros([BC, NS], dtype=ACC)
     p_u = u_ptr + o_r * stride_ur + o_t0 * stride_ut
-    p_a = a_ptr + o_r * stride_ar + o_t0 * stride_at
+    p_a = a_ptr + a_off + o_r * stride_ar + o_t0 * stride_at
     m_a = m_g[:, None] & m_s[None, :]
     m_wa = m_g[:, None, None] & m_s[None, None, :]
     for i in range(L // W):
         n0 = i * W
         # step n0 + w, slot s: a[n0 + w, (n0 + w - 1 - s) mod N] (the rotated order of the ring)
         o_k = (n0 + o_w[:, None] - 1 - o_s[None, :] + N) % N
+        m_wak = m_wa & (o_t0[:, None, None] + n0 + o_w[None, :, None] > o_k[None, :, :]) if SKEW else m_wa
         b_at = tl.load(p_a[:, None, None] + o_w[None, :, None] * stride_at + o_k[None, :, :] * stride_an,
-                       mask=m_wa, other=0.)
+                       mask=m_wak, other=0.)
         b_ut = tl.load(p_u[:, None] + o_w[None, :] * stride_ut, mask=m_g[:, None], other=0.)
         p_a += W * stride_at
         p_u += W * stride_ut
@@ -378,28 +407,43 @@ def _tv_output_cols(ut, at, b_y, o_s, n0, N, ACC: tl.constexpr, Y_DTYPE: tl.cons
 
 @triton.jit
 def tv_chunk_output_tile_kernel(
-    u_ptr, a_ptr, y_ptr, S_ptr,
-    N, T, L, NC, NCS, n_chunks,
+    u_ptr, a_ptr, y_ptr, S_ptr, z_ptr, da_ptr,
+    N, T, L, NC, NCS, n_chunks, a_off,
     stride_ur, stride_ut, stride_ar, stride_at, stride_an, stride_yr, stride_yt,
+    stride_zr, stride_zt, stride_dr, stride_dt, stride_dk,
     HAS_CARRY: tl.constexpr, ACC: tl.constexpr, BC: tl.constexpr, NS: tl.constexpr, LOG: tl.constexpr,
+    SKEW: tl.constexpr = False, DA: tl.constexpr = False,
 ):
     """Pass 3 with coalesced [BC, W] / [BC, W, NS] tiles (``W = 2^LOG`` divides ``L``); same contract
-    and results as ``tv_chunk_output_kernel``."""
+    and results as ``tv_chunk_output_kernel`` (``da`` as a [BC, W, NS] tile from the stored ``y`` tile)."""
     W: tl.constexpr = 1 << LOG
-    m_g, o_t0, o_s, m_s, m_a, b_y, p_u, p_a, p_y = _output_chunks(
-        u_ptr, a_ptr, y_ptr, S_ptr, N, L, NC, NCS, n_chunks, stride_ur, stride_ut, stride_ar, stride_at,
+    m_g, o_r, o_t0, o_s, m_s, m_a, b_y, p_u, p_a, p_y = _output_chunks(
+        u_ptr, a_ptr, y_ptr, S_ptr, N, L, NC, NCS, n_chunks, a_off, stride_ur, stride_ut, stride_ar, stride_at,
         stride_yr, stride_yt, HAS_CARRY, ACC, BC, NS)
+    if DA:
+        p_z, p_d = _da_rows(z_ptr, da_ptr, o_r, o_t0, stride_zr, stride_zt, stride_dr, stride_dt)
     o_w = tl.arange(0, W)
     for i in range(L // W):
         n0 = i * W
         m_t = m_g[:, None] & (o_t0[:, None] + n0 + o_w[None, :] < T)  # [BC, W]
         o_k = (n0 + o_w[:, None] - 1 - o_s[None, :] + N) % N
+        m_at = m_t[:, :, None] & m_s[None, None, :]
+        if SKEW:
+            m_at = m_at & (o_t0[:, None, None] + n0 + o_w[None, :, None] > o_k[None, :, :])
         b_at = tl.load(p_a[:, None, None] + o_w[None, :, None] * stride_at + o_k[None, :, :] * stride_an,
-                       mask=m_t[:, :, None] & m_s[None, None, :], other=0.)
+                       mask=m_at, other=0.)
         b_ut = tl.load(p_u[:, None] + o_w[None, :] * stride_ut, mask=m_t, other=0.)
         b_yt, b_y = _tv_output_cols(to_bits(b_ut, LOG, BC), _tv_bits_a(b_at, LOG, BC, NS), b_y, o_s, n0, N,
                                     ACC, y_ptr.dtype.element_ty, LOG)
-        tl.store(p_y[:, None] + o_w[None, :] * stride_yt, from_bits(b_yt, LOG, BC), mask=m_t)
+        b_yo = from_bits(b_yt, LOG, BC)
+        tl.store(p_y[:, None] + o_w[None, :] * stride_yt, b_yo, mask=m_t)
+        if DA:
+            # lag k = o_s + 1 in slot s; z[n + k] zero past T - 1
+            o_zt = n0 + o_w[None, :, None] + 1 + o_s[None, None, :]
+            m_z = m_t[:, :, None] & m_s[None, None, :] & (o_t0[:, None, None] + o_zt < T)
+            b_z = tl.load(p_z[:, None, None] + o_zt * stride_zt, mask=m_z, other=0.).to(y_ptr.dtype.element_ty)
+            tl.store(p_d[:, None, None] + (n0 + o_w[None, :, None]) * stride_dt + o_s[None, None, :] * stride_dk,
+                     -(b_yo[:, :, None] * b_z), mask=m_t[:, :, None] & m_s[None, None, :])
         p_a += W * stride_at
         p_u += W * stride_ut
         p_y += W * stride_yt
@@ -888,6 +932,103 @@ def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, i
     return y
 
 
+def _adjoint_strides(a: torch.Tensor) -> tuple[int, tuple[int, int, int]]:
+    """``(a_off, strides)`` that make the passes read the adjoint's skewed, reversed coefficients
+    ``a'[m, k-1] = a[T-1-m+k, k-1]`` (step ``m`` of the reversed time, lag ``k``) straight from
+    ``a [R, T, N]``: ``a + a_off + m * s_t' + (k-1) * s_k'`` with ``s_t' = -s_t``, ``s_k' = s_t + s_k`` and
+    ``a_off = T s_t``. Lag ``k`` at steps ``m < k`` would lie past the row's end: the kernels' ``SKEW``
+    masks it (it meets the zero state there). No flipped or skewed copy of ``a`` is made."""
+    T = a.shape[1]
+    s_r, s_t, s_k = a.stride()
+    return T * s_t, (s_r, -s_t, s_t + s_k)
+
+
+def _time_varying_multi_pass(u, a, y, block_size, coalesced, ACC, acc_dtype, interpret, z=None, da=None):
+    """The passes of the module docstring (``1 <= N <= 16``) into ``y``; ``u [R, T]`` and ``a [R, T, N]``
+    (possibly stride-0 rows or time) already in the output dtype. With ``z [R, T]``, the adjoint
+    (``time_varying_adjoint``): ``u`` is the output gradient ``g`` and ``y`` receives ``v`` of
+    ``v[n] = g[n] - sum_k a[n+k, k-1] v[n+k]``, run as the same passes in reversed time (``g``, ``y``
+    and ``z`` addressed from their last sample with negated time strides, ``a`` skewed by
+    ``_adjoint_strides``); ``da [R, T, N]`` (or None) receives ``-v[n] z[n-k]``. Same chunk length and
+    operations as the forward on the flipped signal and skewed coefficients, so the composed backward
+    agrees to the last bit."""
+    R, T = u.shape
+    N = a.shape[2]
+    dev = u.device
+    adjoint = z is not None
+    a_off, a_strides = _adjoint_strides(a) if adjoint else (0, (a.stride(0), a.stride(1), a.stride(2)))
+    u_strides = (u.stride(0), -u.stride(1) if adjoint else u.stride(1))
+    y_strides = (y.stride(0), -y.stride(1) if adjoint else y.stride(1))
+    out = y
+    if adjoint:  # from the last sample, with the negated time strides above
+        u, y = u[:, T - 1:], y[:, T - 1:]
+    has_da = da is not None
+    zz = z[:, T - 1:] if adjoint else y
+    dd = da[:, T - 1:] if has_da else y[:, :, None]
+    z_strides = (z.stride(0), -z.stride(1)) if adjoint else (0, 0)
+    d_strides = (da.stride(0), -da.stride(1), da.stride(2)) if has_da else (0, 0, 0)
+
+    L = block_size if block_size is not None else min(512, max(16, _pow2_floor(math.isqrt(R * T // 4))))
+    L = min(L, T)
+    NC = cdiv(T, L)
+    NCS = NC - 1  # chunks whose end state is needed (all but the last of each row, all full)
+    NS = max(2, next_pow2(N))
+
+    LOG = _tile_log(L, NS) if _tile_io(coalesced) else 0
+    # pass 3 of the adjoint also holds [BC, W, NS] tiles of z and da: 8-step sub-tiles on 2 warps keep every
+    # value in registers (sm_90, N = 8: 126 registers; the forward's 32-step sub-tiles on one warp spilled
+    # 728 bytes, on 4 warps 32). The sub-tile width does not change the results.
+    LOG3 = min(LOG, 3) if has_da else LOG
+    # coalesced passes: also keep the [BC, W, NS] tile of a at <= 8K elements per program on a GPU
+    bc_cap = max(1, 8192 // ((1 << LOG) * NS)) if LOG and not interpret else 1 << 30
+
+    S = y  # placeholder pointer when every row is a single chunk (never read)
+    if NCS > 0:
+        # Pass 1: ~1K elements of the [BC, N, N] lane tile per program, while keeping >= ~512 programs.
+        n1 = R * NCS
+        BC1 = _batch(n1, min(1024 // (NS * NS), bc_cap), interpret)
+        Phi = torch.empty(n1, N, N, dtype=acc_dtype, device=dev)
+        E = torch.empty(n1, N, dtype=acc_dtype, device=dev)
+        kernel1, extra = (tv_chunk_transfer_tile_kernel, dict(LOG=LOG)) if LOG else (tv_chunk_transfer_kernel, {})
+        kernel1[(cdiv(n1, BC1),)](
+            u, a, Phi, E, N, L, NCS, n1, a_off, *u_strides, *a_strides,
+            ACC=ACC, BC=BC1, NS=NS, SKEW=adjoint, num_warps=max(1, min(4, BC1 * NS * NS // 256)), **extra,
+        )
+        # Pass 2: groups of G chunks, so that both sequential chains are ~sqrt(NCS) long.
+        G = max(1, math.isqrt(NCS - 1) + 1) if NCS > 1 else 1
+        NG = cdiv(NCS, G)
+        NGS = NG - 1  # groups whose end state is needed (all full)
+        S = torch.empty(n1, N, dtype=acc_dtype, device=dev)
+        SG = S  # placeholder pointer when there is one group per row
+        n2 = R * NG
+        w2 = max(1, min(4, NS * NS // 128))
+        if NGS > 0:
+            n2a = R * NGS
+            P = torch.empty(n2a, N, N, dtype=acc_dtype, device=dev)
+            F = torch.empty(n2a, N, dtype=acc_dtype, device=dev)
+            SG = torch.empty(n2a, N, dtype=acc_dtype, device=dev)
+            BQ = _batch(n2a, 2048 // (NS * NS * NS), interpret)
+            tv_group_transfer_kernel[(cdiv(n2a, BQ),)](
+                Phi, E, P, F, N, NCS, G, NGS, n2a, BQ=BQ, NS=NS,
+                num_warps=max(1, min(4, BQ * NS * NS * NS // 512)),
+            )
+            BR2 = _batch(R, 1024 // (NS * NS), interpret)
+            tv_group_scan_kernel[(cdiv(R, BR2),)](P, F, SG, R, N, NGS, BR=BR2, NS=NS, num_warps=w2)
+        BQ = _batch(n2, 1024 // (NS * NS), interpret)
+        tv_chunk_state_kernel[(cdiv(n2, BQ),)](
+            Phi, E, SG, S, N, NCS, G, NGS, n2, HAS_GROUPS=NGS > 0, BQ=BQ, NS=NS, num_warps=w2,
+        )
+    # Pass 3: every (row, chunk) re-run from its true initial state.
+    n3 = R * NC
+    BC3 = _batch(n3, min(1024 // NS, bc_cap), interpret)
+    kernel3, extra = (tv_chunk_output_tile_kernel, dict(LOG=LOG3)) if LOG3 else (tv_chunk_output_kernel, {})
+    kernel3[(cdiv(n3, BC3),)](
+        u, a, y, S, zz, dd, N, T, L, NC, NCS, n3, a_off, *u_strides, *a_strides, *y_strides, *z_strides, *d_strides,
+        HAS_CARRY=NCS > 0, ACC=ACC, BC=BC3, NS=NS, SKEW=adjoint, DA=has_da,
+        num_warps=2 if has_da else max(1, min(4, BC3 * NS // 256)), **extra,
+    )
+    return out
+
 def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = None,
                  accumulate_fp64: bool | None = None, coalesced: bool | None = None,
                  single_pass: bool | None = None, lanes: int | None = None,
@@ -958,8 +1099,6 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
     # Kernels only run on CPU tensors under TRITON_INTERPRET=1; there, tile shapes trade differently.
     interpret = dev.type == "cpu"
     acc_dtype, ACC = accumulation(N, dtype, accumulate_fp64)
-    a_strides = (a.stride(0), a.stride(1), a.stride(2))
-    u_strides = (u.stride(0), u.stride(1))
 
     if N <= 4 and _single_pass(single_pass, "time_varying"):
         L = single_pass_chunk(N, T, block_size)
@@ -968,59 +1107,4 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
     if clock is not None:
         raise ValueError(f"time_varying: expected a filter the single-pass kernel runs with clock (1 <= N <= 4, "
                          f"a power-of-two chunk <= 64), got N={N}, block_size={block_size}")
-
-    L = block_size if block_size is not None else min(512, max(16, _pow2_floor(math.isqrt(R * T // 4))))
-    L = min(L, T)
-    NC = cdiv(T, L)
-    NCS = NC - 1  # chunks whose end state is needed (all but the last of each row, all full)
-    NS = max(2, next_pow2(N))
-
-    LOG = _tile_log(L, NS) if _tile_io(coalesced) else 0
-    # coalesced passes: also keep the [BC, W, NS] tile of a at <= 8K elements per program on a GPU
-    bc_cap = max(1, 8192 // ((1 << LOG) * NS)) if LOG and not interpret else 1 << 30
-
-    S = y  # placeholder pointer when every row is a single chunk (never read)
-    if NCS > 0:
-        # Pass 1: ~1K elements of the [BC, N, N] lane tile per program, while keeping >= ~512 programs.
-        n1 = R * NCS
-        BC1 = _batch(n1, min(1024 // (NS * NS), bc_cap), interpret)
-        Phi = torch.empty(n1, N, N, dtype=acc_dtype, device=dev)
-        E = torch.empty(n1, N, dtype=acc_dtype, device=dev)
-        kernel1, extra = (tv_chunk_transfer_tile_kernel, dict(LOG=LOG)) if LOG else (tv_chunk_transfer_kernel, {})
-        kernel1[(cdiv(n1, BC1),)](
-            u, a, Phi, E, N, L, NCS, n1, *u_strides, *a_strides,
-            ACC=ACC, BC=BC1, NS=NS, num_warps=max(1, min(4, BC1 * NS * NS // 256)), **extra,
-        )
-        # Pass 2: groups of G chunks, so that both sequential chains are ~sqrt(NCS) long.
-        G = max(1, math.isqrt(NCS - 1) + 1) if NCS > 1 else 1
-        NG = cdiv(NCS, G)
-        NGS = NG - 1  # groups whose end state is needed (all full)
-        S = torch.empty(n1, N, dtype=acc_dtype, device=dev)
-        SG = S  # placeholder pointer when there is one group per row
-        n2 = R * NG
-        w2 = max(1, min(4, NS * NS // 128))
-        if NGS > 0:
-            n2a = R * NGS
-            P = torch.empty(n2a, N, N, dtype=acc_dtype, device=dev)
-            F = torch.empty(n2a, N, dtype=acc_dtype, device=dev)
-            SG = torch.empty(n2a, N, dtype=acc_dtype, device=dev)
-            BQ = _batch(n2a, 2048 // (NS * NS * NS), interpret)
-            tv_group_transfer_kernel[(cdiv(n2a, BQ),)](
-                Phi, E, P, F, N, NCS, G, NGS, n2a, BQ=BQ, NS=NS,
-                num_warps=max(1, min(4, BQ * NS * NS * NS // 512)),
-            )
-            BR2 = _batch(R, 1024 // (NS * NS), interpret)
-            tv_group_scan_kernel[(cdiv(R, BR2),)](P, F, SG, R, N, NGS, BR=BR2, NS=NS, num_warps=w2)
-        BQ = _batch(n2, 1024 // (NS * NS), interpret)
-        tv_chunk_state_kernel[(cdiv(n2, BQ),)](
-            Phi, E, SG, S, N, NCS, G, NGS, n2, HAS_GROUPS=NGS > 0, BQ=BQ, NS=NS, num_warps=w2,
-        )
-    # Pass 3: every (row, chunk) re-run from its true initial state.
-    n3 = R * NC
-    BC3 = _batch(n3, min(1024 // NS, bc_cap), interpret)
-    kernel3, extra = (tv_chunk_output_tile_kernel, dict(LOG=LOG)) if LOG else (tv_chunk_output_kernel, {})
-    kernel3[(cdiv(n3, BC3),)](
-        u, a, y, S, N, T, L, NC, NCS, n3, *u_strides, *a_strides, y.stride(0), y.stride(1),
-        HAS_CARRY=NCS > 0, ACC=ACC, BC=BC3, NS=NS, num_warps=max(1, min(4, BC3 * NS // 256)), **extra,
-    )
-    return y
+    return _time_varying_multi_pass(u, a, y, block_size, coalesced, ACC, acc_dtype, interpret)

@@ -1,4 +1,4 @@
-"""Launcher for the backward of the time-varying all-pole filter in one launch (orders 1 <= N <= 4).
+"""Launcher for the backward of the time-varying all-pole filter (orders 1 <= N <= 16), fused.
 
 For ``z = time_varying(u, a)`` (``z[n] = u[n] - sum_k a[n, k-1] z[n-k]``) and the output gradient
 ``g``, the backward is
@@ -9,14 +9,24 @@ For ``z = time_varying(u, a)`` (``z[n] = u[n] - sum_k a[n, k-1] z[n-k]``) and th
 The composed backward (``ssm_lfilter.ops``) flips ``g``, builds the skewed coefficients
 ``a[n+k, k-1]`` as a new ``[T, N]`` tensor, runs the filter, flips ``v`` back and builds ``N`` delayed
 copies of ``z`` for ``da``: about 29 passes over ``T`` samples at ``N = 2`` where the backward needs 7
-(read ``g``, ``a``, ``z``, write ``du``, ``da``). Here the single-pass kernel of ``time_varying.py``
-runs with ``ADJOINT``: it reads ``g`` and writes ``v`` at reversed addresses, loads its ``a`` tile
-skewed (lag ``k`` from ``k`` steps later), and forms ``da`` from the ``v`` tile in registers and a
-skewed tile of ``z``. Same operations in the same order as the composed path on the single-pass
-kernel (the skew only moves where a coefficient is read from), so the two agree to the last bit.
+(read ``g``, ``a``, ``z``, write ``du``, ``da``), and at order 16 three more ``[R, T, 16]`` tensors
+(the skewed ``a``, the delayed ``z`` and their product) beyond the ``da`` it returns. Here:
+
+- Orders 1 <= N <= 4 with a power-of-two chunk (the single-pass default): the single-pass kernel of
+  ``time_varying.py`` runs with ``ADJOINT``, in one launch: it reads ``g`` and writes ``v`` at reversed
+  addresses, loads its ``a`` tile skewed (lag ``k`` from ``k`` steps later), and forms ``da`` from the
+  ``v`` tile in registers and a skewed tile of ``z``.
+- Every other order up to 16 (and the single pass switched off): the multi-pass kernels of
+  ``time_varying.py`` (chunk maps, the scan over chunks, every chunk re-run) in reversed time:
+  ``g``, ``v`` and ``z`` addressed from their last sample with negated time strides, ``a`` through
+  skewed strides (``_adjoint_strides``, no copy), and the last pass writes ``da`` from each stored
+  ``v`` and the ``z`` it loads.
+
+Either way the same operations run in the same order as the composed path on the same kernels (the
+skew only moves where a coefficient is read from), so the two agree to the last bit.
 
 CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``; real dtypes. Deterministic (the
-single pass's look-back uses only integer atomics).
+single pass's look-back uses only integer atomics; the passes none).
 """
 from __future__ import annotations
 
@@ -24,29 +34,29 @@ import torch
 
 from ._lookback import check_tiles
 from ._variants import single_pass as _single_pass
-from .time_varying import _time_varying_single_pass, accumulation, single_pass_chunk
+from .time_varying import (MAX_ORDER, _time_varying_multi_pass, _time_varying_single_pass, accumulation,
+                           single_pass_chunk)
 
 __all__ = ["time_varying_adjoint", "tv_adjoint_applies"]
 
 
-def tv_adjoint_applies(a: torch.Tensor, block_size: int | None = None, single_pass: bool | None = None) -> bool:
-    """Whether ``time_varying_adjoint`` runs for coefficients ``a [Ra, T, N]``: real, ``1 <= N <= 4``,
-    a power-of-two chunk <= 64, and the single-pass kernels not switched off."""
-    N, T = a.shape[-1], a.shape[-2]
-    return (not a.is_complex() and 1 <= N <= 4 and bool(single_pass_chunk(N, T, block_size))
-            and _single_pass(single_pass, "time_varying"))
+def tv_adjoint_applies(a: torch.Tensor) -> bool:
+    """Whether ``time_varying_adjoint`` runs for coefficients ``a [Ra, T, N]``: real, ``1 <= N <= 16``."""
+    return not a.is_complex() and 1 <= a.shape[-1] <= MAX_ORDER
 
 
 def time_varying_adjoint(g: torch.Tensor, a: torch.Tensor, z: torch.Tensor, need_a: bool = True, *,
                          block_size: int | None = None, accumulate_fp64: bool | None = None,
+                         single_pass: bool | None = None, coalesced: bool | None = None,
                          lanes: int | None = None, window_tiles: int | None = None,
                          clock: torch.Tensor | None = None, register_cap: bool | None = None):
     """``(du [R, T], da [R, T, N] or None)``: the backward of ``z = time_varying(u, a)`` for the output
     gradient ``g``, per row (the caller sums ``da`` over rows where ``a`` has one). ``g, z [R, T]``,
     ``a [Ra, T, N]`` with ``tv_adjoint_applies(a)``; ``need_a=False`` skips ``da``. ``block_size``,
-    ``accumulate_fp64``, ``lanes``, ``window_tiles``, ``clock``: as for ``time_varying``'s single pass.
-    ``register_cap``: whether the launch takes the register cap of ``time_varying.adjoint_max_registers``
-    (None: ``SSM_LFILTER_REGISTER_CAP``, on unless "0")."""
+    ``accumulate_fp64``, ``single_pass``, ``coalesced``, ``lanes``, ``window_tiles``, ``clock``: as for
+    ``time_varying`` (the single pass where it would run there, else the passes; ``clock`` only with the
+    single pass). ``register_cap``: whether a single-pass launch takes the register cap of
+    ``time_varying.adjoint_max_registers`` (None: ``SSM_LFILTER_REGISTER_CAP``, on unless "0")."""
     if g.dim() != 2 or a.dim() != 3 or z.shape != g.shape:
         raise ValueError(f"time_varying_adjoint: expected g [R, T], a [Ra, T, N], z [R, T], got "
                          f"{tuple(g.shape)}, {tuple(a.shape)} and {tuple(z.shape)}")
@@ -54,9 +64,11 @@ def time_varying_adjoint(g: torch.Tensor, a: torch.Tensor, z: torch.Tensor, need
     Ra, Ta, N = a.shape
     if Ra not in (1, R) or Ta != T:
         raise ValueError(f"time_varying_adjoint: a {tuple(a.shape)} does not match [1 or R, T, N] for g {tuple(g.shape)}")
-    if not tv_adjoint_applies(a, block_size, True):
-        raise ValueError(f"time_varying_adjoint: expected real a with 1 <= N <= 4 and a power-of-two block_size "
-                         f"<= 64, got a {tuple(a.shape)} {a.dtype}, block_size {block_size}")
+    if not tv_adjoint_applies(a):
+        raise ValueError(f"time_varying_adjoint: expected real a with 1 <= N <= {MAX_ORDER}, got a {tuple(a.shape)} "
+                         f"{a.dtype}")
+    if block_size is not None and block_size < 1:
+        raise ValueError(f"time_varying_adjoint: block_size must be positive, got {block_size}")
     check_tiles("time_varying_adjoint", lanes, window_tiles)
     dtype = torch.promote_types(g.dtype, a.dtype)
     if dtype not in (torch.float32, torch.float64):
@@ -66,9 +78,17 @@ def time_varying_adjoint(g: torch.Tensor, a: torch.Tensor, z: torch.Tensor, need
     if R == 0 or T == 0:
         return du, da
     g, z = g.to(dtype), z.to(dtype)
-    z = z if z.stride(1) == 1 or T <= 1 else z.contiguous()  # the kernel adds int32 in-tile offsets to z
+    z = z if z.stride(1) == 1 or T <= 1 else z.contiguous()  # the single pass adds int32 in-tile offsets to z
     a = a.to(dtype).expand(R, T, N)
     acc_dtype, ACC = accumulation(N, dtype, accumulate_fp64)  # as the forward
-    _time_varying_single_pass(g, a, du, single_pass_chunk(N, T, block_size), lanes, window_tiles, ACC, acc_dtype,
-                              g.device.type == "cpu", adjoint=True, z=z, da=da, clock=clock, register_cap=register_cap)
+    interpret = g.device.type == "cpu"
+    L = single_pass_chunk(N, T, block_size) if N <= 4 and _single_pass(single_pass, "time_varying") else 0
+    if L:
+        _time_varying_single_pass(g, a, du, L, lanes, window_tiles, ACC, acc_dtype, interpret, adjoint=True, z=z,
+                                  da=da, clock=clock, register_cap=register_cap)
+    else:
+        if clock is not None:
+            raise ValueError(f"time_varying_adjoint: expected a filter the single-pass kernel runs with clock "
+                             f"(1 <= N <= 4, a power-of-two chunk <= 64), got N={N}, block_size={block_size}")
+        _time_varying_multi_pass(g, a, du, block_size, coalesced, ACC, acc_dtype, interpret, z=z, da=da)
     return du, da

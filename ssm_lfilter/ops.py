@@ -315,9 +315,10 @@ def _tv_adjoint_composed(g, a, y, need_a):
 
 def _tv_adjoint_impl(g: Tensor, a: Tensor, y: Tensor, need_a: bool) -> tuple[Tensor, Tensor]:
     """The backward of ``y = tv(u, a)`` for the output gradient ``g``: ``(du [R, T], da [R, T, N])``, ``da``
-    per row (``(R, 0, N)`` unless ``need_a``). On the kernels, orders ``1 <= N <= 4`` run one launch
-    (``kernels/time_varying_adjoint.py``: ``g``, ``a``, ``y`` read once, ``du`` and ``da`` written once);
-    otherwise the composed ops. No autograd of its own (double backward composes)."""
+    per row (``(R, 0, N)`` unless ``need_a``). On the kernels, real orders ``1 <= N <= 16`` run fused
+    (``kernels/time_varying_adjoint.py``: the single pass at orders up to 4, reading ``g``, ``a``, ``y``
+    once and writing ``du`` and ``da`` once; the reversed multi-pass kernels above, no flipped or skewed
+    copies); otherwise the composed ops. No autograd of its own (double backward composes)."""
     if backend.use_triton("tv", g) and _kernels().tv_adjoint_applies(a):
         du, da = _kernels().time_varying_adjoint(g, a, y, need_a)
     else:

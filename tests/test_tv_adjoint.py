@@ -1,10 +1,11 @@
-"""The one-launch backward of the time-varying all-pole filter: the launcher
-``ssm_lfilter.kernels.time_varying_adjoint`` (under the interpreter on CPU, tiny tiles so short signals
-cross many lanes, tiles and look-back windows) and the ``ssm_lfilter::tv_adjoint`` op that the backward of
-``ssm_lfilter::tv`` calls when no graph is being built.
+"""The fused backward of the time-varying all-pole filter: the launcher
+``ssm_lfilter.kernels.time_varying_adjoint`` (under the interpreter on CPU; the single pass with tiny
+tiles so short signals cross many lanes, tiles and look-back windows, the passes of orders up to 16
+with tiny chunks so they cross many chunks and groups) and the ``ssm_lfilter::tv_adjoint`` op that the
+backward of ``ssm_lfilter::tv`` calls when no graph is being built.
 
 Oracles: autograd through a sequential loop written here (float64), and the composed backward on the
-same single-pass kernel, which runs the same operations in the same order (bitwise equal)."""
+same kernels, which runs the same operations in the same order (bitwise equal)."""
 import importlib
 import math
 
@@ -88,6 +89,62 @@ def test_bitwise_equal_to_the_composed_backward_on_the_same_kernel(N):
     assert torch.equal(da, -(v[:, :, None] * z_past))
 
 
+@pytest.mark.parametrize("N", [1, 2, 5, 8, 16])
+@pytest.mark.parametrize("coalesced", [True, False])
+def test_passes_match_autograd_of_a_loop(N, coalesced):
+    """The multi-pass adjoint (orders above 4, or the single pass switched off): odd and even chunk
+    lengths, signals of one chunk, one chunk +1 and many chunks and groups, shared and per-row ``a``."""
+    for T, block_size, Ra in ((1, 2, 1), (3, 2, 3), (7, 3, 1), (19, 2, 3), (19, 4, 1)):
+        u, a, g = _case(3, Ra, T, N, 10 * N + T)
+        ul, al = u.clone().requires_grad_(), a.clone().requires_grad_()
+        z = _loop(ul, al)
+        eu, ea = torch.autograd.grad(z, (ul, al), g, allow_unused=True)
+        ea = torch.zeros_like(a) if ea is None else ea  # T = 1: no coefficient is used
+        du, da = adj.time_varying_adjoint(g, a, z.detach(), block_size=block_size, single_pass=False,
+                                          coalesced=coalesced)
+        torch.testing.assert_close(du, eu, rtol=1e-9, atol=1e-9, msg=lambda m: f"T={T} du: {m}")
+        torch.testing.assert_close(da.sum(0, keepdim=True) if Ra == 1 else da, ea, rtol=1e-9, atol=1e-9,
+                                   msg=lambda m: f"T={T} da: {m}")
+
+
+@pytest.mark.parametrize("N", [2, 6, 16])
+def test_passes_bitwise_equal_to_the_composed_backward(N):
+    """The skewed strides only move where a coefficient is read from: the same bits as flipping g,
+    building a[n+k, k-1] and running the forward passes (float32, so orders >= 3 accumulate in
+    float64 as the forward does; shared a; tile and looped passes)."""
+    u, a, g = _case(2, 1, 37, N, 6)
+    u, a, g = u.float(), a.float(), g.float()
+    T = g.shape[1]
+    for coalesced in (True, False):
+        kw = dict(block_size=4, single_pass=False, coalesced=coalesced)
+        z = tvk.time_varying(u, a, **kw)
+        du, da = adj.time_varying_adjoint(g, a, z, **kw)
+        a_rev = a.flip(1)
+        a_adj = torch.stack([torch.cat([a_rev.new_zeros(1, k), a_rev[:, : T - k, k - 1]], 1)
+                             for k in range(1, N + 1)], -1)
+        v = tvk.time_varying(g.flip(1), a_adj, **kw).flip(1)
+        assert torch.equal(du, v)
+        z_past = torch.stack([torch.cat([z.new_zeros(2, k), z[:, : T - k]], 1) for k in range(1, N + 1)], -1)
+        assert torch.equal(da, -(v[:, :, None] * z_past))
+
+
+def test_passes_with_coefficients_constant_in_time_and_strided_signals():
+    """``a`` broadcast over time (stride 0, as ``time_varying_lfilter`` passes a constant denominator),
+    and strided views of ``g`` and ``z``: the skewed strides and the masks past the row's end hold."""
+    gen = torch.Generator().manual_seed(4)
+    N, T = 6, 23
+    a = (_coefficients(1, 1, N, gen) * 0.9).expand(1, T, N)
+    u, g = torch.randn(2, T, generator=gen, **F64), torch.randn(2, T, generator=gen, **F64)
+    ul, al = u.clone().requires_grad_(), a.clone().requires_grad_()
+    z = _loop(ul, al)
+    eu, ea = torch.autograd.grad(z, (ul, al), g)
+    wide = torch.stack([z.detach(), torch.full_like(z, float("nan"))], -1)
+    gw = torch.stack([g, torch.full_like(g, float("nan"))], -1)
+    du, da = adj.time_varying_adjoint(gw[..., 0], a, wide[..., 0], block_size=3)
+    torch.testing.assert_close(du, eu, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(da.sum(0, keepdim=True), ea, rtol=1e-9, atol=1e-9)
+
+
 def test_tilings_skip_da_and_determinism():
     u, a, g = _case(2, 2, 45, 2, 8)
     z = _loop(u, a)
@@ -113,12 +170,18 @@ def test_empty_and_errors():
     z = torch.zeros(2, 8, **F64)
     with pytest.raises(ValueError, match="does not match"):
         adj.time_varying_adjoint(z, torch.zeros(3, 8, 2, **F64), z)
-    with pytest.raises(ValueError, match="1 <= N <= 4"):
-        adj.time_varying_adjoint(z, torch.zeros(1, 8, 5, **F64), z)
+    with pytest.raises(ValueError, match="1 <= N <= 16"):
+        adj.time_varying_adjoint(z, torch.zeros(1, 8, 17, **F64), z)
     with pytest.raises(ValueError, match="lanes must be a power of two"):
         adj.time_varying_adjoint(z, torch.zeros(1, 8, 2, **F64), z, lanes=3)
-    assert not adj.tv_adjoint_applies(torch.zeros(1, 8, 2, **F64), single_pass=False)
-    assert not adj.tv_adjoint_applies(torch.zeros(1, 8, 2, **F64), block_size=12)
+    with pytest.raises(ValueError, match="block_size must be positive"):
+        adj.time_varying_adjoint(z, torch.zeros(1, 8, 5, **F64), z, block_size=0)
+    with pytest.raises(ValueError, match="clock"):
+        adj.time_varying_adjoint(z, torch.zeros(1, 8, 5, **F64), z, clock=torch.zeros(1, dtype=torch.int64))
+    assert adj.tv_adjoint_applies(torch.zeros(1, 8, 16, **F64)) and adj.tv_adjoint_applies(torch.zeros(1, 8, 1, **F64))
+    assert not adj.tv_adjoint_applies(torch.zeros(1, 8, 17, **F64))
+    assert not adj.tv_adjoint_applies(torch.zeros(1, 8, 2, dtype=torch.complex128))
+    assert not adj.tv_adjoint_applies(torch.zeros(1, 8, 0, **F64))
 
 
 @pytest.mark.parametrize("backend", ["triton", "torch"])
@@ -138,11 +201,12 @@ def test_op_opcheck_and_both_backends_agree(backend, monkeypatch):
     assert da.shape == (2, 0, 2)
 
 
-@pytest.mark.parametrize("per_sample_b", [False, True])
-def test_time_varying_lfilter_backward_is_one_adjoint_call(per_sample_b, monkeypatch):
-    """On the Triton path: constant b runs the time-varying kernel forward and this one-launch adjoint
-    backward; per-sample b from rest the fused one-section cascade (kernels/tv_sos.py) both ways.
-    Gradients equal the torch engine's; create_graph=True composes (double backward works)."""
+@pytest.mark.parametrize("per_sample_b, N", [(False, 2), (True, 2), (False, 7)])
+def test_time_varying_lfilter_backward_is_one_adjoint_call(per_sample_b, N, monkeypatch):
+    """On the Triton path: constant b runs the time-varying kernel forward and this fused adjoint
+    backward (the single pass at order 2, the passes at order 7); per-sample b from rest the fused
+    one-section cascade (kernels/tv_sos.py) both ways. Gradients equal the torch engine's;
+    create_graph=True composes (double backward works)."""
     import ssm_lfilter.kernels as K
 
     calls = {"time_varying": 0, "time_varying_adjoint": 0, "tv_sos": 0, "tv_sos_adjoint": 0}
@@ -151,7 +215,7 @@ def test_time_varying_lfilter_backward_is_one_adjoint_call(per_sample_b, monkeyp
         monkeypatch.setattr(K, name, lambda *a, _r=real, _n=name, **k: calls.__setitem__(_n, calls[_n] + 1) or _r(*a, **k))
     gen = torch.Generator().manual_seed(1)
     T = 40
-    a = torch.cat([torch.ones(T, 1, **F64), _coefficients(1, T, 2, gen)[0]], -1).requires_grad_()
+    a = torch.cat([torch.ones(T, 1, **F64), _coefficients(1, T, N, gen, r=0.9)[0]], -1).requires_grad_()
     b = (torch.randn(2, T, 3, generator=gen, **F64) if per_sample_b else torch.randn(3, generator=gen, **F64))
     b = b.requires_grad_()
     x = torch.randn(2, T, generator=gen, **F64).requires_grad_()
@@ -175,7 +239,7 @@ def test_time_varying_lfilter_backward_is_one_adjoint_call(per_sample_b, monkeyp
 def test_gpu_adjoint_matches_composed_at_real_sizes():
     dev = "cuda"
     gen = torch.Generator().manual_seed(0)
-    for R, T, N in ((8, 1 << 20, 2), (1, 1 << 22, 2), (64, 4099, 4)):
+    for R, T, N in ((8, 1 << 20, 2), (1, 1 << 22, 2), (64, 4099, 4), (8, 1 << 18, 8), (4, 1 << 18, 16)):
         a = _coefficients(1, T, N, gen).float().to(dev)
         g, z = torch.randn(R, T, device=dev), torch.randn(R, T, device=dev)
         got = ops.tv_adjoint(g, a, z, True)
