@@ -161,6 +161,26 @@ def lines_table(label: str, arch: int = 90, top: int = 30, opcode: str | None = 
     return "\n".join(out)
 
 
+def passes_cases(meta: dict) -> list:
+    """The time-varying multi-pass kernels above order 4 (``passes ...``): forward and backward at orders
+    8 and 16, on a few rows (8 x 2^18) and many (64 x 2^20), where the launcher's tile shapes differ."""
+    import ssm_lfilter.kernels as K
+
+    cases = []
+    for R, logT in ((8, 18), (64, 20)):
+        for N in (8, 16):
+            def adjoint(R=R, T=1 << logT, N=N):
+                return K.time_varying_adjoint(torch.empty(R, T, **meta), torch.empty(R, T, N, **meta),
+                                              torch.empty(R, T, **meta))
+
+            def forward(R=R, T=1 << logT, N=N):
+                return K.time_varying(torch.empty(R, T, **meta), torch.empty(R, T, N, **meta))
+
+            cases += [(f"passes time_varying_adjoint N={N} (du, da), {R} x 2^{logT}", adjoint),
+                      (f"passes time_varying N={N}, {R} x 2^{logT}", forward)]
+    return cases
+
+
 def _cases():
     """(label, launch) pairs: the launchers on GPU-sized meta tensors, as the public API calls them."""
     from ssm_lfilter import kernels as K
@@ -234,15 +254,9 @@ def _cases():
             torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 2, **meta), torch.empty(8, 1 << 20, **meta))),
         ("time_varying_adjoint N=4 (du, da), 8 x 2^20", lambda: K.time_varying_adjoint(
             torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 4, **meta), torch.empty(8, 1 << 20, **meta))),
-        # the multi-pass adjoint of orders above 4 (minutes to compile at order 16: not in the CI test)
-        ("passes time_varying_adjoint N=8 (du, da), 8 x 2^18", lambda: K.time_varying_adjoint(
-            torch.empty(8, 1 << 18, **meta), torch.empty(8, 1 << 18, 8, **meta), torch.empty(8, 1 << 18, **meta))),
-        ("passes time_varying_adjoint N=16 (du, da), 8 x 2^18", lambda: K.time_varying_adjoint(
-            torch.empty(8, 1 << 18, **meta), torch.empty(8, 1 << 18, 16, **meta), torch.empty(8, 1 << 18, **meta))),
-        ("passes time_varying N=8, 8 x 2^18", lambda: K.time_varying(
-            torch.empty(8, 1 << 18, **meta), torch.empty(8, 1 << 18, 8, **meta))),
-        ("passes time_varying N=16, 8 x 2^18", lambda: K.time_varying(
-            torch.empty(8, 1 << 18, **meta), torch.empty(8, 1 << 18, 16, **meta))),
+        # the multi-pass kernels of orders above 4, forward and backward (minutes to compile at order 16:
+        # not in the CI test)
+        *passes_cases(meta),
         ("tv_sos 8 biquads, 8 x 2^20", tv_sos(8, 1 << 20, 8)),
         ("tv_sos 8 biquads, 8 x 2^20, C=8", tv_sos(8, 1 << 20, 8, block_size=8)),
         ("tv_sos one section (time_varying_lfilter, per-sample b), 8 x 2^20", lambda: K.tv_sos(

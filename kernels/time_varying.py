@@ -867,8 +867,9 @@ def _batch(n_items: int, max_per_program: int, interpret: bool) -> int:
 
 def _tile_log(L: int, NS: int) -> int:
     """log2 of the sub-tile width W of the coalesced passes: the largest power of two dividing ``L``,
-    at most 32 (16 for N > 8, to bound the [BC, W, NS] tile of ``a``); 0 (looped kernels) if W < 2."""
-    W = min(L & -L, 32 if NS <= 8 else 16)
+    at most 32 (16 for N > 4, to bound the [BC, W, NS] tile of ``a``: compiled for sm_90, order 8 on
+    32-step sub-tiles spilled in both passes); 0 (looped kernels) if W < 2."""
+    W = min(L & -L, 32 if NS <= 4 else 16)
     return W.bit_length() - 1 if W >= 2 else 0
 
 
@@ -975,9 +976,8 @@ def _time_varying_multi_pass(u, a, y, block_size, coalesced, ACC, acc_dtype, int
     NS = max(2, next_pow2(N))
 
     LOG = _tile_log(L, NS) if _tile_io(coalesced) else 0
-    # pass 3 of the adjoint also holds [BC, W, NS] tiles of z and da: 8-step sub-tiles on 2 warps keep every
-    # value in registers (sm_90, N = 8: 126 registers; the forward's 32-step sub-tiles on one warp spilled
-    # 728 bytes, on 4 warps 32). The sub-tile width does not change the results.
+    # pass 3 of the adjoint also holds [BC, W, NS] tiles of z and da: 8-step sub-tiles (the sub-tile width
+    # does not change the results; see pass 3 for the tile sizes)
     LOG3 = min(LOG, 3) if has_da else LOG
     # coalesced passes: also keep the [BC, W, NS] tile of a at <= 8K elements per program on a GPU
     bc_cap = max(1, 8192 // ((1 << LOG) * NS)) if LOG and not interpret else 1 << 30
@@ -1020,12 +1020,22 @@ def _time_varying_multi_pass(u, a, y, block_size, coalesced, ACC, acc_dtype, int
         )
     # Pass 3: every (row, chunk) re-run from its true initial state.
     n3 = R * NC
-    BC3 = _batch(n3, min(1024 // NS, bc_cap), interpret)
+    if LOG3 and (has_da or NS >= 8):
+        # Above order 4 (and with da) the [BC, W, NS] tiles take at most 4 warps of 1024 elements (512 with
+        # da, at least 2 warps): compiled for sm_90 at 8 x 2^18 and 64 x 2^20, orders 8 and 16, every value
+        # stays in registers, where the tiles of up to 8192 elements on 1-2 warps below spilled up to
+        # 3.9 KB a thread (benchmarks/results/sm90-compile-2026-11-28/).
+        per_warp = 512 if has_da else 1024
+        BC3 = _batch(n3, min(1024 // NS, max(1, 4 * per_warp // ((1 << LOG3) * NS))), interpret)
+        warps3 = max(2 if has_da else 1, min(4, BC3 * (1 << LOG3) * NS // per_warp))
+    else:
+        BC3 = _batch(n3, min(1024 // NS, bc_cap), interpret)
+        warps3 = max(1, min(4, BC3 * NS // 256))
     kernel3, extra = (tv_chunk_output_tile_kernel, dict(LOG=LOG3)) if LOG3 else (tv_chunk_output_kernel, {})
     kernel3[(cdiv(n3, BC3),)](
         u, a, y, S, zz, dd, N, T, L, NC, NCS, n3, a_off, *u_strides, *a_strides, *y_strides, *z_strides, *d_strides,
         HAS_CARRY=NCS > 0, ACC=ACC, BC=BC3, NS=NS, SKEW=adjoint, DA=has_da,
-        num_warps=2 if has_da else max(1, min(4, BC3 * NS // 256)), **extra,
+        num_warps=warps3, **extra,
     )
     return out
 
@@ -1048,7 +1058,7 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
             (measured: order 16, chunks of 3, relative error 5e-2 in float32 against 1.6e-4
             sequential); biquads are fine in float32.
         coalesced: run passes 1 and 3 over coalesced [chunks, W] sub-tiles (``W`` the largest power
-            of two <= 32 dividing the chunk length; looped kernels when ``W < 2``). False: the looped
+            of two <= 32 dividing the chunk length, <= 16 above order 4; looped kernels when ``W < 2``). False: the looped
             kernels (one time step per iteration); None (default) reads ``SSM_LFILTER_TILE_IO`` (on
             unless "0"). Same results (bitwise under the interpreter).
         single_pass: for orders 1 <= N <= 4, run the single-pass kernel (``tv_single_pass_kernel``:

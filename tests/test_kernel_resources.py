@@ -190,3 +190,32 @@ def test_clock_stamps_read_the_clock(rows):
     # nine cycle-counter reads and two global-timer reads a tile
     assert counts["timed lti N=2 M=2"] == 11, counts
     assert counts["lti N=2 M=2"] == 0, counts
+
+
+def test_time_varying_passes_above_order_4_keep_their_tiles_small():
+    """The launcher's tile shapes for the multi-pass time-varying kernels above order 4 (captured on
+    meta tensors, not compiled: order 16 takes minutes): the last pass holds at most 32 elements of its
+    [BC, W, NS] tile of ``a`` a thread (16 with the backward's ``da``, which adds tiles of ``z`` and
+    ``da``), the shapes that compiled for sm_90 without a spill, where 256 a thread spilled 3.9 KB
+    (benchmarks/results/sm90-compile-2026-11-28/, "The time-varying passes above order 4")."""
+    env = dict(os.environ)
+    env.pop("TRITON_INTERPRET", None)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    code = (
+        "from benchmarks.kernel_resources import _cases, capture\n"
+        "for label, launch in _cases():\n"
+        "    if label.startswith('passes '):\n"
+        "        for fn, args, kw in capture(launch):\n"
+        "            if fn.__name__ in ('tv_chunk_output_tile_kernel', 'tv_chunk_transfer_tile_kernel'):\n"
+        "                print(label, '|', fn.__name__, kw['BC'], kw['LOG'], kw['NS'], kw['num_warps'],"
+        " kw.get('DA', False))\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=300).stdout.splitlines()
+    assert len(out) == 16, out
+    for line in out:
+        label, rest = line.split(" | ")
+        kernel, BC, LOG, NS, warps, da = rest.split()
+        per_thread = int(BC) * (1 << int(LOG)) * int(NS) // (32 * int(warps))
+        assert int(LOG) <= (3 if da == "True" else 4), line
+        if kernel == "tv_chunk_output_tile_kernel":
+            assert per_thread <= (16 if da == "True" else 32), line
