@@ -316,25 +316,22 @@ def _variant_cases(dev: str = "cuda") -> list:
     zt = time_varying(u, at, single_pass=True)
     gt = torch.randn_like(u)
 
-    def tv_composed():  # the composed backward (ssm_lfilter.ops._tv_adjoint_composed, real, N = 2)
-        T_ = gt.shape[1]
-        a_rev = at.flip(1)
-        a_adj = torch.stack([torch.cat([a_rev.new_zeros(a_rev.shape[0], k), a_rev[:, : T_ - k, k - 1]], 1)
-                             for k in (1, 2)], -1)
-        v = time_varying(gt.flip(1), a_adj, single_pass=True).flip(1)
-        z_past = torch.stack([torch.cat([zt.new_zeros(zt.shape[0], k), zt[:, : T_ - k]], 1) for k in (1, 2)], -1)
-        return torch.cat([v.flatten(), (-(v[:, :, None] * z_past)).flatten()])
+    def tv_composed(g, a, z):  # the composed backward the fused one replaced (flipped g, skewed copies)
+        from ssm_lfilter.ops import _tv_adjoint_composed
 
-    def tv_fused(**kw):
-        du, da = tv_adjoint(gt, at, zt, **kw)
+        v, da = _tv_adjoint_composed(g, a, z, True)
+        return torch.cat([v.flatten(), da.flatten()])
+
+    def tv_fused(g, a, z, **kw):
+        du, da = tv_adjoint(g, a, z, **kw)
         return torch.cat([du.flatten(), da.flatten()])
 
     # reads g, a (2), z; writes du, da (2): 7 arrays at the least
     cases.append(("tv_adjoint", "time_varying backward (du, da) N=2 8x2^20", 28 * u.numel(), {
-        "single-pass": tv_fused,
+        "single-pass": lambda: tv_fused(gt, at, zt),
         # the launch as it was before the register cap: 203 registers a thread, 8 warps an SM (sm_90)
-        "single-pass, no register cap": lambda: tv_fused(register_cap=False),
-        "three-pass tiles": tv_composed}))
+        "single-pass, no register cap": lambda: tv_fused(gt, at, zt, register_cap=False),
+        "three-pass tiles": lambda: tv_composed(gt, at, zt)}))
     # order 16 (LPC synthesis): per-row coefficients of 8 slowly drifting resonators a row; above order 4
     # the backward is the reversed passes, against the composition it replaced (flipped g, skewed
     # copies of a and of z, the forward passes)
@@ -349,22 +346,11 @@ def _variant_cases(dev: str = "cuda") -> list:
     u16, g16 = torch.randn(8, T16, device=dev), torch.randn(8, T16, device=dev)
     z16 = time_varying(u16, a16)
 
-    def tv16_composed():
-        a_rev = a16.flip(1)
-        a_adj = torch.stack([torch.cat([a_rev.new_zeros(8, k), a_rev[:, : T16 - k, k - 1]], 1) for k in range(1, 17)], -1)
-        v = time_varying(g16.flip(1), a_adj).flip(1)
-        z_past = torch.stack([torch.cat([z16.new_zeros(8, k), z16[:, : T16 - k]], 1) for k in range(1, 17)], -1)
-        return torch.cat([v.flatten(), (-(v[:, :, None] * z_past)).flatten()])
-
-    def tv16_fused(**kw):
-        du, da = tv_adjoint(g16, a16, z16, **kw)
-        return torch.cat([du.flatten(), da.flatten()])
-
     # reads g, z, a (16); writes du, da (16): 35 arrays of the signal's size at the least
     cases.append(("tv_adjoint", "time_varying backward (du, da) N=16 8x2^18", 4 * 35 * u16.numel(), {
-        "fused passes": tv16_fused,
-        "fused passes, looped": lambda: tv16_fused(coalesced=False),
-        "three-pass tiles": tv16_composed}))
+        "fused passes": lambda: tv_fused(g16, a16, z16),
+        "fused passes, looped": lambda: tv_fused(g16, a16, z16, coalesced=False),
+        "three-pass tiles": lambda: tv_composed(g16, a16, z16)}))
 
     # time-varying cascade, 8 biquads a row, coefficients as time_varying_sosfilt passes them (views of
     # one normalized [R, T, S, 6] tensor): the fused launch against the per-section composition the

@@ -1039,6 +1039,27 @@ def _time_varying_multi_pass(u, a, y, block_size, coalesced, ACC, acc_dtype, int
     )
     return out
 
+def run_passes(op, u, a, y, block_size, accumulate_fp64, single_pass, coalesced, lanes, window_tiles, clock,
+               register_cap=None, z=None, da=None):
+    """Fill ``y [R, T]`` from ``u [R, T]`` and ``a [R, T, N]`` (``1 <= N <= 16``, already in ``y``'s dtype,
+    possibly stride-0 rows or time) with the single pass where it runs (``1 <= N <= 4``, a power-of-two
+    chunk, not switched off), else the passes: the forward, or with ``z`` the adjoint (``da``: its
+    coefficient gradients, or None). The one dispatch of both directions; ``op`` names the caller in
+    errors. Arguments as for ``time_varying`` and ``time_varying_adjoint``."""
+    N, T = a.shape[2], u.shape[1]
+    # Kernels only run on CPU tensors under TRITON_INTERPRET=1; there, tile shapes trade differently.
+    interpret = u.device.type == "cpu"
+    acc_dtype, ACC = accumulation(N, y.dtype, accumulate_fp64)
+    L = single_pass_chunk(N, T, block_size) if N <= 4 and _single_pass(single_pass, "time_varying") else 0
+    if L:
+        return _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret,
+                                         adjoint=z is not None, z=z, da=da, clock=clock, register_cap=register_cap)
+    if clock is not None:
+        raise ValueError(f"{op}: expected a filter the single-pass kernel runs with clock (1 <= N <= 4, "
+                         f"a power-of-two chunk <= 64), got N={N}, block_size={block_size}")
+    return _time_varying_multi_pass(u, a, y, block_size, coalesced, ACC, acc_dtype, interpret, z=z, da=da)
+
+
 def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = None,
                  accumulate_fp64: bool | None = None, coalesced: bool | None = None,
                  single_pass: bool | None = None, lanes: int | None = None,
@@ -1105,16 +1126,5 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
         return y.copy_(u)
     a = a.to(dtype).expand(R, T, N)
 
-    dev = u.device
-    # Kernels only run on CPU tensors under TRITON_INTERPRET=1; there, tile shapes trade differently.
-    interpret = dev.type == "cpu"
-    acc_dtype, ACC = accumulation(N, dtype, accumulate_fp64)
-
-    if N <= 4 and _single_pass(single_pass, "time_varying"):
-        L = single_pass_chunk(N, T, block_size)
-        if L:
-            return _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret, clock=clock)
-    if clock is not None:
-        raise ValueError(f"time_varying: expected a filter the single-pass kernel runs with clock (1 <= N <= 4, "
-                         f"a power-of-two chunk <= 64), got N={N}, block_size={block_size}")
-    return _time_varying_multi_pass(u, a, y, block_size, coalesced, ACC, acc_dtype, interpret)
+    return run_passes("time_varying", u, a, y, block_size, accumulate_fp64, single_pass, coalesced, lanes,
+                      window_tiles, clock)

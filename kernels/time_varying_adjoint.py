@@ -33,9 +33,7 @@ from __future__ import annotations
 import torch
 
 from ._lookback import check_tiles
-from ._variants import single_pass as _single_pass
-from .time_varying import (MAX_ORDER, _time_varying_multi_pass, _time_varying_single_pass, accumulation,
-                           single_pass_chunk)
+from .time_varying import MAX_ORDER, run_passes
 
 __all__ = ["time_varying_adjoint", "tv_adjoint_applies"]
 
@@ -80,15 +78,7 @@ def time_varying_adjoint(g: torch.Tensor, a: torch.Tensor, z: torch.Tensor, need
     g, z = g.to(dtype), z.to(dtype)
     z = z if z.stride(1) == 1 or T <= 1 else z.contiguous()  # the single pass adds int32 in-tile offsets to z
     a = a.to(dtype).expand(R, T, N)
-    acc_dtype, ACC = accumulation(N, dtype, accumulate_fp64)  # as the forward
-    interpret = g.device.type == "cpu"
-    L = single_pass_chunk(N, T, block_size) if N <= 4 and _single_pass(single_pass, "time_varying") else 0
-    if L:
-        _time_varying_single_pass(g, a, du, L, lanes, window_tiles, ACC, acc_dtype, interpret, adjoint=True, z=z,
-                                  da=da, clock=clock, register_cap=register_cap)
-    else:
-        if clock is not None:
-            raise ValueError(f"time_varying_adjoint: expected a filter the single-pass kernel runs with clock "
-                             f"(1 <= N <= 4, a power-of-two chunk <= 64), got N={N}, block_size={block_size}")
-        _time_varying_multi_pass(g, a, du, block_size, coalesced, ACC, acc_dtype, interpret, z=z, da=da)
+    # the forward's dispatch, accumulation and chunk lengths, so the two agree to the last bit
+    run_passes("time_varying_adjoint", g, a, du, block_size, accumulate_fp64, single_pass, coalesced, lanes,
+               window_tiles, clock, register_cap, z=z, da=da)
     return du, da

@@ -16,12 +16,19 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _compile_env() -> dict:
+    """The environment of a ``kernel_resources.py`` subprocess: real kernels, compiled, never run (no
+    ``TRITON_INTERPRET``), this checkout importable."""
+    env = dict(os.environ)
+    env.pop("TRITON_INTERPRET", None)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
     out = tmp_path_factory.mktemp("res") / "resources.md"
-    env = dict(os.environ)
-    env.pop("TRITON_INTERPRET", None)  # real kernels, compiled, never run
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env = _compile_env()
     # the single-pass and default kernels (the order-16 three-pass kernels take minutes to compile)
     only = ["lti N=1 ", "lti N=2 M=2", "lti N=4 ", "lti_adjoint ", "sos ", "time_varying ",
             "time_varying_adjoint ", "tv_sos 8 biquads, ", "tv_sos_adjoint 8 biquads (dx, db, da) float64",
@@ -41,9 +48,7 @@ def rows(tmp_path_factory):
 
 def _later_tiles(only: list[str]) -> list[dict]:
     """``kernel_resources.py --later-tiles``: a row's later tiles, with the power table and without."""
-    env = dict(os.environ)
-    env.pop("TRITON_INTERPRET", None)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env = _compile_env()
     out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kernel_resources.py"), "--later-tiles",
                           "--only", *only], check=True, env=env, cwd=ROOT, timeout=900, capture_output=True,
                          text=True).stdout
@@ -147,9 +152,7 @@ def test_sass_by_source_line(rows):
     """``--lines``: the single-pass order-1 forward's SASS by source line (its kernel is already in the
     Triton cache from the ``rows`` fixture): the lanes' float64 recurrence and the tile's loads show at
     their own lines."""
-    env = dict(os.environ)
-    env.pop("TRITON_INTERPRET", None)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env = _compile_env()
     out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kernel_resources.py"), "--lines",
                           "lti N=1 M=1"], check=True, env=env, cwd=ROOT, timeout=900, capture_output=True,
                          text=True).stdout
@@ -177,9 +180,7 @@ def test_clock_stamps_compile_without_a_cost_in_registers(rows):
 def test_clock_stamps_read_the_clock(rows):
     """Every stamp of the timed order-2 forward is a clock read (``CS2R``) in SASS at ``_clock.py``'s
     lines, and the default build has none."""
-    env = dict(os.environ)
-    env.pop("TRITON_INTERPRET", None)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env = _compile_env()
     counts = {}
     for label in ("timed lti N=2 M=2", "lti N=2 M=2"):
         out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kernel_resources.py"), "--lines",
@@ -198,9 +199,7 @@ def test_time_varying_passes_above_order_4_keep_their_tiles_small():
     [BC, W, NS] tile of ``a`` a thread (16 with the backward's ``da``, which adds tiles of ``z`` and
     ``da``), the shapes that compiled for sm_90 without a spill, where 256 a thread spilled 3.9 KB
     (benchmarks/results/sm90-compile-2026-11-28/, "The time-varying passes above order 4")."""
-    env = dict(os.environ)
-    env.pop("TRITON_INTERPRET", None)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env = _compile_env()
     code = (
         "from benchmarks.kernel_resources import _cases, capture\n"
         "for label, launch in _cases():\n"

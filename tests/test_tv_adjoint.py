@@ -59,6 +59,19 @@ def _case(R, Ra, T, N, seed):
     return torch.randn(R, T, generator=gen, **F64), _coefficients(Ra, T, N, gen), torch.randn(R, T, generator=gen, **F64)
 
 
+def _composed(g, a, z, **kw):
+    """The composed backward on the forward kernel (``time_varying`` with ``kw``): ``v`` from the flipped
+    ``g`` and the skewed coefficients ``a[n+k, k-1]`` built as a tensor, and ``da = -v[n] z[n-k]`` from
+    ``N`` delayed copies of ``z``."""
+    T, N = g.shape[1], a.shape[2]
+    a_rev = a.flip(1)
+    a_adj = torch.stack([torch.cat([a_rev.new_zeros(a.shape[0], k), a_rev[:, : T - k, k - 1]], 1)
+                         for k in range(1, N + 1)], -1)
+    v = tvk.time_varying(g.flip(1), a_adj, **kw).flip(1)
+    z_past = torch.stack([torch.cat([z.new_zeros(z.shape[0], k), z[:, : T - k]], 1) for k in range(1, N + 1)], -1)
+    return v, -(v[:, :, None] * z_past)
+
+
 @pytest.mark.parametrize("N", [1, 2, 3, 4])
 def test_launcher_matches_autograd_of_a_loop(N):
     for T in (1, 3, 4, 5, 19):  # one step, a tile -1/0/+1 (4 steps), several tiles and windows
@@ -80,13 +93,9 @@ def test_bitwise_equal_to_the_composed_backward_on_the_same_kernel(N):
     u, a, g = u.float(), a.float(), g.float()
     z = tvk.time_varying(u, a, single_pass=True, **TINY)
     du, da = adj.time_varying_adjoint(g, a, z, **TINY)
-    T = g.shape[1]
-    a_rev = a.flip(1)
-    a_adj = torch.stack([torch.cat([a_rev.new_zeros(1, k), a_rev[:, : T - k, k - 1]], 1) for k in range(1, N + 1)], -1)
-    v = tvk.time_varying(g.flip(1), a_adj, single_pass=True, **TINY).flip(1)
+    v, expected_da = _composed(g, a, z, single_pass=True, **TINY)
     assert torch.equal(du, v)
-    z_past = torch.stack([torch.cat([z.new_zeros(2, k), z[:, : T - k]], 1) for k in range(1, N + 1)], -1)
-    assert torch.equal(da, -(v[:, :, None] * z_past))
+    assert torch.equal(da, expected_da)
 
 
 @pytest.mark.parametrize("N", [1, 2, 5, 8, 16])
@@ -114,18 +123,13 @@ def test_passes_bitwise_equal_to_the_composed_backward(N):
     float64 as the forward does; shared a; tile and looped passes)."""
     u, a, g = _case(2, 1, 37, N, 6)
     u, a, g = u.float(), a.float(), g.float()
-    T = g.shape[1]
     for coalesced in (True, False):
         kw = dict(block_size=4, single_pass=False, coalesced=coalesced)
         z = tvk.time_varying(u, a, **kw)
         du, da = adj.time_varying_adjoint(g, a, z, **kw)
-        a_rev = a.flip(1)
-        a_adj = torch.stack([torch.cat([a_rev.new_zeros(1, k), a_rev[:, : T - k, k - 1]], 1)
-                             for k in range(1, N + 1)], -1)
-        v = tvk.time_varying(g.flip(1), a_adj, **kw).flip(1)
+        v, expected_da = _composed(g, a, z, **kw)
         assert torch.equal(du, v)
-        z_past = torch.stack([torch.cat([z.new_zeros(2, k), z[:, : T - k]], 1) for k in range(1, N + 1)], -1)
-        assert torch.equal(da, -(v[:, :, None] * z_past))
+        assert torch.equal(da, expected_da)
 
 
 def test_passes_with_coefficients_constant_in_time_and_strided_signals():
