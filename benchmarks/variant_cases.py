@@ -1,0 +1,476 @@
+"""The cases of ``gpu_check.py``'s kernel variant table, one builder a family.
+
+A case is ``(family, name, bytes moved, {variant: fn})`` on fixed data (seed 0 a family), built the
+same way in every process that compiles or times it. Building a case launches no kernel: inputs that
+come from a kernel (a forward's output for a backward case) are computed on first use and kept
+(``_once``). A cold order-16 time-varying forward compiles for minutes, and when the table built
+every family eagerly, each of 16 compile workers and the timing process compiled it before their own
+work (the H200 run of 2026-11-28 lost its whole lease to that). Each family also builds in its own
+scope, so no variant's closure sees another family's tensors.
+
+``shrink`` divides every length (and the 4096-row batch) so that the same plumbing runs on CPU under
+the Triton interpreter in the tests.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+def _launcher(module: str, name: str):
+    """A kernel launcher; one whose module fails to import raises when called, so its family's rows
+    report the failure instead of the whole table failing."""
+    try:
+        return getattr(importlib.import_module(f"ssm_lfilter.kernels.{module}"), name)
+    except Exception as err:  # noqa: BLE001
+        why = f"import failed: {type(err).__name__}: {err}"  # (err itself is unbound after the block)
+
+        def failed(*args, **kwargs):
+            raise RuntimeError(why)
+        return failed
+
+
+def _once(fn: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """``fn()`` computed on the first call and kept: a kernel's output other variants read."""
+    memo: list = []
+
+    def get():
+        if not memo:
+            memo.append(fn())
+        return memo[0]
+    return get
+
+
+@dataclass(frozen=True)
+class Sizes:
+    dev: str = "cuda"
+    shrink: int = 1  # lengths divided by this
+    rows: int | None = None  # at most this many rows (the interpreter runs one program at a time)
+
+    def t(self, n: int) -> int:
+        """A length, shrunk (at least 64 samples)."""
+        return max(64, n // self.shrink)
+
+    def r(self, n: int) -> int:
+        """A batch: the 4096 short rows shrunk like a length, every batch capped at ``rows``."""
+        n = n if n <= 32 else max(4, n // self.shrink)
+        return n if self.rows is None else min(n, self.rows)
+
+    def tag(self, R: int, T: int) -> str:
+        return f"{R}x{T}"
+
+
+def _poles_poly(poles, dev) -> torch.Tensor:
+    """Denominator coefficients (without the leading 1) of real or conjugate-paired poles, [1, N]."""
+    return torch.tensor(np.poly(np.asarray(poles)).real[1:], dtype=torch.float32, device=dev)[None]
+
+
+def lti_cases(s: Sizes) -> list:
+    import triton
+
+    lti, window = _launcher("lti", "lti"), _launcher("_lookback", "window")
+    torch.manual_seed(0)
+    cases = []
+    for R, Tc, order in ((s.r(32), s.t(1 << 20), 1), (s.r(32), s.t(1 << 20), 2), (s.r(32), s.t(1 << 20), 4),
+                         (1, s.t(1 << 24), 2), (s.r(4096), s.t(4096), 2)):
+        x = torch.randn(R, Tc, device=s.dev)
+        a = _poles_poly([0.9] * order, s.dev)
+        b = torch.full((1, order + 1), 0.2, device=s.dev)
+        h = torch.zeros(R, 0, device=s.dev)
+        variants = {
+            "single-pass": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True),
+            # candidates for the single-pass defaults: half-length lanes (C = 16 took 95 registers a
+            # thread at order 2 against 128, benchmarks/kernel_resources.py) and a window 4x wider
+            # (the window fold loads 4 float64 a tile instead of 24)
+            "single-pass C=16 x 128 lanes": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True,
+                                                                            block_size=16, lanes=128),
+            "single-pass window x4": lambda x=x, b=b, a=a, h=h, R=R, Tc=Tc: lti(
+                x, b, a, h, single_pass=True, window_tiles=min(128, 4 * window(triton.cdiv(Tc, 2048), R))),
+            "three-pass tiles": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=False, coalesced=True),
+            # 8 looping programs an SM, each fetching its next tile's lines before the current one's
+            # work (docs/kernels-single-pass.md, "Persistent launch")
+            "single-pass persistent": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True, persistent=True)}
+        if order <= 2:
+            # 64-sample lanes: a tile's fixed work (lane scan, look-back, powers) over twice the
+            # samples; sm_90: 31 instructions a sample at order 2 against 46, but 198 registers
+            # against 124 (10 warps an SM instead of 16)
+            variants["single-pass C=64"] = lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True, block_size=64)
+        if R == 1:
+            # one row: every tile on one look-back chain of n_tiles / W links (W = 128, the window's
+            # cap); at 1 x 2^24 (8192 tiles, 64 links) the H200 ran 0.215 ms, about 3.4 us a link.
+            # W = 512 makes it 16 links for 512 flags and states a tile's window (8 a thread)
+            variants["single-pass window 512"] = lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True,
+                                                                             window_tiles=512)
+        if order >= 3:
+            # capped at 144 registers a thread by default at orders 3-4 (168 uncapped: 7 programs an
+            # SM against 6, no spill, sm_90)
+            variants["single-pass, no register cap"] = lambda x=x, b=b, a=a, h=h: lti(
+                x, b, a, h, single_pass=True, register_cap=False)
+        if order >= 2 and Tc >= 4 * 2048:
+            # the companion matrix powers squared in every tile, as before the power table
+            # (kernel_resources.py --later-tiles: order 4 from 108 to 73 instructions a sample)
+            variants["single-pass, no power table"] = lambda x=x, b=b, a=a, h=h: lti(
+                x, b, a, h, single_pass=True, power_table=False)
+        cases.append(("lti", f"lti N=M={order} {s.tag(R, Tc)}", 8 * x.numel(), variants))
+    return cases
+
+
+def lti_high_cases(s: Sizes) -> list:
+    """Orders above 4 run the looped three-pass chunk kernel, its lanes spread over several threads
+    where the per-step tiles are wide (kernels/lti.py, _chunk_grid: no spill on sm_90), against one
+    thread a lane (the earlier configuration, which spilled from order 16)."""
+    lti = _launcher("lti", "lti")
+    lti_module = importlib.import_module("ssm_lfilter.kernels.lti")
+    spread_grid = lti_module._chunk_grid
+
+    def one_thread_a_lane(lanes, MP, NP, gpu):
+        BLOCK = min(128, lti_module.next_pow2(lanes))
+        return BLOCK, max(1, min(4, BLOCK // 32))
+
+    def with_grid(grid, fn):
+        lti_module._chunk_grid = grid
+        try:
+            return fn()
+        finally:
+            lti_module._chunk_grid = spread_grid
+
+    torch.manual_seed(0)
+    cases = []
+    for order in (16, 32):
+        R, T = s.r(32), s.t(1 << 18)
+        x = torch.randn(R, T, device=s.dev)
+        p = 0.9 * np.exp(1j * np.linspace(0.1, 3.0, order // 2))
+        a = _poles_poly(np.concatenate([p, p.conj()]), s.dev)
+        b = torch.full((1, order + 1), 0.05, device=s.dev)
+        h = torch.zeros(R, 0, device=s.dev)
+        cases.append(("lti_high", f"lti N=M={order} {s.tag(R, T)}", 8 * x.numel(), {
+            "three-pass tiles": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h),
+            "three-pass, one thread a lane": lambda x=x, b=b, a=a, h=h: with_grid(
+                one_thread_a_lane, lambda: lti(x, b, a, h))}))
+    return cases
+
+
+def diag_cases(s: Sizes) -> list:
+    """The real first-order recurrence ``h[t] = a[t] h[t-1] + u[t]`` (``linear_recurrence``), and the
+    same recurrence as an order-1 time-varying filter (``a`` negated, the time-varying single pass,
+    which ran at 39% of copy at order 2 where the diagonal single pass ran at 8%)."""
+    diagonal, time_varying = _launcher("diagonal", "diagonal"), _launcher("time_varying", "time_varying")
+    torch.manual_seed(0)
+    cases = []
+    for R, Tc in ((s.r(32), s.t(1 << 20)), (1, s.t(1 << 24))):
+        u = torch.randn(R, Tc, device=s.dev)
+        ad = torch.rand(R, Tc, device=s.dev) * 0.1 + 0.899
+        an = (-ad)[..., None]  # y[t] = u[t] - a1[t] y[t-1]
+        cases.append(("diag", f"diag real {s.tag(R, Tc)}", 12 * u.numel(), {
+            "single-pass": lambda u=u, ad=ad: diagonal(ad, u, single_pass=True),
+            "three-pass tiles": lambda u=u, ad=ad: diagonal(ad, u, single_pass=False),
+            "time-varying single pass, N=1": lambda u=u, an=an: time_varying(u, an, single_pass=True)}))
+    return cases
+
+
+def diag_adjoint_cases(s: Sizes) -> list:
+    """The first-order adjoint ``(lam, da)``, and the order-1 time-varying adjoint on the negated
+    ``a`` (its ``da`` negated back, one more torch op in the timed call)."""
+    diagonal_adjoint = _launcher("diagonal", "diagonal_adjoint")
+    tv_adjoint = _launcher("time_varying_adjoint", "time_varying_adjoint")
+
+    def via_tv(g, an, hd):
+        du, da = tv_adjoint(g, an, hd, single_pass=True)
+        return torch.cat([du, -da[..., 0]])
+
+    torch.manual_seed(0)
+    cases = []
+    for R, Tc in ((s.r(32), s.t(1 << 20)), (1, s.t(1 << 24))):
+        g = torch.randn(R, Tc, device=s.dev)
+        ad = torch.rand(R, Tc, device=s.dev) * 0.1 + 0.899
+        hd = torch.randn(R, Tc, device=s.dev)
+        an = (-ad)[..., None]
+        cases.append(("diag_adjoint", f"diag adjoint (lam, da) {s.tag(R, Tc)}", 20 * g.numel(), {
+            "single-pass": lambda g=g, ad=ad, hd=hd: torch.cat(diagonal_adjoint(ad, hd, g, False, single_pass=True)),
+            "three-pass tiles": lambda g=g, ad=ad, hd=hd: torch.cat(
+                diagonal_adjoint(ad, hd, g, False, single_pass=False)),
+            "time-varying single pass, N=1": lambda g=g, an=an, hd=hd: via_tv(g, an, hd)}))
+    return cases
+
+
+def _butter16(s: Sizes):
+    """Eight biquads of butter(16, 0.05) as [1, 8, 3] and [1, 8, 2], and a 32-row signal."""
+    import scipy.signal as ss
+
+    so = ss.butter(16, 0.05, output="sos")
+    b8 = torch.tensor(so[:, :3], dtype=torch.float32, device=s.dev)[None]
+    a8 = torch.tensor(so[:, 4:], dtype=torch.float32, device=s.dev)[None]
+    torch.manual_seed(0)
+    xs = torch.randn(s.r(32), s.t(1 << 20), device=s.dev)
+    return b8, a8, xs
+
+
+def sos_cases(s: Sizes) -> list:
+    lti, sos = _launcher("lti", "lti"), _launcher("sos", "sos")
+    b8, a8, xs = _butter16(s)
+    h0 = xs.new_zeros(xs.shape[0], 0)
+
+    def per_section(single):
+        y = xs
+        for k in range(b8.shape[1]):
+            y = lti(y, b8[:, k], a8[:, k], h0, single_pass=single)
+        return y
+
+    return [("sos", f"sos 8 sections {s.tag(*xs.shape)}", 8 * xs.numel(), {
+        "single-pass": lambda: sos(xs, b8, a8),
+        "single-pass, no power table": lambda: sos(xs, b8, a8, power_table=False),
+        "single-pass persistent": lambda: sos(xs, b8, a8, persistent=True),
+        "three-pass tiles": lambda: per_section(False),
+        "single-pass per section": lambda: per_section(True)})]
+
+
+def sos_zi_cases(s: Sizes) -> list:
+    """With every section's initial state (sosfilt with zi, each pass of sosfiltfilt): the fused launch
+    with heads and ends against one lti launch a section with its head (what sosfilt ran before)."""
+    lti, sos = _launcher("lti", "lti"), _launcher("sos", "sos")
+    b8, a8, xs = _butter16(s)
+    h8 = 0.1 * torch.randn(xs.shape[0], 8, 2, device=s.dev)
+    e8 = torch.empty(8, xs.shape[0], 2, device=s.dev)
+
+    def per_section(single):
+        y = xs
+        for k in range(b8.shape[1]):
+            y = lti(y, b8[:, k], a8[:, k], h8[:, k], single_pass=single)
+        return y
+
+    return [("sos_zi", f"sos 8 sections with zi {s.tag(*xs.shape)}", 8 * xs.numel(), {
+        "single-pass": lambda: sos(xs, b8, a8, head=h8, ends=e8),
+        "single-pass, no power table": lambda: sos(xs, b8, a8, head=h8, ends=e8, power_table=False),
+        "three-pass tiles": lambda: per_section(False),
+        "single-pass per section": lambda: per_section(True)})]
+
+
+def sos_adjoint_cases(s: Sizes) -> list:
+    lti, sos_adjoint = _launcher("lti", "lti"), _launcher("sos", "sos_adjoint")
+    lti_adjoint = _launcher("lti_adjoint", "lti_adjoint")
+    b8, a8, xs = _butter16(s)
+    h0 = xs.new_zeros(xs.shape[0], 0)
+    gs = torch.randn_like(xs)
+
+    def per_section():  # the composition: recompute each input, one adjoint a section
+        ins = [xs]
+        for k in range(b8.shape[1] - 1):
+            ins.append(lti(ins[-1], b8[:, k], a8[:, k], h0))
+        outs = ins[1:] + [lti(ins[-1], b8[:, -1], a8[:, -1], h0)]
+        g, parts = gs, []
+        for k in reversed(range(b8.shape[1])):
+            g, db, da, _ = lti_adjoint(g, ins[k], outs[k], b8[:, k], a8[:, k], 0, True, 3, 2)
+            parts += [db.flatten(), da.flatten()]
+        return torch.cat([g.flatten(), *parts])
+
+    def fused(**kw):
+        dx, db, da, _ = sos_adjoint(gs, xs, b8, a8, True, 3, 2, **kw)
+        return torch.cat([dx.flatten(), *(t for k in reversed(range(b8.shape[1]))
+                                          for t in (db[:, k].flatten(), da[:, k].flatten()))])
+
+    # reads g, x, writes dx at the least (the recompute's stack moves S+1 more arrays twice)
+    return [("sos_adjoint", f"sos backward 8 sections (dx, db, da) {s.tag(*xs.shape)}", 12 * xs.numel(), {
+        "single-pass": fused,
+        "single-pass, no power table": lambda: fused(power_table=False),
+        "single-pass C=8": lambda: fused(block_size=8),
+        "three-pass tiles": per_section})]
+
+
+def coef_grads_cases(s: Sizes) -> list:
+    coef_grads = _launcher("lti_coef_grads", "lti_coef_grads")
+    torch.manual_seed(0)
+    vg, xg, yg = (torch.randn(s.r(32), s.t(1 << 20), device=s.dev) for _ in range(3))
+
+    def lagged_vecdots():  # the torch path the fused reduction replaced (ops._lagged_dot)
+        T_ = vg.shape[1]
+        return torch.stack([torch.linalg.vecdot(xg[:, : T_ - k], vg[:, k:]) for k in range(3)]
+                           + [-torch.linalg.vecdot(yg[:, : T_ - k], vg[:, k:]) for k in (1, 2)], 1)
+
+    return [("coef_grads", f"LTI coefficient grads (3 + 2 lags) {s.tag(*vg.shape)}", 12 * vg.numel(), {
+        "single-pass": lambda: torch.cat(coef_grads(vg, xg, yg, 3, 2), 1),
+        "three-pass tiles": lagged_vecdots})]
+
+
+def lti_adjoint_cases(s: Sizes) -> list:
+    """The whole LTI backward (dx, db, da): one launch against the composed ops (the adjoint v written
+    and read back for the FIR and the reductions); 4 arrays move at the least."""
+    lti, adjoint = _launcher("lti", "lti"), _launcher("lti_adjoint", "lti_adjoint")
+    coef_grads = _launcher("lti_coef_grads", "lti_coef_grads")
+    torch.manual_seed(0)
+    cases = []
+    for R, Tc, order in ((s.r(32), s.t(1 << 20), 2), (s.r(32), s.t(1 << 20), 4), (1, s.t(1 << 24), 2)):
+        xa, ga = torch.randn(R, Tc, device=s.dev), torch.randn(R, Tc, device=s.dev)
+        aa = _poles_poly([0.9] * order, s.dev)
+        ba = torch.full((1, order + 1), 0.2, device=s.dev)
+        ya = _once(lambda xa=xa, ba=ba, aa=aa: lti(xa, ba, aa, xa.new_zeros(xa.shape[0], 0)))
+
+        def composed(g=ga, x=xa, y=ya, b=ba, a=aa):
+            none = g.new_zeros(g.shape[0], 0)
+            v = lti(g, g.new_ones(1, 1), a, none, reverse=True)
+            dx = lti(v, b, a.new_zeros(1, 0), none, reverse=True)
+            return torch.cat([dx.flatten(), *(t.flatten() for t in coef_grads(v, x, y(), b.shape[1], a.shape[1]))])
+
+        def fused(g=ga, x=xa, y=ya, b=ba, a=aa, **kw):
+            dx, db, da, _ = adjoint(g, x, y(), b, a, 0, True, b.shape[1], a.shape[1], **kw)
+            return torch.cat([dx.flatten(), db.flatten(), da.flatten()])
+
+        variants = {
+            "single-pass": fused,
+            "single-pass, no power table": lambda f=fused: f(power_table=False),
+            # 32-sample lanes: 255 registers a thread at order 2 and a spill at order 4 (kernel_resources)
+            "single-pass C=32": lambda f=fused: f(block_size=32),
+            # 128 lanes (4-warp programs): 2048-sample tiles at the same registers a thread, so a
+            # tile's fixed latency (look-back, fences) is spread over twice the samples
+            "single-pass 128 lanes": lambda f=fused: f(lanes=128),
+            # order 4 launches capped at 128 registers (166 uncapped, sm_90); orders 1-2 take 128 anyway
+            "single-pass, no register cap": lambda f=fused: f(register_cap=False),
+            "three-pass tiles": composed}
+        if R == 1:  # one row: the look-back chain 4x shorter, as for the forward
+            variants["single-pass window 512"] = lambda f=fused: f(window_tiles=512)
+        cases.append(("lti_adjoint", f"lti backward (dx, db, da) N=M={order} {s.tag(R, Tc)}", 16 * xa.numel(),
+                      variants))
+    return cases
+
+
+def _swept_biquad(s: Sizes):
+    """A resonant biquad swept slowly in time, [R, T, 2], and an R-row signal."""
+    R, T = s.r(8), s.t(1 << 20)
+    th = 0.3 + 0.1 * torch.sin(torch.arange(T, device=s.dev) / 1000.0)
+    at = torch.stack([-2 * 0.9 * torch.cos(th), torch.full_like(th, 0.81)], -1)[None].expand(R, -1, -1).contiguous()
+    torch.manual_seed(0)
+    return at, torch.randn(R, T, device=s.dev)
+
+
+def tv_cases(s: Sizes) -> list:
+    time_varying = _launcher("time_varying", "time_varying")
+    at, u = _swept_biquad(s)
+    return [("tv", f"time_varying N=2 {s.tag(*u.shape)}", (8 + 8) * u.numel(), {
+        "single-pass": lambda: time_varying(u, at, single_pass=True),
+        "three-pass tiles": lambda: time_varying(u, at, single_pass=False, coalesced=True)})]
+
+
+def tv_adjoint_cases(s: Sizes) -> list:
+    time_varying = _launcher("time_varying", "time_varying")
+    tv_adjoint = _launcher("time_varying_adjoint", "time_varying_adjoint")
+
+    def composed(g, a, z):  # the composed backward the fused one replaced (flipped g, skewed copies)
+        from ssm_lfilter.ops import _tv_adjoint_composed
+
+        v, da = _tv_adjoint_composed(g, a, z(), True)
+        return torch.cat([v.flatten(), da.flatten()])
+
+    def fused(g, a, z, **kw):
+        du, da = tv_adjoint(g, a, z(), **kw)
+        return torch.cat([du.flatten(), da.flatten()])
+
+    at, u = _swept_biquad(s)
+    zt = _once(lambda: time_varying(u, at, single_pass=True))
+    gt = torch.randn_like(u)
+    # reads g, a (2), z; writes du, da (2): 7 arrays at the least
+    cases = [("tv_adjoint", f"time_varying backward (du, da) N=2 {s.tag(*u.shape)}", 28 * u.numel(), {
+        "single-pass": lambda: fused(gt, at, zt),
+        # the launch as it was before the register cap: 203 registers a thread, 8 warps an SM (sm_90)
+        "single-pass, no register cap": lambda: fused(gt, at, zt, register_cap=False),
+        "three-pass tiles": lambda: composed(gt, at, zt)})]
+    # order 16 (LPC synthesis): per-row coefficients of 8 slowly drifting resonators a row; above order
+    # 4 the backward is the reversed passes, against the composition it replaced (flipped g, skewed
+    # copies of a and of z, the forward passes)
+    T16 = s.t(1 << 18)
+    th16 = 0.2 + 0.3 * torch.arange(8, device=s.dev) + 0.05 * torch.sin(torch.arange(T16, device=s.dev)[:, None] / 500.0)
+    c16 = torch.ones(T16, 1, device=s.dev)
+    for i in range(8):
+        quad = torch.stack([torch.ones_like(th16[:, i]), -2 * 0.95 * torch.cos(th16[:, i]),
+                            torch.full_like(th16[:, i], 0.95 ** 2)], -1)
+        c16 = sum(torch.nn.functional.pad(c16 * quad[:, j:j + 1], (j, 2 - j)) for j in range(3))
+    R16 = s.r(8)
+    a16 = c16[None, :, 1:].expand(R16, -1, -1).contiguous()
+    u16, g16 = torch.randn(R16, T16, device=s.dev), torch.randn(R16, T16, device=s.dev)
+    z16 = _once(lambda: time_varying(u16, a16))
+    # reads g, z, a (16); writes du, da (16): 35 arrays of the signal's size at the least
+    cases.append(("tv_adjoint", f"time_varying backward (du, da) N=16 {s.tag(R16, T16)}", 4 * 35 * u16.numel(), {
+        "fused passes": lambda: fused(g16, a16, z16),
+        "fused passes, looped": lambda: fused(g16, a16, z16, coalesced=False),
+        "three-pass tiles": lambda: composed(g16, a16, z16)}))
+    return cases
+
+
+def _swept_cascade(s: Sizes):
+    """Eight swept biquads a row as time_varying_sosfilt passes them (views of one normalized
+    [R, T, S, 6] tensor, per-row coefficients), and an 8-row signal."""
+    T = s.t(1 << 20)
+    ths = 0.3 + 0.1 * torch.sin(torch.arange(T, device=s.dev)[:, None] / 1000.0 + torch.arange(8, device=s.dev))
+    sos_t = torch.stack([torch.full_like(ths, 0.2), torch.full_like(ths, 0.4), torch.full_like(ths, 0.2),
+                         torch.ones_like(ths), -2 * 0.9 * torch.cos(ths), torch.full_like(ths, 0.81)], -1)
+    sos_t = sos_t[None].expand(s.r(8), -1, -1, -1).contiguous()
+    torch.manual_seed(0)
+    return sos_t, torch.randn(s.r(8), T, device=s.dev)
+
+
+def tv_sos_cases(s: Sizes) -> list:
+    """The fused time-varying cascade against the per-section composition the public function ran
+    before (a torch FIR, then the all-pole kernel, a section at a time)."""
+    time_varying, tv_sos = _launcher("time_varying", "time_varying"), _launcher("tv_sos", "tv_sos")
+    sos_t, xt = _swept_cascade(s)
+    bs, as_ = sos_t[..., :3], sos_t[..., 4:]
+
+    def per_section(single, bs=bs, as_=as_):
+        w = xt
+        for k in range(bs.shape[2]):
+            bk = bs[:, :, k]
+            u_ = bk[:, :, 0] * w
+            for j in (1, 2):
+                u_ = u_ + bk[:, :, j] * torch.cat([w.new_zeros(w.shape[0], j), w[:, :-j]], 1)
+            w = time_varying(u_, as_[:, :, k], single_pass=single)
+        return w
+
+    tag = s.tag(*xt.shape)
+    # the signal read and written once, each row's coefficients (24 bytes a section a step) read once
+    cases = [("tv_sos", f"time_varying_sosfilt 8 sections {tag}", 8 * xt.numel() + sos_t.numel() * 4, {
+        "single-pass": lambda: tv_sos(xt, bs, as_),
+        "three-pass tiles": lambda: per_section(False),
+        "single-pass per section": lambda: per_section(True),
+        "single-pass C=8": lambda: tv_sos(xt, bs, as_, block_size=8)})]
+    # one section: time_varying_lfilter with per-sample b (the public function runs it fused)
+    b1, a1 = bs[:, :, :1], as_[:, :, :1]
+    cases.append(("tv_sos", f"time_varying_lfilter per-sample b, order 2, {tag}", 28 * xt.numel(), {
+        "single-pass": lambda: tv_sos(xt, b1, a1),
+        "three-pass tiles": lambda: per_section(False, b1, a1),
+        "single-pass per section": lambda: per_section(True, b1, a1)}))
+    return cases
+
+
+def tv_sos_adjoint_cases(s: Sizes) -> list:
+    """The cascade's backward (the forward recomputing every section's input, then the adjoints), its
+    recompute capped at 128 registers (236 uncapped, sm_90) or not: a configuration comparison (no
+    three-pass reference, so no single-pass verdict)."""
+    tv_sos_adjoint = _launcher("tv_sos", "tv_sos_adjoint")
+    sos_t, xt = _swept_cascade(s)
+    bs, as_ = sos_t[..., :3], sos_t[..., 4:]
+    gs = torch.randn_like(xt)
+    return [("tv_sos_adjoint", f"time_varying_sosfilt backward 8 sections {s.tag(*xt.shape)}",
+             4 * xt.numel() * (2 + 3 * 8) + 2 * sos_t.numel() * 4, {
+                 "fused": lambda: tv_sos_adjoint(gs, xt, bs, as_)[0],
+                 "fused, no register cap": lambda: tv_sos_adjoint(gs, xt, bs, as_, register_cap=False)[0]})]
+
+
+# the table's order; ``--families`` picks from these names
+BUILDERS = {
+    "lti": lti_cases, "lti_high": lti_high_cases, "diag": diag_cases, "diag_adjoint": diag_adjoint_cases,
+    "sos": sos_cases, "sos_zi": sos_zi_cases, "sos_adjoint": sos_adjoint_cases, "coef_grads": coef_grads_cases,
+    "lti_adjoint": lti_adjoint_cases, "tv": tv_cases, "tv_adjoint": tv_adjoint_cases, "tv_sos": tv_sos_cases,
+    "tv_sos_adjoint": tv_sos_adjoint_cases,
+}
+
+
+def variant_cases(dev: str = "cuda", families: list[str] | None = None, shrink: int = 1,
+                  rows: int | None = None) -> list:
+    """The cases of the named families (all by default), in the table's order."""
+    unknown = sorted(set(families or ()) - set(BUILDERS))
+    if unknown:
+        raise ValueError(f"families: expected names from {sorted(BUILDERS)}, got {unknown}")
+    sizes = Sizes(dev, shrink, rows)
+    return [case for fam, build in BUILDERS.items() if families is None or fam in families for case in build(sizes)]
