@@ -15,9 +15,9 @@ memory, the warps-per-SM limit the registers allow, and the SASS instruction cou
 the float64 arithmetic ones: ``DFMA``/``DMUL``/``DADD``, which issue at half the float32 rate on an
 H100/H200). The counts are static: every branch once, loops once.
 
-``later_tile_table`` adds what a single-pass LTI tile other than a row's first runs: the same kernels
-compiled with the first tile's power-table write (``lti_single_pass._write_power_table``) removed,
-divided by the samples a thread handles.
+``later_tile_table`` adds what a single-pass LTI tile runs, with the power table and without, divided
+by the samples a thread handles (the table is written by a launch of its own, so every tile runs the
+same code; before, a row's first tile wrote it and this table compiled the kernels without that write).
 
 This is what a kernel costs in registers and instructions, not how fast it runs: a register count that
 spills, or that leaves a few warps per SM to hide memory latency, or an instruction count a sample near
@@ -42,7 +42,6 @@ os.environ.pop("TRITON_INTERPRET", None)  # compile real kernels: Triton reads t
 
 import torch  # noqa: E402
 import triton  # noqa: E402
-import triton.language as tl  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource, make_backend  # noqa: E402
 from triton.runtime.jit import JITFunction, create_function_from_signature  # noqa: E402
@@ -52,12 +51,16 @@ _REGS_PER_SM = 65536  # sm_80 .. sm_90
 _MAX_WARPS_PER_SM = 64
 
 
-def capture(launch) -> list[tuple[JITFunction, tuple, dict]]:
-    """Run ``launch()`` with every Triton kernel launch recorded instead of run."""
+def capture(launch, skip: tuple[str, ...] = ("_power_table_kernel",)) -> list[tuple[JITFunction, tuple, dict]]:
+    """Run ``launch()`` with every Triton kernel launch recorded instead of run. ``skip``: kernels left
+    out, by default the single-pass LTI power table's own launch (one program a coefficient row,
+    before the tiles' kernel): these tables are about the kernels that stream the signal."""
     calls = []
     original = JITFunction.run
 
     def record(self, *args, grid, warmup, **kwargs):
+        if self.__name__ in skip:
+            return
         calls.append((self, args, kwargs))
 
     JITFunction.run = record
@@ -336,24 +339,13 @@ def _later_tile_cases():
 
 
 def later_tile_table(arch: int = 90, only: list[str] | None = None, jobs: int = 1) -> str:
-    """Markdown: what a single-pass LTI tile other than a row's first runs, with the power table and
-    without, per sample a thread handles (``BLOCK * C / threads``; a cascade: per section). Patches
-    ``lti_single_pass._write_power_table`` to nothing for the whole process (its forked workers
-    inherit the patch), so run it on its own (``--later-tiles``): Triton keys its compile cache on a
-    kernel's source once per process."""
-    from ssm_lfilter.kernels import lti_single_pass
-
-    @triton.jit
-    def _no_table_write(p_pw, p_ar, s_ak, o_l, b_0, N: tl.constexpr, NP: tl.constexpr, LOG: tl.constexpr,
-                        LOG_BLOCK: tl.constexpr, LOG_W: tl.constexpr):
-        pass
-
-    lti_single_pass._write_power_table = _no_table_write
-    lines = [f"# A later tile's instructions, compiled for sm_{arch} (no GPU needed)", "",
+    """Markdown: what a single-pass LTI tile runs, with the power table and without, per sample a
+    thread handles (``BLOCK * C / threads``; a cascade: per section)."""
+    lines = [f"# A tile's instructions, compiled for sm_{arch} (no GPU needed)", "",
              f"Date {datetime.date.today()}, triton {triton.__version__}; `python benchmarks/kernel_resources.py "
-             "--later-tiles`: the single-pass LTI kernels without the first tile's power-table write (a "
-             "row's other tiles never run it), static SASS instructions divided by the samples a thread "
-             "handles (a cascade: one section's). float64 arithmetic issues at half the float32 rate.", "",
+             "--later-tiles`: the single-pass LTI kernels with the power table (written by a launch of its "
+             "own) and without, static SASS instructions divided by the samples a thread handles (a "
+             "cascade: one section's). float64 arithmetic issues at half the float32 rate.", "",
              "| case | kernel | registers | spilled | warps/SM | SASS a sample | float64 a sample |",
              "|---|---|---|---|---|---|---|"]
     return "\n".join(lines + _rows(_later_case_rows, _later_tile_cases(), only, arch, jobs)) + "\n"

@@ -8,7 +8,7 @@
   time-varying kernels (2-8x faster), multi-pass for the diagonal kernels (its single pass ran at
   8% of copy bandwidth against 47-50%, and one configuration failed to compile with Triton 3.6).
 - ``SSM_LFILTER_POWER_TABLE`` (default on): the single-pass LTI kernels (forward, adjoint, cascades)
-  load the companion matrix powers from a table a row's first tile writes (``power_table_setup``)
+  load the companion matrix powers from a table a launch before the kernel writes (``power_table_setup``)
   instead of squaring them in every tile; ``0`` squares them in every tile, as before. Not yet
   timed on a GPU: the switch lets one run time both.
 - ``SSM_LFILTER_PERSISTENT`` (default off): the single-pass LTI forward (and cascade) launches a

@@ -507,7 +507,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     kernel (``lti_single_pass.py``: x read once) instead of the three passes; None (default) reads
     ``SSM_LFILTER_SINGLE_PASS`` (on unless "0"). ``lanes``/``window_tiles``: its tile width in chunks
     and look-back window, for tests; ``power_table``: whether it loads the companion matrix powers from
-    a table a row's first tile writes (``lti_single_pass.power_table_setup``; None: the default, on);
+    a table a launch before the kernel writes (``lti_single_pass.power_table_setup``; None: the default, on);
     ``persistent``: whether it runs a few looping programs an SM that load their next tile ahead
     (``lti_single_pass``; None: the default, off); ``clock``: every single-pass tile's clock stamps
     (an int64 CUDA tensor, resized; a diagnostic, ``_clock.py``; a ValueError where the single pass

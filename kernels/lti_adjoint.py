@@ -44,7 +44,7 @@ import triton.language as tl
 
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
-from ._clock import prepare_clock, stamp, stamp_end, stamp_start, stamp_tile
+from ._clock import prepare_clock, stamp_end, stamp_start, stamp_tile
 from ._host import register_cap_option
 from ._lookback import check_tiles, take_ticket
 from ._variants import register_cap as _register_cap
@@ -248,7 +248,7 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
     if KT and (not reverse or g_ends.shape != (S, R, KT) or not g_ends.is_contiguous()):
         raise ValueError(f"lti_adjoint: expected contiguous g_ends [S={S}, R={R}, KT] with reverse, got "
                          f"{tuple(g_ends.shape)}")
-    pw, s_ps, s_pr = power_table_setup(a, S, NP, n_tiles, BLOCK, W, power_table)
+    pw, s_ps, s_pr = power_table_setup(a, S, NP, C, n_tiles, BLOCK, W, power_table)
     timed = prepare_clock(clock, R * n_tiles, S, "lti_adjoint")
     cap = max_registers(S, NP, C, BLOCK, dx.dtype, register_cap)
     _lti_adjoint_kernel[(R * n_tiles,)](

@@ -18,9 +18,9 @@ of ``C`` samples of one row (``BLOCK`` lanes, one chunk each):
 4. lane j's true start state is its left neighbour's true end state, ``P^j S + V_{j-1}``; re-run every lane from it (no correction
    factors: nothing cancels, the state stays float64) and store the (BLOCK, C) output tile.
 
-The powers of ``A`` these steps apply depend only on the coefficients: a row's first tile computes
-them once into a power table that the row's later tiles load (``power_table_setup``), instead of
-every tile squaring them in registers.
+The powers of ``A`` these steps apply depend only on the coefficients: a small launch before the
+kernel computes them once a coefficient row into a power table that every tile loads
+(``power_table_setup``), instead of every tile squaring them in registers.
 
 Why: compiled for sm_90 (``benchmarks/kernel_resources.py``), the scan of 4 x 4 affine maps took
 230 registers a thread at order 4 (the power scan about 208), and the window fold of whole maps loaded
@@ -117,27 +117,27 @@ def _power_by_bits(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p
 
 @triton.jit
 def _store_matrix(p, q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44,
-                  o_l, b_0, NP: tl.constexpr):
+                  NP: tl.constexpr):
     """The leading NP x NP block of a 4 x 4 matrix (float64 scalars), row-major at ``p`` (16 apart a
-    matrix), stored by lane 0 only."""
-    _store_at(p, b_0 + q11, o_l, 0)
+    matrix)."""
+    tl.store(p, q11)
     if NP >= 2:
-        _store_at(p + 1, b_0 + q12, o_l, 0)
-        _store_at(p + 4, b_0 + q21, o_l, 0)
-        _store_at(p + 5, b_0 + q22, o_l, 0)
+        tl.store(p + 1, q12)
+        tl.store(p + 4, q21)
+        tl.store(p + 5, q22)
     if NP >= 4:
-        _store_at(p + 2, b_0 + q13, o_l, 0)
-        _store_at(p + 3, b_0 + q14, o_l, 0)
-        _store_at(p + 6, b_0 + q23, o_l, 0)
-        _store_at(p + 7, b_0 + q24, o_l, 0)
-        _store_at(p + 8, b_0 + q31, o_l, 0)
-        _store_at(p + 9, b_0 + q32, o_l, 0)
-        _store_at(p + 10, b_0 + q33, o_l, 0)
-        _store_at(p + 11, b_0 + q34, o_l, 0)
-        _store_at(p + 12, b_0 + q41, o_l, 0)
-        _store_at(p + 13, b_0 + q42, o_l, 0)
-        _store_at(p + 14, b_0 + q43, o_l, 0)
-        _store_at(p + 15, b_0 + q44, o_l, 0)
+        tl.store(p + 2, q13)
+        tl.store(p + 3, q14)
+        tl.store(p + 6, q23)
+        tl.store(p + 7, q24)
+        tl.store(p + 8, q31)
+        tl.store(p + 9, q32)
+        tl.store(p + 10, q33)
+        tl.store(p + 11, q34)
+        tl.store(p + 12, q41)
+        tl.store(p + 13, q42)
+        tl.store(p + 14, q43)
+        tl.store(p + 15, q44)
 
 
 @triton.jit
@@ -163,17 +163,21 @@ def _load_matrix(p, NP: tl.constexpr):
 
 
 @triton.jit
-def _write_power_table(p_pw, p_ar, s_ak, o_l, b_0, N: tl.constexpr, NP: tl.constexpr, LOG: tl.constexpr,
-                       LOG_BLOCK: tl.constexpr, LOG_W: tl.constexpr):
-    """The powers every later tile of the row needs, by the squarings the kernel would otherwise repeat
-    in every tile (see ``power_table_setup``): ``P^(2^k)`` for ``k < LOG_BLOCK`` (``P = A^C``, a lane's
-    transfer), then ``L^(2^k)`` for ``k <= LOG_W`` (``L = P^BLOCK``, a tile's). The same squarings in
-    the same order as the in-register path, so the bits are the same."""
+def _power_table_kernel(a, pw, s_ar, s_as, s_ak, s_ps, s_pr, N: tl.constexpr, NP: tl.constexpr, LOG: tl.constexpr,
+                        LOG_BLOCK: tl.constexpr, LOG_W: tl.constexpr):
+    """One program a (section, coefficient row): the powers every tile of its rows needs (see
+    ``power_table_setup``), by the squarings the kernel would otherwise repeat in every tile:
+    ``P^(2^k)`` for ``k < LOG_BLOCK`` (``P = A^C``, a lane's transfer), then ``L^(2^k)`` for
+    ``k <= LOG_W`` (``L = P^BLOCK``, a tile's). The same jit helpers in the same order as the
+    in-register path, so the bits are the same."""
+    i_s = tl.program_id(0).to(tl.int64)
+    i_r = tl.program_id(1).to(tl.int64)
     p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _companion_power(
-        p_ar, s_ak, N, NP, LOG)
+        a + i_r * s_ar + i_s * s_as, s_ak, N, NP, LOG)
+    p_pw = pw + i_s * s_ps + i_r * s_pr
     for k in tl.static_range(LOG_BLOCK + LOG_W + 1):  # one past the window's: L itself when W = 1
         _store_matrix(p_pw + k * 16, p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
-                      p41, p42, p43, p44, o_l, b_0, NP)
+                      p41, p42, p43, p44, NP)
         if k < LOG_BLOCK + LOG_W:
             p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _square(
                 p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44, NP)
@@ -246,7 +250,7 @@ def _window_state(p_agg, p_inc, p_fa, p_fi, i_c, p11, p12, p13, p14, p21, p22, p
     if NP >= 4:
         u3 = tl.load(p_s + 2, mask=m_k, other=0.0, cache_modifier=".cg")
         u4 = tl.load(p_s + 3, mask=m_k, other=0.0, cache_modifier=".cg")
-    # with USE_TABLE the powers come from the row's power table at p_lw (loaded after the waits above)
+    # with USE_TABLE the powers come from the row's power table at p_lw (written before the launch)
     u1, u2, u3, u4 = _power_by_bits(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
                                     p41, p42, p43, p44, u1, u2, u3, u4, o_w, p_lw, NP, LOG_W, USE_TABLE)
     return tl.sum(u1, 0), tl.sum(u2, 0), tl.sum(u3, 0), tl.sum(u4, 0), n_poll
@@ -280,19 +284,12 @@ def _section_pass(
     """Steps 1-4 of the module docstring for one filter (one section) on a bit-shaped tile already
     in registers (``FLIP``: its columns in reverse step order, see ``_tile_ptrs``).
     ``agg``/``inc``/``p_fa``/``p_fi``: this section's look-back buffers and flags.
-    ``p_pw``: this section's power table (``power_table_setup``; ``USE_TABLE``): a row's first tile writes it
-    before it publishes anything; a later tile reads it only after waiting for a flag published after
-    those stores (its look-back window; at orders 3-4, before the lane scan, the aggregate flag of the
-    tile ``W`` before it). ``TIMED``: stamp ticket ``i_tk``'s row of ``clk`` at each step's end (``_clock.py``).
+    ``p_pw``: this section's power table (``power_table_setup``; ``USE_TABLE``), written by a launch
+    before this one. ``TIMED``: stamp ticket ``i_tk``'s row of ``clk`` at each step's end (``_clock.py``).
     Returns the bit-shaped output tile and every lane's true start state (y[t0-1], ..., y[t0-4])."""
     b_0 = tl.zeros([BLOCK], dtype=tl.float64)
     o_n = tl.arange(0, NP)
     b_ring = tl.zeros([BLOCK, NP], dtype=tl.float64)  # unused for N <= 4
-    if USE_TABLE:
-        if i_c == 0:
-            # stored before this tile's first publish (below), whose release every later tile of the
-            # row acquires, directly or through the chain of inclusive states, before it loads the table
-            _write_power_table(p_pw, p_ar, s_ak, o_l, b_0, N, NP, LOG, LOG_BLOCK, LOG_W)
 
     # ---- 1. every lane from a zero state: its end state e_j
     _, _, _, _, _, b_e1, b_e2, b_e3, b_e4, _ = _lti_cols(
@@ -306,15 +303,7 @@ def _section_pass(
     # (the companion matrix's C-th power) for every lane and tile of the row. Orders 3-4 scan vectors
     # under powers of P (_power_scan); orders 1-2 scan the small maps themselves, which compiled to
     # fewer registers there (benchmarks/kernel_resources.py, sm_90: 128 against 167 at order 2).
-    if NP == 4 and USE_TABLE:
-        # the lane scan's powers from the table too: the first tile reads back its own stores, a
-        # later one first waits for the aggregate flag of the tile W before it (the first tile for
-        # c < W), published after that tile's own wait: a chain of n_tiles / W links back to the
-        # first tile's flag, published after its stores. Only smaller tickets: no deadlock.
-        if i_c == 0:
-            tl.debug_barrier()
-        else:
-            wait_flags(p_fa + tl.maximum(i_c - W, 0) + 0 * o_l, o_l == 0)
+    if NP == 4 and USE_TABLE:  # the lane scan's powers from the table too (written before the launch)
         p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = (
             0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # unused
     else:
@@ -642,34 +631,44 @@ def persistent_programs(device: torch.device) -> int:
     return _PROGRAMS_PER_SM * torch.cuda.get_device_properties(device).multi_processor_count
 
 
-def power_table_setup(a: torch.Tensor, S: int, NP: int, n_tiles: int, BLOCK: int, W: int,
-                requested: bool | None = None) -> tuple[torch.Tensor | None, int, int]:
-    """The power table of a single-pass LTI launch (forward or adjoint), or ``(None, 0, 0)``.
+def power_table_setup(a: torch.Tensor, S: int, NP: int, C: int, n_tiles: int, BLOCK: int, W: int,
+                      requested: bool | None = None) -> tuple[torch.Tensor | None, int, int]:
+    """The power table of a single-pass LTI launch (forward or adjoint), written by a launch of its
+    own (``_power_table_kernel``, one program a section and coefficient row), or ``(None, 0, 0)``.
 
     Every tile of a row used to square the companion matrix in registers, in every thread, for the
     powers its lane scan, look-back window and lane start states apply: at order 4 (C = 32, 64 lanes,
     W = 32) about 1,000 float64 operations a thread a tile after its look-back, more than its lanes'
     own recurrences (compiled for sm_90: 72 float64 instructions a sample, 108 instructions in all).
-    They depend only on the coefficients, so a row's first tile computes them once and stores
-    ``P^(2^k)`` (``k < log2 BLOCK``, ``P = A^C``) and ``L^(2^k)`` (``k <= log2 W``, ``L = P^BLOCK``), and
-    the row's later tiles load them after their look-back has waited (which orders them after the
-    first tile's stores: its first flag is published after them, and every later tile's wait reaches
-    that flag directly or through the chain of inclusive states). Shared coefficients share one table,
-    which every row's first tile writes with the same bits. At orders 3-4 the lane scan, which runs
-    before the tile publishes anything, needs the powers too: there a later tile first waits for the
-    aggregate flag of the tile ``W`` before it (a chain of ``n_tiles / W`` links back to the first
-    tile's, each tile publishing its aggregate after that wait), an order 1-2 tile scans its maps
-    without them.
+    They depend only on the coefficients, so they are computed once: ``P^(2^k)`` (``k < log2 BLOCK``,
+    ``P = A^C``) and ``L^(2^k)`` (``k <= log2 W``, ``L = P^BLOCK``). Shared coefficients share one
+    table. The launch precedes the kernel's on the stream, so every tile may load the table at once.
 
-    ``a [Ra, S, N]``: ``Ra`` tables (1 or R). Used for orders ``N >= 2`` on rows of at least 4 tiles
-    (a row's first tile pays for the table), unless ``requested`` (or ``SSM_LFILTER_POWER_TABLE=0``)
-    turns it off. Returns the table ``[S, Ra, log2 BLOCK + log2 W + 1, 16]`` float64 and its section and
-    row strides (0 for shared coefficients)."""
+    A row's first tile used to write the table, and at orders 3-4 every later tile waited, before its
+    lane scan, for a flag of the tile ``W`` before it (a chain back to the first tile). Its ~200 stores
+    made Triton's coalescing pass take 87 of the order-4 kernel's 96 s of compile for sm_90 here
+    (``benchmarks/compile_times.py``); the launch of its own compiles in about a second and the tiles'
+    kernel no longer carries the stores or the wait.
+
+    ``a [Ra, S, N]``: ``Ra`` tables (1 or R). Used for orders ``N >= 2`` on rows of at least 4 tiles,
+    unless ``requested`` (or ``SSM_LFILTER_POWER_TABLE=0``) turns it off. Returns the table
+    ``[S, Ra, log2 BLOCK + log2 W + 1, 16]`` float64 and its section and row strides (0 for shared
+    coefficients)."""
     if not (_use_power_table(requested) and NP >= 2 and n_tiles >= 4):
         return None, 0, 0
     n_mat = (BLOCK.bit_length() - 1) + W.bit_length()  # log2 BLOCK + log2 W + 1
     pw = torch.empty(S, a.shape[0], n_mat, 16, dtype=torch.float64, device=a.device)
+    fill_power_table(a, pw, NP, C, BLOCK, W)
     return pw, pw.stride(0), pw.stride(1) if a.shape[0] > 1 else 0
+
+
+def fill_power_table(a: torch.Tensor, pw: torch.Tensor, NP: int, C: int, BLOCK: int, W: int) -> None:
+    """Write the table ``pw [S, Ra, n, 16]`` of ``power_table_setup`` for ``a [Ra, S, N]``."""
+    S, Ra = pw.shape[0], pw.shape[1]
+    _power_table_kernel[(S, Ra)](
+        a, pw, a.stride(0) if Ra > 1 else 0, a.stride(1), a.stride(2), pw.stride(0), pw.stride(1) if Ra > 1 else 0,
+        N=a.shape[2], NP=NP, LOG=C.bit_length() - 1, LOG_BLOCK=BLOCK.bit_length() - 1, LOG_W=W.bit_length() - 1,
+        num_warps=1)
 
 
 def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, y: torch.Tensor,
@@ -721,7 +720,7 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     if KT and (reverse or ends.shape != (S, R, KT) or not ends.is_contiguous() or KT > T):
         raise ValueError(f"lti_single_pass: expected contiguous ends [S={S}, R={R}, KT <= {T}] without reverse, "
                          f"got {tuple(ends.shape)}")
-    pw, s_ps, s_pr = power_table_setup(a, S, NP, n_tiles, BLOCK, W, power_table)
+    pw, s_ps, s_pr = power_table_setup(a, S, NP, C, n_tiles, BLOCK, W, power_table)
     timed = prepare_clock(clock, R * n_tiles, S, "lti_single_pass")
     persist = _use_persistent(persistent)
     grid = min(R * n_tiles, persistent_programs(x.device)) if persist else R * n_tiles

@@ -218,3 +218,22 @@ def test_time_varying_passes_above_order_4_keep_their_tiles_small():
         assert int(LOG) <= (3 if da == "True" else 4), line
         if kernel == "tv_chunk_output_tile_kernel":
             assert per_thread <= (16 if da == "True" else 32), line
+
+
+def test_power_table_has_a_launch_of_its_own():
+    """The single-pass order-4 forward's tiles carry no power-table stores: a launch of its own writes
+    the table (``_power_table_kernel``). Written by a row's first tile, entry by entry (about 200 stores
+    through tensors of pointers), the table made Triton's coalescing pass take 87 of the kernel's 96 s
+    of compile for sm_90 here. A count of the kernel's memory operations, not a time."""
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "compile_times.py"), "--only",
+                          "lti N=4 M=4, 32 x 2^20"], check=True, env=_compile_env(), cwd=ROOT, timeout=900,
+                         capture_output=True, text=True).stdout
+    rows = {c[1].strip().strip("`"): c for c in (line.strip("|").split("|") for line in out.splitlines()
+                                                 if line.startswith("| lti N=4"))}
+    assert set(rows) == {"_power_table_kernel", "_lti_single_pass_kernel"}, out
+    for kernel, (case, _, seconds, mem_ops) in rows.items():
+        assert float(seconds) >= 0
+    # the tile's loads and stores, the look-back's flags and states: 31 (45 when the first tile wrote
+    # the table with one vector store a matrix, 237 with one store an entry)
+    assert 20 <= int(rows["_lti_single_pass_kernel"][3]) <= 40
+    assert int(rows["_power_table_kernel"][3]) == 0  # scalar stores only

@@ -57,16 +57,16 @@ def _assert_same(with_table, without):
 
 def test_setup_applies_from_order_2_and_four_tiles(monkeypatch):
     a = torch.zeros(1, 1, 2, dtype=torch.float64)
-    pw, s_ps, s_pr = _sp.power_table_setup(a, 1, 2, 4, 64, 32)
+    pw, s_ps, s_pr = _sp.power_table_setup(a, 1, 2, 4, 4, 64, 32)
     assert pw.shape == (1, 1, 6 + 5 + 1, 16) and pw.dtype == torch.float64 and s_pr == 0
-    per_row = _sp.power_table_setup(torch.zeros(3, 2, 4), 2, 4, 8, 8, 4)
+    per_row = _sp.power_table_setup(torch.zeros(3, 2, 4), 2, 4, 4, 8, 8, 4)
     assert per_row[0].shape == (2, 3, 3 + 2 + 1, 16) and per_row[1] == 3 * 6 * 16 and per_row[2] == 6 * 16
-    assert _sp.power_table_setup(a, 1, 1, 100, 64, 32)[0] is None  # order 1: nothing to square
-    assert _sp.power_table_setup(a, 1, 2, 3, 64, 32)[0] is None  # under 4 tiles a row
-    assert _sp.power_table_setup(a, 1, 2, 100, 64, 32, False)[0] is None
+    assert _sp.power_table_setup(a, 1, 1, 4, 100, 64, 32)[0] is None  # order 1: nothing to square
+    assert _sp.power_table_setup(a, 1, 2, 4, 3, 64, 32)[0] is None  # under 4 tiles a row
+    assert _sp.power_table_setup(a, 1, 2, 4, 100, 64, 32, False)[0] is None
     monkeypatch.setenv("SSM_LFILTER_POWER_TABLE", "0")
-    assert _sp.power_table_setup(a, 1, 2, 100, 64, 32)[0] is None
-    assert _sp.power_table_setup(a, 1, 2, 100, 64, 32, True)[0] is not None  # the argument decides first
+    assert _sp.power_table_setup(a, 1, 2, 4, 100, 64, 32)[0] is None
+    assert _sp.power_table_setup(a, 1, 2, 4, 100, 64, 32, True)[0] is not None  # the argument decides first
 
 
 @pytest.mark.parametrize("M,N,K,C,lanes,W,T,shared,reverse,dtype", [
@@ -93,20 +93,17 @@ def test_forward_bitwise_equal_and_scipy(M, N, K, C, lanes, W, T, shared, revers
 
 
 def test_every_read_entry_is_written_first(monkeypatch):
-    """A table filled with NaN before the launch gives the same output: every entry a tile loads was
-    stored by the row's first tile before (ticket order, as the interpreter runs it). The stored powers
-    are those of the companion matrix."""
+    """A table filled with NaN before its launch gives the same output: the table launch writes every
+    entry a tile loads. The stored powers are those of the companion matrix."""
     tables = []
-    original = _sp.power_table_setup
+    original = _sp.fill_power_table
 
-    def nan_table(*args, **kwargs):
-        pw, s_ps, s_pr = original(*args, **kwargs)
-        if pw is not None:
-            pw.fill_(float("nan"))
-            tables.append(pw)
-        return pw, s_ps, s_pr
+    def nan_first(a, pw, *args):
+        pw.fill_(float("nan"))
+        original(a, pw, *args)
+        tables.append(pw)
 
-    monkeypatch.setattr(_sp, "power_table_setup", nan_table)
+    monkeypatch.setattr(_sp, "fill_power_table", nan_first)
     x = torch.tensor(RNG.standard_normal((2, 300)))
     b, a = _filters(1, 4, 4, torch.float64)
     C, lanes, W = 4, 2, 4
