@@ -3,10 +3,10 @@
 A case is ``(family, name, bytes moved, {variant: fn})`` on fixed data (seed 0 a family), built the
 same way in every process that compiles or times it. Building a case launches no kernel: inputs that
 come from a kernel (a forward's output for a backward case) are computed on first use and kept
-(``_once``). A cold order-16 time-varying forward compiles for minutes, and when the table built
-every family eagerly, each of 16 compile workers and the timing process compiled it before their own
-work (the H200 run of 2026-11-28 lost its whole lease to that). Each family also builds in its own
-scope, so no variant's closure sees another family's tensors.
+(``_once``). When the table built every family eagerly, each of 16 compile workers and the timing
+process compiled an order-4 LTI forward (96 s cold for sm_90 at that commit) before their own work,
+and the H200 run of 2026-11-28 lost its whole lease. Each family also builds in its own scope, so no
+variant's closure sees another family's tensors.
 
 ``shrink`` divides every length (and the 4096-row batch) so that the same plumbing runs on CPU under
 the Triton interpreter in the tests.
