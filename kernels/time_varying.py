@@ -989,7 +989,11 @@ def _time_varying_multi_pass(u, a, y, block_size, coalesced, ACC, acc_dtype, int
         BC1 = _batch(n1, min(1024 // (NS * NS), bc_cap), interpret)
         Phi = torch.empty(n1, N, N, dtype=acc_dtype, device=dev)
         E = torch.empty(n1, N, dtype=acc_dtype, device=dev)
-        kernel1, extra = (tv_chunk_transfer_tile_kernel, dict(LOG=LOG)) if LOG else (tv_chunk_transfer_kernel, {})
+        # Above order 4 the adjoint's skewed tile of a takes 8-step sub-tiles, as pass 3 does with da:
+        # compiled for sm_90, 16-step ones spilled 32 bytes (order 8, 64 x 2^20) and 8 (order 16,
+        # 8 x 2^18); 8-step ones keep 124-206 registers and no spill. The width does not change the bits.
+        LOG1 = min(LOG, 3) if adjoint and NS >= 8 else LOG
+        kernel1, extra = (tv_chunk_transfer_tile_kernel, dict(LOG=LOG1)) if LOG1 else (tv_chunk_transfer_kernel, {})
         kernel1[(cdiv(n1, BC1),)](
             u, a, Phi, E, N, L, NCS, n1, a_off, *u_strides, *a_strides,
             ACC=ACC, BC=BC1, NS=NS, SKEW=adjoint, num_warps=max(1, min(4, BC1 * NS * NS // 256)), **extra,
