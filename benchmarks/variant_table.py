@@ -120,7 +120,7 @@ def table(records: list[dict], copy: float, stopped: dict[str, float] | None = N
             rows.append(f"| {rec['name']} | {rec['var']} | failed: {rec['error']} |||||")
         elif rec.get("unfinished"):
             rows.append(f"| {rec['name']} | {rec['var']} | not finished: its process was stopped (a kernel that "
-                        f"never returned, or compiles past the family's budget) |||||")
+                        f"never returned, or compiles past the family's budget) or exited (the family's last row) |||||")
         else:
             d = diffs.get(key, float("nan"))
             gbs = rec["nbytes"] / rec["ms"] / 1e6
@@ -162,9 +162,9 @@ def run(families: list[str] | None, budget_s: float, family_budget_s: float, cop
             out, _ = proc.communicate()  # what it printed before it was stopped is kept
             stopped[fam] = time.time() - t1
         recs = parse(out.splitlines())
-        if proc.returncode not in (0, None) and fam not in stopped and not recs:
+        if fam not in stopped and proc.returncode != 0:  # it crashed: its last line (a traceback's) says why
             tail = (out.strip().splitlines() or ["(no output)"])[-1]
-            recs = [{"family": fam, "name": f"({fam})", "var": "", "error": f"exit {proc.returncode}: {tail[:200]}"}]
+            recs.append({"family": fam, "name": f"({fam})", "var": "", "error": f"exit {proc.returncode}: {tail[:200]}"})
         records += recs
         if on_update is not None:
             on_update(HEADER + table(records, copy, stopped)[0])

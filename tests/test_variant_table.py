@@ -59,6 +59,10 @@ def test_run_keeps_families_in_their_own_processes_and_stops_a_slow_one():
     text, verdict, matched = vt.run(["tv", "tv_adjoint"], budget_s=60, family_budget_s=0.5, copy=4000.0,
                                     child_args=CHILD)
     assert "| (tv) | | stopped after" in text and "| (tv_adjoint) | | stopped after" in text and matched == {}
+    # a family whose process fails before its first variant: the error's last line
+    text, _, matched = vt.run(["tv"], budget_s=60, family_budget_s=60, copy=4000.0,
+                              child_args=("--dev", "cpu", "--shrink", "0"))
+    assert "| (tv) |  | failed: exit 1: ZeroDivisionError" in text and matched == {}
     # the stage's budget spent: the families left are listed, not started
     text, _, _ = vt.run(["tv"], budget_s=1, family_budget_s=60, copy=4000.0, child_args=CHILD)
     assert "| (tv) | | not timed: the stage's 1 s ran out |||||" in text
