@@ -30,8 +30,8 @@ from ssm_lfilter.kernels._clock import CYCLE_FIELDS, FIELDS
 PHASES = (
     ("load", "ticket taken to the input tile in registers"),
     ("zero-state pass", "every lane from rest (its end state)"),
-    ("lane scan", "the lanes' end states combined across the tile (orders 3-4 with the power table: "
-                  "after the flag of the tile a window before)"),
+    ("lane scan", "the lanes' end states combined across the tile (orders 3-4: under the power "
+                  "table's powers)"),
     ("publish aggregate", "store, CTA barrier, release fence, flag"),
     ("look-back", "wait for the window's flags, load and fold it"),
     ("publish inclusive", "store, CTA barrier, release fence, flag"),
