@@ -149,6 +149,16 @@ def test_power_table_cuts_order_4_instructions():
     assert table["per_sample"] < 0.8 * 108.2, table
 
 
+def test_orders_3_and_4_without_the_power_table_do_not_spill():
+    """Rows under 4 tiles (and ``SSM_LFILTER_POWER_TABLE=0``) run without the power table: the tile
+    squares the powers itself, which needs more registers than the caps verified with the table
+    (capped, the order-3/4 forward spilled 120/128 bytes and the order-4 backward 32), so those
+    launches go uncapped."""
+    for r in _later_tiles(["lti N=M=3, 32 x 2^20, no table", "lti N=M=4, 32 x 2^20, no table",
+                           "lti_adjoint N=M=4, 32 x 2^20, no table"]):
+        assert r["spill"] == 0, r
+
+
 def test_sass_by_source_line(rows):
     """``--lines``: the single-pass order-1 forward's SASS by source line (its kernel is already in the
     Triton cache from the ``rows`` fixture): the lanes' float64 recurrence and the tile's loads show at
