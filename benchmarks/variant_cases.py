@@ -376,6 +376,17 @@ def tv_adjoint_cases(s: Sizes) -> list:
         # the launch as it was before the register cap: 203 registers a thread, 8 warps an SM (sm_90)
         "single-pass, no register cap": lambda: fused(gt, at, zt, register_cap=False),
         "three-pass tiles": lambda: composed(gt, at, zt)})]
+    # one row of 2^24: capped at 128 registers this build spills 8 bytes for sm_90 (its look-back window
+    # W = 128; uncapped 163 registers, no spill), where 8 rows (W = 32) keep every value in registers
+    T1 = s.t(1 << 24)
+    th1 = 0.3 + 0.1 * torch.sin(torch.arange(T1, device=s.dev) / 1000.0)
+    at1 = torch.stack([-2 * 0.9 * torch.cos(th1), torch.full_like(th1, 0.81)], -1)[None]
+    u1, g1 = torch.randn(1, T1, device=s.dev), torch.randn(1, T1, device=s.dev)
+    z1 = _once(lambda: time_varying(u1, at1, single_pass=True))
+    cases.append(("tv_adjoint", f"time_varying backward (du, da) N=2 {s.tag(1, T1)}", 28 * u1.numel(), {
+        "single-pass": lambda: fused(g1, at1, z1),
+        "single-pass, no register cap": lambda: fused(g1, at1, z1, register_cap=False),
+        "three-pass tiles": lambda: composed(g1, at1, z1)}))
     # order 16 (LPC synthesis): per-row coefficients of 8 slowly drifting resonators a row; above order
     # 4 the backward is the reversed passes, against the composition it replaced (flipped g, skewed
     # copies of a and of z, the forward passes)

@@ -594,14 +594,16 @@ def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_til
 _PROGRAMS_PER_SM = 8  # of a persistent launch
 
 
-def persistent_max_registers(NP: int, num_warps: int) -> int | None:
+def persistent_max_registers(NP: int, num_warps: int, table: bool = True) -> int | None:
     """The register cap (``maxnreg``) of a persistent launch: what lets its ``_PROGRAMS_PER_SM`` programs
     an SM all be resident (65536 registers an SM), at orders 1-2 and biquad cascades only. ptxas gave
     the order-2 loop 158 registers a thread (6 programs an SM, 2 of the 8 waiting for a slot); capped
     at 128 it keeps every value in registers (sm_90, ``benchmarks/kernel_resources.py``: order 2 128
     and no spill, 1752 static instructions against 1744; the 8-biquad cascade 128 and no spill against
-    168). Order 4 spilled 120 bytes at 128, so it keeps its 168. None: no cap."""
-    if NP > 2:
+    168). Order 4 spilled 120 bytes at 128, so it keeps its 168. Order 2 and the cascades without the
+    power table (``table`` False: rows under 4 tiles, ``SSM_LFILTER_POWER_TABLE=0``) spilled 48 and 72
+    bytes at 128, so they go uncapped too. None: no cap."""
+    if NP > 2 or (NP == 2 and not table):
         return None
     return min(255, 65536 // (_PROGRAMS_PER_SM * 32 * num_warps))
 
@@ -728,7 +730,7 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     grid = min(R * n_tiles, persistent_programs(x.device)) if persist else R * n_tiles
     num_warps = max(1, min(4, BLOCK // 32))
     plain = not (has_head or reverse or store_inter or KT)
-    cap = (persistent_max_registers(NP, num_warps) if persist
+    cap = (persistent_max_registers(NP, num_warps, pw is not None) if persist
            else forward_max_registers(S, NP, C, BLOCK, y.dtype, plain, register_cap, pw is not None))
     _lti_single_pass_kernel[(grid,)](
         x, b, a, head if has_head else x, y, agg, inc, flags, sections if store_inter else y,

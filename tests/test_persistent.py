@@ -109,6 +109,9 @@ def test_switch_and_grid(monkeypatch):
     # the register cap that lets 8 two-warp programs an SM be resident, at orders 1-2 only
     assert _sp.persistent_max_registers(2, 2) == 128 and _sp.persistent_max_registers(1, 1) == 255
     assert _sp.persistent_max_registers(4, 2) is None
+    # without the power table order 2 and the cascades spilled at 128; order 1 never has one
+    assert _sp.persistent_max_registers(2, 2, table=False) is None
+    assert _sp.persistent_max_registers(1, 2, table=False) == 128
 
 
 def test_register_caps_only_where_verified(monkeypatch):
