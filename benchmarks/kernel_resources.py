@@ -364,6 +364,67 @@ def _later_case_rows(label: str, arch: int) -> list[str]:
     return rows
 
 
+def _sweep_cases():
+    """(label, launch) pairs of the default launches over row counts and lengths (which set tiles,
+    look-back windows and register caps), orders 1-4 and float32/float64: the LTI forward (with and
+    without a head) and backward, the time-varying forward and backward, the 8-biquad cascade and its
+    backward."""
+    import importlib
+    import itertools
+
+    from ssm_lfilter import kernels as K
+
+    tva = importlib.import_module("ssm_lfilter.kernels.time_varying_adjoint")
+
+    def m(*shape, dt):
+        return torch.empty(*shape, device="meta", dtype=dt)
+
+    shapes = ((1, 1 << 24), (8, 1 << 20), (16, 1 << 20), (64, 1 << 16), (512, 8192), (4096, 2048), (32, 3000))
+    cases = []
+    for (R, T), dt in itertools.product(shapes, (torch.float32, torch.float64)):
+        tag = f"{R} x {T}, {str(dt).replace('torch.', '')}"
+        for N in (1, 2, 3, 4):
+            cases += [
+                (f"lti N={N}, {tag}", lambda R=R, T=T, N=N, dt=dt: K.lti(
+                    m(R, T, dt=dt), m(1, N + 1, dt=dt), m(1, N, dt=dt), m(R, 0, dt=dt))),
+                (f"lti N={N} with zi, {tag}", lambda R=R, T=T, N=N, dt=dt: K.lti(
+                    m(R, T, dt=dt), m(1, N + 1, dt=dt), m(1, N, dt=dt), m(R, N, dt=dt))),
+                (f"lti_adjoint N={N}, {tag}", lambda R=R, T=T, N=N, dt=dt: K.lti_adjoint(
+                    m(R, T, dt=dt), m(R, T, dt=dt), m(R, T, dt=dt), m(1, N + 1, dt=dt), m(1, N, dt=dt), 0, True,
+                    N + 1, N)),
+                (f"time_varying N={N}, {tag}", lambda R=R, T=T, N=N, dt=dt: K.time_varying(
+                    m(R, T, dt=dt), m(R, T, N, dt=dt))),
+                (f"time_varying_adjoint N={N}, {tag}", lambda R=R, T=T, N=N, dt=dt: tva.time_varying_adjoint(
+                    m(R, T, dt=dt), m(R, T, N, dt=dt), m(R, T, dt=dt)))]
+        cases += [(f"sos 8 biquads, {tag}", lambda R=R, T=T, dt=dt: K.sos(
+                       m(R, T, dt=dt), m(1, 8, 3, dt=dt), m(1, 8, 2, dt=dt))),
+                  (f"sos_adjoint 8 biquads, {tag}", lambda R=R, T=T, dt=dt: K.sos_adjoint(
+                       m(R, T, dt=dt), m(R, T, dt=dt), m(1, 8, 3, dt=dt), m(1, 8, 2, dt=dt), True, 3, 2))]
+    return cases
+
+
+def _sweep_rows(label: str, arch: int) -> list[str]:
+    """The sweep's rows of one case: every kernel it launches, compiled."""
+    rows = []
+    for fn, args, kwargs in capture(dict(_sweep_cases())[label]):
+        r = compile_resources(fn, args, kwargs, arch)
+        rows.append(f"| {label} | `{r['kernel']}` | {r['regs']} | {r['spill']} | {kwargs.get('maxnreg', '')} | "
+                    f"{kwargs.get('W', '')} |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def sweep_table(arch: int = 90, only: list[str] | None = None, jobs: int = 1) -> str:
+    """Markdown: the builds of ``_sweep_cases`` that spill, and how many were compiled."""
+    rows = _rows(_sweep_rows, _sweep_cases(), only, arch, jobs)
+    spilled = [r for r in rows if r.split("|")[4].strip() != "0"]
+    lines = [f"# Spills over row counts, lengths, orders and dtypes, compiled for sm_{arch}", "",
+             f"Date {datetime.date.today()}, triton {triton.__version__}; `python benchmarks/kernel_resources.py "
+             f"--sweep`: {len(rows)} builds of the default launches, {len(spilled)} spill.", "",
+             "| case | kernel | registers | spilled | register cap | look-back window |", "|---|---|---|---|---|---|"]
+    return "\n".join(lines + spilled) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arch", type=int, default=90, help="NVIDIA compute capability x10 (90: H100/H200)")
@@ -378,8 +439,13 @@ def main(argv=None) -> int:
     p.add_argument("--later-tiles", action="store_true",
                    help="instead: what a single-pass LTI tile other than a row's first runs, with the power "
                         "table and without")
+    p.add_argument("--sweep", action="store_true",
+                   help="instead: the default launches over row counts, lengths, orders and dtypes, listing "
+                        "the builds that spill")
     args = p.parse_args(argv)
-    if args.lines:
+    if args.sweep:
+        text = sweep_table(args.arch, args.only, args.jobs)
+    elif args.lines:
         text = lines_table(args.lines, args.arch, opcode=args.opcode)
     elif args.later_tiles:
         text = later_tile_table(args.arch, args.only, args.jobs)

@@ -221,15 +221,16 @@ def _lti_adjoint_kernel(
 
 
 def max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, requested: bool | None = None,
-                  table: bool = True):
+                  table: bool = True, W: int = 32):
     """The register cap (``maxnreg``) of a launch, or None. Compiled for sm_90, the order-4 backward of one
     filter (float32, 16-sample lanes, 64 lanes) took 166 registers a thread, 6 programs an SM; capped
     at 128 it keeps every value in registers (4216 static instructions against 4128) and 8 fit
     (``benchmarks/results/sm90-compile-2026-11-28/``). Only that verified shape with the power table
     (``table``) gets it (orders 1-2 take 128 uncapped; ``SSM_LFILTER_REGISTER_CAP`` or ``requested``
     False: none): without the table (rows under 4 tiles, ``SSM_LFILTER_POWER_TABLE=0``) it spilled 32
-    bytes at 128."""
-    if not (_register_cap(requested) and table and S == 1 and NP == 4 and C == 16 and BLOCK == 64
+    bytes at 128, and with a look-back window ``W`` over 32 tiles (fewer than 32 rows) 24 at W = 64 and
+    24-48 at W = 128."""
+    if not (_register_cap(requested) and table and W <= 32 and S == 1 and NP == 4 and C == 16 and BLOCK == 64
             and dtype == torch.float32):
         return None
     return 128
@@ -254,7 +255,7 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
                          f"{tuple(g_ends.shape)}")
     pw, s_ps, s_pr = power_table_setup(a, S, NP, C, n_tiles, BLOCK, W, power_table)
     timed = prepare_clock(clock, R * n_tiles, S, "lti_adjoint")
-    cap = max_registers(S, NP, C, BLOCK, dx.dtype, register_cap, pw is not None)
+    cap = max_registers(S, NP, C, BLOCK, dx.dtype, register_cap, pw is not None, W)
     _lti_adjoint_kernel[(R * n_tiles,)](
         g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends if KT else g, agg if pw is None else pw,
         clock if timed else flags,

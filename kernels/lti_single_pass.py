@@ -609,7 +609,7 @@ def persistent_max_registers(NP: int, num_warps: int, table: bool = True) -> int
 
 
 def forward_max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, plain: bool,
-                          requested: bool | None = None, table: bool = True) -> int | None:
+                          requested: bool | None = None, table: bool = True, W: int = 32) -> int | None:
     """The register cap (``maxnreg``) of a one-program-a-tile launch, or None. Compiled for sm_90, the
     forward of one filter of order 3 or 4 (float32, 32-sample lanes, 64 lanes, no head, forward in
     time) took 168 registers a thread, 6 programs an SM; capped at 144 it keeps every value in
@@ -618,9 +618,10 @@ def forward_max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtyp
     not reversed, no section or end stores; ``table``: the powers loaded from the power table) gets it
     (``SSM_LFILTER_REGISTER_CAP`` or ``requested`` False: none). Without the table (rows under 4 tiles,
     ``SSM_LFILTER_POWER_TABLE=0``) the tile squares the powers itself, and capped at 144 it spilled
-    120 bytes at order 3 and 128 at order 4."""
-    if not (_use_register_cap(requested) and plain and table and S == 1 and NP == 4 and C == 32 and BLOCK == 64
-            and dtype == torch.float32):
+    120 bytes at order 3 and 128 at order 4; with a look-back window ``W`` over 32 tiles (fewer than 32
+    rows) it spilled 8 bytes at W = 64 and 112-128 at W = 128."""
+    if not (_use_register_cap(requested) and plain and table and W <= 32 and S == 1 and NP == 4 and C == 32
+            and BLOCK == 64 and dtype == torch.float32):
         return None
     return 144
 
@@ -731,7 +732,7 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     num_warps = max(1, min(4, BLOCK // 32))
     plain = not (has_head or reverse or store_inter or KT)
     cap = (persistent_max_registers(NP, num_warps, pw is not None) if persist
-           else forward_max_registers(S, NP, C, BLOCK, y.dtype, plain, register_cap, pw is not None))
+           else forward_max_registers(S, NP, C, BLOCK, y.dtype, plain, register_cap, pw is not None, W))
     _lti_single_pass_kernel[(grid,)](
         x, b, a, head if has_head else x, y, agg, inc, flags, sections if store_inter else y,
         ends if KT else y, agg if pw is None else pw, clock if timed else flags,

@@ -132,6 +132,9 @@ def test_register_caps_only_where_verified(monkeypatch):
     # without the power table (rows under 4 tiles) the orders 3-4 builds spilled under the caps
     assert _sp.forward_max_registers(1, 4, 32, 64, f32, True, table=False) is None
     assert _adj.max_registers(1, 4, 16, 64, f32, table=False) is None
+    # nor with a look-back window over 32 tiles (fewer than 32 rows)
+    assert _sp.forward_max_registers(1, 4, 32, 64, f32, True, W=64) is None
+    assert _adj.max_registers(1, 4, 16, 64, f32, W=128) is None
     assert _adj.max_registers(1, 4, 16, 64, f32) == 128 and _adj.max_registers(8, 2, 16, 64, f32) is None
     assert _tv.adjoint_max_registers(2, f32, 16, 128) == 128 and _tv.adjoint_max_registers(4, f64, 8, 128) is None
     _tvs = importlib.import_module("ssm_lfilter.kernels.tv_sos")
