@@ -161,24 +161,15 @@ def test_orders_3_and_4_without_the_power_table_do_not_spill():
 
 def test_orders_3_and_4_on_few_rows_do_not_spill():
     """Fewer than 32 rows widen the LTI look-back window past the 32 tiles the register caps were
-    verified at (8 rows: W = 128; one row of 2^24: 128), where the capped order-3/4 forward spilled
-    112-128 bytes and the order-4 backward 24-48: those launches go uncapped."""
-    code = (
-        "import torch\n"
-        "from benchmarks.kernel_resources import capture, compile_resources\n"
-        "from ssm_lfilter import kernels as K\n"
-        "def m(*s): return torch.empty(*s, device='meta')\n"
-        "for R, T in ((8, 1 << 20), (1, 1 << 24), (16, 1 << 20)):\n"
-        "    for N in (3, 4):\n"
-        "        for fn, args, kw in capture(lambda: K.lti(m(R, T), m(1, N + 1), m(1, N), m(R, 0))) + capture(\n"
-        "                lambda: K.lti_adjoint(m(R, T), m(R, T), m(R, T), m(1, N + 1), m(1, N), 0, True, N + 1, N)):\n"
-        "            r = compile_resources(fn, args, kw)\n"
-        "            print(R, T, N, r['kernel'], kw['W'], r['regs'], r['spill'])\n")
-    out = subprocess.run([sys.executable, "-c", code], check=True, env=_compile_env(), cwd=ROOT, capture_output=True,
-                         text=True, timeout=900).stdout.splitlines()
-    assert len(out) == 12, out
-    for line in out:
-        assert line.split()[-1] == "0", line
+    verified at (16 rows: W = 64; 8 rows or one row of 2^24: 128), where the capped order-3/4 forward
+    spilled 8-128 bytes and the order-4 backward 24-48: those launches go uncapped
+    (``kernel_resources.py --sweep``, which lists the builds that spill)."""
+    only = [f"{op} N={n}, {shape}, float32" for op in ("lti", "lti_adjoint") for n in (3, 4)
+            for shape in ("1 x 16777216", "8 x 1048576", "16 x 1048576")]
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kernel_resources.py"), "--sweep",
+                          "--only", *only], check=True, env=_compile_env(), cwd=ROOT, timeout=900,
+                         capture_output=True, text=True).stdout
+    assert "12 builds of the default launches, 0 spill." in out, out
 
 
 def test_sass_by_source_line(rows):
