@@ -42,8 +42,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import signal
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -53,7 +51,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from benchmarks.variant_cases import BUILDERS  # noqa: E402 - after the path above
+from benchmarks import _child  # noqa: E402 - after the path above
+from benchmarks.variant_cases import BUILDERS  # noqa: E402
 
 
 def _env() -> str:
@@ -89,14 +88,8 @@ def _test_tier(out_dir: str, budget_s: int, tests=None) -> str:
     except ImportError:
         pass
     # its own process group, so a tier cut short leaves no worker running on the GPU during the suite
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        text, _ = proc.communicate(timeout=budget_s)
-        rc = proc.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        text, rc = proc.communicate()[0], "timeout"
+    text, stopped, rc = _child.run(cmd, budget_s, group=True)
+    rc = "timeout" if stopped else rc
     with open(log, "w") as f:
         f.write(text)
     tail = [ln for ln in text.strip().splitlines() if ln.strip()][-1:] or ["(no output)"]
@@ -123,17 +116,12 @@ _MARK = "----- stage output -----"
 def _stage_in_child(name: str, budget_s: float) -> str:
     """``_stage(name)`` in its own process, stopped after ``budget_s``: a kernel that never returns
     costs that stage alone, and the stage's own lines printed so far come back with the note."""
-    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--stage", name], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        out, _ = proc.communicate(timeout=budget_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
+    out, stopped, rc = _child.run([sys.executable, os.path.abspath(__file__), "--stage", name], budget_s)
+    if stopped:
         return f"stopped after {budget_s:.0f} s (a kernel that never returned, or slower than its budget); its output:\n\n```\n{out[-3000:]}\n```"
     if _MARK in out:
         return out.split(_MARK, 1)[1].strip()
-    return f"failed (exit {proc.returncode}):\n\n```\n{out[-3000:]}\n```"
+    return f"failed (exit {rc}):\n\n```\n{out[-3000:]}\n```"
 
 
 def _bandwidth_table() -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -28,7 +27,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from benchmarks.variant_cases import BUILDERS, variant_cases  # noqa: E402 - after the path above
+from benchmarks import _child  # noqa: E402 - after the path above
+from benchmarks.variant_cases import BUILDERS, variant_cases  # noqa: E402
 
 HEADER = ["| case | variant | ms | GB/s | % of copy | max rel diff vs three-pass tiles | first call s |",
           "|---|---|---|---|---|---|---|"]
@@ -152,19 +152,15 @@ def run(families: list[str] | None, budget_s: float, family_budget_s: float, cop
         if left < 5:
             untimed.append(fam)
             continue
-        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--family", fam, *child_args], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         t1 = time.time()
-        try:
-            out, _ = proc.communicate(timeout=min(family_budget_s, left))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()  # what it printed before it was stopped is kept
+        out, was_stopped, rc = _child.run([sys.executable, os.path.abspath(__file__), "--family", fam, *child_args],
+                                          min(family_budget_s, left))
+        if was_stopped:  # what it printed before it was stopped is kept
             stopped[fam] = time.time() - t1
         recs = parse(out.splitlines())
-        if fam not in stopped and proc.returncode != 0:  # it crashed: its last line (a traceback's) says why
+        if not was_stopped and rc != 0:  # it crashed: its last line (a traceback's) says why
             tail = (out.strip().splitlines() or ["(no output)"])[-1]
-            recs.append({"family": fam, "name": f"({fam})", "var": "", "error": f"exit {proc.returncode}: {tail[:200]}"})
+            recs.append({"family": fam, "name": f"({fam})", "var": "", "error": f"exit {rc}: {tail[:200]}"})
         records += recs
         if on_update is not None:
             on_update(HEADER + table(records, copy, stopped)[0])
@@ -207,16 +203,11 @@ def warm(workers: int, budget_s: float, families: list[str] | None = None, timel
     slowest variants, failures, and what each stopped worker was still on."""
     t0 = time.time()
     only = (["--families", *families] if families else []) + (["--timeline"] if timeline else []) + list(child_args)
-    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--warm-part", f"{k}/{workers}", *only],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    procs = [_child.start([sys.executable, os.path.abspath(__file__), "--warm-part", f"{k}/{workers}", *only])
              for k in range(workers)]
     done, errors, stuck = [], [], []
     for proc in procs:
-        try:
-            out, _ = proc.communicate(timeout=max(1.0, budget_s - (time.time() - t0)))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+        out, _ = _child.finish(proc, max(1.0, budget_s - (time.time() - t0)))
         open_items = {}
         for rec in parse(out.splitlines()):
             if "warm_start" in rec:

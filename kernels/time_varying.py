@@ -1043,6 +1043,7 @@ def _time_varying_multi_pass(u, a, y, block_size, coalesced, ACC, acc_dtype, int
     )
     return out
 
+
 def run_passes(op, u, a, y, block_size, accumulate_fp64, single_pass, coalesced, lanes, window_tiles, clock,
                register_cap=None, z=None, da=None):
     """Fill ``y [R, T]`` from ``u [R, T]`` and ``a [R, T, N]`` (``1 <= N <= 16``, already in ``y``'s dtype,
