@@ -336,9 +336,9 @@ def lti_adjoint_cases(s: Sizes) -> list:
     return cases
 
 
-def _swept_biquad(s: Sizes):
-    """A resonant biquad swept slowly in time, [R, T, 2], and an R-row signal."""
-    R, T = s.r(8), s.t(1 << 20)
+def _swept_biquad(s: Sizes, R: int | None = None, T: int | None = None):
+    """A resonant biquad swept slowly in time, [R, T, 2], and an R-row signal (8 x 2^20 by default)."""
+    R, T = s.r(8) if R is None else R, s.t(1 << 20) if T is None else T
     th = 0.3 + 0.1 * torch.sin(torch.arange(T, device=s.dev) / 1000.0)
     at = torch.stack([-2 * 0.9 * torch.cos(th), torch.full_like(th, 0.81)], -1)[None].expand(R, -1, -1).contiguous()
     torch.manual_seed(0)
@@ -367,26 +367,20 @@ def tv_adjoint_cases(s: Sizes) -> list:
         du, da = tv_adjoint(g, a, z(), **kw)
         return torch.cat([du.flatten(), da.flatten()])
 
-    at, u = _swept_biquad(s)
-    zt = _once(lambda: time_varying(u, at, single_pass=True))
-    gt = torch.randn_like(u)
-    # reads g, a (2), z; writes du, da (2): 7 arrays at the least
-    cases = [("tv_adjoint", f"time_varying backward (du, da) N=2 {s.tag(*u.shape)}", 28 * u.numel(), {
-        "single-pass": lambda: fused(gt, at, zt),
-        # the launch as it was before the register cap: 203 registers a thread, 8 warps an SM (sm_90)
-        "single-pass, no register cap": lambda: fused(gt, at, zt, register_cap=False),
-        "three-pass tiles": lambda: composed(gt, at, zt)})]
-    # one row of 2^24: capped at 128 registers this build spills 8 bytes for sm_90 (its look-back window
-    # W = 128; uncapped 163 registers, no spill), where 8 rows (W = 32) keep every value in registers
-    T1 = s.t(1 << 24)
-    th1 = 0.3 + 0.1 * torch.sin(torch.arange(T1, device=s.dev) / 1000.0)
-    at1 = torch.stack([-2 * 0.9 * torch.cos(th1), torch.full_like(th1, 0.81)], -1)[None]
-    u1, g1 = torch.randn(1, T1, device=s.dev), torch.randn(1, T1, device=s.dev)
-    z1 = _once(lambda: time_varying(u1, at1, single_pass=True))
-    cases.append(("tv_adjoint", f"time_varying backward (du, da) N=2 {s.tag(1, T1)}", 28 * u1.numel(), {
-        "single-pass": lambda: fused(g1, at1, z1),
-        "single-pass, no register cap": lambda: fused(g1, at1, z1, register_cap=False),
-        "three-pass tiles": lambda: composed(g1, at1, z1)}))
+    cases = []
+    # 8 rows, and one row of 2^24: there, capped at 128 registers, this build spills 8 bytes for sm_90
+    # (its look-back window W = 128; uncapped 163 registers, no spill), where 8 rows (W = 32) keep every
+    # value in registers
+    for R, T in ((s.r(8), s.t(1 << 20)), (1, s.t(1 << 24))):
+        at, u = _swept_biquad(s, R, T)
+        zt = _once(lambda u=u, at=at: time_varying(u, at, single_pass=True))
+        gt = torch.randn_like(u)
+        # reads g, a (2), z; writes du, da (2): 7 arrays at the least
+        cases.append(("tv_adjoint", f"time_varying backward (du, da) N=2 {s.tag(R, T)}", 28 * u.numel(), {
+            "single-pass": lambda g=gt, a=at, z=zt: fused(g, a, z),
+            # the launch as it was before the register cap: 203 registers a thread, 8 warps an SM (sm_90)
+            "single-pass, no register cap": lambda g=gt, a=at, z=zt: fused(g, a, z, register_cap=False),
+            "three-pass tiles": lambda g=gt, a=at, z=zt: composed(g, a, z)}))
     # order 16 (LPC synthesis): per-row coefficients of 8 slowly drifting resonators a row; above order
     # 4 the backward is the reversed passes, against the composition it replaced (flipped g, skewed
     # copies of a and of z, the forward passes)
