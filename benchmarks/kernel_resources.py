@@ -302,16 +302,25 @@ def _rows(case_rows, cases, only: list[str] | None, arch: int, jobs: int) -> lis
     return [row for rows in per_case for row in rows]
 
 
-def _case_rows(label: str, arch: int) -> list[str]:
-    """The table rows of one case: each kernel its launch captures, compiled."""
+def _compiled_rows(cases, row, label: str, arch: int) -> list[str]:
+    """The table rows of case ``label`` of ``cases()``: each kernel its launch captures, compiled, as
+    ``row(label, resources, launch kwargs)``, printed as they come."""
     rows = []
-    for fn, args, kwargs in capture(dict(_cases())[label]):
-        r = compile_resources(fn, args, kwargs, arch)
-        consts = ", ".join(f"{k}={v}" for k, v in r["consts"].items() if not isinstance(v, bool) or v)
-        rows.append(f"| {label} | `{r['kernel']}` | {r['num_warps']} | {r['regs']} | {r['spill']} | "
-                    f"{r['shared']} | {r['warps_per_sm']} | {r['instrs']} | {r['fp64']} | {consts} |")
+    for fn, args, kwargs in capture(dict(cases())[label]):
+        rows.append(row(label, compile_resources(fn, args, kwargs, arch), kwargs))
         print(rows[-1], file=sys.stderr, flush=True)
     return rows
+
+
+def _resource_row(label: str, r: dict, kwargs: dict) -> str:
+    consts = ", ".join(f"{k}={v}" for k, v in r["consts"].items() if not isinstance(v, bool) or v)
+    return (f"| {label} | `{r['kernel']}` | {r['num_warps']} | {r['regs']} | {r['spill']} | "
+            f"{r['shared']} | {r['warps_per_sm']} | {r['instrs']} | {r['fp64']} | {consts} |")
+
+
+def _case_rows(label: str, arch: int) -> list[str]:
+    """The table rows of one case: each kernel its launch captures, compiled."""
+    return _compiled_rows(_cases, _resource_row, label, arch)
 
 
 def _later_tile_cases():
@@ -351,17 +360,15 @@ def later_tile_table(arch: int = 90, only: list[str] | None = None, jobs: int = 
     return "\n".join(lines + _rows(_later_case_rows, _later_tile_cases(), only, arch, jobs)) + "\n"
 
 
+def _per_sample_row(label: str, r: dict, kwargs: dict) -> str:
+    per_thread = r["consts"]["BLOCK"] * r["consts"]["C"] / (32 * r["num_warps"])
+    return (f"| {label} | `{r['kernel']}` | {r['regs']} | {r['spill']} | {r['warps_per_sm']} | "
+            f"{r['instrs'] / per_thread:.1f} | {r['fp64'] / per_thread:.1f} |")
+
+
 def _later_case_rows(label: str, arch: int) -> list[str]:
     """The ``later_tile_table`` rows of one case."""
-    rows = []
-    for fn, args, kwargs in capture(dict(_later_tile_cases())[label]):
-        r = compile_resources(fn, args, kwargs, arch)
-        c = r["consts"]
-        per_thread = c["BLOCK"] * c["C"] / (32 * r["num_warps"])
-        rows.append(f"| {label} | `{r['kernel']}` | {r['regs']} | {r['spill']} | {r['warps_per_sm']} | "
-                    f"{r['instrs'] / per_thread:.1f} | {r['fp64'] / per_thread:.1f} |")
-        print(rows[-1], file=sys.stderr, flush=True)
-    return rows
+    return _compiled_rows(_later_tile_cases, _per_sample_row, label, arch)
 
 
 def _sweep_cases():
@@ -403,15 +410,13 @@ def _sweep_cases():
     return cases
 
 
+def _spill_row(label: str, r: dict, kwargs: dict) -> str:
+    return f"| {label} | `{r['kernel']}` | {r['regs']} | {r['spill']} | {kwargs.get('maxnreg', '')} | {kwargs.get('W', '')} |"
+
+
 def _sweep_rows(label: str, arch: int) -> list[str]:
     """The sweep's rows of one case: every kernel it launches, compiled."""
-    rows = []
-    for fn, args, kwargs in capture(dict(_sweep_cases())[label]):
-        r = compile_resources(fn, args, kwargs, arch)
-        rows.append(f"| {label} | `{r['kernel']}` | {r['regs']} | {r['spill']} | {kwargs.get('maxnreg', '')} | "
-                    f"{kwargs.get('W', '')} |")
-        print(rows[-1], file=sys.stderr, flush=True)
-    return rows
+    return _compiled_rows(_sweep_cases, _spill_row, label, arch)
 
 
 def sweep_table(arch: int = 90, only: list[str] | None = None, jobs: int = 1) -> str:
