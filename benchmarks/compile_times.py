@@ -2,7 +2,7 @@
 
     env -u TRITON_INTERPRET PYTHONPATH=. python benchmarks/compile_times.py --only "lti N=2 M=2" "passes"
 
-The cases are ``kernel_resources.py``'s (and its ``passes ...`` cases): the launchers on GPU-sized meta
+The cases are ``kernel_resources.py``'s (its ``passes ...`` ones included): the launchers on GPU-sized meta
 tensors, compiled with Triton's own binder for ``sm_<arch>``, in one process, with a fresh Triton cache
 so nothing is read back. A lent GPU's lease is a few minutes, and a table of variants is as many
 compiles: these seconds say what its compile stage costs (``gpu_check.py``'s workers share it out).
@@ -31,14 +31,10 @@ def tensor_memory_ops(ttir: str) -> int:
 def compile_times(labels: list[str], arch: int = 90) -> list[tuple[str, str, float, int]]:
     """``(case label, kernel, seconds, tensor memory ops)`` for each kernel of each case whose label
     starts with one of ``labels``."""
-    import torch
-
     from benchmarks import kernel_resources as KR
 
-    cases = dict(KR._cases())
-    cases.update(KR.passes_cases(dict(device="meta", dtype=torch.float32)))
     rows = []
-    for label, launch in cases.items():
+    for label, launch in KR._cases():
         if not any(label.startswith(p) for p in labels):
             continue
         for fn, args, kwargs in KR.capture(launch, skip=()):

@@ -25,26 +25,29 @@ def _compile_env() -> dict:
     return env
 
 
-@pytest.fixture(scope="module")
-def rows(tmp_path_factory):
-    out = tmp_path_factory.mktemp("res") / "resources.md"
-    env = _compile_env()
-    # the single-pass and default kernels, and the three-pass ones above order 4 (each compiles in
-    # seconds: benchmarks/compile_times.py)
-    only = ["lti N=1 ", "lti N=2 M=2", "lti N=4 ", "lti N=16 M=16", "lti_adjoint ", "sos ", "time_varying ",
-            "time_varying_adjoint ", "tv_sos 8 biquads, ", "tv_sos_adjoint 8 biquads (dx, db, da) float64",
-            "tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20",
-            "diagonal", "persistent lti N=2 ", "timed lti"]
-    subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kernel_resources.py"), "--out", str(out),
-                    "--only", *only], check=True, env=env, cwd=ROOT, timeout=900)
-    table = [line for line in out.read_text().splitlines() if line.startswith("| ") and "`" in line]
+def _resources(only: list[str]) -> list[dict]:
+    """``kernel_resources.py --only ...``: every kernel of those cases compiled for sm_90."""
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "kernel_resources.py"), "--only", *only],
+                         check=True, env=_compile_env(), cwd=ROOT, timeout=900, capture_output=True, text=True).stdout
     parsed = []
-    for line in table:
+    for line in out.splitlines():
+        if not (line.startswith("| ") and "`" in line):
+            continue
         case, kernel, warps, regs, spill, shared, warps_sm, instrs, fp64, consts = [
             c.strip() for c in line.strip("|").split("|")]
         parsed.append(dict(case=case, kernel=kernel.strip("`"), regs=int(regs), spill=int(spill),
                            warps_per_sm=int(warps_sm), instrs=int(instrs), fp64=int(fp64)))
     return parsed
+
+
+@pytest.fixture(scope="module")
+def rows():
+    # the single-pass and default kernels, and the three-pass ones above order 4 (each compiles in
+    # seconds: benchmarks/compile_times.py)
+    return _resources(["lti N=1 ", "lti N=2 M=2", "lti N=4 ", "lti N=16 M=16", "lti_adjoint ", "sos ", "time_varying ",
+                       "time_varying_adjoint ", "tv_sos 8 biquads, ", "tv_sos_adjoint 8 biquads (dx, db, da) float64",
+                       "tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20",
+                       "diagonal", "persistent lti N=2 ", "timed lti"])
 
 
 def _later_tiles(only: list[str]) -> list[dict]:
@@ -267,17 +270,7 @@ def test_time_varying_passes_above_order_4_compile_for_sm90():
     """The multi-pass time-varying kernels at orders 8 and 16, forward and backward, few rows and many
     (40 kernels, about 30 s here): no pass spills. The backward's first pass (its chunk transfers with
     the skewed tiles of ``a``) spilled 8 to 32 bytes on 16-step sub-tiles; it takes 8-step ones."""
-    code = (
-        "import torch\n"
-        "from benchmarks.kernel_resources import passes_cases, capture, compile_resources\n"
-        "for label, launch in passes_cases(dict(device='meta', dtype=torch.float32)):\n"
-        "    for fn, args, kw in capture(launch):\n"
-        "        r = compile_resources(fn, args, kw)\n"
-        "        print(label, '|', r['kernel'], r['regs'], r['spill'])\n")
-    out = subprocess.run([sys.executable, "-c", code], check=True, env=_compile_env(), cwd=ROOT, capture_output=True,
-                         text=True, timeout=900).stdout.splitlines()
+    out = _resources(["passes "])
     assert len(out) == 40, out
-    for line in out:
-        label, rest = line.split(" | ")
-        kernel, regs, spill = rest.split()
-        assert 0 < int(regs) <= 255 and int(spill) == 0, line
+    for r in out:
+        assert 0 < r["regs"] <= 255 and r["spill"] == 0, r
