@@ -274,3 +274,56 @@ def test_time_varying_passes_above_order_4_compile_for_sm90():
     assert len(out) == 40, out
     for r in out:
         assert 0 < r["regs"] <= 255 and r["spill"] == 0, r
+
+
+def test_variant_table_compiles_once_a_specialization():
+    """``compile_times.py --variants``: every variant of a family runs on meta tensors with its launches
+    captured, each distinct kernel specialization is compiled once, and the compile workers' stage is
+    sized from those seconds (the figure held against ``gpu_session.sh``'s ``--warm-budget``). Counts,
+    not times."""
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "compile_times.py"), "--variants", "diag",
+                          "--workers", "2"], check=True, env=_compile_env(), cwd=ROOT, timeout=900,
+                         capture_output=True, text=True)
+    summary = [line for line in out.stdout.splitlines() if " variants of diag: " in line]
+    assert len(summary) == 1, out.stdout
+    import re
+    n_variants, n_launches, n_kernels = map(int, re.match(
+        r"(\d+) variants of diag: (\d+) launches, (\d+) distinct kernels", summary[0]).groups())
+    assert n_variants >= 4 and n_kernels >= 4, out.stdout
+    assert len(out.stderr.splitlines()) == n_kernels <= n_launches, out.stderr  # one line a compile
+    assert out.stdout.count("`diag_") >= 3, out.stdout  # the per-kernel table
+
+
+_SAME_KEY = """
+import torch
+from benchmarks import kernel_resources as KR
+from benchmarks.compile_times import _jit_key
+from ssm_lfilter.kernels import time_varying
+
+def keys(R, T):
+    u, a = torch.empty(R, T, device="meta"), torch.empty(R, T, 2, device="meta")
+    return [_jit_key(f, args, kw, 90) for f, args, kw in KR.capture(lambda: time_varying(u, a), skip=())]
+
+print(len(keys(8, 1 << 16)), keys(8, 1 << 16) == keys(8, 1 << 17), keys(8, 1 << 16) == keys(8, (1 << 16) + 1))
+"""
+
+
+def test_jit_key_is_the_specialization():
+    """Two launches share a compile when Triton's JIT would build one kernel for both: lengths 2^16 and
+    2^17 (both divisible by 16) do, 2^16 + 1 does not."""
+    out = subprocess.run([sys.executable, "-c", _SAME_KEY], check=True, env=_compile_env(), cwd=ROOT, timeout=300,
+                         capture_output=True, text=True).stdout.split()
+    assert out == ["1", "True", "False"]
+
+
+def test_warm_stage_counts_each_workers_own_kernels():
+    """Worker ``k`` takes variants ``k, k + workers, ...`` (``variant_table.warm_part``) and is charged
+    every kernel its variants launch once, however many of them launch it."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.compile_times import warm_stage
+
+    items = [("v0", ["k1", "k2"]), ("v1", ["k1"]), ("v2", ["k3", "k1"]), ("v3", [])]
+    seconds = {"k1": ("f", 1.0), "k2": ("g", 2.0), "k3": ("h", 4.0)}
+    assert warm_stage(items, seconds, 2) == [7.0, 1.0]
+    assert warm_stage(items, seconds, 1) == [7.0]
+    assert warm_stage(items, seconds, 4) == [3.0, 1.0, 5.0, 0.0]
