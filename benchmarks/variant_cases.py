@@ -329,6 +329,10 @@ def lti_adjoint_cases(s: Sizes) -> list:
             # order 4 launches capped at 128 registers (166 uncapped, sm_90); orders 1-2 take 128 anyway
             "single-pass, no register cap": lambda f=fused: f(register_cap=False),
             "three-pass tiles": composed}
+        if order == 4:
+            # the GPU machines' triton 3.6.0 spills 24 B at the default cap of 128 and none at 136 (7
+            # programs an SM against 8; uncapped 162 registers, 6): results/sm90-compile-2026-11-28/
+            variants["single-pass, register cap 136"] = lambda f=fused: f(register_cap=136)
         if R == 1:  # one row: the look-back chain 4x shorter, as for the forward
             variants["single-pass window 512"] = lambda f=fused: f(window_tiles=512)
         cases.append(("lti_adjoint", f"lti backward (dx, db, da) N=M={order} {s.tag(R, Tc)}", 16 * xa.numel(),

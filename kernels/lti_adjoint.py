@@ -220,7 +220,7 @@ def _lti_adjoint_kernel(
         stamp_end(clk, i_tk, o_l)
 
 
-def max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, requested: bool | None = None,
+def max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, requested: bool | int | None = None,
                   table: bool = True, W: int = 32):
     """The register cap (``maxnreg``) of a launch, or None. Compiled for sm_90, the order-4 backward of one
     filter (float32, 16-sample lanes, 64 lanes) took 166 registers a thread, 6 programs an SM; capped
@@ -229,7 +229,11 @@ def max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, reque
     (``table``) gets it (orders 1-2 take 128 uncapped; ``SSM_LFILTER_REGISTER_CAP`` or ``requested``
     False: none): without the table (rows under 4 tiles, ``SSM_LFILTER_POWER_TABLE=0``) it spilled 32
     bytes at 128, and with a look-back window ``W`` over 32 tiles (fewer than 32 rows) 24 at W = 64 and
-    24-48 at W = 128."""
+    24-48 at W = 128. These counts are triton 3.7.1's: under 3.6.0 (the lent GPU machines') the cap
+    of 128 spills 24 bytes at that shape and 136 none (7 programs an SM), so ``requested`` may also be a
+    cap of its own (an int, any launch: the variant table times 136 beside 128 and none)."""
+    if not isinstance(requested, bool) and isinstance(requested, int):
+        return requested
     if not (_register_cap(requested) and table and W <= 32 and S == 1 and NP == 4 and C == 16 and BLOCK == 64
             and dtype == torch.float32):
         return None
@@ -286,7 +290,7 @@ def fused_adjoint_applies(b: torch.Tensor, a: torch.Tensor, block_size: int | No
 def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, a: torch.Tensor, K: int,
                 need_x: bool, n_b: int, n_a: int, *, reverse: bool = False, block_size: int | None = None,
                 lanes: int | None = None, window_tiles: int | None = None, power_table: bool | None = None,
-                clock: torch.Tensor | None = None, register_cap: bool | None = None):
+                clock: torch.Tensor | None = None, register_cap: bool | int | None = None):
     """The backward of ``y = lti(x, b, a, head, reverse)`` (``head`` of length ``K``) for the output
     gradient ``g``, in one launch: ``(dx [R, T] or None, db [R, n_b], da [R, n_a], dhead [R, K])``, per
     row (the caller sums rows of shared coefficients). ``n_b <= M+1`` and ``n_a <= N`` lags are summed
@@ -295,7 +299,7 @@ def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tens
     ``window_tiles``, ``power_table``: as for ``lti_single_pass`` (tests force small ones); ``clock``:
     as for ``lti_single_pass``, every tile's clock stamps (a diagnostic, ``kernels/_clock.py``);
     ``register_cap``: whether the launch takes ``max_registers``'s cap (None: ``SSM_LFILTER_REGISTER_CAP``,
-    on unless "0")."""
+    on unless "0"), or an int: that cap (``maxnreg``) for this launch."""
     if g.dim() != 2 or x.shape != g.shape or y.shape != g.shape:
         raise ValueError(f"lti_adjoint: expected g, x, y of one shape [R, T], got {tuple(g.shape)}, "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")

@@ -47,7 +47,7 @@ def rows():
     return _resources(["lti N=1 ", "lti N=2 M=2", "lti N=4 ", "lti N=16 M=16", "lti_adjoint ", "sos ", "time_varying ",
                        "time_varying_adjoint ", "tv_sos 8 biquads, ", "tv_sos_adjoint 8 biquads (dx, db, da) float64",
                        "tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20",
-                       "diagonal", "persistent lti N=2 ", "timed lti"])
+                       "diagonal", "persistent lti N=2 ", "timed lti", "cap 136 "])
 
 
 def _later_tiles(only: list[str]) -> list[dict]:
@@ -106,8 +106,10 @@ def test_register_caps_raise_occupancy_without_a_spill(rows):
         (r,) = [r for r in rows if r["case"].startswith(prefix)]
         return r
 
+    # (and the order-4 backward at the variant table's cap of 136, which triton 3.6.0 builds without
+    # the 24-byte spill it makes at 128)
     for prefix, regs, warps in (("lti N=4 M=4", 144, 14), ("lti_adjoint N=4", 128, 16),
-                                ("time_varying_adjoint N=2", 128, 16)):
+                                ("time_varying_adjoint N=2", 128, 16), ("cap 136 lti_adjoint N=4", 136, 14)):
         r = row(prefix)
         assert r["regs"] <= regs and r["spill"] == 0 and r["warps_per_sm"] >= warps, r
     # the time-varying cascade backward's recompute launch (236 registers uncapped)

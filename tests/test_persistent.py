@@ -142,10 +142,14 @@ def test_register_caps_only_where_verified(monkeypatch):
     assert _tvs.recompute_max_registers(1, 2, 8, 128, f32, True) is None  # one section: 70 uncapped
     assert _tvs.recompute_max_registers(8, 2, 8, 128, f32, False) is None  # with heads: not compiled
     assert _adj.max_registers(1, 4, 16, 64, f32, requested=False) is None
+    # an int is a cap of its own, on any launch (the variant table's 136, spill-free under triton 3.6)
+    assert _adj.max_registers(1, 4, 16, 64, f32, requested=136) == 136
+    assert _adj.max_registers(1, 2, 16, 64, f64, requested=136, table=False, W=128) == 136
     monkeypatch.setenv("SSM_LFILTER_REGISTER_CAP", "0")
     assert _sp.forward_max_registers(1, 4, 32, 64, f32, True) is None
     assert _tv.adjoint_max_registers(2, f32, 16, 128) is None
     assert _adj.max_registers(1, 4, 16, 64, f32, requested=True) == 128
+    assert _adj.max_registers(1, 4, 16, 64, f32, requested=136) == 136
 
     grids = []
     original = _sp._lti_single_pass_kernel
