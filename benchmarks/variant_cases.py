@@ -224,6 +224,13 @@ def sos_cases(s: Sizes) -> list:
         "single-pass": lambda: sos(xs, b8, a8),
         "single-pass, no power table": lambda: sos(xs, b8, a8, power_table=False),
         "single-pass persistent": lambda: sos(xs, b8, a8, persistent=True),
+        # every section repeats a tile's lane scan, look-back and start states: sm_90, 45 instructions
+        # a sample a section (2-warp programs, 14-16 warps an SM), which at the H200's 0.49 ms for
+        # this case (2026-11-27) is about 3/4 of its issue slots. 64-sample lanes spread that over twice the samples (32 a sample, but 226-228
+        # registers: 8 warps an SM); 128 lanes halve the tiles at the same instructions a sample
+        # (152-154 registers, 12 warps an SM). Triton 3.6.0 and 3.7.1, no spill.
+        "single-pass C=64": lambda: sos(xs, b8, a8, block_size=64),
+        "single-pass 128 lanes": lambda: sos(xs, b8, a8, lanes=128),
         "three-pass tiles": lambda: per_section(False),
         "single-pass per section": lambda: per_section(True)})]
 
