@@ -220,6 +220,13 @@ def _cases():
         # the persistent launch (opt-in): the next tile's load held in registers through the current one
         ("persistent lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, persistent=True)),
         ("persistent lti N=4 M=4, 32 x 2^20", lti(32, 1 << 20, 4, 4, persistent=True)),
+        # lane loads (opt-in, kernels/_lane_tiles.py): no shared-memory layout change of the tile
+        ("lane loads lti N=1 M=1, 32 x 2^20", lti(32, 1 << 20, 1, 1, lane_loads=True)),
+        ("lane loads lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, lane_loads=True)),
+        ("lane loads lti N=4 M=4, 32 x 2^20", lti(32, 1 << 20, 4, 4, lane_loads=True)),
+        ("lane loads sos 8 biquads, 32 x 2^20", lambda: K.sos(
+            torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 2, **meta),
+            lane_loads=True)),
         # the clock stamps' diagnostic build (benchmarks/tile_timeline.py): the same registers, no spill
         ("timed lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, clock=clock())),
         ("timed lti_adjoint N=2 M=2 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 2, 2, clock=clock())),
@@ -332,6 +339,10 @@ def _later_tile_cases():
     meta = dict(device="meta", dtype=torch.float32)
     x, b8, a8 = torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 2, **meta)
     cases = []
+    for n in (1, 2, 4):  # lane loads (opt-in, kernels/_lane_tiles.py), with the table
+        cases.append((f"lane loads lti N=M={n}, 32 x 2^20", lambda n=n: K.lti(
+            x, torch.empty(1, n + 1, **meta), torch.empty(1, n, **meta), torch.empty(32, 0, **meta), lane_loads=True)))
+    cases.append(("lane loads sos 8 biquads, 32 x 2^20 (a section)", lambda: K.sos(x, b8, a8, lane_loads=True)))
     for table in (False, True):
         tag = "table" if table else "no table"
         for n in (2, 3, 4):

@@ -93,7 +93,11 @@ def lti_cases(s: Sizes) -> list:
             "three-pass tiles": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=False, coalesced=True),
             # 8 looping programs an SM, each fetching its next tile's lines before the current one's
             # work (docs/kernels-single-pass.md, "Persistent launch")
-            "single-pass persistent": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True, persistent=True)}
+            "single-pass persistent": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True, persistent=True),
+            # each thread loads and stores its own lane's run in 16-byte vectors, no layout change of
+            # the tile through shared memory (kernels/_lane_tiles.py; sm_90 per sample of a tile:
+            # order 1 25 instructions against 32, order 2 38.5 against 44.5, order 4 65.5 against 71.5)
+            "single-pass lane loads": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True, lane_loads=True)}
         if order <= 2:
             # 64-sample lanes: a tile's fixed work (lane scan, look-back, powers) over twice the
             # samples; sm_90: 31 instructions a sample at order 2 against 46, but 198 registers
@@ -230,6 +234,8 @@ def sos_cases(s: Sizes) -> list:
         # registers: 8 warps an SM); 128 lanes halve the tiles at the same instructions a sample
         # (152-154 registers, 12 warps an SM). Triton 3.6.0 and 3.7.1, no spill.
         "single-pass C=64": lambda: sos(xs, b8, a8, block_size=64),
+        # lane loads (as the lti rows): 40 instructions a sample a section against 45.5, no spill
+        "single-pass lane loads": lambda: sos(xs, b8, a8, lane_loads=True),
         "single-pass 128 lanes": lambda: sos(xs, b8, a8, lanes=128),
         "three-pass tiles": lambda: per_section(False),
         "single-pass per section": lambda: per_section(True)})]

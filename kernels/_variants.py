@@ -20,6 +20,11 @@
   sm_90, no spill) and more warps fit an SM: the kernels that take one say so where they launch.
   ``0`` launches them uncapped. (The persistent launch's cap, ``persistent_max_registers``, belongs
   to that launch and stays under ``SSM_LFILTER_PERSISTENT``.) Not yet timed on a GPU: the switch lets one run time both.
+- ``SSM_LFILTER_LANE_LOADS`` (default off): the single-pass LTI forward (and cascade) loads and
+  stores each lane's run in 16-byte vectors from the thread that runs the lane
+  (``kernels/_lane_tiles.py``) instead of a coalesced tile whose layout changes through shared
+  memory: fewer instructions and no barriers (sm_90), half-used sectors per load instruction. Not yet
+  timed on a GPU.
 - ``SSM_LFILTER_TILE_IO`` (default on): in the multi-pass LTI/time-varying kernels, coalesced tile
   chunk passes (one (chunks, C) tile load and store per program) instead of per-lane strided access.
 
@@ -45,6 +50,12 @@ def power_table(requested: bool | None) -> bool:
 
 def register_cap(requested: bool | None) -> bool:
     return _flag("SSM_LFILTER_REGISTER_CAP", requested)
+
+
+def lane_loads(requested: bool | None) -> bool:
+    if requested is not None:
+        return bool(requested)
+    return os.environ.get("SSM_LFILTER_LANE_LOADS", "0") == "1"
 
 
 def persistent(requested: bool | None) -> bool:

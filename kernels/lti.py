@@ -493,7 +493,8 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
         block_size: int | None = None, scan_block: int | None = None, coalesced: bool | None = None,
         single_pass: bool | None = None, lanes: int | None = None, window_tiles: int | None = None,
         reverse: bool = False, power_table: bool | None = None, persistent: bool | None = None,
-        clock: torch.Tensor | None = None, register_cap: bool | None = None) -> torch.Tensor:
+        clock: torch.Tensor | None = None, register_cap: bool | None = None,
+        lane_loads: bool | None = None) -> torch.Tensor:
     """LTI direct form I with fused FIR, ``y [R,T]`` (see the module docstring for the recurrence).
 
     ``block_size``: samples per sequential chunk (the carry unit), default 32 for orders <= 8,
@@ -512,7 +513,9 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     (``lti_single_pass``; None: the default, off); ``clock``: every single-pass tile's clock stamps
     (an int64 CUDA tensor, resized; a diagnostic, ``_clock.py``; a ValueError where the single pass
     does not run); ``register_cap``: whether the single pass takes its register cap where one is verified
-    (``lti_single_pass.forward_max_registers``; None: the default, on).
+    (``lti_single_pass.forward_max_registers``; None: the default, on); ``lane_loads``: whether it
+    loads and stores every lane's run from the thread that runs it (``_lane_tiles.py``; None: the
+    default, off).
     ``reverse``: the same filter run backwards in time, ``flip(lti(flip(x)))`` with ``head`` still in
     processing order (``head[n]`` enters at time ``T-1-n``). No flipped copy: the single-pass kernel
     reads and writes reversed indices, the three-pass kernels get ``x`` and ``y`` from their last
@@ -563,7 +566,8 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
         from .lti_single_pass import lti_single_pass  # imports this module's jit helpers
 
         lti_single_pass(x, b, a, head, y, C, lanes=lanes, window_tiles=window_tiles, reverse=reverse,
-                        power_table=power_table, persistent=persistent, clock=clock, register_cap=register_cap)
+                        power_table=power_table, persistent=persistent, clock=clock, register_cap=register_cap,
+                        lane_loads=lane_loads)
         return y.to(out_dtype)
     if clock is not None:
         raise ValueError(f"lti: expected a filter the single-pass kernel runs with clock (1 <= N <= 4, M <= 4), "

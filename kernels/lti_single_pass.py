@@ -41,8 +41,10 @@ from ._clock import prepare_clock, stamp, stamp_end, stamp_start, stamp_tile, st
 from ._lookback import check_tiles, publish, take_ticket, wait_flags, window
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
+from ._lane_tiles import load_lanes, store_lanes
 from .lti import _fir_coefficients, _input_halo, _lti_cols, _pole_taps
 from ._host import cdiv, next_pow2, register_cap_option
+from ._variants import lane_loads as _use_lane_loads
 from ._variants import persistent as _use_persistent
 from ._variants import power_table as _use_power_table
 from ._variants import register_cap as _use_register_cap
@@ -452,11 +454,12 @@ def _forward_tile(
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
     NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
-    USE_TABLE: tl.constexpr, TIMED: tl.constexpr,
+    USE_TABLE: tl.constexpr, TIMED: tl.constexpr, LANE_LOADS: tl.constexpr, V: tl.constexpr,
 ):
     """Everything a program does for the tile of ticket ``i_tk`` whose input ``b_xr`` (``_row_tile``)
     it has loaded: every section's steps 1-4, then the output tile's store. ``TIMED``: ticket
-    ``i_tk``'s row of ``clk`` gets its stamps (``_clock.py``; one section)."""
+    ``i_tk``'s row of ``clk`` gets its stamps (``_clock.py``; one section). ``LANE_LOADS``: ``b_xr`` is
+    unused; the tile is loaded and stored lane by lane in vectors of ``2^V`` (``_lane_tiles.py``)."""
     i_c = i_tk // R  # tiles of all rows advance together
     o_l = tl.arange(0, BLOCK)
     if TIMED:
@@ -477,7 +480,10 @@ def _forward_tile(
     o_n = tl.arange(0, BLOCK)[:, None] * C + tl.arange(0, C)[None, :]
     o_m = _tile_steps(o_n, REVERSE)  # each element's step (columns reversed when REVERSE)
     n_left = T - i_tile
-    b_xt = _to_bits(b_xr.to(y.dtype.element_ty), LOG, BLOCK)
+    if LANE_LOADS:
+        b_xt = load_lanes(x + i_row * s_xr, i_tile, T, y.dtype.element_ty, 0, LOG, V, C, BLOCK, REVERSE)
+    else:
+        b_xt = _to_bits(b_xr.to(y.dtype.element_ty), LOG, BLOCK)
     if HAS_HEAD:
         # head[n] enters at processing step n (also when REVERSE); zero from K on
         b_ht = _to_bits(tl.load(head + i_row * s_hr + i_tile + o_m, mask=o_m < K - i_tile, other=0.0), LOG, BLOCK)
@@ -511,7 +517,10 @@ def _forward_tile(
                 i_e = i_tile + o_m - (T - KT)
                 tl.store(ends + (i_s * R + i_row) * KT + i_e, _from_bits(b_xt, LOG, BLOCK),
                          mask=(i_e >= 0) & (o_m < n_left))
-    _store_tile(y + i_row * s_yr, i_tile, T, _from_bits(b_xt, LOG, BLOCK), o_n, REVERSE)
+    if LANE_LOADS:
+        store_lanes(y + i_row * s_yr, i_tile, T, b_xt, 0, LOG, V, C, BLOCK, REVERSE)
+    else:
+        _store_tile(y + i_row * s_yr, i_tile, T, _from_bits(b_xt, LOG, BLOCK), o_n, REVERSE)
     if TIMED:
         stamp_end(clk, i_tk, o_l)
 
@@ -524,7 +533,8 @@ def _lti_single_pass_kernel(
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
     NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
-    USE_TABLE: tl.constexpr, PERSISTENT: tl.constexpr, TIMED: tl.constexpr,
+    USE_TABLE: tl.constexpr, PERSISTENT: tl.constexpr, TIMED: tl.constexpr, LANE_LOADS: tl.constexpr = False,
+    V: tl.constexpr = 2,
 ):
     # S filters in cascade (S = 1: one LTI filter; S > 1: second-order sections, M <= N, each with its
     # own head, s_hs apart: a section's initial state, e.g. sosfilt's zi).
@@ -535,6 +545,8 @@ def _lti_single_pass_kernel(
     # PERSISTENT: fewer programs than tiles, each taking tickets until none is left; it takes its next
     # ticket and touches that tile before it works on the current one (see lti_single_pass).
     # TIMED: a row of clock stamps a ticket in clk (kernels/_clock.py).
+    # LANE_LOADS: each thread loads and stores its own lane's run in vectors of 2^V elements
+    # (kernels/_lane_tiles.py) instead of the coalesced tile and its layout change through shared memory.
     p_ticket = flags + 2 * S * R * n_tiles
     o_n = tl.arange(0, BLOCK)[:, None] * C + tl.arange(0, C)[None, :]
     i_tk = take_ticket(p_ticket)
@@ -553,21 +565,27 @@ def _lti_single_pass_kernel(
                 i_n0 = T - 1 - i_n0
             p_touch = x + (i_nt % R) * s_xr + i_n0
             b_touch = tl.load(p_touch)
-            b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, REVERSE)
+            if LANE_LOADS:
+                b_xr = 0.0  # unused: _forward_tile loads the lanes itself
+            else:
+                b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, REVERSE)
             _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, b_xr, T, K, R, n_tiles,
                           KT, s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
                           S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
-                          STORE_ENDS, USE_TABLE, TIMED)
+                          STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V)
             # keeps the touch alive to here without waiting for it earlier: a store that never happens
             # (no ticket is negative; the compiler cannot know), after every other memory access of the tile
             tl.store(p_touch, b_touch, mask=i_nx < 0)
             i_tk = i_nx
     else:
-        b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, REVERSE)
+        if LANE_LOADS:
+            b_xr = 0.0  # unused: _forward_tile loads the lanes itself
+        else:
+            b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, REVERSE)
         _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, b_xr, T, K, R, n_tiles,
                       KT, s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
                       S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
-                      STORE_ENDS, USE_TABLE, TIMED)
+                      STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V)
 
 
 def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_tiles: int | None, device):
@@ -609,7 +627,8 @@ def persistent_max_registers(NP: int, num_warps: int, table: bool = True) -> int
 
 
 def forward_max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, plain: bool,
-                          requested: bool | None = None, table: bool = True, W: int = 32) -> int | None:
+                          requested: bool | None = None, table: bool = True, W: int = 32,
+                          lane_loads: bool = False) -> int | None:
     """The register cap (``maxnreg``) of a one-program-a-tile launch, or None. Compiled for sm_90, the
     forward of one filter of order 3 or 4 (float32, 32-sample lanes, 64 lanes, no head, forward in
     time) took 168 registers a thread, 6 programs an SM; capped at 144 it keeps every value in
@@ -619,9 +638,19 @@ def forward_max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtyp
     (``SSM_LFILTER_REGISTER_CAP`` or ``requested`` False: none). Without the table (rows under 4 tiles,
     ``SSM_LFILTER_POWER_TABLE=0``) the tile squares the powers itself, and capped at 144 it spilled
     120 bytes at order 3 and 128 at order 4; with a look-back window ``W`` over 32 tiles (fewer than 32
-    rows) it spilled 8 bytes at W = 64 and 112-128 at W = 128."""
-    if not (_use_register_cap(requested) and plain and table and W <= 32 and S == 1 and NP == 4 and C == 32
-            and BLOCK == 64 and dtype == torch.float32):
+    rows) it spilled 8 bytes at W = 64 and 112-128 at W = 128.
+
+    With ``lane_loads`` (``_lane_tiles.py``) orders 1-2 take 128 where it was verified (triton 3.6.0 and
+    3.7.1): uncapped, order 1 took 96-105 registers and spilled 8 bytes at 32 x 2^20, order 2 took 152
+    (12 warps an SM) at 32 x 2^20; capped, order 1 spilled nothing at 1 to 4096 rows, order 2 nothing
+    with the power table at W = 32 and 64 (32 and 16 rows), but 24 bytes at W = 128 (8 rows; 121
+    registers uncapped) and 32-40 without the table (4096 x 4096; 120 uncapped), which go uncapped."""
+    if not (_use_register_cap(requested) and plain and S == 1 and C == 32 and BLOCK == 64
+            and dtype == torch.float32):
+        return None
+    if lane_loads and (NP == 1 or (NP == 2 and table and W in (32, 64))):
+        return 128
+    if not (table and W <= 32 and NP == 4):
         return None
     return 144
 
@@ -681,7 +710,7 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
                     reverse: bool = False, sections: torch.Tensor | None = None,
                     ends: torch.Tensor | None = None, power_table: bool | None = None,
                     persistent: bool | None = None, clock: torch.Tensor | None = None,
-                    register_cap: bool | None = None) -> torch.Tensor:
+                    register_cap: bool | None = None, lane_loads: bool | None = None) -> torch.Tensor:
     """Fill ``y [R, T]`` (allocated by ``lti``, which also checked every argument) in one launch.
 
     ``b [Rb, M+1]``, ``a [Ra, N]``, or a cascade of S filters: ``b [Rb, S, M+1]``, ``a [Ra, S, N]``
@@ -701,7 +730,10 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     CUDA tensor, resized to ``[tiles, _clock.STAMPS]`` and filled with every tile's clock stamps (one
     filter; a diagnostic, ``kernels/_clock.py``), row ``i`` for the tile of ticket ``i`` (tile
     ``i // R`` of row ``i % R``). ``register_cap``: whether a one-program-a-tile launch takes
-    ``forward_max_registers``' cap (None: ``SSM_LFILTER_REGISTER_CAP``, on unless "0")."""
+    ``forward_max_registers``' cap (None: ``SSM_LFILTER_REGISTER_CAP``, on unless "0"). ``lane_loads``:
+    every thread loads and stores its own lane's run in 16-byte vectors (``_lane_tiles.py``) instead of
+    the coalesced tile and its layout change through shared memory; the same results bit for bit
+    (None: ``SSM_LFILTER_LANE_LOADS``, off unless "1")."""
     check_tiles("lti", lanes, window_tiles)
     if b.dim() == 2:
         b, a = b[:, None, :], a[:, None, :]
@@ -731,8 +763,9 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     grid = min(R * n_tiles, persistent_programs(x.device)) if persist else R * n_tiles
     num_warps = max(1, min(4, BLOCK // 32))
     plain = not (has_head or reverse or store_inter or KT)
+    lanes_io = _use_lane_loads(lane_loads)
     cap = (persistent_max_registers(NP, num_warps, pw is not None) if persist
-           else forward_max_registers(S, NP, C, BLOCK, y.dtype, plain, register_cap, pw is not None, W))
+           else forward_max_registers(S, NP, C, BLOCK, y.dtype, plain, register_cap, pw is not None, W, lanes_io))
     _lti_single_pass_kernel[(grid,)](
         x, b, a, head if has_head else x, y, agg, inc, flags, sections if store_inter else y,
         ends if KT else y, agg if pw is None else pw, clock if timed else flags,
@@ -743,5 +776,6 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
         S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK,
         LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1, REVERSE=bool(reverse),
         STORE_INTER=store_inter, STORE_ENDS=KT > 0, USE_TABLE=pw is not None, PERSISTENT=persist, TIMED=timed,
+        LANE_LOADS=lanes_io, V=(16 // max(x.element_size(), y.element_size())).bit_length() - 1,
         num_warps=num_warps, **register_cap_option(cap))
     return y

@@ -32,11 +32,11 @@ def sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, head: torch.Tensor
         ends: torch.Tensor | None = None, block_size: int | None = None,
         single_pass: bool | None = None, lanes: int | None = None,
         window_tiles: int | None = None, power_table: bool | None = None,
-        persistent: bool | None = None) -> torch.Tensor:
+        persistent: bool | None = None, lane_loads: bool | None = None) -> torch.Tensor:
     """The cascade ``y [R, T]`` (see the module docstring). ``head [R, S, K]``: each section's head,
     as ``lti``'s (``y_s[n] += head[:, s, n]`` for ``n < K``: a section's initial state, e.g.
     ``sosfilt``'s ``zi``). ``ends [S, R, KT]`` (contiguous, ``KT <= T``): receives every section's last
-    ``KT`` outputs. ``block_size``, ``lanes``, ``window_tiles``, ``power_table`` and ``persistent`` as for ``lti``; ``single_pass``
+    ``KT`` outputs. ``block_size``, ``lanes``, ``window_tiles``, ``power_table``, ``persistent`` and ``lane_loads`` as for ``lti``; ``single_pass``
     selects the fused one-launch kernel (default: the ``lti`` family's, see ``_variants.py``) or one
     ``lti`` call per section."""
     if x.dim() != 2 or b.dim() != 3 or a.dim() != 3 or b.shape[1] != a.shape[1]:
@@ -69,12 +69,13 @@ def sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, head: torch.Tensor
     if 1 <= N <= 4 and M <= N and _tile_log(C, M, N) and _single_pass(single_pass, "lti"):
         y = torch.empty(R, T, dtype=x.dtype, device=x.device)
         lti_single_pass(x, b, a, head, y, C, lanes=lanes, window_tiles=window_tiles, ends=ends if KT else None,
-                        power_table=power_table, persistent=persistent)
+                        power_table=power_table, persistent=persistent, lane_loads=lane_loads)
         return y.to(out_dtype)
     y = x
     for s in range(S):
         y = lti(y, b[:, s], a[:, s], head[:, s], block_size=block_size, single_pass=single_pass,
-                lanes=lanes, window_tiles=window_tiles, power_table=power_table, persistent=persistent)
+                lanes=lanes, window_tiles=window_tiles, power_table=power_table, persistent=persistent,
+                lane_loads=lane_loads)
         if KT:
             ends[s] = y[:, T - KT:]
     return y.to(out_dtype)

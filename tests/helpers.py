@@ -87,3 +87,61 @@ def scipy_lti(x, b, a, head, reverse=False):
         u[:k] += head[r, :k]
         y[r] = ss.lfilter([1.0], np.r_[1.0, a[r % a.shape[0]]], u)
     return y[:, ::-1] if reverse else y
+
+
+def poles_denominator(n, radius=0.9, angle=0.3, step=0.9, real=-1.0):
+    """a[1:] of a stable order-n filter: conjugate pairs at ``radius`` and angles ``angle + step * k``,
+    and for odd n a real pole at ``real * radius``."""
+    poles = []
+    for k in range(n // 2):
+        z = radius * np.exp(1j * (angle + step * k))
+        poles += [z, np.conj(z)]
+    if n % 2:
+        poles.append(real * radius)
+    return np.real(np.poly(poles))[1:]
+
+
+def single_pass_case(rng, M, N, K, T, shared, dtype, R=3, **poles):
+    """``x [R, T], b, a, head [R, K]`` of an order-(M, N) filter for the single-pass kernel tests:
+    coefficients shared by the rows or one row each (poles at radius 0.8 + 0.05 r)."""
+    rows = 1 if shared else R
+    b = torch.tensor(rng.standard_normal((rows, M + 1)), dtype=dtype)
+    a = torch.tensor(np.stack([poles_denominator(N, 0.8 + 0.05 * r, **poles) for r in range(rows)]), dtype=dtype)
+    x = torch.tensor(rng.standard_normal((R, T)), dtype=dtype)
+    head = torch.tensor(rng.standard_normal((R, K)), dtype=dtype)
+    return x, b, a, head
+
+
+def assert_scipy_lti(y, x, b, a, head, reverse=False):
+    """``y`` within the input dtype's tolerance (float64 1e-12, else 2e-6) of ``scipy_lti``, relative to
+    the output's scale."""
+    ref = scipy_lti(x, b, a, head, reverse)
+    tol = 1e-12 if x.dtype == torch.float64 else 2e-6
+    assert np.abs(y.double().numpy() - ref).max() <= tol * max(1.0, np.abs(ref).max())
+
+
+def cascade_case(rng, R, T, N, S, shared, dtype, **poles):
+    """``x [R, T], b [Rc, S, N+1], a [Rc, S, N], head [R, S, N]`` of a cascade for the single-pass kernel
+    tests (section s with poles at radius 0.7 + 0.1 s; coefficients shared by the rows or one row each)."""
+    rows = 1 if shared else R
+    b = torch.tensor(rng.standard_normal((rows, S, N + 1)), dtype=dtype)
+    a = torch.tensor(np.stack([np.stack([poles_denominator(N, 0.7 + 0.1 * s, **poles) for s in range(S)])] * rows),
+                     dtype=dtype)
+    x = torch.tensor(rng.standard_normal((R, T)), dtype=dtype)
+    head = torch.tensor(rng.standard_normal((R, S, N)), dtype=dtype)
+    return x, b, a, head
+
+
+def cascade_outputs(x, b, a, head, C, lanes, W, **variant):
+    """For one single-pass kernel variant (``persistent=``, ``lane_loads=``): the cascade's output and
+    every section's last 3 outputs (``kernels.sos`` with heads and ends), and the stack of section
+    inputs the cascade's backward recomputes (``lti_single_pass`` with ``sections``)."""
+    from ssm_lfilter import kernels as kern
+    from ssm_lfilter.kernels import lti_single_pass as sp
+
+    S, (R, T) = b.shape[1], x.shape
+    ends = torch.empty(S, R, 3, dtype=x.dtype)
+    y = kern.sos(x, b, a, head=head, ends=ends, block_size=C, lanes=lanes, window_tiles=W, **variant)
+    stack = torch.empty(S + 1, R, T, dtype=x.dtype)
+    sp.lti_single_pass(x, b, a, head, stack[S], C, lanes=lanes, window_tiles=W, sections=stack[:S], **variant)
+    return [y, ends, stack]

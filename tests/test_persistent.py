@@ -15,23 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import scipy_lti
+from helpers import assert_scipy_lti, cascade_case, cascade_outputs, poles_denominator, single_pass_case
 from ssm_lfilter import kernels as kern
 from ssm_lfilter.kernels import _variants
 from ssm_lfilter.kernels import lti_single_pass as _sp
 
 RNG = np.random.default_rng(2026)
-
-
-def _denominator(n: int, radius: float) -> np.ndarray:
-    """a[1:] of a stable order-n filter with poles at ``radius`` (a real pole for odd n)."""
-    poles = []
-    for k in range(n // 2):
-        z = radius * np.exp(1j * (0.4 + 0.8 * k))
-        poles += [z, np.conj(z)]
-    if n % 2:
-        poles.append(radius)
-    return np.real(np.poly(poles))[1:]
 
 
 @pytest.fixture
@@ -55,46 +44,21 @@ def _assert_same(got, want):
     (0, 4, 0, 8, 2, 2, 160, True, False, None, torch.float32),  # 160: a whole number of tiles
 ])
 def test_forward_bitwise_equal_and_scipy(programs, M, N, K, C, lanes, W, T, shared, reverse, table, dtype):
-    R = 3
-    b = torch.tensor(RNG.standard_normal((1 if shared else R, M + 1)), dtype=dtype)
-    a = torch.tensor(np.stack([_denominator(N, 0.8 + 0.05 * r) for r in range(1 if shared else R)]), dtype=dtype)
-    x = torch.tensor(RNG.standard_normal((R, T)), dtype=dtype)
-    head = torch.tensor(RNG.standard_normal((R, K)), dtype=dtype)
+    x, b, a, head = single_pass_case(RNG, M, N, K, T, shared, dtype, angle=0.4, step=0.8, real=1.0)
     kw = dict(block_size=C, lanes=lanes, window_tiles=W, reverse=reverse, power_table=table)
     y = kern.lti(x, b, a, head, persistent=True, **kw)
     _assert_same([y], [kern.lti(x, b, a, head, persistent=False, **kw)])
-    ref = scipy_lti(x, b, a, head, reverse)
-    got = y.double().numpy()
-    tol = 1e-12 if dtype == torch.float64 else 2e-6
-    assert np.abs(got - ref).max() <= tol * max(1.0, np.abs(ref).max())
+    assert_scipy_lti(y, x, b, a, head, reverse)
 
 
 @pytest.mark.parametrize("N,S,shared", [(2, 3, True), (4, 2, False)])
 def test_cascade_heads_ends_and_sections_bitwise_equal(programs, N, S, shared):
     """The cascade with every section's head and last outputs, and the section inputs (the stack the
     cascade's backward recomputes), persistent or not."""
-    R, T, C, lanes, W = 2, 90, 4, 2, 2  # 12 tiles of 8 samples a row
-    dt = torch.float64
-    Rc = 1 if shared else R
-    b = torch.tensor(RNG.standard_normal((Rc, S, N + 1)), dtype=dt)
-    a = torch.tensor(np.stack([np.stack([_denominator(N, 0.7 + 0.1 * s) for s in range(S)])] * Rc), dtype=dt)
-    x = torch.tensor(RNG.standard_normal((R, T)), dtype=dt)
-    head = torch.tensor(RNG.standard_normal((R, S, N)), dtype=dt)
-    tiles = dict(block_size=C, lanes=lanes, window_tiles=W)
-
-    def cascade(persistent):
-        ends = torch.empty(S, R, 3, dtype=dt)
-        return kern.sos(x, b, a, head=head, ends=ends, persistent=persistent, **tiles), ends
-
-    _assert_same(cascade(True), cascade(False))
-
-    def sections(persistent):
-        stack = torch.empty(S + 1, R, T, dtype=dt)
-        _sp.lti_single_pass(x, b, a, head, stack[S], C, lanes=lanes, window_tiles=W, sections=stack[:S],
-                            persistent=persistent)
-        return [stack]
-
-    _assert_same(sections(True), sections(False))
+    x, b, a, head = cascade_case(RNG, 2, 90, N, S, shared, torch.float64, angle=0.4, step=0.8, real=1.0)
+    tiles = (4, 2, 2)  # C, lanes, W: 12 tiles of 8 samples a row
+    _assert_same(cascade_outputs(x, b, a, head, *tiles, persistent=True),
+                 cascade_outputs(x, b, a, head, *tiles, persistent=False))
 
 
 def test_switch_and_grid(monkeypatch):
@@ -176,7 +140,7 @@ def test_gpu_persistent_matches(R, T, N):
     on a second run."""
     x = torch.randn(R, T, device="cuda")
     b = torch.full((1, N + 1), 0.2, device="cuda")
-    a = torch.tensor(_denominator(N, 0.99), dtype=torch.float32, device="cuda")[None]
+    a = torch.tensor(poles_denominator(N, 0.99, angle=0.4, step=0.8, real=1.0), dtype=torch.float32, device="cuda")[None]
     head = x.new_zeros(R, 0)
     y = kern.lti(x, b, a, head, persistent=True)
     assert torch.equal(y, kern.lti(x, b, a, head, persistent=False))

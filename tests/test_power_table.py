@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import scipy_lti
+from helpers import poles_denominator, scipy_lti
 from ssm_lfilter import kernels as kern
 from ssm_lfilter.kernels import lti_single_pass as _sp
 
@@ -25,20 +25,9 @@ _adjoint_module = importlib.import_module("ssm_lfilter.kernels.lti_adjoint")
 RNG = np.random.default_rng(77)
 
 
-def _denominator(n: int, radius: float = 0.9) -> np.ndarray:
-    """a[1:] of a stable order-n filter, poles at ``radius`` (a real pole for odd n)."""
-    poles = []
-    for k in range(n // 2):
-        z = radius * np.exp(1j * (0.3 + 0.9 * k))
-        poles += [z, np.conj(z)]
-    if n % 2:
-        poles.append(-radius)
-    return np.real(np.poly(poles))[1:]
-
-
 def _filters(rows: int, M: int, N: int, dtype):
     b = torch.tensor(RNG.standard_normal((rows, M + 1)), dtype=dtype)
-    a = torch.tensor(np.stack([_denominator(N, 0.8 + 0.15 * r / max(rows, 1)) for r in range(rows)]), dtype=dtype)
+    a = torch.tensor(np.stack([poles_denominator(N, 0.8 + 0.15 * r / max(rows, 1)) for r in range(rows)]), dtype=dtype)
     return b, a
 
 
@@ -132,7 +121,7 @@ def test_cascade_and_adjoints_bitwise_equal(N, S, shared, zi):
     dt = torch.float64
     Rc = 1 if shared else R
     b = torch.tensor(RNG.standard_normal((Rc, S, N + 1)), dtype=dt)
-    a = torch.tensor(np.stack([np.stack([_denominator(N, 0.7 + 0.1 * s) for s in range(S)])] * Rc), dtype=dt)
+    a = torch.tensor(np.stack([np.stack([poles_denominator(N, 0.7 + 0.1 * s) for s in range(S)])] * Rc), dtype=dt)
     x = torch.tensor(RNG.standard_normal((R, T)), dtype=dt)
     head = torch.tensor(RNG.standard_normal((R, S, N)), dtype=dt) if zi else None
     tiles = dict(block_size=C, lanes=lanes, window_tiles=W)
@@ -178,7 +167,7 @@ def test_gpu_table_matches_registers(R, T, N):
     same bits on a second run."""
     x = torch.randn(R, T, device="cuda")
     b = torch.full((1, N + 1), 0.2, device="cuda")
-    a = torch.tensor(_denominator(N, 0.99), dtype=torch.float32, device="cuda")[None]
+    a = torch.tensor(poles_denominator(N, 0.99), dtype=torch.float32, device="cuda")[None]
     head = x.new_zeros(R, 0)
     y, y0 = _both(lambda pt: kern.lti(x, b, a, head, power_table=pt))
     torch.testing.assert_close(y, y0, rtol=1e-6, atol=1e-6 * y0.abs().max().item())
