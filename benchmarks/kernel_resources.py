@@ -224,6 +224,8 @@ def _cases():
         ("lane loads lti N=1 M=1, 32 x 2^20", lti(32, 1 << 20, 1, 1, lane_loads=True)),
         ("lane loads lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, lane_loads=True)),
         ("lane loads lti N=4 M=4, 32 x 2^20", lti(32, 1 << 20, 4, 4, lane_loads=True)),
+        ("lane loads lti_adjoint N=2 M=2 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 2, 2, lane_loads=True)),
+        ("lane loads lti_adjoint N=4 M=4 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 4, 4, lane_loads=True)),
         ("lane loads sos 8 biquads, 32 x 2^20", lambda: K.sos(
             torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 2, **meta),
             lane_loads=True)),
@@ -343,6 +345,11 @@ def _later_tile_cases():
         cases.append((f"lane loads lti N=M={n}, 32 x 2^20", lambda n=n: K.lti(
             x, torch.empty(1, n + 1, **meta), torch.empty(1, n, **meta), torch.empty(32, 0, **meta), lane_loads=True)))
     cases.append(("lane loads sos 8 biquads, 32 x 2^20 (a section)", lambda: K.sos(x, b8, a8, lane_loads=True)))
+    for n in (2, 4):
+        cases.append((f"lane loads lti_adjoint N=M={n}, 32 x 2^20", lambda n=n: K.lti_adjoint(
+            x, x, x, torch.empty(1, n + 1, **meta), torch.empty(1, n, **meta), 0, True, n + 1, n, lane_loads=True)))
+    cases.append(("lane loads sos_adjoint 8 biquads, 32 x 2^20 (a section)", lambda: K.sos_adjoint(
+        x, x, b8, a8, True, 3, 2, lane_loads=True)))
     for table in (False, True):
         tag = "table" if table else "no table"
         for n in (2, 3, 4):

@@ -290,6 +290,9 @@ def sos_adjoint_cases(s: Sizes) -> list:
         "single-pass": fused,
         "single-pass, no power table": lambda: fused(power_table=False),
         "single-pass C=8": lambda: fused(block_size=8),
+        # both launches lane by lane: the adjoint 106.5 instructions a sample a section against 130 and
+        # 168 registers against 218, the recompute 71 against 80.5 (sm_90, no spill)
+        "single-pass lane loads": lambda: fused(lane_loads=True),
         "three-pass tiles": per_section})]
 
 
@@ -341,6 +344,9 @@ def lti_adjoint_cases(s: Sizes) -> list:
             "single-pass 128 lanes": lambda f=fused: f(lanes=128),
             # order 4 launches capped at 128 registers (166 uncapped, sm_90); orders 1-2 take 128 anyway
             "single-pass, no register cap": lambda f=fused: f(register_cap=False),
+            # g, x, y loaded and dx stored lane by lane (kernels/_lane_tiles.py; sm_90 per sample:
+            # order 2 106 instructions against 115 and 96 registers against 128, order 4 162 against 178)
+            "single-pass lane loads": lambda f=fused: f(lane_loads=True),
             "three-pass tiles": composed}
         if order == 4:
             # the GPU machines' triton 3.6.0 spills 24 B at the default cap of 128 and none at 136 (7

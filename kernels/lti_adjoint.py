@@ -44,9 +44,11 @@ import triton.language as tl
 
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
+from ._lane_tiles import load_lanes, store_lanes
 from ._clock import prepare_clock, stamp_end, stamp_start, stamp_tile
 from ._host import register_cap_option
 from ._lookback import check_tiles, take_ticket
+from ._variants import lane_loads as _use_lane_loads
 from ._variants import register_cap as _register_cap
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
@@ -133,9 +135,11 @@ def _lti_adjoint_kernel(
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
     NB: tl.constexpr, NA: tl.constexpr, HAS_DX: tl.constexpr, HAS_VH: tl.constexpr, HAS_ENDS: tl.constexpr,
     BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr, LOG_W: tl.constexpr, REVERSE: tl.constexpr,
-    USE_TABLE: tl.constexpr, TIMED: tl.constexpr,
+    USE_TABLE: tl.constexpr, TIMED: tl.constexpr, LANE_LOADS: tl.constexpr = False, V: tl.constexpr = 2,
 ):
     # TIMED: a row of clock stamps a ticket in clk (kernels/_clock.py; one filter).
+    # LANE_LOADS: the g, x, y tiles loaded and dx stored lane by lane in vectors of 2^V elements
+    # (kernels/_lane_tiles.py) instead of coalesced tiles whose layout changes through shared memory.
     # S filters in cascade, their adjoints run last section first (S = 1: one LTI filter, x and y its
     # input and output; S > 1: x is the [S+1, R, T] stack of section inputs and the output, y unused;
     # each section's dhead s_vs apart). HAS_ENDS: g_ends [S, R, KT] is the gradient of every section's
@@ -155,11 +159,17 @@ def _lti_adjoint_kernel(
 
     # ---- the tile of g (one int64 base, int32 offsets, masks only on a row's last tile); through the
     # cascade it becomes each section's dx, the output gradient of the section before
-    b_gr = _load_tile(g + i_row * s_gr, i_tile, T, o_n, REVERSE)
-    if TIMED:
-        stamp_start(clk, i_tk, o_l)
-        stamp_tile(clk, i_tk, 3, b_gr, o_l)
-    b_gt = _to_bits(b_gr.to(dx.dtype.element_ty), LOG, BLOCK)
+    if LANE_LOADS:
+        b_gt = load_lanes(g + i_row * s_gr, i_tile, T, dx.dtype.element_ty, 0, LOG, V, C, BLOCK, REVERSE)
+        if TIMED:
+            stamp_start(clk, i_tk, o_l)
+            stamp_tile(clk, i_tk, 3, _from_bits(b_gt, LOG, BLOCK), o_l)
+    else:
+        b_gr = _load_tile(g + i_row * s_gr, i_tile, T, o_n, REVERSE)
+        if TIMED:
+            stamp_start(clk, i_tk, o_l)
+            stamp_tile(clk, i_tk, 3, b_gr, o_l)
+        b_gt = _to_bits(b_gr.to(dx.dtype.element_ty), LOG, BLOCK)
     for j in range(S):
         i_s = S - 1 - j
         i_s64 = i_s + 0 * i_row  # int64: section offsets in the [S+1, R, T] stack may pass 2^31
@@ -186,7 +196,10 @@ def _lti_adjoint_kernel(
         b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(b + i_r * s_br + i_s * s_bs, s_bk, m_1, M, BLOCK)
         if NB > 0:
             p_xs = x + i_s64 * s_xs + i_row * s_xr
-            b_xt = _to_bits(_load_tile(p_xs, i_tile, T, o_n, REVERSE), LOG, BLOCK)
+            if LANE_LOADS:
+                b_xt = load_lanes(p_xs, i_tile, T, x.dtype.element_ty, 0, LOG, V, C, BLOCK, REVERSE)
+            else:
+                b_xt = _to_bits(_load_tile(p_xs, i_tile, T, o_n, REVERSE), LOG, BLOCK)
         else:
             b_xt = b_vt  # never read
         if NA > 0:
@@ -194,7 +207,10 @@ def _lti_adjoint_kernel(
                 p_ys = y + i_row * s_yr
             else:
                 p_ys = x + (i_s64 + 1) * s_xs + i_row * s_xr
-            b_yt = _to_bits(_load_tile(p_ys, i_tile, T, o_n, REVERSE), LOG, BLOCK)
+            if LANE_LOADS:
+                b_yt = load_lanes(p_ys, i_tile, T, x.dtype.element_ty, 0, LOG, V, C, BLOCK, REVERSE)
+            else:
+                b_yt = _to_bits(_load_tile(p_ys, i_tile, T, o_n, REVERSE), LOG, BLOCK)
         else:
             b_yt = b_vt  # never read
         b_gt, _, _, _, _, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
@@ -215,7 +231,10 @@ def _lti_adjoint_kernel(
             tl.store(vh + i_row * s_vr + i_s * s_vs + (n_left - 1 - o_m), _from_bits(b_vt, LOG, BLOCK),
                      mask=(o_m < n_left) & (n_left - 1 - o_m < K))
     if HAS_DX:
-        _store_tile(dx + i_row * s_dr, i_tile, T, _from_bits(b_gt, LOG, BLOCK), o_n, REVERSE)
+        if LANE_LOADS:
+            store_lanes(dx + i_row * s_dr, i_tile, T, b_gt, 0, LOG, V, C, BLOCK, REVERSE)
+        else:
+            _store_tile(dx + i_row * s_dr, i_tile, T, _from_bits(b_gt, LOG, BLOCK), o_n, REVERSE)
     if TIMED:
         stamp_end(clk, i_tk, o_l)
 
@@ -241,7 +260,7 @@ def max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, reque
 
 
 def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, reverse, g_ends=None,
-            power_table=None, clock=None, register_cap=None):
+            power_table=None, clock=None, register_cap=None, lane_loads=None):
     """One launch of ``_lti_adjoint_kernel`` for ``S = b.shape[1]`` sections (``b [Rb, S, M+1]``,
     ``a [Ra, S, N]``, ``N >= M``; ``S > 1``: ``x`` is the ``[S+1, R, T]`` stack of section inputs and
     output, ``y`` unused; ``vh [R, K]`` or ``[R, S, K]`` receives the heads' gradients). ``g_ends
@@ -271,7 +290,8 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
         S=S, C=C, LOG=C.bit_length() - 1, M=M, N=N, NP=NP, NB=n_b, NA=n_a, HAS_DX=bool(need_x), HAS_VH=K > 0,
         HAS_ENDS=KT > 0,
         BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
-        REVERSE=reverse, USE_TABLE=pw is not None, TIMED=timed, num_warps=max(1, min(4, BLOCK // 32)),
+        REVERSE=reverse, USE_TABLE=pw is not None, TIMED=timed, LANE_LOADS=_use_lane_loads(lane_loads),
+        V=(16 // dx.element_size()).bit_length() - 1, num_warps=max(1, min(4, BLOCK // 32)),
         **register_cap_option(cap))
     return part.sum(1)  # a fixed-order reduction over the tiles
 
@@ -290,7 +310,8 @@ def fused_adjoint_applies(b: torch.Tensor, a: torch.Tensor, block_size: int | No
 def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, a: torch.Tensor, K: int,
                 need_x: bool, n_b: int, n_a: int, *, reverse: bool = False, block_size: int | None = None,
                 lanes: int | None = None, window_tiles: int | None = None, power_table: bool | None = None,
-                clock: torch.Tensor | None = None, register_cap: bool | int | None = None):
+                clock: torch.Tensor | None = None, register_cap: bool | int | None = None,
+                lane_loads: bool | None = None):
     """The backward of ``y = lti(x, b, a, head, reverse)`` (``head`` of length ``K``) for the output
     gradient ``g``, in one launch: ``(dx [R, T] or None, db [R, n_b], da [R, n_a], dhead [R, K])``, per
     row (the caller sums rows of shared coefficients). ``n_b <= M+1`` and ``n_a <= N`` lags are summed
@@ -299,7 +320,9 @@ def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tens
     ``window_tiles``, ``power_table``: as for ``lti_single_pass`` (tests force small ones); ``clock``:
     as for ``lti_single_pass``, every tile's clock stamps (a diagnostic, ``kernels/_clock.py``);
     ``register_cap``: whether the launch takes ``max_registers``'s cap (None: ``SSM_LFILTER_REGISTER_CAP``,
-    on unless "0"), or an int: that cap (``maxnreg``) for this launch."""
+    on unless "0"), or an int: that cap (``maxnreg``) for this launch. ``lane_loads``: the ``g``, ``x``,
+    ``y`` tiles loaded and ``dx`` stored lane by lane (``_lane_tiles.py``; None: ``SSM_LFILTER_LANE_LOADS``,
+    off unless "1"); the same bits."""
     if g.dim() != 2 or x.shape != g.shape or y.shape != g.shape:
         raise ValueError(f"lti_adjoint: expected g, x, y of one shape [R, T], got {tuple(g.shape)}, "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
@@ -326,7 +349,8 @@ def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tens
         db = g.new_zeros(R, n_b)
         return (dx.to(out_dtype) if need_x else None), db, g.new_zeros(R, n_a), vh.to(out_dtype)
     sums = _launch(g, x, y, b[:, None], a_s[:, None], dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles,
-                   not reverse, power_table=power_table, clock=clock, register_cap=register_cap)[:, 0]
+                   not reverse, power_table=power_table, clock=clock, register_cap=register_cap,
+                   lane_loads=lane_loads)[:, 0]
     # separate tensors (not two views of one): the op's outputs must not alias each other
     db, da = sums[:, :n_b].to(out_dtype, copy=True), sums[:, n_b:].to(out_dtype, copy=True)
     return (dx.to(out_dtype) if need_x else None), db, da, vh.to(out_dtype)

@@ -494,8 +494,12 @@ def _forward_tile(
     b_h1, b_h2, b_h3, b_h4 = _input_halo(p_x, i_t0, s_xt, m_g, T, M, BLOCK, REVERSE)
     for i_s in range(S):
         if STORE_INTER:
-            _store_tile(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, _from_bits(b_xt, LOG, BLOCK), o_n,
-                        REVERSE)
+            if LANE_LOADS:
+                store_lanes(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, b_xt, 0, LOG, V, C, BLOCK,
+                            REVERSE)
+            else:
+                _store_tile(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, _from_bits(b_xt, LOG, BLOCK),
+                            o_n, REVERSE)
         if HAS_HEAD and S > 1:
             # this section's head (zero from K on: only a row's first tile reads memory)
             b_ht = _to_bits(tl.load(head + i_row * s_hr + i_s * s_hs + i_tile + o_m, mask=o_m < K - i_tile,

@@ -92,7 +92,7 @@ def sos_adjoint_applies(b: torch.Tensor, a: torch.Tensor, single_pass: bool | No
 def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, need_x: bool, n_b: int,
                 n_a: int, *, head: torch.Tensor | None = None, g_ends: torch.Tensor | None = None,
                 block_size: int | None = None, lanes: int | None = None, window_tiles: int | None = None,
-                power_table: bool | None = None):
+                power_table: bool | None = None, lane_loads: bool | None = None):
     """The backward of ``y = sos(x, b, a, head=head, ends=...)`` for the output gradient ``g`` and the
     gradient ``g_ends [S, R, KT]`` of every section's last ``KT`` outputs (None: none):
     ``(dx [R, T] or None, db [R, S, n_b], da [R, S, n_a], dhead [R, S, K])`` per row (the caller sums
@@ -109,7 +109,7 @@ def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tens
     (default 16, as ``lti_adjoint``): compiled for sm_90 with 8 biquads, the recompute takes 106
     registers a thread at 16 (254 at the forward's 32) and the adjoint 225 (114 at 8; ``gpu_check.py``
     times both). ``lanes``, ``window_tiles``: the adjoint launch's (tests force small ones);
-    ``power_table``: both launches', as for ``lti_single_pass``."""
+    ``power_table``, ``lane_loads``: both launches', as for ``lti_single_pass``."""
     if x.dim() != 2 or g.shape != x.shape or b.dim() != 3 or a.dim() != 3 or b.shape[1] != a.shape[1]:
         raise ValueError(f"sos_adjoint: expected g, x [R, T], b [Rb, S, M+1], a [Ra, S, N] with one S, got "
                          f"{tuple(g.shape)}, {tuple(x.shape)}, {tuple(b.shape)} and {tuple(a.shape)}")
@@ -140,9 +140,11 @@ def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tens
     g = g.to(dt)
     g = g if g.stride(1) == 1 or T <= 1 else g.contiguous()
     stack = torch.empty(S + 1, R, T, dtype=dt, device=g.device)
-    lti_single_pass(x.to(dt), b, a, head, stack[S], C, sections=stack[:S], power_table=power_table)
+    lti_single_pass(x.to(dt), b, a, head, stack[S], C, sections=stack[:S], power_table=power_table,
+                    lane_loads=lane_loads)
     sums = _launch(g, stack, stack[S], b, a, dx, dhead, n_b, n_a, need_x, K, C, lanes, window_tiles, True,
-                   g_ends=g_ends.to(dt).contiguous() if KT else None, power_table=power_table)
+                   g_ends=g_ends.to(dt).contiguous() if KT else None, power_table=power_table,
+                   lane_loads=lane_loads)
     # separate tensors (not two views of one): the op's outputs must not alias each other
     db, da = sums[..., :n_b].to(out_dtype, copy=True), sums[..., n_b:].to(out_dtype, copy=True)
     return (dx.to(out_dtype) if need_x else None), db, da, dhead.to(out_dtype)

@@ -7,7 +7,8 @@ same bits: checked here on the forward (orders 1-4, FIR orders 0 to N, shared an
 coefficients, heads, reverse, rows of one sample and rows that end inside a tile, float32 (4-element
 vectors) and float64 (2-element vectors), lanes of 2 to 16 samples so that a lane is one vector, a
 vector's worth or several), on the cascade with every section's head, last outputs and section inputs,
-and with the persistent launch; and against scipy.
+and with the persistent launch, against scipy; and on the backward (the LTI filter's and the
+cascade's).
 """
 import numpy as np
 import pytest
@@ -87,11 +88,11 @@ def test_switch_and_register_cap(monkeypatch):
     assert cap(1, 2, 32, 64, f32, True, requested=False, W=32, lane_loads=True) is None
 
 
-def test_the_flag_reaches_the_kernel(monkeypatch):
-    """``lane_loads`` (and the switch) compile the kernel with ``LANE_LOADS``: the bitwise tests above
-    would also pass if it were dropped on the way."""
+def _spy(monkeypatch, module, name):
+    """Replace ``module.name`` (a Triton kernel) by one that records each launch's ``LANE_LOADS`` and
+    ``V`` and runs the kernel; returns the record."""
     seen = []
-    real = _sp._lti_single_pass_kernel
+    real = getattr(module, name)
 
     class Spy:
         def __getitem__(self, grid):
@@ -100,7 +101,14 @@ def test_the_flag_reaches_the_kernel(monkeypatch):
                 return real[grid](*args, **kwargs)
             return launch
 
-    monkeypatch.setattr(_sp, "_lti_single_pass_kernel", Spy())
+    monkeypatch.setattr(module, name, Spy())
+    return seen
+
+
+def test_the_flag_reaches_the_kernel(monkeypatch):
+    """``lane_loads`` (and the switch) compile the kernel with ``LANE_LOADS``: the bitwise tests above
+    would also pass if it were dropped on the way."""
+    seen = _spy(monkeypatch, _sp, "_lti_single_pass_kernel")
     monkeypatch.delenv("SSM_LFILTER_LANE_LOADS", raising=False)
     x = torch.tensor(RNG.standard_normal((2, 40)), dtype=torch.float32)
     b, a, h = torch.tensor([[0.3, 0.2]]), torch.tensor([[-0.5, 0.1]]), x.new_zeros(2, 0)
@@ -130,3 +138,57 @@ def test_gpu_lane_loads_match(R, T, N, S):
         y = kern.sos(x, b, a, lane_loads=True)
         assert torch.equal(y, kern.sos(x, b, a, lane_loads=False))
     assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("M,N,K,C,lanes,W,T,shared,need_x,dtype", [
+    (2, 2, 0, 8, 2, 2, 101, True, True, torch.float32),
+    (1, 3, 2, 4, 4, 2, 203, False, True, torch.float32),  # a lane is one vector
+    (4, 4, 3, 16, 2, 4, 150, True, False, torch.float64),
+    (0, 1, 0, 2, 4, 2, 1, True, True, torch.float32),  # one sample
+])
+def test_adjoint_bitwise_equal(M, N, K, C, lanes, W, T, shared, need_x, dtype):
+    """The one-launch LTI backward with the g, x, y tiles loaded and dx stored lane by lane: every
+    output the same bits (dx, db, da, dhead), rows ending inside a tile included."""
+    x, b, a, head = single_pass_case(RNG, M, N, K, T, shared, dtype)
+    y = kern.lti(x, b, a, head, single_pass=True)
+    g = torch.tensor(RNG.standard_normal(x.shape), dtype=dtype)
+    kw = dict(block_size=C, lanes=lanes, window_tiles=W)
+    got = kern.lti_adjoint(g, x, y, b, a, K, need_x, M + 1, N, lane_loads=True, **kw)
+    want = kern.lti_adjoint(g, x, y, b, a, K, need_x, M + 1, N, lane_loads=False, **kw)
+    _assert_same([t for t in got if t is not None], [t for t in want if t is not None])
+
+
+def test_cascade_adjoint_bitwise_equal():
+    """The cascade's backward (its recompute and its adjoint launch) lane by lane: the same bits."""
+    x, b, a, head = cascade_case(RNG, 2, 90, 2, 3, True, torch.float32)
+    g = torch.tensor(RNG.standard_normal(x.shape), dtype=torch.float32)
+    g_ends = torch.tensor(RNG.standard_normal((3, 2, 2)), dtype=torch.float32)
+    kw = dict(head=head, g_ends=g_ends, block_size=8, lanes=2, window_tiles=2)
+    got = kern.sos_adjoint(g, x, b, a, True, 3, 2, lane_loads=True, **kw)
+    _assert_same(got, kern.sos_adjoint(g, x, b, a, True, 3, 2, lane_loads=False, **kw))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("R,T,N", [(32, 1 << 20, 2), (32, (1 << 20) + 17, 4), (1, 1 << 24, 2)])
+def test_gpu_lane_loads_backward_match(R, T, N):
+    """The one-launch LTI backward at real sizes, compiled: the same bits as the coalesced tiles."""
+    x, g = torch.randn(R, T, device="cuda"), torch.randn(R, T, device="cuda")
+    b = torch.full((1, N + 1), 0.2, device="cuda")
+    a = torch.tensor(poles_denominator(N, 0.99), dtype=torch.float32, device="cuda")[None]
+    y = kern.lti(x, b, a, x.new_zeros(R, 0))
+    got = kern.lti_adjoint(g, x, y, b, a, 0, True, N + 1, N, lane_loads=True)
+    want = kern.lti_adjoint(g, x, y, b, a, 0, True, N + 1, N, lane_loads=False)
+    _assert_same(got[:3], want[:3])
+
+
+def test_the_flag_reaches_the_adjoint_kernel(monkeypatch):
+    import importlib
+
+    _adj = importlib.import_module("ssm_lfilter.kernels.lti_adjoint")  # the package exports the function
+    seen = _spy(monkeypatch, _adj, "_lti_adjoint_kernel")
+    monkeypatch.delenv("SSM_LFILTER_LANE_LOADS", raising=False)
+    x, b, a, head = single_pass_case(RNG, 2, 2, 0, 40, True, torch.float64)
+    kw = dict(block_size=8, lanes=2, window_tiles=2)
+    kern.lti_adjoint(x, x, x, b, a, 0, True, 3, 2, lane_loads=True, **kw)
+    kern.lti_adjoint(x, x, x, b, a, 0, True, 3, 2, **kw)
+    assert seen == [(True, 1), (False, 1)]
