@@ -1,4 +1,4 @@
-"""Lane loads in the single-pass LTI forward (``kernels/_lane_tiles.py``, ``lane_loads=``).
+"""Lane loads in the single-pass LTI kernels, forward and backward (``kernels/_lane_tiles.py``, ``lane_loads=``).
 
 With lane loads every thread loads and stores its own lane's run in 16-byte vectors and the pieces are
 joined into the bit-shaped tile in registers, instead of one coalesced tile load whose layout changes
