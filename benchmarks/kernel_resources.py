@@ -259,6 +259,8 @@ def _cases():
             torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), 3, 2)),
         ("time_varying N=2, 8 x 2^20", lambda: K.time_varying(torch.empty(8, 1 << 20, **meta),
                                                               torch.empty(8, 1 << 20, 2, **meta))),
+        ("lane loads time_varying N=2, 8 x 2^20", lambda: K.time_varying(
+            torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 2, **meta), lane_loads=True)),
         ("timed time_varying N=2, 8 x 2^20", lambda: K.time_varying(torch.empty(8, 1 << 20, **meta),
                                                                     torch.empty(8, 1 << 20, 2, **meta), clock=clock())),
         ("timed time_varying_adjoint N=2 (du, da), 8 x 2^20", lambda: K.time_varying_adjoint(

@@ -21,7 +21,8 @@
   ``0`` launches them uncapped. (The persistent launch's cap, ``persistent_max_registers``, belongs
   to that launch and stays under ``SSM_LFILTER_PERSISTENT``.) Not yet timed on a GPU: the switch lets one run time both.
 - ``SSM_LFILTER_LANE_LOADS`` (default off): the single-pass LTI forward and backward (and the
-  cascades') load and store each lane's run in 16-byte vectors from the thread that runs the lane
+  cascades'), and the time-varying forward at orders 1-2, load and store each lane's run in 16-byte
+  vectors from the thread that runs the lane
   (``kernels/_lane_tiles.py``) instead of a coalesced tile whose layout changes through shared
   memory: fewer instructions and no barriers (sm_90), half-used sectors per load instruction. Not yet
   timed on a GPU.

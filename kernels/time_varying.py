@@ -59,9 +59,11 @@ import triton.language as tl
 
 from ._affine import apply_affine, scan_affine
 from ._bits import from_bits, to_bits
+from ._lane_tiles import load_lanes, store_lanes
 from ._clock import prepare_clock, stamp, stamp_end, stamp_start, stamp_tile, stamp_value
 from ._lookback import check_tiles, publish, take_ticket, wait_flags
 from ._lookback import window as _window
+from ._variants import lane_loads as _use_lane_loads
 from ._variants import register_cap as _register_cap
 from ._variants import single_pass as _single_pass
 from ._variants import tile_io as _tile_io
@@ -785,6 +787,7 @@ def tv_single_pass_kernel(
     stride_zr, stride_zt, stride_dr, stride_dt, stride_dn,
     N: tl.constexpr, NP: tl.constexpr, KB: tl.constexpr, LOG: tl.constexpr, BLOCK: tl.constexpr,
     W: tl.constexpr, ACC: tl.constexpr, ADJOINT: tl.constexpr, DA: tl.constexpr, TIMED: tl.constexpr = False,
+    LANE_LOADS: tl.constexpr = False, V: tl.constexpr = 2,
 ):
     """One program per tile of ``BLOCK`` chunks (lanes) of ``L = 2^LOG`` steps of one row, in ticket
     order (tile ``c = ticket // R``, row ``ticket % R``: the rows advance together). Layouts:
@@ -795,7 +798,11 @@ def tv_single_pass_kernel(
     (see ``time_varying_adjoint``): processing step ``p`` is memory time ``n = T-1-p``; the
     coefficient of lag ``k`` at step ``p`` is ``a[n+k, k-1]`` (a skewed load of the ``a`` tile); ``y``
     receives ``v = du`` and ``da[n, k-1] = -v[n] z[n-k]`` is formed from the tile in registers.
-    ``TIMED``: a row of clock stamps a ticket in ``clk`` (``_clock.py``)."""
+    ``TIMED``: a row of clock stamps a ticket in ``clk`` (``_clock.py``). ``LANE_LOADS`` (the forward,
+    unit-stride ``u`` and ``y``, ``a`` rows of ``T * N`` contiguous coefficients, ``N`` 1 or 2):
+    every thread loads its lane's ``u`` and ``a`` runs and stores its ``y`` run in vectors of ``2^V``
+    elements (``_lane_tiles.py``) instead of the coalesced tiles, their 64-bit element addresses and
+    their layout change through shared memory."""
     L: tl.constexpr = 1 << LOG
     NS: tl.constexpr = 1 << KB  # coefficient columns per step in the a tile (N padded to 1, 2, 4)
     i_tk = take_ticket(flags_ptr + 2 * R * n_tiles)
@@ -806,29 +813,40 @@ def tv_single_pass_kernel(
     o_l = tl.arange(0, BLOCK)
     o_t0 = (i_c * BLOCK + o_l) * L  # first step of every lane (int64)
 
-    # ---- 1. the tile, loaded once and coalesced: u [BLOCK, L], a [BLOCK, L * NS] (column n * NS + k)
-    o_n = tl.arange(0, L)
-    o_tn = o_t0[:, None] + o_n[None, :]
-    m_n = o_tn < T
-    b_u = tl.load(u_ptr + i_r * stride_ur + _sp_time(o_tn, T, ADJOINT) * stride_ut, mask=m_n, other=0.)
-    if TIMED:
-        stamp_start(clk, i_tk, o_l)
-    o_q = tl.arange(0, L * NS)
-    o_k = o_q % NS
-    o_ta = o_t0[:, None] + (o_q // NS)[None, :]
-    if ADJOINT:
-        # lag k = o_k + 1 at step p reads a[n + k, k - 1] (n = T-1-p); zero where n + k > T - 1
-        b_at = tl.load(a_ptr + i_r * stride_ar + (T - o_ta + o_k[None, :]) * stride_at + o_k[None, :] * stride_an,
-                       mask=(o_ta < T) & (o_k < N)[None, :] & (o_ta > o_k[None, :]), other=0.)
+    if LANE_LOADS:
+        # ---- 1. the tile lane by lane: u's run [L] and a's [L * NS] (element n * NS + k) in one thread
+        i_l0 = i_c * (BLOCK * L)
+        b_ut = load_lanes(u_ptr + i_r * stride_ur, i_l0, T, u_ptr.dtype.element_ty, 0, LOG, V, L, BLOCK, False)
+        if TIMED:
+            stamp_start(clk, i_tk, o_l)
+        b_at = load_lanes(a_ptr + i_r * stride_ar, i_l0 * NS, T * NS, a_ptr.dtype.element_ty, 0, LOG + KB, V,
+                          L * NS, BLOCK, False)
+        if TIMED:
+            stamp_tile(clk, i_tk, 3, from_bits(b_ut, LOG, BLOCK), o_l)
     else:
-        b_at = tl.load(a_ptr + i_r * stride_ar + o_ta * stride_at + o_k[None, :] * stride_an,
-                       mask=(o_ta < T) & (o_k < N)[None, :], other=0.)
-    # column n * NS + k: its KB low bits are k, its LOG high bits the step, so the first LOG splits
-    # walk the steps and each leaf is one step's [BLOCK, 2, ..., 2] (KB twos) coefficients
-    if TIMED:  # the u tile in registers (its a tile's loads were issued with it)
-        stamp_tile(clk, i_tk, 3, b_u, o_l)
-    b_ut = to_bits(b_u, LOG, BLOCK)
-    b_at = to_bits(b_at, LOG + KB, BLOCK)
+        # ---- 1. the tile, loaded once and coalesced: u [BLOCK, L], a [BLOCK, L * NS] (column n * NS + k)
+        o_n = tl.arange(0, L)
+        o_tn = o_t0[:, None] + o_n[None, :]
+        m_n = o_tn < T
+        b_u = tl.load(u_ptr + i_r * stride_ur + _sp_time(o_tn, T, ADJOINT) * stride_ut, mask=m_n, other=0.)
+        if TIMED:
+            stamp_start(clk, i_tk, o_l)
+        o_q = tl.arange(0, L * NS)
+        o_k = o_q % NS
+        o_ta = o_t0[:, None] + (o_q // NS)[None, :]
+        if ADJOINT:
+            # lag k = o_k + 1 at step p reads a[n + k, k - 1] (n = T-1-p); zero where n + k > T - 1
+            b_at = tl.load(a_ptr + i_r * stride_ar + (T - o_ta + o_k[None, :]) * stride_at + o_k[None, :] * stride_an,
+                           mask=(o_ta < T) & (o_k < N)[None, :] & (o_ta > o_k[None, :]), other=0.)
+        else:
+            b_at = tl.load(a_ptr + i_r * stride_ar + o_ta * stride_at + o_k[None, :] * stride_an,
+                           mask=(o_ta < T) & (o_k < N)[None, :], other=0.)
+        # column n * NS + k: its KB low bits are k, its LOG high bits the step, so the first LOG splits
+        # walk the steps and each leaf is one step's [BLOCK, 2, ..., 2] (KB twos) coefficients
+        if TIMED:  # the u tile in registers (its a tile's loads were issued with it)
+            stamp_tile(clk, i_tk, 3, b_u, o_l)
+        b_ut = to_bits(b_u, LOG, BLOCK)
+        b_at = to_bits(b_at, LOG + KB, BLOCK)
     # (steps past T are zero-input, zero-coefficient steps: they only move states no one reads)
 
     b_yt, _, _, _, _ = _sp_section(b_ut, b_at, agg_ptr + i_r * n_tiles * 20, inc_ptr + i_r * n_tiles * 4, p_fa,
@@ -838,16 +856,19 @@ def tv_single_pass_kernel(
     # launcher's contiguous tensor: in-tile offsets < BLOCK * L): keeping the int64 [BLOCK, L] offsets
     # of the loads alive across the look-back cost ~2 registers per step.
     i_y0 = i_c * (BLOCK * L)
-    o_y = (o_l * L)[:, None] + o_n[None, :]
-    b_y = from_bits(b_yt, LOG, BLOCK)
-    if ADJOINT:
+    o_y = (o_l * L)[:, None] + tl.arange(0, L)[None, :]
+    if LANE_LOADS:
+        store_lanes(y_ptr + i_r * stride_yr, i_y0, T, b_yt, 0, LOG, V, L, BLOCK, False)
+    elif ADJOINT:
+        b_y = from_bits(b_yt, LOG, BLOCK)
         # processing step i_y0 + o_y is memory time T-1-i_y0-o_y: a reversed tile, never copied
         tl.store(y_ptr + i_r * stride_yr + (T - 1 - i_y0) * stride_yt - o_y * stride_yt, b_y, mask=o_y < T - i_y0)
         if DA:
             _sp_coefficient_grads(z_ptr + i_r * stride_zr, da_ptr + i_r * stride_dr, b_y, i_y0, T,
                                   stride_zt, stride_dt, stride_dn, N, NS, L, BLOCK, ACC)
     else:
-        tl.store(y_ptr + i_r * stride_yr + i_y0 * stride_yt + o_y * stride_yt, b_y, mask=o_y < T - i_y0)
+        tl.store(y_ptr + i_r * stride_yr + i_y0 * stride_yt + o_y * stride_yt, from_bits(b_yt, LOG, BLOCK),
+                 mask=o_y < T - i_y0)
     if TIMED:
         stamp_end(clk, i_tk, o_l)
 
@@ -902,12 +923,15 @@ def adjoint_max_registers(N: int, acc_dtype: torch.dtype, L: int, BLOCK: int, re
 
 
 def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret, adjoint=False, z=None,
-                              da=None, clock=None, register_cap=None):
+                              da=None, clock=None, register_cap=None, lane_loads=None):
     """Launch ``tv_single_pass_kernel`` (``1 <= N <= 4``, ``L`` a power of two <= 64) into ``y``.
     ``u [R, T]`` and ``a [R, T, N]`` (possibly stride-0 rows) are already in the output dtype.
     ``adjoint``: the backward (``time_varying_adjoint``), with ``z [R, T]`` and ``da [R, T, N]`` for the
     coefficient gradients (``da`` None: none). ``clock``: every tile's clock stamps (``_clock.py``).
-    ``register_cap``: whether a backward launch takes ``adjoint_max_registers`` (None: the default)."""
+    ``register_cap``: whether a backward launch takes ``adjoint_max_registers`` (None: the default).
+    ``lane_loads``: a forward launch with unit-stride ``u`` and ``y`` and rows of contiguous ``a``
+    (``N`` 1 or 2) loads and stores lane by lane (``_lane_tiles.py``; None:
+    ``SSM_LFILTER_LANE_LOADS``, off unless "1"); the same bits."""
     R, T = u.shape
     N = a.shape[2]
     KB = 0 if N == 1 else (1 if N == 2 else 2)  # a tile columns per step: N padded to 2^KB
@@ -923,12 +947,16 @@ def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, i
     dd = da if da is not None else y[:, :, None]
     timed = prepare_clock(clock, R * n_tiles, 1, "time_varying")
     cap = adjoint_max_registers(N, acc_dtype, L, BLOCK, register_cap) if adjoint else None
+    # orders 1-2 only: at order 4 (float64 accumulation, 255 registers) a row of 2^24 spilled 96 bytes
+    lanes_io = (_use_lane_loads(lane_loads) and not adjoint and N <= 2 and u.stride(1) == 1
+                and y.stride(1) == 1 and a.stride(1) == N and (N == 1 or a.stride(2) == 1))
     tv_single_pass_kernel[(R * n_tiles,)](
         u, a, y, agg, inc, flags, zz, dd, clock if timed else flags, R, T, n_tiles,
         u.stride(0), u.stride(1), a.stride(0), a.stride(1), a.stride(2), y.stride(0), y.stride(1),
         zz.stride(0), zz.stride(1), dd.stride(0), dd.stride(1), dd.stride(2),
         N=N, NP=1 << KB, KB=KB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC, ADJOINT=adjoint, DA=da is not None,
-        TIMED=timed, num_warps=max(1, min(4, BLOCK // 32)), **register_cap_option(cap),
+        TIMED=timed, LANE_LOADS=lanes_io, V=(16 // y.element_size()).bit_length() - 1,
+        num_warps=max(1, min(4, BLOCK // 32)), **register_cap_option(cap),
     )
     return y
 
@@ -1045,7 +1073,7 @@ def _time_varying_multi_pass(u, a, y, block_size, coalesced, ACC, acc_dtype, int
 
 
 def run_passes(op, u, a, y, block_size, accumulate_fp64, single_pass, coalesced, lanes, window_tiles, clock,
-               register_cap=None, z=None, da=None):
+               register_cap=None, z=None, da=None, lane_loads=None):
     """Fill ``y [R, T]`` from ``u [R, T]`` and ``a [R, T, N]`` (``1 <= N <= 16``, already in ``y``'s dtype,
     possibly stride-0 rows or time) with the single pass where it runs (``1 <= N <= 4``, a power-of-two
     chunk, not switched off), else the passes: the forward, or with ``z`` the adjoint (``da``: its
@@ -1058,7 +1086,8 @@ def run_passes(op, u, a, y, block_size, accumulate_fp64, single_pass, coalesced,
     L = single_pass_chunk(N, T, block_size) if N <= 4 and _single_pass(single_pass, "time_varying") else 0
     if L:
         return _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, interpret,
-                                         adjoint=z is not None, z=z, da=da, clock=clock, register_cap=register_cap)
+                                         adjoint=z is not None, z=z, da=da, clock=clock, register_cap=register_cap,
+                                         lane_loads=lane_loads)
     if clock is not None:
         raise ValueError(f"{op}: expected a filter the single-pass kernel runs with clock (1 <= N <= 4, "
                          f"a power-of-two chunk <= 64), got N={N}, block_size={block_size}")
@@ -1068,7 +1097,8 @@ def run_passes(op, u, a, y, block_size, accumulate_fp64, single_pass, coalesced,
 def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = None,
                  accumulate_fp64: bool | None = None, coalesced: bool | None = None,
                  single_pass: bool | None = None, lanes: int | None = None,
-                 window_tiles: int | None = None, clock: torch.Tensor | None = None) -> torch.Tensor:
+                 window_tiles: int | None = None, clock: torch.Tensor | None = None,
+                 lane_loads: bool | None = None) -> torch.Tensor:
     """Time-varying all-pole filter ``y[n] = u[n] - sum_{k=1..N} a[n, k-1] y[n-k]`` from rest.
 
     Args:
@@ -1098,6 +1128,9 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
             Both exist so tests can cross many tiles and window links on short signals.
         clock: the single pass's clock stamps, a row a tile (an int64 CUDA tensor, resized; a
             diagnostic, ``_clock.py``; a ValueError where the single pass does not run).
+        lane_loads: the single pass loads ``u`` and ``a`` and stores ``y`` lane by lane
+            (``_lane_tiles.py``) where ``a``'s rows are contiguous and ``N`` is 1 or 2; the same
+            bits. None (default) reads ``SSM_LFILTER_LANE_LOADS`` (off unless "1").
 
     Returns:
         ``y [R, T]`` contiguous, dtype ``promote_types(u.dtype, a.dtype)`` (float32 or float64),
@@ -1132,4 +1165,4 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
     a = a.to(dtype).expand(R, T, N)
 
     return run_passes("time_varying", u, a, y, block_size, accumulate_fp64, single_pass, coalesced, lanes,
-                      window_tiles, clock)
+                      window_tiles, clock, lane_loads=lane_loads)

@@ -192,3 +192,44 @@ def test_the_flag_reaches_the_adjoint_kernel(monkeypatch):
     kern.lti_adjoint(x, x, x, b, a, 0, True, 3, 2, lane_loads=True, **kw)
     kern.lti_adjoint(x, x, x, b, a, 0, True, 3, 2, **kw)
     assert seen == [(True, 1), (False, 1)]
+
+
+@pytest.mark.parametrize("N,T,dtype,shared", [(1, 300, torch.float32, False), (2, 203, torch.float32, True),
+                                               (2, 1, torch.float32, False), (2, 160, torch.float64, False),
+                                               (4, 97, torch.float32, False)])
+def test_time_varying_bitwise_equal(N, T, dtype, shared):
+    """The time-varying single pass with ``u``, ``a`` and ``y`` moved lane by lane (orders 1-2; order 4
+    runs the coalesced tiles either way): the same bits, rows ending inside a tile included."""
+    u = torch.tensor(RNG.standard_normal((3, T)), dtype=dtype)
+    a = torch.tensor(0.3 * RNG.standard_normal((1 if shared else 3, T, N)), dtype=dtype)
+    kw = dict(single_pass=True, block_size=8, lanes=2, window_tiles=2)
+    _assert_same([kern.time_varying(u, a, lane_loads=True, **kw)], [kern.time_varying(u, a, lane_loads=False, **kw)])
+
+
+def test_time_varying_takes_lane_loads_where_they_apply(monkeypatch):
+    """Orders 1-2 with unit-stride rows compile with ``LANE_LOADS``; order 4, a strided ``u`` and the
+    backward do not."""
+    import importlib
+
+    _tv = importlib.import_module("ssm_lfilter.kernels.time_varying")
+    seen = _spy(monkeypatch, _tv, "tv_single_pass_kernel")
+    u = torch.tensor(RNG.standard_normal((2, 64)), dtype=torch.float32)
+    a2, a4 = 0.3 * torch.randn(2, 64, 2), 0.1 * torch.randn(2, 64, 4)
+    kw = dict(single_pass=True, block_size=8, lanes=2, window_tiles=2, lane_loads=True)
+    kern.time_varying(u, a2, **kw)
+    kern.time_varying(u, a4, **kw)
+    kern.time_varying(torch.randn(64, 2).t(), a2, **kw)  # u with time stride 2
+    monkeypatch.setenv("SSM_LFILTER_LANE_LOADS", "1")
+    kern.time_varying_adjoint(u, a2, u, True, single_pass=True, block_size=8, lanes=2, window_tiles=2)
+    assert [flag for flag, _ in seen] == [True, False, False, False]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("R,T,N", [(8, 1 << 20, 2), (1, (1 << 24) + 17, 2), (4096, 4096, 1)])
+def test_gpu_time_varying_lane_loads_match(R, T, N):
+    """The time-varying single pass at real sizes, compiled: the same bits lane by lane."""
+    u = torch.randn(R, T, device="cuda")
+    a = 0.5 * torch.rand(R, T, N, device="cuda") / N
+    y = kern.time_varying(u, a, lane_loads=True)
+    assert torch.equal(y, kern.time_varying(u, a, lane_loads=False))
+    assert torch.isfinite(y).all()
