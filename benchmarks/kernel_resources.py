@@ -224,6 +224,7 @@ def _cases():
         ("lane loads lti N=1 M=1, 32 x 2^20", lti(32, 1 << 20, 1, 1, lane_loads=True)),
         ("lane loads lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, lane_loads=True)),
         ("lane loads lti N=4 M=4, 32 x 2^20", lti(32, 1 << 20, 4, 4, lane_loads=True)),
+        ("lane loads timed lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, lane_loads=True, clock=clock())),
         ("lane loads lti_adjoint N=2 M=2 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 2, 2, lane_loads=True)),
         ("lane loads lti_adjoint N=4 M=4 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 4, 4, lane_loads=True)),
         ("lane loads sos 8 biquads, 32 x 2^20", lambda: K.sos(

@@ -448,7 +448,7 @@ def _row_tile(p_t, i_tk, R, T, s_r, o_n, REVERSE: tl.constexpr):
 
 @triton.jit
 def _forward_tile(
-    x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, b_xr,
+    x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, o_n,
     T, K, R, n_tiles, KT,
     s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
@@ -456,15 +456,24 @@ def _forward_tile(
     LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
     USE_TABLE: tl.constexpr, TIMED: tl.constexpr, LANE_LOADS: tl.constexpr, V: tl.constexpr,
 ):
-    """Everything a program does for the tile of ticket ``i_tk`` whose input ``b_xr`` (``_row_tile``)
-    it has loaded: every section's steps 1-4, then the output tile's store. ``TIMED``: ticket
-    ``i_tk``'s row of ``clk`` gets its stamps (``_clock.py``; one section). ``LANE_LOADS``: ``b_xr`` is
-    unused; the tile is loaded and stored lane by lane in vectors of ``2^V`` (``_lane_tiles.py``)."""
+    """Everything a program does for the tile of ticket ``i_tk`` (``o_n``: the ``(BLOCK, C)`` offsets
+    ``lane * C + column``): its input tile's load, every section's steps 1-4, then the output tile's
+    store. ``TIMED``: ticket ``i_tk``'s row of ``clk`` gets its stamps (``_clock.py``; one section).
+    ``LANE_LOADS``: the tile is loaded and stored lane by lane in vectors of ``2^V`` (``_lane_tiles.py``)."""
     i_c = i_tk // R  # tiles of all rows advance together
     o_l = tl.arange(0, BLOCK)
-    if TIMED:
-        stamp_start(clk, i_tk, o_l)
-        stamp_tile(clk, i_tk, 3, b_xr, o_l)
+    if LANE_LOADS:
+        b_xt = load_lanes(x + (i_tk % R) * s_xr, i_c * BLOCK * C, T, y.dtype.element_ty, 0, LOG, V, C, BLOCK,
+                          REVERSE)
+        if TIMED:
+            stamp_start(clk, i_tk, o_l)
+            stamp_tile(clk, i_tk, 3, _from_bits(b_xt, LOG, BLOCK), o_l)
+    else:
+        b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, REVERSE)
+        if TIMED:
+            stamp_start(clk, i_tk, o_l)
+            stamp_tile(clk, i_tk, 3, b_xr, o_l)
+        b_xt = _to_bits(b_xr.to(y.dtype.element_ty), LOG, BLOCK)
     i_r = i_tk % R + 0 * o_l.to(tl.int64)  # per lane (all equal), as the shared jit helpers expect
     i_row = i_tk % R
     i_t0 = (i_c * BLOCK + o_l.to(tl.int64)) * C
@@ -477,13 +486,8 @@ def _forward_tile(
     # last tile needs masks: compiled for sm_90, a [BLOCK, C] block of int64 indices and masks kept
     # ~100 more registers a thread alive through the whole pass.
     i_tile = i_c * BLOCK * C  # first step of the tile
-    o_n = tl.arange(0, BLOCK)[:, None] * C + tl.arange(0, C)[None, :]
     o_m = _tile_steps(o_n, REVERSE)  # each element's step (columns reversed when REVERSE)
     n_left = T - i_tile
-    if LANE_LOADS:
-        b_xt = load_lanes(x + i_row * s_xr, i_tile, T, y.dtype.element_ty, 0, LOG, V, C, BLOCK, REVERSE)
-    else:
-        b_xt = _to_bits(b_xr.to(y.dtype.element_ty), LOG, BLOCK)
     if HAS_HEAD:
         # head[n] enters at processing step n (also when REVERSE); zero from K on
         b_ht = _to_bits(tl.load(head + i_row * s_hr + i_tile + o_m, mask=o_m < K - i_tile, other=0.0), LOG, BLOCK)
@@ -569,11 +573,7 @@ def _lti_single_pass_kernel(
                 i_n0 = T - 1 - i_n0
             p_touch = x + (i_nt % R) * s_xr + i_n0
             b_touch = tl.load(p_touch)
-            if LANE_LOADS:
-                b_xr = 0.0  # unused: _forward_tile loads the lanes itself
-            else:
-                b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, REVERSE)
-            _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, b_xr, T, K, R, n_tiles,
+            _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, o_n, T, K, R, n_tiles,
                           KT, s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
                           S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
                           STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V)
@@ -582,11 +582,7 @@ def _lti_single_pass_kernel(
             tl.store(p_touch, b_touch, mask=i_nx < 0)
             i_tk = i_nx
     else:
-        if LANE_LOADS:
-            b_xr = 0.0  # unused: _forward_tile loads the lanes itself
-        else:
-            b_xr = _row_tile(x, i_tk, R, T, s_xr, o_n, REVERSE)
-        _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, b_xr, T, K, R, n_tiles,
+        _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, o_n, T, K, R, n_tiles,
                       KT, s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
                       S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
                       STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V)

@@ -133,6 +133,9 @@ def test_lane_loads_compile_to_fewer_instructions_without_a_spill(rows):
         lane, tile = row(f"lane loads lti N={n} M={n}, 32 x 2^20"), row(f"lti N={n} M={n}, 32 x 2^20")
         assert lane["spill"] == 0 and lane["regs"] <= regs and lane["warps_per_sm"] >= warps, lane
         assert lane["instrs"] < tile["instrs"], (lane, tile)
+    # with the clock stamps too (the stamp of the loaded tile once took a placeholder and failed to compile)
+    lane = row("lane loads timed lti N=2 M=2, 32 x 2^20")
+    assert lane["spill"] == 0 and lane["regs"] <= 128, lane
     lane, tile = row("lane loads sos 8 biquads, 32 x 2^20"), row("sos 8 biquads, 32 x 2^20")
     assert lane["spill"] == 0 and lane["regs"] <= 128 and lane["instrs"] < tile["instrs"], (lane, tile)
     # the backward's g, x, y tiles and dx: fewer registers too (order 2: 96 against 128); the
