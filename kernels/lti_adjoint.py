@@ -44,15 +44,16 @@ import triton.language as tl
 
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
-from ._lane_tiles import load_lanes, store_lanes
+from ._lane_tiles import load_lanes
 from ._clock import prepare_clock, stamp_end, stamp_start, stamp_tile
-from ._host import register_cap_option
+from ._host import register_cap_option, vector_log2
 from ._lookback import check_tiles, take_ticket
 from ._variants import lane_loads as _use_lane_loads
 from ._variants import register_cap as _register_cap
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
-from .lti_single_pass import _load_tile, _section_pass, _store_tile, _tile_steps, lookback_setup, power_table_setup
+from .lti_single_pass import (_load_tile, _load_tile_bits, _section_pass, _store_tile_bits, _tile_steps, lookback_setup,
+                              power_table_setup)
 
 __all__ = ["lti_adjoint", "fused_adjoint_applies"]
 
@@ -196,10 +197,7 @@ def _lti_adjoint_kernel(
         b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(b + i_r * s_br + i_s * s_bs, s_bk, m_1, M, BLOCK)
         if NB > 0:
             p_xs = x + i_s64 * s_xs + i_row * s_xr
-            if LANE_LOADS:
-                b_xt = load_lanes(p_xs, i_tile, T, x.dtype.element_ty, 0, LOG, V, C, BLOCK, REVERSE)
-            else:
-                b_xt = _to_bits(_load_tile(p_xs, i_tile, T, o_n, REVERSE), LOG, BLOCK)
+            b_xt = _load_tile_bits(p_xs, i_tile, T, o_n, x.dtype.element_ty, LOG, V, REVERSE, LANE_LOADS)
         else:
             b_xt = b_vt  # never read
         if NA > 0:
@@ -207,10 +205,7 @@ def _lti_adjoint_kernel(
                 p_ys = y + i_row * s_yr
             else:
                 p_ys = x + (i_s64 + 1) * s_xs + i_row * s_xr
-            if LANE_LOADS:
-                b_yt = load_lanes(p_ys, i_tile, T, x.dtype.element_ty, 0, LOG, V, C, BLOCK, REVERSE)
-            else:
-                b_yt = _to_bits(_load_tile(p_ys, i_tile, T, o_n, REVERSE), LOG, BLOCK)
+            b_yt = _load_tile_bits(p_ys, i_tile, T, o_n, x.dtype.element_ty, LOG, V, REVERSE, LANE_LOADS)
         else:
             b_yt = b_vt  # never read
         b_gt, _, _, _, _, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
@@ -231,10 +226,7 @@ def _lti_adjoint_kernel(
             tl.store(vh + i_row * s_vr + i_s * s_vs + (n_left - 1 - o_m), _from_bits(b_vt, LOG, BLOCK),
                      mask=(o_m < n_left) & (n_left - 1 - o_m < K))
     if HAS_DX:
-        if LANE_LOADS:
-            store_lanes(dx + i_row * s_dr, i_tile, T, b_gt, 0, LOG, V, C, BLOCK, REVERSE)
-        else:
-            _store_tile(dx + i_row * s_dr, i_tile, T, _from_bits(b_gt, LOG, BLOCK), o_n, REVERSE)
+        _store_tile_bits(dx + i_row * s_dr, i_tile, T, b_gt, o_n, LOG, V, REVERSE, LANE_LOADS)
     if TIMED:
         stamp_end(clk, i_tk, o_l)
 
@@ -291,7 +283,7 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
         HAS_ENDS=KT > 0,
         BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
         REVERSE=reverse, USE_TABLE=pw is not None, TIMED=timed, LANE_LOADS=_use_lane_loads(lane_loads),
-        V=(16 // dx.element_size()).bit_length() - 1, num_warps=max(1, min(4, BLOCK // 32)),
+        V=vector_log2(dx.element_size()), num_warps=max(1, min(4, BLOCK // 32)),
         **register_cap_option(cap))
     return part.sum(1)  # a fixed-order reduction over the tiles
 

@@ -43,7 +43,7 @@ from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
 from ._lane_tiles import load_lanes, store_lanes
 from .lti import _fir_coefficients, _input_halo, _lti_cols, _pole_taps
-from ._host import cdiv, next_pow2, register_cap_option
+from ._host import cdiv, next_pow2, register_cap_option, vector_log2
 from ._variants import lane_loads as _use_lane_loads
 from ._variants import persistent as _use_persistent
 from ._variants import power_table as _use_power_table
@@ -440,6 +440,28 @@ def _store_tile(p_row, i_tile, T, t, o_n, REVERSE: tl.constexpr):
 
 
 @triton.jit
+def _load_tile_bits(p_row, i_tile, T, o_n, DTYPE: tl.constexpr, LOG: tl.constexpr, V: tl.constexpr,
+                    REVERSE: tl.constexpr, LANE_LOADS: tl.constexpr):
+    """The bit-shaped ``(BLOCK, C)`` tile ``_load_tile`` loads, as ``DTYPE``: coalesced, or with
+    ``LANE_LOADS`` lane by lane in vectors of ``2^V`` (``_lane_tiles.py``)."""
+    if LANE_LOADS:
+        t = load_lanes(p_row, i_tile, T, DTYPE, 0, LOG, V, o_n.shape[1], o_n.shape[0], REVERSE)
+    else:
+        t = _to_bits(_load_tile(p_row, i_tile, T, o_n, REVERSE).to(DTYPE), LOG, o_n.shape[0])
+    return t
+
+
+@triton.jit
+def _store_tile_bits(p_row, i_tile, T, t, o_n, LOG: tl.constexpr, V: tl.constexpr, REVERSE: tl.constexpr,
+                     LANE_LOADS: tl.constexpr):
+    """Store the bit-shaped tile ``t`` where ``_load_tile_bits`` loads it, in the same layout."""
+    if LANE_LOADS:
+        store_lanes(p_row, i_tile, T, t, 0, LOG, V, o_n.shape[1], o_n.shape[0], REVERSE)
+    else:
+        _store_tile(p_row, i_tile, T, _from_bits(t, LOG, o_n.shape[0]), o_n, REVERSE)
+
+
+@triton.jit
 def _row_tile(p_t, i_tk, R, T, s_r, o_n, REVERSE: tl.constexpr):
     """The ``(BLOCK, C)`` tile of ticket ``i_tk`` (tile ``i_tk // R`` of row ``i_tk % R``) of a
     unit-stride ``[R, T]`` tensor ``p_t``."""
@@ -498,12 +520,8 @@ def _forward_tile(
     b_h1, b_h2, b_h3, b_h4 = _input_halo(p_x, i_t0, s_xt, m_g, T, M, BLOCK, REVERSE)
     for i_s in range(S):
         if STORE_INTER:
-            if LANE_LOADS:
-                store_lanes(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, b_xt, 0, LOG, V, C, BLOCK,
-                            REVERSE)
-            else:
-                _store_tile(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, _from_bits(b_xt, LOG, BLOCK),
-                            o_n, REVERSE)
+            _store_tile_bits(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, b_xt, o_n, LOG, V, REVERSE,
+                             LANE_LOADS)
         if HAS_HEAD and S > 1:
             # this section's head (zero from K on: only a row's first tile reads memory)
             b_ht = _to_bits(tl.load(head + i_row * s_hr + i_s * s_hs + i_tile + o_m, mask=o_m < K - i_tile,
@@ -525,10 +543,7 @@ def _forward_tile(
                 i_e = i_tile + o_m - (T - KT)
                 tl.store(ends + (i_s * R + i_row) * KT + i_e, _from_bits(b_xt, LOG, BLOCK),
                          mask=(i_e >= 0) & (o_m < n_left))
-    if LANE_LOADS:
-        store_lanes(y + i_row * s_yr, i_tile, T, b_xt, 0, LOG, V, C, BLOCK, REVERSE)
-    else:
-        _store_tile(y + i_row * s_yr, i_tile, T, _from_bits(b_xt, LOG, BLOCK), o_n, REVERSE)
+    _store_tile_bits(y + i_row * s_yr, i_tile, T, b_xt, o_n, LOG, V, REVERSE, LANE_LOADS)
     if TIMED:
         stamp_end(clk, i_tk, o_l)
 
@@ -776,6 +791,6 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
         S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK,
         LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1, REVERSE=bool(reverse),
         STORE_INTER=store_inter, STORE_ENDS=KT > 0, USE_TABLE=pw is not None, PERSISTENT=persist, TIMED=timed,
-        LANE_LOADS=lanes_io, V=(16 // max(x.element_size(), y.element_size())).bit_length() - 1,
+        LANE_LOADS=lanes_io, V=vector_log2(max(x.element_size(), y.element_size())),
         num_warps=num_warps, **register_cap_option(cap))
     return y

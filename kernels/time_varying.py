@@ -67,7 +67,7 @@ from ._variants import lane_loads as _use_lane_loads
 from ._variants import register_cap as _register_cap
 from ._variants import single_pass as _single_pass
 from ._variants import tile_io as _tile_io
-from ._host import cdiv, next_pow2, register_cap_option
+from ._host import cdiv, next_pow2, register_cap_option, vector_log2
 
 
 __all__ = ["time_varying"]
@@ -955,7 +955,7 @@ def _time_varying_single_pass(u, a, y, L, lanes, window_tiles, ACC, acc_dtype, i
         u.stride(0), u.stride(1), a.stride(0), a.stride(1), a.stride(2), y.stride(0), y.stride(1),
         zz.stride(0), zz.stride(1), dd.stride(0), dd.stride(1), dd.stride(2),
         N=N, NP=1 << KB, KB=KB, LOG=L.bit_length() - 1, BLOCK=BLOCK, W=W, ACC=ACC, ADJOINT=adjoint, DA=da is not None,
-        TIMED=timed, LANE_LOADS=lanes_io, V=(16 // y.element_size()).bit_length() - 1,
+        TIMED=timed, LANE_LOADS=lanes_io, V=vector_log2(y.element_size()),
         num_warps=max(1, min(4, BLOCK // 32)), **register_cap_option(cap),
     )
     return y
