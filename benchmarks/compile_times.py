@@ -57,9 +57,7 @@ def _jit_key(fn, args: tuple, kwargs: dict, arch: int) -> tuple:
     two launches with one key are one compile."""
     from benchmarks import kernel_resources as KR
 
-    backend = KR.make_backend(KR.GPUTarget("cuda", arch, 32))
-    binder = KR.create_function_from_signature(fn.signature, fn.params, backend)
-    _, specialization, options = binder(*args, **kwargs)
+    _, _, (_, specialization, options) = KR.bind(fn, args, kwargs, arch)
     return (fn.__name__, fn.cache_key, str(specialization), str(options))
 
 

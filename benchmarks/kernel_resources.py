@@ -71,13 +71,18 @@ def capture(launch, skip: tuple[str, ...] = ("_power_table_kernel",)) -> list[tu
     return calls
 
 
-def _compile(fn: JITFunction, args: tuple, kwargs: dict, arch: int):
-    """The kernel Triton's JIT would build for these arguments at run time, for ``sm_<arch>``: its own
-    binder gives the specializations (alignment, divisibility by 16, integers equal to 1)."""
+def bind(fn: JITFunction, args: tuple, kwargs: dict, arch: int):
+    """``(target, backend, (bound, specialization, options))``: Triton's own binder on these arguments for
+    ``sm_<arch>``, the specializations its JIT gives them at run time (alignment, divisibility by 16,
+    integers equal to 1) and so the key it caches a compile under."""
     target = GPUTarget("cuda", arch, 32)
     backend = make_backend(target)
-    binder = create_function_from_signature(fn.signature, fn.params, backend)
-    bound, specialization, options = binder(*args, **kwargs)
+    return target, backend, create_function_from_signature(fn.signature, fn.params, backend)(*args, **kwargs)
+
+
+def _compile(fn: JITFunction, args: tuple, kwargs: dict, arch: int):
+    """The kernel Triton's JIT would build for these arguments at run time, for ``sm_<arch>``."""
+    target, backend, (bound, specialization, options) = bind(fn, args, kwargs, arch)
     options, signature, constexprs, attrs = fn._pack_args(backend, kwargs, bound, specialization, options)
     return triton.compile(ASTSource(fn, signature, constexprs, attrs), target=target, options=options.__dict__)
 
