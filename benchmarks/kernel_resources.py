@@ -207,16 +207,19 @@ def _cases():
     def clock():  # the clock stamps' buffer (kernels/_clock.py), resized by the launcher
         return torch.empty(0, dtype=torch.int64, device="meta")
 
-    def tv_sos(R, T, S, inter=False, **kw):
-        sos = torch.empty(1, T, S, 6, **meta)  # b and a as views of one normalized sos tensor, as the glue passes
+    def tv_sos(R, T, S, inter=False, monic=False, **kw):
+        # b and a as views of one sos tensor, as the glue passes them: raw, a0 first in a (monic: the
+        # normalized sections, a from a1)
+        sos = torch.empty(1, T, S, 6, **meta)
         sections = torch.empty(S, R, T, **meta) if inter else None
-        return lambda: K.tv_sos(torch.empty(R, T, **meta), sos[..., :3], sos[..., 4:], sections=sections, **kw)
+        return lambda: K.tv_sos(torch.empty(R, T, **meta), sos[..., :3], sos[..., 4:] if monic else sos[..., 3:],
+                                sections=sections, monic=monic, **kw)
 
-    def tv_sos_adjoint(R, T, S, dtype=torch.float32, **kw):  # per-row sections, every gradient
+    def tv_sos_adjoint(R, T, S, dtype=torch.float32, monic=False, **kw):  # per-row sections, every gradient
         m = dict(device="meta", dtype=dtype)
         sos = torch.empty(R, T, S, 6, **m)
-        return lambda: K.tv_sos_adjoint(torch.empty(R, T, **m), torch.empty(R, T, **m), sos[..., :3], sos[..., 4:],
-                                        **kw)
+        return lambda: K.tv_sos_adjoint(torch.empty(R, T, **m), torch.empty(R, T, **m), sos[..., :3],
+                                        sos[..., 4:] if monic else sos[..., 3:], monic=monic, **kw)
 
     cases = [(f"lti N={n} M={n}, 32 x 2^20", lti(32, 1 << 20, n, n)) for n in (1, 2, 3, 4)]
     cases += [
@@ -282,14 +285,26 @@ def _cases():
         ("tv_sos 8 biquads, 8 x 2^20", tv_sos(8, 1 << 20, 8)),
         ("tv_sos 8 biquads, 8 x 2^20, C=8", tv_sos(8, 1 << 20, 8, block_size=8)),
         ("tv_sos one section (time_varying_lfilter, per-sample b), 8 x 2^20", lambda: K.tv_sos(
-            torch.empty(8, 1 << 20, **meta), torch.empty(1, 1 << 20, 3, **meta)[:, :, None],
-            torch.empty(1, 1 << 20, 2, **meta)[:, :, None])),
+            torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 3, **meta)[:, :, None],
+            torch.empty(8, 1 << 20, 3, **meta)[:, :, None], monic=False)),
+        ("tv_sos_adjoint one section (time_varying_lfilter, per-sample b), 8 x 2^20", lambda: K.tv_sos_adjoint(
+            torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 3, **meta)[:, :, None],
+            torch.empty(8, 1 << 20, 3, **meta)[:, :, None], monic=False)),
+        # normalized sections (monic): what the public functions passed before the kernels divided by a0
+        ("normalized tv_sos one section (time_varying_lfilter, per-sample b), 8 x 2^20", lambda: K.tv_sos(
+            torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 3, **meta)[:, :, None],
+            torch.empty(8, 1 << 20, 2, **meta)[:, :, None])),
+        ("normalized tv_sos_adjoint one section (time_varying_lfilter, per-sample b), 8 x 2^20",
+         lambda: K.tv_sos_adjoint(torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, **meta),
+                                  torch.empty(8, 1 << 20, 3, **meta)[:, :, None],
+                                  torch.empty(8, 1 << 20, 2, **meta)[:, :, None])),
+        ("normalized tv_sos 8 biquads, 8 x 2^20", tv_sos(8, 1 << 20, 8, monic=True)),
+        ("normalized tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20", tv_sos_adjoint(8, 1 << 20, 8, monic=True)),
         ("tv_sos 8 biquads with zi (heads, ends), 8 x 2^20", tv_sos(8, 1 << 20, 8, head=torch.empty(8, 8, 2, **meta),
                                                                    ends=torch.empty(8, 8, 2, **meta))),
         ("tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20", tv_sos_adjoint(8, 1 << 20, 8)),
         ("tv_sos_adjoint 8 biquads with zi (dx, db, da, dzi), 8 x 2^20", tv_sos_adjoint(
             8, 1 << 20, 8, head=torch.empty(8, 8, 2, **meta), g_ends=torch.empty(8, 8, 2, **meta))),
-        ("tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20, C=8", tv_sos_adjoint(8, 1 << 20, 8, block_size=8)),
         ("tv_sos_adjoint 8 biquads (dx, db, da) float64, 8 x 2^20", tv_sos_adjoint(8, 1 << 20, 8, torch.float64)),
         ("diagonal, 32 x 2^20", lambda: K.diagonal(torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta))),
     ]

@@ -447,6 +447,7 @@ def tv_sos_cases(s: Sizes) -> list:
     time_varying, tv_sos = _launcher("time_varying", "time_varying"), _launcher("tv_sos", "tv_sos")
     sos_t, xt = _swept_cascade(s)
     bs, as_ = sos_t[..., :3], sos_t[..., 4:]
+    a_raw = sos_t[..., 3:]  # a0 (1 here) first: what the public functions pass (the kernel divides)
 
     def per_section(single, bs=bs, as_=as_):
         w = xt
@@ -464,20 +465,23 @@ def tv_sos_cases(s: Sizes) -> list:
         "single-pass": lambda: tv_sos(xt, bs, as_),
         "three-pass tiles": lambda: per_section(False),
         "single-pass per section": lambda: per_section(True),
-        "single-pass C=8": lambda: tv_sos(xt, bs, as_, block_size=8)})]
+        "single-pass C=8": lambda: tv_sos(xt, bs, as_, block_size=8),
+        "single-pass unnormalized": lambda: tv_sos(xt, bs, a_raw, monic=False)})]
     # one section: time_varying_lfilter with per-sample b (the public function runs it fused)
     b1, a1 = bs[:, :, :1], as_[:, :, :1]
     cases.append(("tv_sos", f"time_varying_lfilter per-sample b, order 2, {tag}", 28 * xt.numel(), {
         "single-pass": lambda: tv_sos(xt, b1, a1),
         "three-pass tiles": lambda: per_section(False, b1, a1),
-        "single-pass per section": lambda: per_section(True, b1, a1)}))
+        "single-pass per section": lambda: per_section(True, b1, a1),
+        "single-pass unnormalized": lambda: tv_sos(xt, b1, a_raw[:, :, :1], monic=False)}))
     return cases
 
 
 def tv_sos_adjoint_cases(s: Sizes) -> list:
     """The cascade's backward (the forward recomputing every section's input, then the adjoints), its
-    recompute capped at 128 registers (236 uncapped, sm_90) or not: a configuration comparison (no
-    three-pass reference, so no single-pass verdict)."""
+    recompute capped at 128 registers (236 uncapped, sm_90) or not, and with the raw sections (``a0``
+    first, 4-step lanes: what ``time_varying_sosfilt`` runs) or the normalized ones: a configuration
+    comparison (no three-pass reference, so no single-pass verdict)."""
     tv_sos_adjoint = _launcher("tv_sos", "tv_sos_adjoint")
     sos_t, xt = _swept_cascade(s)
     bs, as_ = sos_t[..., :3], sos_t[..., 4:]
@@ -485,7 +489,8 @@ def tv_sos_adjoint_cases(s: Sizes) -> list:
     return [("tv_sos_adjoint", f"time_varying_sosfilt backward 8 sections {s.tag(*xt.shape)}",
              4 * xt.numel() * (2 + 3 * 8) + 2 * sos_t.numel() * 4, {
                  "fused": lambda: tv_sos_adjoint(gs, xt, bs, as_)[0],
-                 "fused, no register cap": lambda: tv_sos_adjoint(gs, xt, bs, as_, register_cap=False)[0]})]
+                 "fused, no register cap": lambda: tv_sos_adjoint(gs, xt, bs, as_, register_cap=False)[0],
+                 "fused unnormalized": lambda: tv_sos_adjoint(gs, xt, bs, sos_t[..., 3:], monic=False)[0]})]
 
 
 # the table's order; ``--families`` picks from these names

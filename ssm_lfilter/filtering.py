@@ -103,7 +103,7 @@ def lfilter(b, a, x, axis: int = -1, zi=None):
     _coefficients(b, "b")
     _coefficients(a, "a")
     if x.dim() < 1:
-        raise ValueError(f"x: expected at least 1 dim, got a 0-dim tensor")
+        raise ValueError("x: expected at least 1 dim, got a 0-dim tensor")
     ax = normalize_axis(axis, x.dim())
     b, a, x = b.to(dt), a.to(dt), x.to(dt)
     check_leading_coefficient(a[..., 0], "a")
@@ -314,9 +314,21 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
     M, N = bt.shape[-1] - 1, at.shape[-1] - 1
     R = batch.numel()
     a0 = at[..., :1]
+    xr = flat_rows(xm, batch, (T,))
+    const_b = bt.shape[-2] == 1
+    if zi is None and not const_b and N and not dt.is_complex and backend.use_triton("tv", x):
+        # time-varying b from rest on the kernels: the FIR and the recurrence in one op (a cascade of
+        # one section: one launch where the FIR below moves the signal 2(M+1) times before the kernel).
+        # The raw coefficients go in as views: the kernel divides by a[n, 0] in registers, where
+        # normalized copies of b and a (and their gradients' chain rule) took ~12 passes over the
+        # coefficients in torch, more memory traffic than the kernel's own at order 2.
+        br = rows(bt, batch, (T, M + 1))
+        ar = rows(at, batch, tuple(at.shape[-2:]))  # (Ra, T or 1, N+1)
+        y, _ = ops.tv_sos(xr, br[:, :, None], ar.expand(ar.shape[0], T, N + 1)[:, :, None], xr.new_zeros(R, 1, 0),
+                          0, False)
+        return unflat_rows(y, batch, ax).to(out_dtype)
     an = at[..., 1:] / a0
     ar = rows(an, batch, tuple(an.shape[-2:]))  # (Ra, T or 1, N)
-    xr = flat_rows(xm, batch, (T,))
 
     if zi is None:
         zr = xr.new_zeros(R, M + N)
@@ -330,13 +342,6 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
     x_hist = zr[:, :M].flip(1)  # x[-M], ..., x[-1]
     y_hist = zr[:, M:]  # y[-1], ..., y[-N]
 
-    const_b = bt.shape[-2] == 1
-    if zi is None and not const_b and N and not dt.is_complex and backend.use_triton("tv", x):
-        # time-varying b from rest on the kernels: the FIR and the recurrence in one op (a cascade of
-        # one section: one launch where the FIR below moves the signal 2(M+1) times before the kernel)
-        br = rows(bt / a0, batch, (T, M + 1))
-        y, _ = ops.tv_sos(xr, br[:, :, None], ar.expand(ar.shape[0], T, N)[:, :, None], xr.new_zeros(R, 1, 0))
-        return unflat_rows(y, batch, ax).to(out_dtype)
     # FIR over the input with its history in front: u[n] = sum_k b[n,k] x[n-k] / a[n,0].
     xe = torch.cat([x_hist, xr], 1) if zi is not None or not const_b else None
     if const_b:
@@ -428,26 +433,29 @@ def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | Non
     check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
     sos, xm = sos.to(dt), time_last(x.to(dt), ax)
     n = sos.shape[-2]
-    # normalized in one pass; b and a are views of it (the kernel reads them strided). Constant sections
-    # are normalized before they are expanded in time (stride 0), never as a (T, n, 6) tensor.
-    sn = sos / sos[..., 3:4]
-    sn = sn if timed else sn.unsqueeze(-3).expand(*sos.shape[:-2], T, n, 6)
-    batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": sn.shape[:-3]})
-    br = rows(sn[..., :3], batch, (T, n, 3))
-    ar = rows(sn[..., 4:], batch, (T, n, 2))
+    # b and a are views of the raw sections, a with a0 first (the kernel reads them strided and divides
+    # by a0 in registers: no normalized (..., T, n, 6) copy, nor its gradient's chain rule in torch).
+    # Constant sections are expanded in time with stride 0.
+    sr = sos if timed else sos.unsqueeze(-3).expand(*sos.shape[:-2], T, n, 6)
+    batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": sr.shape[:-3]})
+    br = rows(sr[..., :3], batch, (T, n, 3))
+    ar = rows(sr[..., 3:], batch, (T, n, 3))
     R = batch.numel()
     xr = flat_rows(xm, batch, (T,))
     if zi is None:
-        y, _ = ops.tv_sos(xr, br, ar, xr.new_zeros(R, n, 0))
+        y, _ = ops.tv_sos(xr, br, ar, xr.new_zeros(R, n, 0), 0, False)
         return unflat_rows(y, batch, ax).to(out_dtype)
     x1, x2, y1, y2 = zi.to(dt).expand(n, *batch, 4).reshape(n, R, 4).unbind(-1)  # each (n, R)
-    b0, a0 = br[:, 0].transpose(0, 1), ar[:, 0].transpose(0, 1)  # (n, Rb, 3), (n, Ra, 2): time 0
+    # the heads (normalized, as the kernel adds them) from the sections at times 0 and 1
+    a0 = ar[:, : min(T, 2), :, :1]
+    bn, an = br[:, : min(T, 2)] / a0, ar[:, : min(T, 2), :, 1:] / a0
+    b0, a0 = bn[:, 0].transpose(0, 1), an[:, 0].transpose(0, 1)  # (n, Rb, 3), (n, Ra, 2): time 0
     heads = [b0[..., 1] * x1 + b0[..., 2] * x2 - a0[..., 0] * y1 - a0[..., 1] * y2]
     if T > 1:
-        b1, a1 = br[:, 1].transpose(0, 1), ar[:, 1].transpose(0, 1)
+        b1, a1 = bn[:, 1].transpose(0, 1), an[:, 1].transpose(0, 1)
         heads.append(b1[..., 2] * x1 - a1[..., 1] * y1)
     k = len(heads)
-    y, ends = ops.tv_sos(xr, br, ar, torch.stack(heads, -1).transpose(0, 1), k)
+    y, ends = ops.tv_sos(xr, br, ar, torch.stack(heads, -1).transpose(0, 1), k, False)
     ins = torch.cat([x2[..., None], x1[..., None], _section_inputs(xr, ends)], -1)  # histories in front (T < 2)
     outs = torch.cat([y2[..., None], y1[..., None], ends], -1)
     zf = torch.stack([ins[..., -1], ins[..., -2], outs[..., -1], outs[..., -2]], -1)

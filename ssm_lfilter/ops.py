@@ -358,8 +358,26 @@ def _tv_fir(w: Tensor, b: Tensor) -> Tensor:
     return u
 
 
-def _tv_sos_fused(x: Tensor, b: Tensor, a: Tensor) -> bool:
-    return backend.use_triton("tv", x) and _kernels().tv_sos_applies(b, a)
+def _tv_sos_fused(x: Tensor, b: Tensor, a: Tensor, monic: bool = True) -> bool:
+    return backend.use_triton("tv", x) and _kernels().tv_sos_applies(b, a, monic=monic)
+
+
+def _normalized(b: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
+    """Sections with leading coefficients ``a0 = a[..., :1]`` made monic: ``(b / a0, a[..., 1:] / a0)``."""
+    a0 = a[..., :1]
+    return b / a0, a[..., 1:] / a0
+
+
+def _unnormalized_grads(b: Tensor, a: Tensor, db: Tensor, da: Tensor) -> tuple[Tensor, Tensor]:
+    """The gradients of ``b`` and ``a`` (``a0`` first) from ``db`` and ``da``, those of the normalized
+    sections ``(b / a0, a[..., 1:] / a0)`` (per row, broadcasting against ``b`` and ``a``):
+    ``db / a0``, ``da / a0`` and ``-(sum db b + sum da a[1:]) / a0`` for ``a0``, conjugated as torch's
+    division is."""
+    a0c = a[..., :1].conj()
+    db_raw = db / a0c
+    da_rest = da / a0c
+    da0 = -((db_raw * b.conj()).sum(-1, keepdim=True) + (da_rest * a[..., 1:].conj()).sum(-1, keepdim=True)) / a0c
+    return db_raw, torch.cat([da0, da_rest], -1)
 
 
 def _with_head(u: Tensor, head: Tensor) -> Tensor:
@@ -377,19 +395,26 @@ def _tv_sections(x: Tensor, b: Tensor, a: Tensor, head: Tensor) -> list[Tensor]:
     return ws
 
 
-def _tv_sos_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int) -> tuple[Tensor, Tensor]:
+def _tv_sos_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int, monic: bool = True) -> tuple[Tensor, Tensor]:
     """A cascade of time-varying filters: section ``s`` is the FIR ``b[:, :, s]``, plus its head
     ``head[:, s]`` at the first samples (its initial state in this form; ``K = 0``: from rest), then the
     all-pole ``tv`` with ``a[:, :, s]``, on the previous section's output. ``x (R, T)``,
     ``b (Rb, T, S, M+1)``, ``a (Ra, T, S, N)`` normalized, ``Rb, Ra`` in {1, R}, ``head (R, S, K)``.
     Returns ``y`` and ``ends (S, R, n_ends)``, every section's last ``n_ends <= T`` outputs. On the
-    kernels, sections with ``N <= 4``, ``M <= min(N, 3)`` run in one launch (``kernels/tv_sos.py``)."""
+    kernels, sections with ``N <= 4``, ``M <= min(N, 3)`` run in one launch (``kernels/tv_sos.py``).
+
+    ``monic=False``: ``a (Ra, T, S, N+1)`` with every section's leading coefficients ``a0`` first, ``b``
+    not divided by them (the head stays normalized). The kernels divide in registers, so the caller
+    passes views of its raw coefficients: no normalized copies to write and read, nor their
+    gradients' chain rule in torch; elsewhere they are normalized here."""
     R, T = x.shape
     S = b.shape[2]
     ends = x.new_empty(S, R, n_ends)
-    if _tv_sos_fused(x, b, a):
-        y = _kernels().tv_sos(x, b, a, head=head, ends=ends if n_ends and S else None)
+    if _tv_sos_fused(x, b, a, monic):
+        y = _kernels().tv_sos(x, b, a, head=head, ends=ends if n_ends and S else None, monic=monic)
         return y.contiguous(), ends
+    if not monic:
+        b, a = _normalized(b, a)
     ws = _tv_sections(x, b, a, head)
     for s in range(S):
         ends[s] = ws[s + 1][:, T - n_ends:]
@@ -400,13 +425,14 @@ tv_sos_op = torch.library.custom_op("ssm_lfilter::tv_sos", _tv_sos_impl, mutates
 
 
 @tv_sos_op.register_fake
-def _(x, b, a, head, n_ends):
+def _(x, b, a, head, n_ends, monic=True):
     return x.new_empty(x.shape), x.new_empty(b.shape[2], x.shape[0], n_ends)
 
 
 def _tv_sos_setup(ctx, inputs, output):
-    x, b, a, head, n_ends = inputs
+    x, b, a, head, n_ends, monic = inputs
     ctx.save_for_backward(x, b, a, head)
+    ctx.monic = monic
 
 
 def _tv_sos_vjp(g: Tensor, g_ends: Tensor, ws, b: Tensor, a: Tensor, K: int, need_x: bool, need_b: bool,
@@ -444,19 +470,29 @@ def _tv_sos_vjp(g: Tensor, g_ends: Tensor, ws, b: Tensor, a: Tensor, K: int, nee
 
 
 def _tv_sos_adjoint_impl(g: Tensor, g_ends: Tensor, x: Tensor, b: Tensor, a: Tensor, head: Tensor, need_x: bool,
-                         need_b: bool, need_a: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                         need_b: bool, need_a: bool, monic: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The backward of ``(y, ends) = tv_sos(x, b, a, head, n_ends)`` for the output gradients ``g`` and
     ``g_ends (S, R, n_ends)``, per row: ``(dx [R, T], db [R, T, S, M+1], da [R, T, S, N], dhead [R, S, K])``,
     ``dx``, ``db``, ``da`` with 0 along dim 1 where not needed. On the kernels (sections with ``N <= 4``,
     ``M <= min(N, 3)``), two launches (``kernels/tv_sos.py``, ``tv_sos_adjoint``: the section signals
     recomputed in one, every section's adjoint, coefficient and head gradients in the other);
     otherwise the section signals recomputed section by section, then one ``tv_adjoint`` and a torch
-    FIR adjoint a section. No autograd of its own (double backward composes)."""
+    FIR adjoint a section. ``monic=False``: as for ``tv_sos``, ``da (R, T, S, N+1)`` with ``a0``'s
+    gradient first (the kernels form it in the same launch; elsewhere ``_unnormalized_grads``). No
+    autograd of its own (double backward composes)."""
     R, T = g.shape
     S, M, N, K = b.shape[2], b.shape[3] - 1, a.shape[3], head.shape[2]
-    if S and _tv_sos_fused(g, b, a):
+    if S and _tv_sos_fused(g, b, a, monic):
         dx, db, da, dhead = _kernels().tv_sos_adjoint(g, x, b, a, need_x, need_b, need_a, head=head,
-                                                      g_ends=g_ends if g_ends.shape[2] else None)
+                                                      g_ends=g_ends if g_ends.shape[2] else None, monic=monic)
+    elif S and not monic:
+        bn, an = _normalized(b, a)
+        dx, db, da, dhead = _tv_sos_vjp(g, g_ends, _tv_sections(x, bn, an, head), bn, an, K, need_x,
+                                        need_b or need_a, need_a, composed=False)
+        if need_a:
+            db, da = _unnormalized_grads(b, a, db, da)
+        elif need_b:
+            db = db / a[..., :1].conj()
     elif S:
         dx, db, da, dhead = _tv_sos_vjp(g, g_ends, _tv_sections(x, b, a, head), b, a, K, need_x, need_b, need_a,
                                         composed=False)
@@ -472,7 +508,7 @@ tv_sos_adjoint_op = torch.library.custom_op("ssm_lfilter::tv_sos_adjoint", _tv_s
 
 
 @tv_sos_adjoint_op.register_fake
-def _(g, g_ends, x, b, a, head, need_x, need_b, need_a):
+def _(g, g_ends, x, b, a, head, need_x, need_b, need_a, monic=True):
     R, T = g.shape
     S, M, N = b.shape[2], b.shape[3] - 1, a.shape[3]
     return (g.new_empty(R, T if need_x else 0), g.new_empty(R, T if need_b else 0, S, M + 1),
@@ -487,16 +523,22 @@ def _tv_sos_backward(ctx, g, g_ends):
     g_ends = x.new_zeros(S, x.shape[0], 0) if g_ends is None else g_ends
     if not S:  # no sections: the identity
         return (g, (torch.zeros_like(b) if need_b else None), (torch.zeros_like(a) if need_a else None),
-                (torch.zeros_like(head) if need_head else None), None)
+                (torch.zeros_like(head) if need_head else None), None, None)
     if torch.is_grad_enabled():  # create_graph=True: differentiable section outputs and adjoints
+        bn, an = (b, a) if ctx.monic else _normalized(b, a)
         ws = [x]
         for s in range(S):
-            ws.append(tv_sos(ws[-1], b[:, :, s : s + 1], a[:, :, s : s + 1], head[:, s : s + 1])[0])
-        dx, db, da, dhead = _tv_sos_vjp(g, g_ends, ws, b, a, K, need_x, need_b, need_a, composed=True)
+            ws.append(tv_sos(ws[-1], bn[:, :, s : s + 1], an[:, :, s : s + 1], head[:, s : s + 1])[0])
+        dx, db, da, dhead = _tv_sos_vjp(g, g_ends, ws, bn, an, K, need_x, need_b or (need_a and not ctx.monic),
+                                        need_a, composed=True)
+        if not ctx.monic and need_a:
+            db, da = _unnormalized_grads(b, a, db, da)
+        elif not ctx.monic and need_b:
+            db = db / a[..., :1].conj()
     else:
-        dx, db, da, dhead = tv_sos_adjoint(g, g_ends, x, b, a, head, need_x, need_b, need_a)
+        dx, db, da, dhead = tv_sos_adjoint(g, g_ends, x, b, a, head, need_x, need_b, need_a, ctx.monic)
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
-            (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None), None)
+            (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None), None, None)
 
 
 tv_sos_op.register_autograd(_tv_sos_backward, setup_context=_tv_sos_setup)
@@ -676,9 +718,9 @@ def tv(u: Tensor, a: Tensor) -> Tensor:
     return _call(tv_op, _TvFunction, _tv_impl, u, a)
 
 
-def tv_sos(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int = 0) -> tuple[Tensor, Tensor]:
+def tv_sos(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int = 0, monic: bool = True) -> tuple[Tensor, Tensor]:
     """``ssm_lfilter::tv_sos`` (see ``_tv_sos_impl``), differentiable."""
-    return _call(tv_sos_op, _TvSosFunction, _tv_sos_impl, x, b, a, head, n_ends)
+    return _call(tv_sos_op, _TvSosFunction, _tv_sos_impl, x, b, a, head, n_ends, monic)
 
 
 def diag(a: Tensor, u: Tensor, reverse: bool) -> Tensor:
@@ -718,11 +760,11 @@ def tv_adjoint(g: Tensor, a: Tensor, y: Tensor, need_a: bool):
 
 
 def tv_sos_adjoint(g: Tensor, g_ends: Tensor, x: Tensor, b: Tensor, a: Tensor, head: Tensor, need_x: bool,
-                   need_b: bool, need_a: bool):
+                   need_b: bool, need_a: bool, monic: bool = True):
     """``ssm_lfilter::tv_sos_adjoint`` (see ``_tv_sos_adjoint_impl``)."""
     if _eager(g, g_ends, x, b, a, head):
-        return _tv_sos_adjoint_impl(g, g_ends, x, b, a, head, need_x, need_b, need_a)
-    return tv_sos_adjoint_op(g, g_ends, x, b, a, head, need_x, need_b, need_a)
+        return _tv_sos_adjoint_impl(g, g_ends, x, b, a, head, need_x, need_b, need_a, monic)
+    return tv_sos_adjoint_op(g, g_ends, x, b, a, head, need_x, need_b, need_a, monic)
 
 
 def diag_adjoint(a: Tensor, h: Tensor, g: Tensor, reverse: bool, need_da: bool):

@@ -69,6 +69,18 @@ def _tv_sos_case():
     return (lambda s, x: sl.time_varying_sosfilt(s, x)), (sos, x)
 
 
+def _tv_from_rest_case():
+    """Per-sample b and a with a leading coefficient that is not 1, from rest: on the kernels the fused
+    section with the raw coefficients (``monic=False``)."""
+    g = _g(9)
+    T = 50
+    a0 = 0.7 + 0.6 * torch.rand(T, 1, generator=g, **F64)
+    a = torch.cat([torch.ones(T, 1, **F64), -0.5 * torch.rand(T, 1, generator=g, **F64),
+                   0.2 * torch.rand(T, 1, generator=g, **F64)], -1) * a0
+    b = torch.randn(T, 3, generator=g, **F64)
+    return (lambda b, a, x: sl.time_varying_lfilter(b, a, x)), (b, a, torch.randn(2, T, generator=g, **F64))
+
+
 def _lr_case():
     g = _g(6)
     a = torch.polar(0.9 + 0.09 * torch.rand(2, 100, generator=g, **F64),
@@ -134,18 +146,20 @@ def _sosfilt_no_zi_case():
 
 
 @pytest.mark.interpreter
-@pytest.mark.parametrize("name", ["lfilter", "time_varying_lfilter", "sosfilt_no_zi", "time_varying_sosfilt"])
+@pytest.mark.parametrize("name", ["lfilter", "time_varying_lfilter", "time_varying_lfilter_from_rest", "sosfilt_no_zi",
+                                  "time_varying_sosfilt"])
 def test_compile_fullgraph_on_the_kernels(name, monkeypatch):
     """On the Triton path (the interpreter on CPU) the forwards and the fused backward ops
     (lti_adjoint, tv_adjoint, the sos and sos_adjoint ops, the tv_sos and tv_sos_adjoint ops) trace with fullgraph=True and match eager
     torch-engine values."""
     if torch.cuda.is_available():
         pytest.skip("CPU interpreter path only")
-    fn, args = {**CASES, "sosfilt_no_zi": _sosfilt_no_zi_case}[name]()
+    fn, args = {**CASES, "sosfilt_no_zi": _sosfilt_no_zi_case, "time_varying_lfilter_from_rest": _tv_from_rest_case}[name]()
     exp_out, exp_grad = _run_and_grad(fn, args)
     import ssm_lfilter.kernels as K
 
     fused = {"lfilter": "lti_adjoint", "time_varying_lfilter": "time_varying_adjoint",
+             "time_varying_lfilter_from_rest": "tv_sos_adjoint",
              "sosfilt_no_zi": "sos_adjoint", "time_varying_sosfilt": "tv_sos_adjoint"}[name]
     calls = []
     real = getattr(K, fused)
@@ -234,6 +248,15 @@ OPCHECK_CASES = {
     "tv_sos_float32_first_order_sections": lambda: (torch.ops.ssm_lfilter.tv_sos.default, [
         torch.randn(2, 30, requires_grad=True), torch.randn(2, 30, 2, 2, requires_grad=True),
         (0.5 * torch.rand(1, 30, 2, 1)).requires_grad_(), torch.zeros(2, 2, 0), 0]),
+    # unnormalized sections (monic=False): a0 first in a, the gradients of the raw coefficients
+    "tv_sos_unnormalized": lambda: (torch.ops.ssm_lfilter.tv_sos.default, [
+        torch.randn(2, 40, **F64).requires_grad_(), torch.randn(1, 40, 2, 3, **F64).requires_grad_(),
+        torch.cat([1 + torch.rand(2, 40, 2, 1, **F64), 0.3 * torch.rand(2, 40, 2, 2, **F64)], -1).requires_grad_(),
+        torch.zeros(2, 2, 0, **F64), 0, False]),
+    "tv_sos_unnormalized_heads_and_ends": lambda: (torch.ops.ssm_lfilter.tv_sos.default, [
+        torch.randn(2, 40, **F64).requires_grad_(), torch.randn(2, 40, 2, 3, **F64).requires_grad_(),
+        torch.cat([1 + torch.rand(1, 40, 2, 1, **F64), 0.3 * torch.rand(1, 40, 2, 2, **F64)], -1).requires_grad_(),
+        torch.randn(2, 2, 2, **F64).requires_grad_(), 2, False]),
     "diag_forward": lambda: (torch.ops.ssm_lfilter.diag.default, _diag_args() + [False]),
     "diag_reverse": lambda: (torch.ops.ssm_lfilter.diag.default, _diag_args() + [True]),
     "diag_constant_a": lambda: (torch.ops.ssm_lfilter.diag.default, _diag_args(Ra=1, Ta=1) + [False]),
@@ -257,6 +280,11 @@ def test_opcheck_without_grad():
             torch.randn(2, 40, **F64), torch.randn(3, 2, 2, **F64), torch.randn(2, 40, **F64),
             torch.randn(1, 40, 3, 3, **F64), 0.3 * torch.rand(2, 40, 3, 2, **F64), torch.randn(2, 3, 2, **F64),
             *need))
+        torch.library.opcheck(torch.ops.ssm_lfilter.tv_sos_adjoint.default, (
+            torch.randn(2, 40, **F64), torch.randn(3, 2, 2, **F64), torch.randn(2, 40, **F64),
+            torch.randn(1, 40, 3, 3, **F64), torch.cat([1 + torch.rand(2, 40, 3, 1, **F64),
+                                                         0.3 * torch.rand(2, 40, 3, 2, **F64)], -1),
+            torch.randn(2, 3, 2, **F64), *need, False))
 
 
 @pytest.mark.parametrize("Rb,Ra,N,K", [(1, 3, 2, 3), (3, 1, 0, 0), (3, 3, 4, 6), (1, 1, 1, 1)])

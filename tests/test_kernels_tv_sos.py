@@ -381,7 +381,7 @@ def test_time_varying_sosfilt_with_zi_is_fused_and_streams(timed, fused_calls):
 
 def test_constant_sections_with_zi_reach_the_kernel_unmaterialized(fused_calls, monkeypatch):
     """Constant sections with zi run the time-varying kernel with every sample's coefficients a stride-0
-    view in time of the normalized sections: never a (T, n, 6) tensor."""
+    view in time of the raw sections (the kernel divides by a0): never a (T, n, 6) tensor."""
     import ssm_lfilter.kernels as K
 
     seen = []
@@ -486,3 +486,128 @@ def test_gpu_time_varying_sosfilt_with_zi_against_the_float64_engine():
     scale = float(exp.abs().max())
     assert float((y.double().cpu() - exp).abs().max()) <= 1e-4 * scale
     assert float((zf.double().cpu() - exp_zf).abs().max()) <= 1e-4 * scale
+
+
+# ---------------------------------------------------------------- unnormalized sections (monic=False)
+def _raw(b, a, g, one=False):
+    """``(b * a0, [a0, a * a0])``: the sections of ``_sections`` unnormalized by a positive ``a0`` per
+    sample and section (``one``: ``a0 = 1``)."""
+    a0 = torch.ones(*b.shape[:3], 1, **F64) if one else 0.5 + torch.rand(*b.shape[:3], 1, generator=g, **F64)
+    return b * a0, torch.cat([a0, a * a0], -1)
+
+
+@pytest.mark.parametrize("M,N,S,Rc", [(2, 2, 1, 1), (2, 2, 3, 2), (0, 1, 2, 1), (1, 1, 1, 2), (3, 4, 2, 1)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_unnormalized_sections_divide_in_the_kernel(M, N, S, Rc, dtype):
+    """``monic=False``: ``a`` carries every step's leading coefficient; the kernel's result equals the
+    normalized sections' (rounding apart), and with ``a0 = 1`` it is the same bits."""
+    g = torch.Generator().manual_seed(100 * M + 10 * N + S)
+    R, T = 2, 57
+    b, a = _sections(Rc, T, S, g, M=M, N=N)
+    x = torch.randn(R, T, generator=g, **F64).to(dtype)
+    kw = dict(block_size=4, lanes=2, window_tiles=2)
+    b_raw, a_raw = _raw(b, a, g)
+    y = tv_sos(x, b_raw.to(dtype), a_raw.to(dtype), monic=False, **kw)
+    exp = _loop(x.double(), b, a)
+    assert _rel(y, exp) < (1e-12 if dtype == torch.float64 else 5e-6)
+    b1, a1 = _raw(b, a, g, one=True)
+    y1 = tv_sos(x, b1.to(dtype), a1.to(dtype), monic=False, **kw)
+    assert torch.equal(y1, tv_sos(x, b.to(dtype), a.to(dtype), **kw))
+
+
+def _chain_rule(b, a, dbn, dan):
+    """The raw coefficients' gradients from the normalized ones, by autograd through the division."""
+    b, a = b.detach().requires_grad_(), a.detach().requires_grad_()
+    a0 = a[..., :1]
+    bn, an = b / a0, a[..., 1:] / a0
+    db, da = torch.autograd.grad((bn * dbn.sum(0)).sum() + (an * dan.sum(0)).sum(), (b, a))
+    return db, da
+
+
+@pytest.mark.parametrize("need", ["all", "a", "b", "x"])
+@pytest.mark.parametrize("M,N,S", [(2, 2, 3), (1, 1, 2), (3, 4, 1)])
+def test_unnormalized_adjoint_gives_the_raw_gradients(M, N, S, need):
+    """The adjoint with ``monic=False`` forms the gradients of ``b`` and of ``a`` with ``a0``'s (lag 0)
+    in the kernel; they equal the normalized adjoint's through the chain rule of the division, and
+    ``dx`` is the normalized one's."""
+    g = torch.Generator().manual_seed(200 + 10 * M + N + S)
+    R, T = 2, 45
+    b, a = _sections(1, T, S, g, M=M, N=N)
+    b_raw, a_raw = _raw(b, a, g)
+    x, gy = torch.randn(R, T, generator=g, **F64), torch.randn(R, T, generator=g, **F64)
+    kw = dict(block_size=4, lanes=2, window_tiles=2)
+    need_x, need_b, need_a = need in ("all", "x"), need in ("all", "b"), need in ("all", "a")
+    dx, db, da, _ = tv_sos_adjoint(gy, x, b_raw, a_raw, need_x, need_b, need_a, monic=False, **kw)
+    dxn, dbn, dan, _ = tv_sos_adjoint(gy, x, b, a, **kw)
+    db_exp, da_exp = _chain_rule(b_raw, a_raw, dbn, dan)
+    if need_x:
+        torch.testing.assert_close(dx, dxn, rtol=1e-12, atol=1e-12)
+    else:
+        assert dx is None
+    if need_b:
+        torch.testing.assert_close(db.sum(0, keepdim=True), db_exp, rtol=1e-11, atol=1e-11)
+    else:
+        assert db is None
+    if need_a:
+        assert da.shape == (R, T, S, N + 1)
+        torch.testing.assert_close(da.sum(0, keepdim=True), da_exp, rtol=1e-11, atol=1e-11)
+    else:
+        assert da is None
+
+
+def test_unnormalized_heads_and_ends_gradients():
+    """A head enters after the division, so ``a0``'s gradient at the first steps leaves it out (the
+    launcher's correction); checked with heads and ends against autograd through the torch engine of
+    the normalized cascade."""
+    import os
+
+    from ssm_lfilter import ops
+
+    g = torch.Generator().manual_seed(300)
+    R, T, S, K, KT = 2, 30, 2, 2, 3
+    b, a = _sections(R, T, S, g)
+    b_raw, a_raw = _raw(b, a, g)
+    x = torch.randn(R, T, generator=g, **F64)
+    head = torch.randn(R, S, K, generator=g, **F64)
+    gy, g_ends = torch.randn(R, T, generator=g, **F64), torch.randn(S, R, KT, generator=g, **F64)
+    kw = dict(block_size=4, lanes=2, window_tiles=2)
+    ends = torch.empty(S, R, KT, **F64)
+    y = tv_sos(x, b_raw, a_raw, head=head, ends=ends, monic=False, **kw)
+    dx, db, da, dhead = tv_sos_adjoint(gy, x, b_raw, a_raw, head=head, g_ends=g_ends, monic=False, **kw)
+    # the reference: the torch engine's op, differentiated by autograd through the division
+    leaves = [t.clone().requires_grad_() for t in (x, b_raw, a_raw, head)]
+    old = os.environ.get("SSM_LFILTER_BACKEND")
+    os.environ["SSM_LFILTER_BACKEND"] = "torch"
+    try:
+        y_exp, ends_exp = ops.tv_sos(*leaves, KT, False)
+        grads = torch.autograd.grad((y_exp * gy).sum() + (ends_exp * g_ends).sum(), leaves)
+    finally:
+        os.environ.pop("SSM_LFILTER_BACKEND") if old is None else os.environ.__setitem__("SSM_LFILTER_BACKEND", old)
+    torch.testing.assert_close(y, y_exp, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ends, ends_exp, rtol=1e-12, atol=1e-12)
+    for got, exp in zip((dx, db, da, dhead), grads):
+        torch.testing.assert_close(got, exp, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("T", [2, 9, 40])
+def test_time_varying_lfilter_passes_raw_coefficients_and_gradchecks(T, fused_calls, monkeypatch):
+    """``time_varying_lfilter`` on the kernels hands the op views of its raw ``b`` and ``a`` (no
+    normalized copies), and every gradient (``a0``'s included) passes gradcheck."""
+    import ssm_lfilter.kernels as K
+
+    seen = []
+    real = K.tv_sos
+    monkeypatch.setattr(K, "tv_sos", lambda x, b, a, *args, **kw: seen.append((b, a, kw.get("monic")))
+                        or real(x, b, a, *args, **kw))
+    g = torch.Generator().manual_seed(400 + T)
+    b, a = _sections(1, T, 1, g)
+    b_raw, a_raw = _raw(b, a, g)
+    b_raw, a_raw = b_raw[0, :, 0].requires_grad_(), a_raw[0, :, 0].requires_grad_()  # (T, 3) each
+    x = torch.randn(2, T, generator=g, **F64, requires_grad=True)
+    sl.time_varying_lfilter(b_raw, a_raw, x)
+    (bs, as_, monic), = seen
+    assert monic is False and bs.data_ptr() == b_raw.data_ptr() and as_.data_ptr() == a_raw.data_ptr()
+    # fast mode (a random projection of the Jacobian) past one tile: the full one takes minutes here
+    assert torch.autograd.gradcheck(lambda b, a, x: sl.time_varying_lfilter(b, a, x), (b_raw, a_raw, x),
+                                    fast_mode=T > 16)
+    assert "tv_sos_adjoint" in fused_calls

@@ -1,7 +1,6 @@
 """Layers: stability of the parametrizations, streaming, gradients, responses, compile, DDP, errors."""
 import gc
 import math
-import os
 
 import numpy as np
 import pytest

@@ -8,7 +8,6 @@ Oracles: autograd through a sequential loop written here (float64), and the comp
 same kernels, which runs the same operations in the same order (bitwise equal)."""
 import importlib
 import itertools
-import math
 
 import pytest
 import torch

@@ -22,9 +22,9 @@ def test_time_family_emits_a_row_for_every_variant_in_process():
     recs = [json.loads(ln) for ln in lines]
     starts = [tuple(r["start"]) for r in recs if "start" in r]
     ends = [(r["name"], r["var"]) for r in recs if "ms" in r]
-    assert starts == ends and len(ends) == 7  # two cases: 4 + 3 variants
+    assert starts == ends and len(ends) == 9  # two cases: 5 + 4 variants
     rows, verdict, matched = vt.table(recs, copy=4000.0)
-    assert len(rows) == 7 and not any("failed" in r or "not finished" in r for r in rows)
+    assert len(rows) == 9 and not any("failed" in r or "not finished" in r for r in rows)
     assert matched == {"tv_sos": True}
 
 
