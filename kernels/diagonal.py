@@ -669,7 +669,10 @@ def diagonal_adjoint(a: torch.Tensor, h: torch.Tensor, g: torch.Tensor, reverse:
         if Ta == 1:
             da = (lam_sl * torch.conj_physical(h_sl)).sum(1, keepdim=True)
         else:
-            da = torch.zeros_like(lam)
+            # the product into all but the boundary step, which alone is zeroed (not the whole buffer:
+            # a zero-fill pass costs as much traffic as the product's write)
+            da = torch.empty_like(lam)
+            da[:, T - 1 if reverse else 0] = 0
             torch.mul(lam_sl, torch.conj_physical(h_sl), out=da[:, : T - 1] if reverse else da[:, 1:])
         return lam, _reduce_da(da, Ra)
 
