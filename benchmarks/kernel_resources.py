@@ -307,6 +307,13 @@ def _cases():
             8, 1 << 20, 8, head=torch.empty(8, 8, 2, **meta), g_ends=torch.empty(8, 8, 2, **meta))),
         ("tv_sos_adjoint 8 biquads (dx, db, da) float64, 8 x 2^20", tv_sos_adjoint(8, 1 << 20, 8, torch.float64)),
         ("diagonal, 32 x 2^20", lambda: K.diagonal(torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta))),
+        # the backward's three passes: conj(a) read shifted in place, da written by the last pass
+        ("diagonal_adjoint (lam, da), 32 x 2^20", lambda: K.diagonal_adjoint(
+            torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta))),
+        ("diagonal_adjoint constant a (lam, da), 32 x 2^20", lambda: K.diagonal_adjoint(
+            torch.empty(32, 1, **meta), torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta))),
+        ("diagonal_adjoint complex64 (lam, da), 32 x 2^20", lambda: K.diagonal_adjoint(
+            *(torch.empty(32, 1 << 20, device="meta", dtype=torch.complex64) for _ in range(3)))),
     ]
     return cases
 

@@ -37,15 +37,18 @@ Multi-pass (the default): three launches, reading ``a`` and ``u`` twice:
    the true state at the end of every chunk;
 3. ``diag_chunk_apply_kernel``: each chunk is scanned again and corrected, ``h = B_t + A_t h_start``.
 
-Adjoint (backward): with the multi-pass default, ``diagonal_adjoint`` runs the multi-pass kernels on
-the shifted coefficients and forms ``da`` in torch (on an H200 that was 2.2x faster than the fused
-kernel below). Opt-in: ``diag_adjoint_kernel`` is the single-pass kernel run the other way in time on
-``g = dL/dh``, ``lam[t] = g[t] + conj(a[t+1]) lam[t+1]`` (forward op; ``conj(a[t-1]) lam[t-1]`` for
-reverse). It reads ``a`` at the shifted index directly instead of building a shifted copy, and its
-epilogue writes ``da[t] = lam[t] conj(h_prev[t])`` (``h_prev[t] = h[t-1]``, or ``h[t+1]`` for reverse;
-zero at the boundary), so the backward is one read of ``g``, ``a``, ``h`` and one write of ``lam``
-(= ``du``) and ``da``. For a constant ``a`` (``Ta == 1``) ``da`` is a sum over time: every tile writes
-its per-row partial sum and torch adds them in a fixed order (deterministic, no float atomics).
+Adjoint (backward): ``lam[t] = g[t] + conj(a[t+1]) lam[t+1]`` on ``g = dL/dh`` (forward op;
+``conj(a[t-1]) lam[t-1]`` for reverse), the recurrence run the other way in time with ``a`` read at
+the previous scan position in place (``_adjoint_a``: no shifted copy), and ``da[t] = lam[t]
+conj(h_prev[t])`` (``h_prev[t] = h[t-1]``, or ``h[t+1]`` for reverse; zero at the boundary) written by
+the same kernel's epilogue (``_store_da``) from the ``lam`` tile in registers. For a constant ``a``
+(``Ta == 1``) ``da`` is a sum over time: every tile writes its per-row partial sum and torch adds them
+in a fixed order (deterministic, no float atomics). With the multi-pass default the three passes do
+this (``ADJOINT``; pass 3 with ``HAS_DA``): ``g`` and ``a`` read twice, ``h`` once, ``lam`` and ``da``
+written once. Until 2026-11-28 the default composed the forward's kernels with torch instead (a
+shifted, conjugated copy of ``a``, then ``da`` from ``lam`` read back): on an H200 2.2x faster than
+the opt-in single pass ``diag_adjoint_kernel``, which reads everything once, and about 10 passes
+over the signal where these take 7.
 
 Complex tensors travel as interleaved (re, im) pairs (``torch.view_as_real``) and are multiplied in
 registers. ``reverse`` flips the time index (``t = T - 1 - p``, ``p`` = position in scan order)
@@ -116,6 +119,44 @@ def _diag_tile_offsets(i_rb, i_c, R, T, CHUNK, stride_ar, stride_at, stride_ur, 
 
 
 @triton.jit
+def _adjoint_a(p_a, mask, o_t, T, stride_at, REVERSE: tl.constexpr):
+    """The adjoint reads ``a`` at the previous scan position (time ``t + 1`` in a reversed scan, ``t - 1``
+    otherwise) in place, no shifted copy: its pointer tile and mask (off at the first position, which
+    loads the identity: its coefficient would multiply the zero start state)."""
+    if REVERSE:
+        return p_a + stride_at, mask & (o_t + 1 < T)
+    else:
+        return p_a - stride_at, mask & (o_t >= 1)
+
+
+@triton.jit
+def _store_da(b_lr, b_li, p_hn, m_next, da_ptr, p_d, mask, i_c, R, o_r, m_r,
+              IS_COMPLEX: tl.constexpr, DA_SUM: tl.constexpr):
+    """The adjoint's epilogue: ``da = lam conj(h_prev)``, ``h_prev`` loaded from ``p_hn`` (the next scan
+    position's ``h``, zero where ``m_next`` is off: the boundary and padding). Stored at ``da_ptr + p_d``
+    under ``mask``, or, with ``DA_SUM`` (``a`` constant in time), each row's sum over the tile at
+    ``da [NC, R]`` (chunk-major; complex interleaved), which the launcher adds in a fixed order."""
+    if IS_COMPLEX:
+        b_hr = tl.load(p_hn, mask=m_next, other=0.)
+        b_hi = tl.load(p_hn + 1, mask=m_next, other=0.)
+        b_dr = b_lr * b_hr + b_li * b_hi
+        b_di = b_li * b_hr - b_lr * b_hi
+        if DA_SUM:
+            p_s = (i_c * R + o_r) * 2
+            tl.store(da_ptr + p_s, tl.sum(b_dr, axis=1), mask=m_r)
+            tl.store(da_ptr + p_s + 1, tl.sum(b_di, axis=1), mask=m_r)
+        else:
+            tl.store(da_ptr + p_d, b_dr, mask=mask)
+            tl.store(da_ptr + p_d + 1, b_di, mask=mask)
+    else:
+        b_d = b_lr * tl.load(p_hn, mask=m_next, other=0.)
+        if DA_SUM:
+            tl.store(da_ptr + i_c * R + o_r, tl.sum(b_d, axis=1), mask=m_r)
+        else:
+            tl.store(da_ptr + p_d, b_d, mask=mask)
+
+
+@triton.jit
 def _store_maps(A_ptr, B_ptr, o_s, b_Ar, b_Ai, b_Br, b_Bi, m, IS_COMPLEX: tl.constexpr):
     """Stores chunk maps ``(A, B)`` at element offsets ``o_s`` of the buffers ``A``/``B`` (complex:
     interleaved (re, im); real data: ``b_Ai``/``b_Bi`` not read). Shared by the multi-pass summaries
@@ -172,16 +213,21 @@ def diag_chunk_summary_kernel(
     R, T, NC, CHUNK,
     stride_ar, stride_at, stride_ur, stride_ut,
     REVERSE: tl.constexpr, IS_COMPLEX: tl.constexpr, BR: tl.constexpr, BT: tl.constexpr,
+    ADJOINT: tl.constexpr = False,
 ):
     """Pass 1: ``A[r, c] = prod a`` and ``E[r, c]`` = zero-state end value of chunk ``c``.
 
-    ``A``/``E``: contiguous [R, NC] (real) or [R, NC, 2] (complex, interleaved)."""
+    ``A``/``E``: contiguous [R, NC] (real) or [R, NC, 2] (complex, interleaved). ``ADJOINT``: the
+    coefficients are ``conj(a)`` at the previous scan position (``_adjoint_a``)."""
     i_p = tl.program_id(0).to(tl.int64)
     i_rb = i_p // NC
     i_c = i_p % NC
     o_r, m_r, mask, p_a, p_u, o_t = _diag_tile_offsets(i_rb, i_c, R, T, CHUNK, stride_ar, stride_at,
                                                        stride_ur, stride_ut, REVERSE, BR, BT)
-    b_ar, b_ai, b_br, b_bi = _load_scan(a_ptr + p_a, u_ptr + p_u, mask, mask, False, IS_COMPLEX)
+    m_a = mask
+    if ADJOINT:
+        p_a, m_a = _adjoint_a(p_a, mask, o_t, T, stride_at, REVERSE)
+    b_ar, b_ai, b_br, b_bi = _load_scan(a_ptr + p_a, u_ptr + p_u, m_a, mask, ADJOINT, IS_COMPLEX)
     if IS_COMPLEX:
         _store_maps(A_ptr, E_ptr, o_r * NC + i_c, _last_column(b_ar, BT), _last_column(b_ai, BT),
                     _last_column(b_br, BT), _last_column(b_bi, BT), m_r, True)
@@ -235,15 +281,18 @@ def diag_chunk_scan_kernel(
 
 @triton.jit
 def diag_chunk_apply_kernel(
-    a_ptr, u_ptr, h_ptr, H_ptr,
+    a_ptr, u_ptr, h_ptr, H_ptr, hp_ptr, da_ptr,
     R, T, NC, CHUNK,
-    stride_ar, stride_at, stride_ur, stride_ut, stride_hr, stride_ht,
+    stride_ar, stride_at, stride_ur, stride_ut, stride_hr, stride_ht, stride_pr, stride_pt, stride_dr, stride_dt,
     REVERSE: tl.constexpr, IS_COMPLEX: tl.constexpr, HAS_CARRY: tl.constexpr,
-    BR: tl.constexpr, BT: tl.constexpr,
+    BR: tl.constexpr, BT: tl.constexpr, ADJOINT: tl.constexpr = False, HAS_DA: tl.constexpr = False,
+    DA_SUM: tl.constexpr = False,
 ):
     """Pass 3: scan chunk ``c`` again and start it from ``H[r, c-1]``: ``h = B_t + A_t H[r, c-1]``.
 
-    With ``HAS_CARRY=False`` (a single chunk per row) every chunk starts from rest."""
+    With ``HAS_CARRY=False`` (a single chunk per row) every chunk starts from rest. ``ADJOINT``: the
+    coefficients as in pass 1, and with ``HAS_DA`` the epilogue ``_store_da`` writes
+    ``da = h conj(h_prev)`` (``h`` being ``lam``) from the forward's ``h_prev`` at ``hp_ptr``."""
     i_p = tl.program_id(0).to(tl.int64)
     i_rb = i_p // NC
     i_c = i_p % NC
@@ -251,7 +300,10 @@ def diag_chunk_apply_kernel(
                                                        stride_ur, stride_ut, REVERSE, BR, BT)
     p_h = o_r[:, None] * stride_hr + o_t[None, :] * stride_ht
     m_in = m_r & (i_c > 0)
-    b_ar, b_ai, b_hr, b_hi = _load_scan(a_ptr + p_a, u_ptr + p_u, mask, mask, False, IS_COMPLEX)
+    m_a = mask
+    if ADJOINT:
+        p_a, m_a = _adjoint_a(p_a, mask, o_t, T, stride_at, REVERSE)
+    b_ar, b_ai, b_hr, b_hi = _load_scan(a_ptr + p_a, u_ptr + p_u, m_a, mask, ADJOINT, IS_COMPLEX)
     if HAS_CARRY:
         if IS_COMPLEX:
             p_s = (o_r * NC + i_c - 1) * 2
@@ -264,6 +316,15 @@ def diag_chunk_apply_kernel(
     tl.store(h_ptr + p_h, b_hr, mask=mask)
     if IS_COMPLEX:
         tl.store(h_ptr + p_h + 1, b_hi, mask=mask)
+    if HAS_DA:  # h_prev: the forward's state at the next scan position (zero past the row's end)
+        if REVERSE:
+            o_tn = o_t - 1
+            m_next = mask & (o_t >= 1)
+        else:
+            o_tn = o_t + 1
+            m_next = mask & (o_t + 1 < T)
+        _store_da(b_hr, b_hi, hp_ptr + o_r[:, None] * stride_pr + o_tn[None, :] * stride_pt, m_next, da_ptr,
+                  o_r[:, None] * stride_dr + o_t[None, :] * stride_dt, mask, i_c, R, o_r, m_r, IS_COMPLEX, DA_SUM)
 
 
 # ------------------------------------------------------------------------------------- single pass
@@ -447,26 +508,8 @@ def diag_adjoint_kernel(
     if HAS_DA:
         m_next = mask & (o_p[None, :] + 1 < T)
         p_h = o_r[:, None] * stride_hr + o_tn[None, :] * stride_ht
-        if IS_COMPLEX:
-            b_hr = tl.load(h_ptr + p_h, mask=m_next, other=0.)
-            b_hi = tl.load(h_ptr + p_h + 1, mask=m_next, other=0.)
-            # lam * conj(h_prev); zero on padding (h_prev loads as 0 there).
-            b_dr = b_lr * b_hr + b_li * b_hi
-            b_di = b_li * b_hr - b_lr * b_hi
-            if DA_SUM:
-                p_d = (i_c * R + o_r) * 2
-                tl.store(da_ptr + p_d, tl.sum(b_dr, axis=1), mask=m_r)
-                tl.store(da_ptr + p_d + 1, tl.sum(b_di, axis=1), mask=m_r)
-            else:
-                p_d = o_r[:, None] * stride_dr + o_t[None, :] * stride_dt
-                tl.store(da_ptr + p_d, b_dr, mask=mask)
-                tl.store(da_ptr + p_d + 1, b_di, mask=mask)
-        else:
-            b_d = b_lr * tl.load(h_ptr + p_h, mask=m_next, other=0.)
-            if DA_SUM:
-                tl.store(da_ptr + i_c * R + o_r, tl.sum(b_d, axis=1), mask=m_r)
-            else:
-                tl.store(da_ptr + o_r[:, None] * stride_dr + o_t[None, :] * stride_dt, b_d, mask=mask)
+        _store_da(b_lr, b_li, h_ptr + p_h, m_next, da_ptr, o_r[:, None] * stride_dr + o_t[None, :] * stride_dt,
+                  mask, i_c, R, o_r, m_r, IS_COMPLEX, DA_SUM)
 
 
 _SUPPORTED = (torch.float32, torch.float64, torch.complex64, torch.complex128)
@@ -583,17 +626,31 @@ def diagonal(a: torch.Tensor, u: torch.Tensor, reverse: bool = False, *, block_s
         )
         return h
 
+    _multi_pass(a_v, u_v, h_v, T, bool(reverse), block_size, tile_elems)
+    return h
+
+
+def _multi_pass(a_v, u_v, h_v, T: int, reverse: bool, block_size, tile_elems, adjoint: bool = False,
+                hp_v=None, da_v=None, da_sum: bool = False) -> None:
+    """The three passes into ``h_v`` (real views, ``[R, T]`` or ``[R, T, 2]``; ``a_v`` expanded to
+    ``[R, T]``). ``adjoint`` (``diagonal_adjoint``): ``conj(a)`` read at the previous scan position in
+    place, and with ``da_v`` the last pass also writes ``da = h conj(h_prev)`` from ``hp_v`` (the
+    forward's ``h``): ``da_v [R, T]``, or with ``da_sum`` (``a`` constant in time) ``[NC, R]`` partial
+    sums over the chunks."""
+    R = u_v.shape[0]
+    is_complex = h_v.dim() == 3
+    strides = (a_v.stride(0), a_v.stride(1), u_v.stride(0), u_v.stride(1))
     CHUNK, BT, NC, BR, n_rb, num_warps = _tiles(R, T, block_size, MULTI_PASS_ELEMS, tile_elems)
     grid = (n_rb * NC,)
     H = h_v  # placeholder pointer when there is a single chunk (never read)
     if NC > 1:
         part = (2,) if is_complex else ()
-        A = torch.empty(R, NC, *part, dtype=real_dtype, device=u.device)
+        A = torch.empty(R, NC, *part, dtype=h_v.dtype, device=h_v.device)
         E = torch.empty_like(A)
         H = torch.empty_like(A)
         diag_chunk_summary_kernel[grid](
             a_v, u_v, A, E, R, T, NC, CHUNK, *strides,
-            REVERSE=bool(reverse), IS_COMPLEX=is_complex, BR=BR, BT=BT, num_warps=num_warps,
+            REVERSE=reverse, IS_COMPLEX=is_complex, BR=BR, BT=BT, ADJOINT=adjoint, num_warps=num_warps,
         )
         BC = min(1024, next_pow2(NC))
         BR2 = max(1, min(next_pow2(R), 1024 // BC))
@@ -601,11 +658,15 @@ def diagonal(a: torch.Tensor, u: torch.Tensor, reverse: bool = False, *, block_s
             A, E, H, R, NC, IS_COMPLEX=is_complex, BR=BR2, BC=BC,
             num_warps=max(1, min(8, BR2 * BC // 256)),
         )
+    has_da = da_v is not None
+    hp = hp_v if has_da else h_v  # placeholder pointers when no da is written
+    dd = da_v if has_da else h_v
     diag_chunk_apply_kernel[grid](
-        a_v, u_v, h_v, H, R, T, NC, CHUNK, *strides, h_v.stride(0), h_v.stride(1),
-        REVERSE=bool(reverse), IS_COMPLEX=is_complex, HAS_CARRY=NC > 1, BR=BR, BT=BT, num_warps=num_warps,
+        a_v, u_v, h_v, H, hp, dd, R, T, NC, CHUNK, *strides, h_v.stride(0), h_v.stride(1),
+        hp.stride(0), hp.stride(1), dd.stride(0), dd.stride(1),
+        REVERSE=reverse, IS_COMPLEX=is_complex, HAS_CARRY=NC > 1, BR=BR, BT=BT, ADJOINT=adjoint,
+        HAS_DA=has_da, DA_SUM=has_da and da_sum, num_warps=num_warps,
     )
-    return h
 
 
 def _reduce_da(da: torch.Tensor, Ra: int) -> torch.Tensor:
@@ -628,8 +689,8 @@ def diagonal_adjoint(a: torch.Tensor, h: torch.Tensor, g: torch.Tensor, reverse:
         h: ``[R, T]``, the forward output; g: ``[R, T]``; any strides.
         reverse: the direction of the forward recurrence.
         need_da: False skips ``h`` and ``da`` (then ``da`` is an empty tensor).
-        block_size, single_pass, window, tile_elems: as for :func:`diagonal`. ``single_pass=False`` composes the
-            multi-pass kernels with torch (a shifted copy of ``a``, then ``da`` elementwise).
+        block_size, single_pass, window, tile_elems: as for :func:`diagonal`; ``single_pass=False`` (the
+            default for this family) runs the adjoint through the three passes, ``da`` from the last.
 
     Returns:
         ``lam [R, T]`` contiguous and ``da`` shaped like ``a`` (or ``[0]``), dtype
@@ -653,29 +714,7 @@ def diagonal_adjoint(a: torch.Tensor, h: torch.Tensor, g: torch.Tensor, reverse:
         lam = torch.empty(R, T, dtype=dtype, device=g.device)
         return lam, (torch.zeros(a.shape, dtype=dtype, device=g.device) if need_da else da_empty)
 
-    if not _single_pass(single_pass, "diagonal"):
-        # Multi-pass: shifted copy of conj(a), the reverse recurrence, then da in torch. conj_physical,
-        # not the lazy conj bit: inside a custom op under torch.compile the bit was dropped (opcheck).
-        a_adj = torch.conj_physical(a.to(dtype))
-        if Ta > 1:  # a constant a needs no shift: at the boundary it multiplies a zero state
-            a_adj = torch.nn.functional.pad(a_adj[:, :-1], (1, 0)) if reverse else torch.nn.functional.pad(a_adj[:, 1:], (0, 1))
-        lam = diagonal(a_adj, g, not reverse, block_size=block_size, single_pass=False, tile_elems=tile_elems)
-        if not need_da:
-            return lam, da_empty
-        # da[t] = lam[t] conj(h_prev[t]) on the overlapping slices (zero at the boundary step): no
-        # padded copy of h. (conj_physical: linalg.vecdot's lazy conjugation failed opcheck's AOT trace.)
-        hd = h.to(dtype)
-        h_sl, lam_sl = (hd[:, 1:], lam[:, : T - 1]) if reverse else (hd[:, : T - 1], lam[:, 1:])
-        if Ta == 1:
-            da = (lam_sl * torch.conj_physical(h_sl)).sum(1, keepdim=True)
-        else:
-            # the product into all but the boundary step, which alone is zeroed (not the whole buffer:
-            # a zero-fill pass costs as much traffic as the product's write)
-            da = torch.empty_like(lam)
-            da[:, T - 1 if reverse else 0] = 0
-            torch.mul(lam_sl, torch.conj_physical(h_sl), out=da[:, : T - 1] if reverse else da[:, 1:])
-        return lam, _reduce_da(da, Ra)
-
+    multi = not _single_pass(single_pass, "diagonal")
     lam = torch.empty(R, T, dtype=dtype, device=g.device)
     a_v = _real_view(a.to(dtype).expand(R, T))
     g_v = _real_view(g.to(dtype))
@@ -683,23 +722,30 @@ def diagonal_adjoint(a: torch.Tensor, h: torch.Tensor, g: torch.Tensor, reverse:
     lam_v = _real_view(lam)
     is_complex = dtype.is_complex
     real_dtype = lam_v.dtype
-    elems = SINGLE_PASS_ELEMS_COMPLEX if is_complex else SINGLE_PASS_ELEMS
+    elems = MULTI_PASS_ELEMS if multi else (SINGLE_PASS_ELEMS_COMPLEX if is_complex else SINGLE_PASS_ELEMS)
     CHUNK, BT, NC, BR, n_rb, num_warps = _tiles(R, T, block_size, elems, tile_elems)
-    agg_a, agg_b, inc, flags, W = _single_pass_buffers(R, NC, n_rb, real_dtype, is_complex, g.device, window)
     da_sum = need_da and Ta == 1
     if not need_da:
-        da_v = lam_v  # placeholder pointer (never written)
+        da_v = None
     elif da_sum:
         da_v = torch.empty(NC, R, *((2,) if is_complex else ()), dtype=real_dtype, device=g.device)
     else:
         da_v = _real_view(torch.empty(R, T, dtype=dtype, device=g.device))
-    diag_adjoint_kernel[(n_rb * NC,)](
-        a_v, g_v, h_v, lam_v, da_v, agg_a, agg_b, inc, flags, R, T, NC, n_rb, CHUNK,
-        a_v.stride(0), a_v.stride(1), g_v.stride(0), g_v.stride(1), h_v.stride(0), h_v.stride(1),
-        lam_v.stride(0), lam_v.stride(1), da_v.stride(0), da_v.stride(1),
-        REVERSE=not reverse, IS_COMPLEX=is_complex, HAS_CARRY=NC > 1, HAS_DA=need_da, DA_SUM=da_sum,
-        FLAG_BASE=_FLAG_BASE, W=W, BR=BR, BT=BT, num_warps=num_warps,
-    )
+    if multi:
+        # the three passes run the adjoint recurrence with conj(a) read shifted in place, and the last
+        # one writes da from the lam tile in registers: no shifted copy of a, no second read of lam
+        _multi_pass(a_v, g_v, lam_v, T, not reverse, block_size, tile_elems, adjoint=True, hp_v=h_v, da_v=da_v,
+                    da_sum=da_sum)
+    else:
+        agg_a, agg_b, inc, flags, W = _single_pass_buffers(R, NC, n_rb, real_dtype, is_complex, g.device, window)
+        dd = da_v if need_da else lam_v  # placeholder pointer (never written)
+        diag_adjoint_kernel[(n_rb * NC,)](
+            a_v, g_v, h_v, lam_v, dd, agg_a, agg_b, inc, flags, R, T, NC, n_rb, CHUNK,
+            a_v.stride(0), a_v.stride(1), g_v.stride(0), g_v.stride(1), h_v.stride(0), h_v.stride(1),
+            lam_v.stride(0), lam_v.stride(1), dd.stride(0), dd.stride(1),
+            REVERSE=not reverse, IS_COMPLEX=is_complex, HAS_CARRY=NC > 1, HAS_DA=need_da, DA_SUM=da_sum,
+            FLAG_BASE=_FLAG_BASE, W=W, BR=BR, BT=BT, num_warps=num_warps,
+        )
     if not need_da:
         return lam, da_empty
     da = torch.view_as_complex(da_v) if is_complex else da_v

@@ -140,9 +140,18 @@ def test_time_varying_sosfilt_forward(passes_of):
     assert passes_of(_no_grad(sl.time_varying_sosfilt, sos, x)) == []
 
 
-def test_linear_recurrence_forward(passes_of):
-    a, u = 0.9 * torch.rand(R, T), torch.randn(R, T)
-    assert passes_of(_no_grad(sl.linear_recurrence, a, u)) == []
+@pytest.mark.parametrize("kind", ["real", "constant", "complex"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_linear_recurrence(kind, reverse, passes_of):
+    """The first-order target: the backward's three passes read ``a`` shifted in place and write ``da``
+    from the last one (no shifted copy of ``a``, no second read of ``lam``)."""
+    a, u = 0.9 * torch.rand(R, 1 if kind == "constant" else T), torch.randn(R, T)
+    if kind == "complex":
+        a, u = torch.polar(a, torch.rand(R, T)), torch.complex(u, torch.randn(R, T))
+    f = lambda a, u: sl.linear_recurrence(a, u, reverse=reverse)  # noqa: E731
+    assert passes_of(_no_grad(f, a, u)) == []
+    leaves, g = _leaves(a, u), torch.randn(R, T, dtype=u.dtype)
+    assert passes_of(lambda: f(*leaves).backward(g)) == []
 
 
 def test_the_check_sees_a_pass(passes_of):
