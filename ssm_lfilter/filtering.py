@@ -51,8 +51,10 @@ def _tdf2_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor | N
         return x.new_zeros(R, 0)
     bp = F.pad(b, (0, K + 1 - b.shape[1]))  # b_0 .. b_K
     ap = F.pad(a, (1, K - a.shape[1]))  # 0, a_1 .. a_K
-    xl = F.pad(x, (K, 0))[:, -K:]  # x[T-K .. T-1], zeros before the start
-    yl = F.pad(y, (K, 0))[:, -K:]
+    # x[T-K .. T-1], zeros before the start: only the last samples are copied (padding the whole signal
+    # first moved it twice in the forward, and its gradient through the pad's backward again)
+    xl = F.pad(x[:, -K:], (K - min(K, T), 0))
+    yl = F.pad(y[:, -K:], (K - min(K, T), 0))
     k = torch.arange(K, device=x.device)
     lag = K + k[:, None] - k[None, :]  # coefficient index j = K + k - i for past sample i
     live = (k[None, :] >= k[:, None]).to(x.dtype)

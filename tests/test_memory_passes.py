@@ -159,3 +159,18 @@ def test_the_check_sees_a_pass(passes_of):
     b, a, x = _tv_case()
     found = passes_of(_no_grad(lambda b, a, x: sl.time_varying_lfilter(b / a[..., :1], a / a[..., :1], x), b, a, x))
     assert [op for op, _ in found] == ["aten.div.Tensor", "aten.div.Tensor"]
+
+
+def test_initial_states_forward(passes_of):
+    """With ``zi`` (streaming), the forwards take the final states from the last samples only: no copy
+    of the signal (the final TDF-II state once padded the whole input and output to read ``K`` of
+    them)."""
+    b, a, x = _lti_case(2, per_row=True)
+    zi = torch.randn(R, 2)
+    assert passes_of(_no_grad(lambda b, a, x, zi: sl.lfilter(b, a, x, zi=zi), b, a, x, zi)) == []
+    sos = torch.tensor(ss.butter(6, 0.2, output="sos"), dtype=torch.float32)
+    assert passes_of(_no_grad(lambda s, x, zi: sl.sosfilt(s, x, zi=zi), sos, x, torch.randn(3, R, 2))) == []
+    tb, ta, _ = _tv_case()
+    sos_t = torch.cat([tb, ta], -1)[:, :, None, :].expand(R, T, 2, 6).clone()
+    assert passes_of(_no_grad(lambda s, x, zi: sl.time_varying_sosfilt(s, x, zi=zi), sos_t, x,
+                              torch.randn(2, R, 4))) == []
