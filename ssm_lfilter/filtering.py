@@ -440,8 +440,11 @@ def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | Non
     # Constant sections are expanded in time with stride 0.
     sr = sos if timed else sos.unsqueeze(-3).expand(*sos.shape[:-2], T, n, 6)
     batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": sr.shape[:-3]})
-    br = rows(sr[..., :3], batch, (T, n, 3))
-    ar = rows(sr[..., 3:], batch, (T, n, 3))
+    # split, not two slices: the gradient is then one cat of db and da, where two slices' backwards
+    # zero-filled a (..., T, n, 6) tensor each and added them
+    bs, as_ = torch.split(sr, 3, -1)
+    br = rows(bs, batch, (T, n, 3))
+    ar = rows(as_, batch, (T, n, 3))
     R = batch.numel()
     xr = flat_rows(xm, batch, (T,))
     if zi is None:

@@ -134,10 +134,15 @@ def test_time_varying_lfilter_order_two(passes_of):
     assert passes_of(_forward_and_backward(sl.time_varying_lfilter, b, a, x)) == []
 
 
-def test_time_varying_sosfilt_forward(passes_of):
+def test_time_varying_sosfilt(passes_of):
+    """Per-row sections (a conditioned filter bank's case). The backward's one pass is the cat of the
+    kernel's ``db`` and ``da`` into the ``sos`` gradient (``torch.split``'s backward; two slices'
+    backwards zero-filled a tensor of the ``sos`` size each and added them)."""
     b, a, x = _tv_case()
     sos = torch.cat([b, a], -1)[:, :, None, :].expand(R, T, 3, 6).clone()  # three sections a row
     assert passes_of(_no_grad(sl.time_varying_sosfilt, sos, x)) == []
+    passes = passes_of(_forward_and_backward(sl.time_varying_sosfilt, sos, x))
+    assert [op for op, _ in passes] == ["aten.cat.default"]
 
 
 @pytest.mark.parametrize("kind", ["real", "constant", "complex"])
