@@ -287,6 +287,14 @@ def _cases():
         ("tv_sos one section (time_varying_lfilter, per-sample b), 8 x 2^20", lambda: K.tv_sos(
             torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 3, **meta)[:, :, None],
             torch.empty(8, 1 << 20, 3, **meta)[:, :, None], monic=False)),
+        ("tv_sos one section with zi (time_varying_lfilter, head, ends), 8 x 2^20", lambda: K.tv_sos(
+            torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 3, **meta)[:, :, None],
+            torch.empty(8, 1 << 20, 3, **meta)[:, :, None], head=torch.empty(8, 1, 2, **meta),
+            ends=torch.empty(1, 8, 2, **meta), monic=False)),
+        ("tv_sos_adjoint one section with zi (time_varying_lfilter, head, ends), 8 x 2^20", lambda: K.tv_sos_adjoint(
+            torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 3, **meta)[:, :, None],
+            torch.empty(8, 1 << 20, 3, **meta)[:, :, None], head=torch.empty(8, 1, 2, **meta),
+            g_ends=torch.empty(1, 8, 2, **meta), monic=False)),
         ("tv_sos_adjoint one section (time_varying_lfilter, per-sample b), 8 x 2^20", lambda: K.tv_sos_adjoint(
             torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 3, **meta)[:, :, None],
             torch.empty(8, 1 << 20, 3, **meta)[:, :, None], monic=False)),

@@ -286,8 +286,9 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
         chunks and passing each ``zf`` on gives exactly the result of one call on the whole signal.
 
     Same dtypes, devices and autograd as :func:`lfilter` (complex runs on the torch engine). On the
-    kernels, per-sample ``b`` from rest (orders ``N <= 4``, ``M <= min(N, 3)``) runs the FIR and the
-    recurrence in one launch.
+    kernels, orders ``N <= 4``, ``M <= min(N, 3)`` (per-sample or constant ``b``, from rest or with
+    ``zi``) run the FIR, the division by ``a[n, 0]`` and the recurrence in one launch (the backward in
+    two); per-sample ``b`` of other orders from rest is one op of sections too.
 
     Example:
         >>> import torch, ssm_lfilter as sl
@@ -318,29 +319,31 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
     a0 = at[..., :1]
     xr = flat_rows(xm, batch, (T,))
     const_b = bt.shape[-2] == 1
-    if zi is None and not const_b and N and not dt.is_complex and backend.use_triton("tv", x):
-        # time-varying b from rest on the kernels: the FIR and the recurrence in one op (a cascade of
-        # one section: one launch where the FIR below moves the signal 2(M+1) times before the kernel).
-        # The raw coefficients go in as views: the kernel divides by a[n, 0] in registers, where
+    zr = None if zi is None else _tv_states(zi, dt, batch, M + N)
+    tv_kernels = N and not dt.is_complex and backend.use_triton("tv", x)
+    if tv_kernels and ((zi is None and not const_b) or (N <= 4 and M <= min(N, 3))):
+        # On the kernels: the FIR and the recurrence in one op (a cascade of one section, one launch,
+        # where the FIR below moves the signal 2(M+1) times before the kernel). The raw coefficients go
+        # in as views (stride 0 in time where constant): the kernel divides by a[n, 0] in registers, where
         # normalized copies of b and a (and their gradients' chain rule) took ~12 passes over the
-        # coefficients in torch, more memory traffic than the kernel's own at order 2.
-        br = rows(bt, batch, (T, M + 1))
-        ar = rows(at, batch, tuple(at.shape[-2:]))  # (Ra, T or 1, N+1)
-        y, _ = ops.tv_sos(xr, br[:, :, None], ar.expand(ar.shape[0], T, N + 1)[:, :, None], xr.new_zeros(R, 1, 0),
-                          0, False)
-        return unflat_rows(y, batch, ax).to(out_dtype)
+        # coefficients in torch, more memory traffic than the kernel's own at order 2. With zi the
+        # history enters as the section's head, and the final state comes from the last outputs
+        # (the op's ends) and inputs.
+        br = rows(bt, batch, tuple(bt.shape[-2:])).expand(-1, T, M + 1)  # (Rb, T, M+1)
+        ar = rows(at, batch, tuple(at.shape[-2:])).expand(-1, T, N + 1)  # (Ra, T, N+1)
+        head, n_ends = xr.new_zeros(R, 0), 0
+        if zr is not None:
+            head, n_ends = _tv_head(zr, br, ar, M, N, T), min(N, T)
+        y, ends = ops.tv_sos(xr, br[:, :, None], ar[:, :, None], head[:, None], n_ends, False)
+        out = unflat_rows(y, batch, ax).to(out_dtype)
+        if zr is None:
+            return out
+        return out, _tv_final_state(zr, xr, ends[0], M, N).reshape(*batch, M + N).to(out_dtype)
     an = at[..., 1:] / a0
     ar = rows(an, batch, tuple(an.shape[-2:]))  # (Ra, T or 1, N)
 
-    if zi is None:
+    if zr is None:
         zr = xr.new_zeros(R, M + N)
-    else:
-        try:
-            zr = zi.to(dt).expand(*batch, M + N).reshape(R, M + N)
-        except RuntimeError:
-            zr = None
-        if zr is None or zi.shape[-1] != M + N:
-            raise ValueError(f"zi: expected shape {(*batch, M + N)}, got {tuple(zi.shape)}")
     x_hist = zr[:, :M].flip(1)  # x[-M], ..., x[-1]
     y_hist = zr[:, M:]  # y[-1], ..., y[-N]
 
@@ -375,9 +378,45 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
     out = unflat_rows(y, batch, ax).to(out_dtype)
     if zi is None:
         return out
-    ye = torch.cat([y_hist.flip(1), y], 1)
-    zf = torch.cat([xe.flip(1)[:, :M], ye.flip(1)[:, :N]], 1)
-    return out, zf.reshape(*batch, M + N).to(out_dtype)
+    return out, _tv_final_state(zr, xr, y[:, T - min(N, T):], M, N).reshape(*batch, M + N).to(out_dtype)
+
+
+def _tv_states(zi: Tensor, dt, batch: torch.Size, K: int) -> Tensor:
+    """``time_varying_lfilter``'s ``zi (..., M+N)`` as rows ``(R, M+N)``, or a ValueError with the shapes."""
+    try:
+        zr = zi.to(dt).expand(*batch, K).reshape(batch.numel(), K)
+    except RuntimeError:
+        zr = None
+    if zr is None or zi.shape[-1] != K:
+        raise ValueError(f"zi: expected shape {(*batch, K)}, got {tuple(zi.shape)}")
+    return zr
+
+
+def _tv_head(zr: Tensor, b: Tensor, a: Tensor, M: int, N: int, T: int) -> Tensor:
+    """What the history ``zr = [x[-1] .. x[-M], y[-1] .. y[-N]]`` adds to the first ``min(max(M, N), T)``
+    samples of a time-varying section, normalized like its input: ``(sum_{k>n} b[n,k] x[n-k] -
+    sum_{k>n} a[n,k] y[n-k]) / a[n,0]``. ``b (Rb, T, M+1)``, ``a (Ra, T, N+1)`` raw; ``(R, K)``."""
+    K = min(max(M, N), T)
+    x_old, y_old = zr[:, :M], zr[:, M:]  # x[-1-j], y[-1-j] at j
+    cols = []
+    for n in range(K):
+        acc = zr.new_zeros(zr.shape[0])
+        for k in range(n + 1, M + 1):
+            acc = acc + b[:, n, k] * x_old[:, k - n - 1]
+        for k in range(n + 1, N + 1):
+            acc = acc - a[:, n, k] * y_old[:, k - n - 1]
+        cols.append(acc / a[:, n, 0])
+    return torch.stack(cols, 1) if cols else zr.new_zeros(zr.shape[0], 0)
+
+
+def _tv_final_state(zr: Tensor, x: Tensor, y_last: Tensor, M: int, N: int) -> Tensor:
+    """The final history ``[x[T-1] .. x[T-M], y[T-1] .. y[T-N]]`` (newest first) from the initial one
+    ``zr``, the signal's last inputs and ``y_last``, its last ``min(N, T)`` outputs: only the tails
+    are copied, never the signal."""
+    T = x.shape[1]
+    xs = torch.cat([zr[:, :M].flip(1), x[:, T - min(M, T):]], 1)  # oldest first
+    ys = torch.cat([zr[:, M:].flip(1), y_last], 1)
+    return torch.cat([xs.flip(1)[:, :M], ys.flip(1)[:, :N]], 1)
 
 
 def time_varying_sosfilt(sos, x, axis: int = -1, zi=None):

@@ -611,3 +611,36 @@ def test_time_varying_lfilter_passes_raw_coefficients_and_gradchecks(T, fused_ca
     assert torch.autograd.gradcheck(lambda b, a, x: sl.time_varying_lfilter(b, a, x), (b_raw, a_raw, x),
                                     fast_mode=T > 16)
     assert "tv_sos_adjoint" in fused_calls
+
+
+@pytest.mark.parametrize("M,N,const_b", [(2, 2, False), (1, 2, True), (0, 1, False), (3, 4, False), (2, 3, True)])
+@pytest.mark.parametrize("T", [1, 3, 40])
+def test_time_varying_lfilter_with_zi_is_one_fused_section(M, N, const_b, T, fused_calls):
+    """With zi on the kernels, ``time_varying_lfilter`` is one fused section too: the history enters as
+    its head and the final state comes from its last outputs (the op's ends). Values, zf and every
+    gradient (zi's too) equal the torch engine's; a leading coefficient that is not 1 included."""
+    import os
+
+    g = torch.Generator().manual_seed(500 + 10 * M + N + T)
+    b, a = _sections(1, T, 1, g, M=M, N=N, rmax=0.9)
+    b_raw, a_raw = _raw(b, a, g)
+    b_raw, a_raw = b_raw[0, :, 0], a_raw[0, :, 0]  # (T, M+1), (T, N+1)
+    if const_b:
+        b_raw = b_raw[0]
+    x = torch.randn(2, T, generator=g, **F64)
+    zi = torch.randn(2, M + N, generator=g, **F64)
+    out = {}
+    for backend in ("torch", "triton"):
+        os.environ["SSM_LFILTER_BACKEND"] = backend
+        leaves = [t.clone().requires_grad_() for t in (b_raw, a_raw, x, zi)]
+        y, zf = sl.time_varying_lfilter(*leaves[:3], zi=leaves[3])
+        out[backend] = (y, zf, *torch.autograd.grad(y.pow(2).sum() + zf.pow(3).sum(), leaves))
+    assert fused_calls == ["tv_sos", "tv_sos_adjoint"]
+    for got, exp in zip(out["triton"], out["torch"]):
+        torch.testing.assert_close(got, exp, rtol=1e-10, atol=1e-10)
+    if T > 2:  # streaming with zf equals one call
+        with torch.no_grad():
+            y1, z1 = sl.time_varying_lfilter(b_raw if const_b else b_raw[:2], a_raw[:2], x[:, :2], zi=zi)
+            y2, z2 = sl.time_varying_lfilter(b_raw if const_b else b_raw[2:], a_raw[2:], x[:, 2:], zi=z1)
+        torch.testing.assert_close(torch.cat([y1, y2], -1), out["triton"][0], rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(z2, out["triton"][1], rtol=1e-10, atol=1e-10)

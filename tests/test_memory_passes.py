@@ -176,6 +176,8 @@ def test_initial_states_forward(passes_of):
     sos = torch.tensor(ss.butter(6, 0.2, output="sos"), dtype=torch.float32)
     assert passes_of(_no_grad(lambda s, x, zi: sl.sosfilt(s, x, zi=zi), sos, x, torch.randn(3, R, 2))) == []
     tb, ta, _ = _tv_case()
+    assert passes_of(_no_grad(lambda b, a, x, zi: sl.time_varying_lfilter(b, a, x, zi=zi), tb, ta, x,
+                              torch.randn(R, 4))) == []
     sos_t = torch.cat([tb, ta], -1)[:, :, None, :].expand(R, T, 2, 6).clone()
     assert passes_of(_no_grad(lambda s, x, zi: sl.time_varying_sosfilt(s, x, zi=zi), sos_t, x,
                               torch.randn(2, R, 4))) == []

@@ -78,20 +78,21 @@ def _tv(dtype, T):
     b = torch.randn(2, T, 3, generator=g, dtype=torch.float64)
     x = torch.randn(2, T, generator=g, dtype=torch.float64)
     zi = torch.randn(2, 4, generator=g, dtype=torch.float64)
-    return "time_varying", (lambda b, a, x, zi: sl.time_varying_lfilter(b, a, x, zi=zi)), [
+    # with zi too, one fused section: the history as its head, the final state from its ends
+    return "tv_sos", (lambda b, a, x, zi: sl.time_varying_lfilter(b, a, x, zi=zi)), [
         t.to(dtype) for t in (b, a, x, zi)]
 
 
 def _tv_from_rest(dtype, T):
     """Per-sample b from rest: the FIR and the recurrence in one fused launch (a one-section tv_sos;
-    at T = 1, b is read as constant: the LTI FIR and the time-varying kernel)."""
+    at T = 1, where b reads as constant, too)."""
     kernel, fn, args = _tv(dtype, T)
     b, a, x, _ = args
-    return ("tv_sos" if T > 1 else kernel), (lambda b, a, x: sl.time_varying_lfilter(b, a, x)), [b, a, x]
+    return "tv_sos", (lambda b, a, x: sl.time_varying_lfilter(b, a, x)), [b, a, x]
 
 
 def _tv_constant_b(dtype, T):
-    """Constant b (one LTI FIR pass, then the division by a time-varying a[n, 0]) with a history."""
+    """Constant b (a stride-0 time axis) with a history and a time-varying a[n, 0]: one fused section."""
     g = _g(6)
     r = 0.9 + 0.09 * torch.rand(T, generator=g, dtype=torch.float64)
     a0 = 0.5 + torch.rand(T, generator=g, dtype=torch.float64)
@@ -99,6 +100,16 @@ def _tv_constant_b(dtype, T):
     b = torch.randn(3, generator=g, dtype=torch.float64)
     x = torch.randn(2, T, generator=g, dtype=torch.float64)
     zi = torch.randn(2, 4, generator=g, dtype=torch.float64)
+    return "tv_sos", (lambda b, a, x, zi: sl.time_varying_lfilter(b, a, x, zi=zi)), [
+        t.to(dtype) for t in (b, a, x, zi)]
+
+
+def _tv_long_fir(dtype, T):
+    """A longer FIR than the recursion (M = 4 > N = 2), with zi: beyond the fused section's FIR, so the
+    FIR in torch and the time-varying kernel (forward and its one-launch adjoint)."""
+    _, fn, (b, a, x, zi) = _tv(torch.float64, T)
+    b = torch.cat([b, b[..., :2]], -1)
+    zi = torch.cat([zi, zi[:, :2]], -1)
     return "time_varying", (lambda b, a, x, zi: sl.time_varying_lfilter(b, a, x, zi=zi)), [
         t.to(dtype) for t in (b, a, x, zi)]
 
@@ -136,6 +147,7 @@ CASES = {
     "sosfilt": _sosfilt,
     "time_varying_lfilter": _tv,
     "time_varying_lfilter_constant_b": _tv_constant_b,
+    "time_varying_lfilter_long_fir": _tv_long_fir,
     "time_varying_lfilter_from_rest": _tv_from_rest,
     "time_varying_sosfilt": _tv_sosfilt,
     "linear_recurrence": _lr,
@@ -200,7 +212,7 @@ def test_triton_interpreter_gradients_match_torch_engine(name, dtype, T, monkeyp
     elif kernel in ("sos", "tv_sos"):  # the fused cascade forward, and its two-launch backward
         assert kernel_calls[kernel] >= 1 and kernel_calls[f"{kernel}_adjoint"] >= 1, \
             f"{PATH}: {name} forward or backward did not run on the kernels"
-    elif name in ("lfilter", "time_varying_lfilter", "time_varying_lfilter_constant_b"):  # one-launch adjoints
+    elif name in ("lfilter", "time_varying_lfilter_long_fir"):  # one-launch adjoints
         adjoint = f"{kernel}_adjoint" if kernel == "time_varying" else "lti_adjoint"
         assert kernel_calls[kernel] >= 1 and kernel_calls[adjoint] >= 1, \
             f"{PATH}: {name} forward or backward did not run on the kernels"
