@@ -644,3 +644,52 @@ def test_time_varying_lfilter_with_zi_is_one_fused_section(M, N, const_b, T, fus
             y2, z2 = sl.time_varying_lfilter(b_raw if const_b else b_raw[2:], a_raw[2:], x[:, 2:], zi=z1)
         torch.testing.assert_close(torch.cat([y1, y2], -1), out["triton"][0], rtol=1e-10, atol=1e-10)
         torch.testing.assert_close(z2, out["triton"][1], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("with_zi", [False, True])
+def test_gpu_unnormalized_time_varying_lfilter_against_the_float64_engine(with_zi):
+    """The public layout with a leading coefficient that is not 1 (the kernels divide by it in
+    registers) at real sizes, from rest and with zi: float32 on the kernels against float64 on the
+    CPU engine, values, zf and every gradient (a0's included)."""
+    g = torch.Generator().manual_seed(42 + with_zi)
+    R, T = 4, 1 << 16
+    sos, x = _swept_sections(R, T, 1, g)
+    a0 = (0.5 + torch.rand(R, T, 1, generator=g, **F64)).float().double()
+    b, a = sos[:, :, 0, :3] * a0, sos[:, :, 0, 3:] * a0  # (R, T, 3) each
+    zi = torch.randn(R, 4, generator=g, **F64).float().double() if with_zi else None
+    w = torch.randn(R, T, generator=g, **F64)
+
+    def run(tensors, weight):
+        out = sl.time_varying_lfilter(*tensors[:3], zi=tensors[3] if with_zi else None)
+        y, zf = out if with_zi else (out, None)
+        loss = (y * weight).sum() + (zf.pow(2).sum() if with_zi else 0)
+        return y, zf, torch.autograd.grad(loss, tensors)
+
+    cpu = [t.clone().requires_grad_() for t in (b, a, x) + ((zi,) if with_zi else ())]
+    exp, exp_zf, exp_grads = run(cpu, w)
+    cuda = [t.float().cuda().requires_grad_() for t in cpu]
+    y, zf, grads = run(cuda, w.float().cuda())
+    scale = float(exp.detach().abs().max())
+    assert float((y.double().cpu() - exp.detach()).abs().max()) <= 1e-4 * scale
+    if with_zi:
+        assert float((zf.double().cpu() - exp_zf.detach()).abs().max()) <= 1e-4 * scale
+    for gg, eg in zip(grads, exp_grads):
+        assert float((gg.double().cpu() - eg).abs().max()) <= 1e-3 * float(eg.abs().max())
+
+
+@pytest.mark.gpu
+def test_gpu_unnormalized_cascade_gradients_against_the_float64_engine():
+    """Eight unnormalized biquads per row and sample (the backward's 4-step lanes): float32 on the
+    kernels against float64 on the CPU engine, every gradient of the raw sections."""
+    g = torch.Generator().manual_seed(44)
+    R, T, S = 2, 1 << 15, 8
+    sos, x = _swept_sections(R, T, S, g)
+    sos = (sos * (0.5 + torch.rand(R, T, S, 1, generator=g, **F64))).float().double()
+    w = torch.randn(R, T, generator=g, **F64)
+    cpu = [sos.clone().requires_grad_(), x.clone().requires_grad_()]
+    exp_grads = torch.autograd.grad((sl.time_varying_sosfilt(*cpu) * w).sum(), cpu)
+    cuda = [t.float().cuda().requires_grad_() for t in (sos, x)]
+    grads = torch.autograd.grad((sl.time_varying_sosfilt(*cuda) * w.float().cuda()).sum(), cuda)
+    for gg, eg in zip(grads, exp_grads):
+        assert float((gg.double().cpu() - eg).abs().max()) <= 1e-3 * float(eg.abs().max())
