@@ -8,6 +8,7 @@ on every call. Shape, device and dtype checks always run.
 from __future__ import annotations
 
 import math
+import operator
 
 import torch
 
@@ -86,11 +87,13 @@ def broadcast_batch(name_shapes: dict[str, tuple[int, ...]]) -> torch.Size:
     return torch.Size(out)
 
 
-def normalize_axis(axis: int, ndim: int, name: str = "axis") -> int:
+def normalize_axis(axis, ndim: int, name: str = "axis") -> int:
     """``axis`` as a negative index into an ``ndim``-dim tensor (it then also names the same axis
     of an output with extra leading batch dims)."""
-    if not isinstance(axis, int):
-        raise TypeError(f"{name}: expected an int, got {type(axis).__name__}")
+    try:  # an int, or an integer that says so (numpy's, a 0-dim integer tensor), as scipy accepts
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{name}: expected an int, got {type(axis).__name__}") from None
     if not -ndim <= axis < ndim:
         raise ValueError(f"{name}: expected an axis in [{-ndim}, {ndim}), got {axis}")
     return axis - ndim if axis >= 0 else axis

@@ -152,9 +152,16 @@ def _section_states(zi: Tensor | None, expected: tuple[int, ...], state_dim: int
 
 def _cascade_shape(sos: Tensor, x: Tensor, ax: int, time_axis: bool) -> torch.Size:
     """The output shape of a cascade on ``x``, time last."""
-    lead = sos.shape[:-3] if time_axis and sos.dim() >= 3 and sos.shape[-3] == x.shape[ax] else sos.shape[:-2]
+    timed = time_axis and sos.dim() >= 3 and sos.shape[-3] == x.shape[ax]
+    lead = sos.shape[:-3] if timed else sos.shape[:-2]
     xm_batch = x.movedim(ax, -1).shape[:-1]
-    batch = broadcast_batch({"x (without axis)": xm_batch, "sos": lead})
+    try:
+        batch = broadcast_batch({"x (without axis)": xm_batch, "sos": lead})
+    except ValueError as e:
+        if time_axis and sos.dim() >= 3 and not timed:  # per-sample sections of the wrong length?
+            raise ValueError(f"{e} (sos's dim -3 is its time axis only when its size is x's length "
+                             f"T={x.shape[ax]}; here it is read as a batch dim)") from None
+        raise
     return torch.Size((*batch, x.shape[ax]))
 
 
@@ -427,7 +434,10 @@ def time_varying_sosfilt(sos, x, axis: int = -1, zi=None):
 
     Args:
         sos: ``(..., T, n_sections, 6)`` (or ``(..., n_sections, 6)`` for constant sections): per
-            sample ``[b0, b1, b2, a0, a1, a2]``, normalized by ``a0``.
+            sample ``[b0, b1, b2, a0, a1, a2]``, each section divided by its ``a0`` (nonzero). A dim
+            ``-3`` of size ``T`` is read as the time axis, any other size as a batch dim (so per-sample
+            sections of the wrong length are a batch: check ``sos.shape[-3] == T``); other leading
+            dims broadcast against ``x`` without ``axis``.
         x: signal with time along ``axis``.
         zi: ``(n_sections, ..., 4)``: per section ``[x[-1], x[-2], y[-1], y[-2]]``.
 
@@ -450,8 +460,11 @@ def time_varying_sosfilt(sos, x, axis: int = -1, zi=None):
     if x.dim() < 1:
         raise ValueError("x: expected at least 1 dim, got a 0-dim tensor")
     ax = normalize_axis(axis, x.dim())
+    # checked here, in the user's terms (sos), for every path: the section-by-section one would
+    # otherwise report them as time_varying_lfilter's a and b
+    out_shape = _cascade_shape(sos, x, ax, time_axis=True)
+    check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
     if zi is not None:
-        out_shape = _cascade_shape(sos, x, ax, time_axis=True)
         _section_states(zi, (n, *out_shape[:-1], 4), -1)
         if n == 0:  # no sections: the identity, and no state to carry
             return time_varying_sosfilt(sos, x, axis).to(out_dtype), x.new_zeros((0, *out_shape[:-1], 4),

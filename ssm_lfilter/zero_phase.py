@@ -144,6 +144,10 @@ def sosfiltfilt(sos, x, axis: int = -1, padtype="odd", padlen=None) -> torch.Ten
         padlen (int, optional): extension length; default ``3 * ntaps`` with
             ``ntaps = 2 * n_sections + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum())``
             (for batched ``sos``, the largest over the batch). Must be smaller than ``x.shape[axis]``.
+            The default reads values of ``sos``: on a GPU that waits for the GPU, and under
+            ``torch.compile(fullgraph=True)`` it cannot be traced (a data-dependent shape); pass
+            ``padlen`` (for scipy's default, ``3 * (2 * n_sections + 1)`` when no section has a zero
+            ``b2`` and ``a2``) to avoid both.
 
     Returns:
         Tensor: ``y`` with ``x``'s shape (broadcast with ``sos`` batch dims), promoted dtype.

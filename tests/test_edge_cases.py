@@ -440,3 +440,41 @@ def test_sos_wrong_last_dim_rejected():
     with pytest.raises(ValueError) as info:
         sl.sosfilt(torch.ones(2, 5), torch.randn(5))
     assert "sos" in str(info.value)
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("triton", marks=pytest.mark.interpreter)])
+@pytest.mark.parametrize("b,a", [([0.5], [1.0, -0.5]), ([1.0], [1.0, -0.5, 0.2]), ([0.3, 0.2], [1.0, -0.4, 0.1])])
+def test_inf_input_with_b_shorter_than_a(b, a, backend, monkeypatch):
+    """An infinite input with ``b`` shorter than ``a``: exactly scipy's outputs are non-finite, but where
+    scipy's transposed form multiplies its zero-padded ``b`` taps by the Inf (0 * inf = NaN) the direct
+    forms here keep +-inf (README, "NaN and Inf"); a NaN input gives scipy's NaN mask exactly."""
+    if backend == "triton" and torch.cuda.is_available():
+        pytest.skip("CPU interpreter path only")
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", backend)
+    for bad in (np.inf, np.nan):
+        x = np.zeros(40)
+        x[3] = bad
+        with np.errstate(all="ignore"):
+            exp = ss.lfilter(b, a, x)
+        y = sl.lfilter(torch.tensor(b, **F64), torch.tensor(a, **F64), torch.tensor(x)).numpy()
+        np.testing.assert_array_equal(np.isfinite(y), np.isfinite(exp))
+        if bad != bad:  # NaN in: NaN out, where scipy's
+            np.testing.assert_array_equal(np.isnan(y), np.isnan(exp))
+        np.testing.assert_allclose(y[np.isfinite(exp)], exp[np.isfinite(exp)], rtol=1e-12, atol=1e-12)
+
+
+def test_numpy_integer_axis_is_accepted_and_a_float_is_not():
+    x = torch.randn(3, 20, **F64)
+    b, a = torch.tensor([1.0], **F64), torch.tensor([1.0, -0.5], **F64)
+    torch.testing.assert_close(sl.lfilter(b, a, x, axis=np.int64(0)), sl.lfilter(b, a, x, axis=0))
+    with pytest.raises(TypeError, match="axis: expected an int, got float"):
+        sl.lfilter(b, a, x, axis=1.0)
+
+
+def test_time_varying_sosfilt_errors_name_sos_on_every_path():
+    """The section-by-section path used to report time_varying_lfilter's ``a`` and ``b``."""
+    x = torch.randn(2, 3, 20, **F64)
+    with pytest.raises(ValueError, match=re.escape("sos: expected a nonzero leading denominator coefficient")):
+        sl.time_varying_sosfilt(torch.tensor([[1.0, 0, 0, 0, 1, 0]], **F64), x)
+    with pytest.raises(ValueError, match=r"sos \(7,\).*time axis only when its size is x's length T=20"):
+        sl.time_varying_sosfilt(torch.ones(7, 2, 6, **F64), x)
