@@ -604,8 +604,9 @@ def _diag_adjoint_impl(a: Tensor, h: Tensor, g: Tensor, reverse: bool, need_da: 
     ``du``; ``da = lam * conj(h_prev)`` (``h[t-1]``, reverse ``h[t+1]``, zero at the boundary),
     reduced to ``a``'s shape ``(Ra, Ta)``, or an empty tensor when ``need_da`` is False.
 
-    On Triton, one kernel reads ``g``, ``a`` (at the shifted index) and ``h`` once and writes ``lam`` and
-    ``da`` once; on the torch engine, the composed formula. Not differentiable: double backward uses
+    On Triton, ``kernels.diagonal_adjoint``: by default its three passes (``g`` and ``a``, at the shifted
+    index in place, read twice, ``h`` once, ``lam`` and ``da`` written once by the last), opt-in its single
+    pass (each read or written once); on the torch engine, the composed formula. Not differentiable: double backward uses
     the composed ``diag`` ops instead (``_diag_backward``)."""
     dt = _adjoint_dtype(a, h, g)
     if backend.use_triton("diag", g):
@@ -633,8 +634,9 @@ def _diag_backward(ctx, g):
         # create_graph=True (double backward): the composed ops are differentiable, the fused one not.
         lam, da = _diag_adjoint_composed(a, h, g, ctx.reverse, need_da, diag)
     else:
-        # One fused pass (read g, a, h; write lam, da) instead of a shifted copy of a, the reverse
-        # recurrence, a shifted copy of h and the product.
+        # The fused op (on the kernels: a read in place at the shifted index, da written by the last
+        # pass) instead of a shifted copy of a, the reverse recurrence, a shifted copy of h and the
+        # product.
         lam, da = diag_adjoint(a, h, g, ctx.reverse, need_da)
         if not need_da:
             da = None
