@@ -261,14 +261,13 @@ def _tv_sos_adjoint_kernel(
         p_a = a + i_r * s_ar + i_s * s_as
         if MONIC:
             b_at = _coefficient_tile(p_a, i_tile, T, s_at, s_ak, N, KB, LOG, BLOCK, True, 1)
-            b_vt, s1, s2, s3, _ = _section(i_q, b_gt, b_at, agg, inc, flags, R, i_r, i_c, n_tiles, o_l,
-                                           N, NP, KB, LOG, BLOCK, W, ACC, Y_DTYPE)
         else:
             # the step's 1 / a0, at the processing step's own time (not skewed)
             b_r = _reciprocal_tile(p_a + (T - 1 - i_tile) * s_at - o_y * s_at, m_y, ACC)
             b_at = _coefficient_tile(p_a + s_ak, i_tile, T, s_at, s_ak, N, KB, LOG, BLOCK, True, 1, b_r, True)
-            b_vt, s1, s2, s3, _ = _section(i_q, b_gt.to(ACC) * to_bits(b_r, LOG, BLOCK), b_at, agg, inc, flags, R,
-                                           i_r, i_c, n_tiles, o_l, N, NP, KB, LOG, BLOCK, W, ACC, Y_DTYPE)
+            b_gt = b_gt.to(ACC) * to_bits(b_r, LOG, BLOCK)
+        b_vt, s1, s2, s3, _ = _section(i_q, b_gt, b_at, agg, inc, flags, R, i_r, i_c, n_tiles, o_l,
+                                       N, NP, KB, LOG, BLOCK, W, ACC, Y_DTYPE)
         if HAS_VH:
             if i_tile + BLOCK * L > T - K:  # v at the first K times: the gradient of the section's head
                 i_n = T - 1 - i_tile - o_y
@@ -327,7 +326,7 @@ def _check(op: str, x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, block_siz
     if dtype not in (torch.float32, torch.float64):
         raise TypeError(f"{op}: expected float32 or float64, got {dtype}")
     check_tiles(op, lanes, window_tiles)
-    L = single_pass_chunk(a.shape[3] - (0 if monic else 1), T, block_size)
+    L = single_pass_chunk(_orders(b, a, monic)[2], T, block_size)
     if not L:
         raise ValueError(f"{op}: block_size must be a power of two <= 64, got {block_size}")
     return dtype, L

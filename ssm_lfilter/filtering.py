@@ -479,12 +479,12 @@ def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | Non
     """``time_varying_sosfilt`` as one ``tv_sos`` op (constant sections from rest: ``sosfilt``'s op).
     A section's history ``zi[s] = [x[-1], x[-2], y[-1], y[-2]]`` enters as its head: what the history
     adds to its first two samples, ``sum_{k>n} b[n,k] x[n-k] - sum_{k>n} a[n,k] y[n-k]``; the final
-    states come from every section's last two outputs."""
+    states come from every section's last two outputs. ``time_varying_sosfilt`` has checked the
+    arguments (``a0`` and the shapes included)."""
     T = x.shape[ax]
     timed = sos.dim() >= 3 and sos.shape[-3] == T
     if not timed and zi is None:
         return sosfilt(sos, x, ax)
-    check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
     sos, xm = sos.to(dt), time_last(x.to(dt), ax)
     n = sos.shape[-2]
     # b and a are views of the raw sections, a with a0 first (the kernel reads them strided and divides
@@ -504,8 +504,8 @@ def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | Non
         return unflat_rows(y, batch, ax).to(out_dtype)
     x1, x2, y1, y2 = zi.to(dt).expand(n, *batch, 4).reshape(n, R, 4).unbind(-1)  # each (n, R)
     # the heads (normalized, as the kernel adds them) from the sections at times 0 and 1
-    a0 = ar[:, : min(T, 2), :, :1]
-    bn, an = br[:, : min(T, 2)] / a0, ar[:, : min(T, 2), :, 1:] / a0
+    lead = ar[:, : min(T, 2), :, :1]
+    bn, an = br[:, : min(T, 2)] / lead, ar[:, : min(T, 2), :, 1:] / lead
     b0, a0 = bn[:, 0].transpose(0, 1), an[:, 0].transpose(0, 1)  # (n, Rb, 3), (n, Ra, 2): time 0
     heads = [b0[..., 1] * x1 + b0[..., 2] * x2 - a0[..., 0] * y1 - a0[..., 1] * y2]
     if T > 1:

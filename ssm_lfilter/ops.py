@@ -372,9 +372,11 @@ def _unnormalized_grads(b: Tensor, a: Tensor, db: Tensor, da: Tensor) -> tuple[T
     """The gradients of ``b`` and ``a`` (``a0`` first) from ``db`` and ``da``, those of the normalized
     sections ``(b / a0, a[..., 1:] / a0)`` (per row, broadcasting against ``b`` and ``a``):
     ``db / a0``, ``da / a0`` and ``-(sum db b + sum da a[1:]) / a0`` for ``a0``, conjugated as torch's
-    division is."""
+    division is. ``da`` None (``a``'s gradient not needed): ``(db / a0, None)``."""
     a0c = a[..., :1].conj()
     db_raw = db / a0c
+    if da is None:
+        return db_raw, None
     da_rest = da / a0c
     da0 = -((db_raw * b.conj()).sum(-1, keepdim=True) + (da_rest * a[..., 1:].conj()).sum(-1, keepdim=True)) / a0c
     return db_raw, torch.cat([da0, da_rest], -1)
@@ -489,10 +491,8 @@ def _tv_sos_adjoint_impl(g: Tensor, g_ends: Tensor, x: Tensor, b: Tensor, a: Ten
         bn, an = _normalized(b, a)
         dx, db, da, dhead = _tv_sos_vjp(g, g_ends, _tv_sections(x, bn, an, head), bn, an, K, need_x,
                                         need_b or need_a, need_a, composed=False)
-        if need_a:
+        if need_b or need_a:
             db, da = _unnormalized_grads(b, a, db, da)
-        elif need_b:
-            db = db / a[..., :1].conj()
     elif S:
         dx, db, da, dhead = _tv_sos_vjp(g, g_ends, _tv_sections(x, b, a, head), b, a, K, need_x, need_b, need_a,
                                         composed=False)
@@ -531,10 +531,8 @@ def _tv_sos_backward(ctx, g, g_ends):
             ws.append(tv_sos(ws[-1], bn[:, :, s : s + 1], an[:, :, s : s + 1], head[:, s : s + 1])[0])
         dx, db, da, dhead = _tv_sos_vjp(g, g_ends, ws, bn, an, K, need_x, need_b or (need_a and not ctx.monic),
                                         need_a, composed=True)
-        if not ctx.monic and need_a:
+        if not ctx.monic and (need_b or need_a):
             db, da = _unnormalized_grads(b, a, db, da)
-        elif not ctx.monic and need_b:
-            db = db / a[..., :1].conj()
     else:
         dx, db, da, dhead = tv_sos_adjoint(g, g_ends, x, b, a, head, need_x, need_b, need_a, ctx.monic)
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
