@@ -130,6 +130,17 @@ def _adjoint_a(p_a, mask, o_t, T, stride_at, REVERSE: tl.constexpr):
 
 
 @triton.jit
+def _next_time(o_t, mask, T, REVERSE: tl.constexpr):
+    """The time of the next scan position (``t - 1`` in a reversed scan, ``t + 1`` otherwise), where the
+    adjoint reads the forward's ``h`` as ``h_prev``, and the tile's mask there (off past the row's end,
+    where ``h_prev`` is zero)."""
+    if REVERSE:
+        return o_t - 1, mask & (o_t >= 1)
+    else:
+        return o_t + 1, mask & (o_t + 1 < T)
+
+
+@triton.jit
 def _store_da(b_lr, b_li, p_hn, m_next, da_ptr, p_d, mask, i_c, R, o_r, m_r,
               IS_COMPLEX: tl.constexpr, DA_SUM: tl.constexpr):
     """The adjoint's epilogue: ``da = lam conj(h_prev)``, ``h_prev`` loaded from ``p_hn`` (the next scan
@@ -316,13 +327,8 @@ def diag_chunk_apply_kernel(
     tl.store(h_ptr + p_h, b_hr, mask=mask)
     if IS_COMPLEX:
         tl.store(h_ptr + p_h + 1, b_hi, mask=mask)
-    if HAS_DA:  # h_prev: the forward's state at the next scan position (zero past the row's end)
-        if REVERSE:
-            o_tn = o_t - 1
-            m_next = mask & (o_t >= 1)
-        else:
-            o_tn = o_t + 1
-            m_next = mask & (o_t + 1 < T)
+    if HAS_DA:
+        o_tn, m_next = _next_time(o_t, mask, T, REVERSE)
         _store_da(b_hr, b_hi, hp_ptr + o_r[:, None] * stride_pr + o_tn[None, :] * stride_pt, m_next, da_ptr,
                   o_r[:, None] * stride_dr + o_t[None, :] * stride_dt, mask, i_c, R, o_r, m_r, IS_COMPLEX, DA_SUM)
 
@@ -489,11 +495,9 @@ def diag_adjoint_kernel(
     if REVERSE:
         o_t = T - 1 - o_p
         o_tp = o_t + 1  # time of scan position p-1
-        o_tn = o_t - 1  # time of scan position p+1
     else:
         o_t = o_p
         o_tp = o_t - 1
-        o_tn = o_t + 1
     m_r = o_r < R
     mask = m_r[:, None] & (o_i[None, :] < CHUNK) & (o_p[None, :] < T)
     m_prev = mask & (o_p[None, :] >= 1)
@@ -506,7 +510,7 @@ def diag_adjoint_kernel(
                             inc_ptr, p_fagg, p_finc, i_t, i_c, i_rb, R, N_RB, o_r, m_r,
                             True, IS_COMPLEX, HAS_CARRY, W, BT)
     if HAS_DA:
-        m_next = mask & (o_p[None, :] + 1 < T)
+        o_tn, m_next = _next_time(o_t, mask, T, REVERSE)
         p_h = o_r[:, None] * stride_hr + o_tn[None, :] * stride_ht
         _store_da(b_lr, b_li, h_ptr + p_h, m_next, da_ptr, o_r[:, None] * stride_dr + o_t[None, :] * stride_dt,
                   mask, i_c, R, o_r, m_r, IS_COMPLEX, DA_SUM)
