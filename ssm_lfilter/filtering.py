@@ -115,21 +115,21 @@ def lfilter(b, a, x, axis: int = -1, zi=None):
     batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "b": b.shape[:-1], "a": a.shape[:-1]})
     M, N = b.shape[-1] - 1, a.shape[-1] - 1
     K = max(M, N)
+    R = batch.numel()
+    xr = flat_rows(xm, batch, (T,))
+    if zi is None:
+        # the op divides by a0 itself, so autograd records no division or slice around it (their
+        # backward nodes cost more host time than the filter's fused backward on a GPU)
+        y = ops.lti(xr, rows(b, batch, (M + 1,)), rows(a, batch, (N + 1,)), xr.new_zeros(R, 0), monic=False)
+        return unflat_rows(y, batch, ax).to(out_dtype)
+
+    check_state_shape(zi, _state_shape((*batch, T), ax, K), ax)
+    zr = zi.to(dt).movedim(ax, -1).expand(*batch, K).reshape(R, K)
     a0 = a[..., :1]
     br = rows(b / a0, batch, (M + 1,))
     ar = rows(a[..., 1:] / a0, batch, (N,))
-    R = batch.numel()
-    xr = flat_rows(xm, batch, (T,))
-
-    zr = None
-    if zi is not None:
-        check_state_shape(zi, _state_shape((*batch, T), ax, K), ax)
-        zr = zi.to(dt).movedim(ax, -1).expand(*batch, K).reshape(R, K)
-
-    y = ops.lti(xr, br, ar, xr.new_zeros(R, 0) if zr is None else zr)
+    y = ops.lti(xr, br, ar, zr)
     out = unflat_rows(y, batch, ax).to(out_dtype)
-    if zi is None:
-        return out
     zf = _tdf2_final_state(xr, y, br, ar, zr, K)
     return out, zf.reshape(*batch, K).movedim(-1, ax).to(out_dtype)
 
@@ -226,11 +226,17 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
     sos, xm = sos.to(dt), time_last(x.to(dt), ax)
     T = xm.shape[-1]
     batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": sos.shape[:-2]})
+    R = batch.numel()
+    xr = flat_rows(xm, batch, (T,))
+    if zi is None and backend.use_triton("lti", x):
+        # the op divides by each section's a0 itself (as lfilter's lti: no division or slices of
+        # it recorded for autograd around the op)
+        y, _ = ops.sos(xr, rows(sos[..., :3], batch, (n, 3)), rows(sos[..., 3:], batch, (n, 3)),
+                       xr.new_zeros(R, n, 0), 0, monic=False)
+        return unflat_rows(y, batch, ax).to(out_dtype)
     a0 = sos[..., 3:4]
     br = rows(sos[..., :3] / a0, batch, (n, 3))
     ar = rows(sos[..., 4:] / a0, batch, (n, 2))
-    R = batch.numel()
-    xr = flat_rows(xm, batch, (T,))
     zr = None if zi is None else zi.to(dt).movedim(ax, -1).expand(n, *batch, 2).reshape(n, R, 2)
     if backend.use_triton("lti", x):
         # On the kernels the whole cascade is one op, one pass over memory: each section's zi enters

@@ -47,12 +47,38 @@ def _sum_rows_like(grad: Tensor, like: Tensor) -> Tensor:
     return grad.sum(0, keepdim=True) if like.shape[0] == 1 and grad.shape[0] != 1 else grad
 
 
+def _normalized(b: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
+    """Sections with leading coefficients ``a0 = a[..., :1]`` made monic: ``(b / a0, a[..., 1:] / a0)``."""
+    a0 = a[..., :1]
+    return b / a0, a[..., 1:] / a0
+
+
+def _unnormalized_grads(b: Tensor, a: Tensor, db: Tensor, da: Tensor) -> tuple[Tensor, Tensor]:
+    """The gradients of ``b`` and ``a`` (``a0`` first) from ``db`` and ``da``, those of the normalized
+    sections ``(b / a0, a[..., 1:] / a0)`` (per row, broadcasting against ``b`` and ``a``):
+    ``db / a0``, ``da / a0`` and ``-(sum db b + sum da a[1:]) / a0`` for ``a0``, conjugated as torch's
+    division is. ``da`` None (``a``'s gradient not needed): ``(db / a0, None)``."""
+    a0c = a[..., :1].conj()
+    db_raw = db / a0c
+    if da is None:
+        return db_raw, None
+    da_rest = da / a0c
+    da0 = -((db_raw * b.conj()).sum(-1, keepdim=True) + (da_rest * a[..., 1:].conj()).sum(-1, keepdim=True)) / a0c
+    return db_raw, torch.cat([da0, da_rest], -1)
+
+
 # --------------------------------------------------------------------------------------------- lti
-def _lti_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = False) -> Tensor:
+def _lti_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = False, monic: bool = True) -> Tensor:
     """``y[n] = sum_k b[k] x[n-k] + head[n] - sum_k a[k-1] y[n-k]`` from rest. ``x (R, T)``,
     ``b (Rb, M+1)``, ``a (Ra, N)`` normalized, ``head (R, K)``; ``Rb, Ra`` in {1, R}. ``reverse``:
     the same filter backwards in time, ``flip(lti(flip(x)))`` with ``head[n]`` entering at ``T-1-n``
-    (the kernels read the reversed signal in place; the backward uses it instead of flipped copies)."""
+    (the kernels read the reversed signal in place; the backward uses it instead of flipped copies).
+    ``monic=False``: ``a (Ra, N+1)`` with its leading coefficient ``a0`` first, for the filter
+    ``(b / a0, a[1:] / a0)``, divided here: a caller that divided first recorded the division and
+    the slices for autograd, whose backward nodes took more host time than the filter's own backward
+    on an H200 (``benchmarks/results/cuda-nvidia-h200-2026-11-28``)."""
+    if not monic:
+        b, a = _normalized(b, a)
     if backend.use_triton("lti", x):
         return _kernels().lti(x, b, a, head, reverse=reverse).contiguous()
     if reverse:
@@ -64,15 +90,16 @@ lti_op = torch.library.custom_op("ssm_lfilter::lti", _lti_impl, mutates_args=())
 
 
 @lti_op.register_fake
-def _(x, b, a, head, reverse=False):
+def _(x, b, a, head, reverse=False, monic=True):
     return x.new_empty(x.shape)
 
 
 def _lti_setup(ctx, inputs, output):
-    x, b, a, head, reverse = inputs
+    x, b, a, head, reverse, monic = inputs
     ctx.save_for_backward(x, b, a, output)
     ctx.K = head.shape[1]
     ctx.reverse = reverse
+    ctx.monic = monic
 
 
 def _adjoint_composed(x, b, a, y, g, K, reverse, need_x, n_b, n_a):
@@ -105,18 +132,26 @@ def _lti_adjoint_any(g, x, y, b, a, K, reverse, need_x, n_b, n_a):
     return lti_adjoint(g, x, y, b, a, K, reverse, need_x, n_b, n_a)
 
 
-def _lti_vjp(x, b, a, y, g, K, reverse, need_x, need_b, need_a, need_head):
-    """Gradients of ``y = lti(x, b, a, head, reverse)`` (``head`` of length ``K``) for the output
-    gradient ``g``."""
-    n_b, n_a, K_g = (b.shape[1] if need_b else 0), (a.shape[1] if need_a else 0), (K if need_head else 0)
-    dx, db, da, dhead = _lti_adjoint_any(g, x, y, b, a, K_g, reverse, need_x, n_b, n_a)
+def _lti_vjp(x, b, a, y, g, K, reverse, need_x, need_b, need_a, need_head, monic=True):
+    """Gradients of ``y = lti(x, b, a, head, reverse, monic)`` (``head`` of length ``K``) for the
+    output gradient ``g``. ``monic=False``: those of the normalized filter, taken per row back
+    through the division to ``b`` and to ``a`` with ``a0`` first (``_unnormalized_grads``; ``a0``'s
+    needs ``db``), then summed over rows where a filter is shared."""
+    if not monic:
+        bn, an = _normalized(b, a)
+        dx, db, da, dhead = _lti_adjoint_any(g, x, y, bn, an, K if need_head else 0, reverse, need_x,
+                                             bn.shape[1] if need_b or need_a else 0, an.shape[1] if need_a else 0)
+        db, da = _unnormalized_grads(b, a, db, da if need_a else None)
+    else:
+        n_b, n_a, K_g = (b.shape[1] if need_b else 0), (a.shape[1] if need_a else 0), (K if need_head else 0)
+        dx, db, da, dhead = _lti_adjoint_any(g, x, y, b, a, K_g, reverse, need_x, n_b, n_a)
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
             (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None))
 
 
 def _lti_backward(ctx, g):
     x, b, a, y = ctx.saved_tensors
-    return (*_lti_vjp(x, b, a, y, g, ctx.K, ctx.reverse, *ctx.needs_input_grad[:4]), None)
+    return (*_lti_vjp(x, b, a, y, g, ctx.K, ctx.reverse, *ctx.needs_input_grad[:4], ctx.monic), None, None)
 
 
 lti_op.register_autograd(_lti_backward, setup_context=_lti_setup)
@@ -169,13 +204,16 @@ def _(g, x, y, b, a, K, reverse, need_x, n_b, n_a):
 
 
 # --------------------------------------------------------------------------------------------- sos
-def _sos_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int) -> tuple[Tensor, Tensor]:
+def _sos_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int, monic: bool = True) -> tuple[Tensor, Tensor]:
     """A cascade of LTI filters: section ``s`` is ``lti`` with ``b[:, s]``, ``a[:, s]`` and the head
     ``head[:, s]`` (its initial state, e.g. ``sosfilt``'s ``zi``) on the previous section's output.
     ``x (R, T)``, ``b (Rb, S, M+1)``, ``a (Ra, S, N)`` normalized, ``head (R, S, K)``. Returns ``y`` and
     ``ends (S, R, n_ends)``, every section's last ``n_ends <= T`` outputs (the cascade's final states
     are formed from them). On the kernels, biquad cascades run in one pass over memory
-    (``kernels/sos.py``)."""
+    (``kernels/sos.py``). ``monic=False``: ``a (Ra, S, N+1)`` with each section's ``a0`` first,
+    divided here (as ``lti``'s)."""
+    if not monic:
+        b, a = _normalized(b, a)
     R, T = x.shape
     S = b.shape[1]
     ends = x.new_empty(S, R, n_ends)
@@ -192,13 +230,14 @@ sos_op = torch.library.custom_op("ssm_lfilter::sos", _sos_impl, mutates_args=())
 
 
 @sos_op.register_fake
-def _(x, b, a, head, n_ends):
+def _(x, b, a, head, n_ends, monic=True):
     return x.new_empty(x.shape), x.new_empty(b.shape[1], x.shape[0], n_ends)
 
 
 def _sos_setup(ctx, inputs, output):
-    x, b, a, head, n_ends = inputs
+    x, b, a, head, n_ends, monic = inputs
     ctx.save_for_backward(x, b, a, head, output[0])
+    ctx.monic = monic
 
 
 def _sos_adjoint_composed(g, g_ends, x, y, b, a, head, need_x, n_b, n_a):
@@ -253,15 +292,21 @@ def _(g, g_ends, x, y, b, a, head, need_x, n_b, n_a):
 def _sos_backward(ctx, g, g_ends):
     x, b, a, head, y = ctx.saved_tensors
     need_x, need_b, need_a, need_head = ctx.needs_input_grad[:4]
-    n_b, n_a = (b.shape[2] if need_b else 0), (a.shape[2] if need_a else 0)
+    # monic=False: the normalized sections' gradients, per row, then back through the division
+    # (a0's gradient needs db)
+    bn, an = (b, a) if ctx.monic else _normalized(b, a)
+    n_b = bn.shape[2] if need_b or (need_a and not ctx.monic) else 0
+    n_a = an.shape[2] if need_a else 0
     g = torch.zeros_like(y) if g is None else g
     g_ends = x.new_zeros(b.shape[1], x.shape[0], 0) if g_ends is None else g_ends
     if torch.is_grad_enabled():  # create_graph=True: composed ops, differentiable again
-        dx, db, da, dhead = _sos_adjoint_composed(g, g_ends, x, y, b, a, head, need_x, n_b, n_a)
+        dx, db, da, dhead = _sos_adjoint_composed(g, g_ends, x, y, bn, an, head, need_x, n_b, n_a)
     else:
-        dx, db, da, dhead = sos_adjoint(g, g_ends, x, y, b, a, head, need_x, n_b, n_a)
+        dx, db, da, dhead = sos_adjoint(g, g_ends, x, y, bn, an, head, need_x, n_b, n_a)
+    if not ctx.monic:
+        db, da = _unnormalized_grads(b, a, db, da if need_a else None)
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
-            (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None), None)
+            (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None), None, None)
 
 
 sos_op.register_autograd(_sos_backward, setup_context=_sos_setup)
@@ -360,26 +405,6 @@ def _tv_fir(w: Tensor, b: Tensor) -> Tensor:
 
 def _tv_sos_fused(x: Tensor, b: Tensor, a: Tensor, monic: bool = True) -> bool:
     return backend.use_triton("tv", x) and _kernels().tv_sos_applies(b, a, monic=monic)
-
-
-def _normalized(b: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
-    """Sections with leading coefficients ``a0 = a[..., :1]`` made monic: ``(b / a0, a[..., 1:] / a0)``."""
-    a0 = a[..., :1]
-    return b / a0, a[..., 1:] / a0
-
-
-def _unnormalized_grads(b: Tensor, a: Tensor, db: Tensor, da: Tensor) -> tuple[Tensor, Tensor]:
-    """The gradients of ``b`` and ``a`` (``a0`` first) from ``db`` and ``da``, those of the normalized
-    sections ``(b / a0, a[..., 1:] / a0)`` (per row, broadcasting against ``b`` and ``a``):
-    ``db / a0``, ``da / a0`` and ``-(sum db b + sum da a[1:]) / a0`` for ``a0``, conjugated as torch's
-    division is. ``da`` None (``a``'s gradient not needed): ``(db / a0, None)``."""
-    a0c = a[..., :1].conj()
-    db_raw = db / a0c
-    if da is None:
-        return db_raw, None
-    da_rest = da / a0c
-    da0 = -((db_raw * b.conj()).sum(-1, keepdim=True) + (da_rest * a[..., 1:].conj()).sum(-1, keepdim=True)) / a0c
-    return db_raw, torch.cat([da0, da_rest], -1)
 
 
 def _with_head(u: Tensor, head: Tensor) -> Tensor:
@@ -703,14 +728,14 @@ def _call(op, function: type[torch.autograd.Function], impl, *args):
     return impl(*args)
 
 
-def lti(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = False) -> Tensor:
+def lti(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = False, monic: bool = True) -> Tensor:
     """``ssm_lfilter::lti`` (see ``_lti_impl``), differentiable."""
-    return _call(lti_op, _LtiFunction, _lti_impl, x, b, a, head, reverse)
+    return _call(lti_op, _LtiFunction, _lti_impl, x, b, a, head, reverse, monic)
 
 
-def sos(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int = 0) -> tuple[Tensor, Tensor]:
+def sos(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int = 0, monic: bool = True) -> tuple[Tensor, Tensor]:
     """``ssm_lfilter::sos`` (see ``_sos_impl``), differentiable."""
-    return _call(sos_op, _SosFunction, _sos_impl, x, b, a, head, n_ends)
+    return _call(sos_op, _SosFunction, _sos_impl, x, b, a, head, n_ends, monic)
 
 
 def tv(u: Tensor, a: Tensor) -> Tensor:

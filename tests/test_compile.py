@@ -207,6 +207,13 @@ def _lti_args(R=3, T=70, M=2, N=2, K=3, Rb=1, Ra=3, dtype=torch.float64, grad=Tr
     return [t.requires_grad_(grad) for t in (x, b, a, head)]
 
 
+def _lti_args_unnormalized(Rb=1, Ra=3, reverse=False, dtype=torch.float64):
+    """``_lti_args`` with ``a0`` (not 1) first in ``a``, for ``monic=False``."""
+    x, b, a, head = _lti_args(Rb=Rb, Ra=Ra, dtype=dtype, grad=False)
+    a0 = (1.5 + 0.1 * torch.arange(Ra, **F64)).to(dtype)[:, None]
+    return [t.requires_grad_() for t in (x, b, torch.cat([a0, a * a0], 1), head)] + [reverse, False]
+
+
 def _tv_args(R=2, T=50, N=2, Ra=1, dtype=torch.float64, grad=True):
     g = _g(20 + R + T + N + Ra)
     u = torch.randn(R, T, generator=g, **F64).to(dtype)
@@ -230,6 +237,12 @@ OPCHECK_CASES = {
     "lti_K_exceeds_T": lambda: (torch.ops.ssm_lfilter.lti.default, _lti_args(T=2, K=4)),
     "lti_float32": lambda: (torch.ops.ssm_lfilter.lti.default, _lti_args(dtype=torch.float32)),
     "lti_complex": lambda: (torch.ops.ssm_lfilter.lti.default, _lti_args(dtype=torch.complex128)),
+    # unnormalized (monic=False, lfilter's call): a0 first in a, the gradients of the raw coefficients
+    "lti_unnormalized": lambda: (torch.ops.ssm_lfilter.lti.default, _lti_args_unnormalized()),
+    "lti_unnormalized_reverse_per_row_b": lambda: (torch.ops.ssm_lfilter.lti.default,
+                                                   _lti_args_unnormalized(Rb=3, Ra=1, reverse=True)),
+    "lti_unnormalized_complex": lambda: (torch.ops.ssm_lfilter.lti.default,
+                                         _lti_args_unnormalized(dtype=torch.complex128)),
     "tv_shared_a": lambda: (torch.ops.ssm_lfilter.tv.default, _tv_args()),
     "tv_per_row_a": lambda: (torch.ops.ssm_lfilter.tv.default, _tv_args(Ra=2, N=3)),
     "tv_float32": lambda: (torch.ops.ssm_lfilter.tv.default, _tv_args(dtype=torch.float32)),
@@ -239,6 +252,10 @@ OPCHECK_CASES = {
     "sos_cascade_heads_and_ends": lambda: (torch.ops.ssm_lfilter.sos.default, [
         torch.randn(2, 40, **F64).requires_grad_(), torch.randn(2, 3, 3, **F64).requires_grad_(),
         (0.3 * torch.rand(1, 3, 2, **F64)).requires_grad_(), torch.randn(2, 3, 2, **F64).requires_grad_(), 2]),
+    "sos_cascade_unnormalized": lambda: (torch.ops.ssm_lfilter.sos.default, [
+        torch.randn(2, 40, **F64).requires_grad_(), torch.randn(1, 3, 3, **F64).requires_grad_(),
+        torch.cat([1 + torch.rand(2, 3, 1, **F64), 0.3 * torch.rand(2, 3, 2, **F64)], -1).requires_grad_(),
+        torch.zeros(2, 3, 0, **F64), 0, False]),
     "tv_sos_cascade": lambda: (torch.ops.ssm_lfilter.tv_sos.default, [
         torch.randn(2, 40, **F64).requires_grad_(), torch.randn(1, 40, 3, 3, **F64).requires_grad_(),
         (0.3 * torch.rand(2, 40, 3, 2, **F64)).requires_grad_(), torch.zeros(2, 3, 0, **F64), 0]),
@@ -298,6 +315,9 @@ def test_lti_op_contract(Rb, Ra, N, K):
         drive[: min(K, 90)] = head[r, :90].numpy()
         e = ss.lfilter(br, ar, x[r].numpy()) + ss.lfilter([1.0], ar, drive)
         np.testing.assert_allclose(y[r].numpy(), e, rtol=1e-10, atol=1e-10)
+    # monic=False: the same filter with a0 = 2 first in a and b scaled by it
+    a_raw = torch.cat([torch.full((Ra, 1), 2.0, **F64), 2 * a], 1)
+    torch.testing.assert_close(torch.ops.ssm_lfilter.lti(x, 2 * b, a_raw, head, False, False), y, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("Ra", [1, 2])

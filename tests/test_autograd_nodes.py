@@ -1,0 +1,65 @@
+"""``lfilter`` and ``sosfilt`` (without ``zi``) divide by ``a0`` inside their op, so autograd records
+no division (and, for ``lfilter``, no slices of ``a``) around the filter: on an H200 the backward of
+those nodes took more host time than the filter's own fused backward
+(``benchmarks/results/cuda-nvidia-h200-2026-11-28``, 0.84 of a backward's 1.03 ms on a short signal)."""
+import pytest
+import torch
+
+import ssm_lfilter as sl
+
+
+def _grads_match_the_engine(fn, leaves, backend, monkeypatch):
+    """Gradients of the raw coefficients: ``gradcheck`` on the engine; on the kernels (under the
+    interpreter, where a gradcheck's thousand launches take minutes) equal to the engine's."""
+    if backend == "engine":
+        assert torch.autograd.gradcheck(fn, leaves)
+        return
+    got = torch.autograd.grad(fn(*leaves).square().sum(), leaves)
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "torch")
+    want = torch.autograd.grad(fn(*leaves).square().sum(), leaves)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-10)
+
+
+def _node_names(t: torch.Tensor) -> list[str]:
+    seen, todo, names = set(), [t.grad_fn], []
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        todo += [n for n, _ in node.next_functions]
+    return names
+
+
+@pytest.fixture(params=["engine", "kernels"])
+def backend(request, monkeypatch):
+    if request.param == "kernels":
+        if torch.cuda.is_available():
+            pytest.skip("CPU interpreter path only")
+        monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
+    return request.param
+
+
+def test_lfilter_records_one_filter_node_and_no_division(backend, monkeypatch):
+    b = torch.tensor([0.2, 0.4, 0.2], dtype=torch.float64, requires_grad=True)
+    a = torch.tensor([2.0, -1.2, 0.6], dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 3, 50, dtype=torch.float64, requires_grad=True)
+    y = sl.lfilter(b, a, x)
+    names = _node_names(y)
+    assert sum(n.startswith("_LtiFunction") for n in names) == 1, names
+    assert not {"DivBackward0", "SliceBackward0", "SelectBackward0"} & set(names), names
+    # and the gradients are the raw coefficients' (a0 = 2 included)
+    _grads_match_the_engine(lambda b, a, x: sl.lfilter(b, a, x), (b, a, x), backend, monkeypatch)
+
+
+def test_sosfilt_records_no_division(backend, monkeypatch):
+    sos = torch.tensor([[0.2, 0.4, 0.2, 1.5, -0.6, 0.3], [1.0, 0.0, -1.0, 0.8, 0.1, 0.2]], dtype=torch.float64,
+                       requires_grad=True)
+    x = torch.randn(2, 40, dtype=torch.float64, requires_grad=True)
+    names = _node_names(sl.sosfilt(sos, x))
+    if backend == "kernels":  # the fused cascade's op (the engine runs a section at a time)
+        assert sum(n.startswith("_SosFunction") for n in names) == 1, names
+        assert "DivBackward0" not in names, names
+    _grads_match_the_engine(lambda s, x: sl.sosfilt(s, x), (sos, x), backend, monkeypatch)
