@@ -109,16 +109,12 @@ def lti_cases(s: Sizes) -> list:
             # W = 512 makes it 16 links for 512 flags and states a tile's window (8 a thread)
             variants["single-pass window 512"] = lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True,
                                                                              window_tiles=512)
-        if order >= 3:
-            # capped at 144 registers a thread by default at orders 3-4 (168 uncapped: 7 programs an
-            # SM against 6, no spill, sm_90)
-            variants["single-pass, no register cap"] = lambda x=x, b=b, a=a, h=h: lti(
-                x, b, a, h, single_pass=True, register_cap=False)
         if order >= 2 and Tc >= 4 * 2048:
-            # the companion matrix powers squared in every tile, as before the power table
-            # (kernel_resources.py --later-tiles: order 4 from 108 to 73 instructions a sample)
-            variants["single-pass, no power table"] = lambda x=x, b=b, a=a, h=h: lti(
-                x, b, a, h, single_pass=True, power_table=False)
+            # the companion matrix powers loaded from a table instead of squared in every tile
+            # (kernel_resources.py --later-tiles: order 4 from 108 to 73 instructions a sample, yet
+            # 3.8x slower on an H200, results/cuda-nvidia-h200-2026-11-28: off by default)
+            variants["single-pass, power table"] = lambda x=x, b=b, a=a, h=h: lti(
+                x, b, a, h, single_pass=True, power_table=True)
         cases.append(("lti", f"lti N=M={order} {s.tag(R, Tc)}", 8 * x.numel(), variants))
     return cases
 
@@ -226,7 +222,7 @@ def sos_cases(s: Sizes) -> list:
 
     return [("sos", f"sos 8 sections {s.tag(*xs.shape)}", 8 * xs.numel(), {
         "single-pass": lambda: sos(xs, b8, a8),
-        "single-pass, no power table": lambda: sos(xs, b8, a8, power_table=False),
+        "single-pass, power table": lambda: sos(xs, b8, a8, power_table=True),
         "single-pass persistent": lambda: sos(xs, b8, a8, persistent=True),
         # every section repeats a tile's lane scan, look-back and start states: sm_90, 45 instructions
         # a sample a section (2-warp programs, 14-16 warps an SM), which at the H200's 0.49 ms for
@@ -257,7 +253,7 @@ def sos_zi_cases(s: Sizes) -> list:
 
     return [("sos_zi", f"sos 8 sections with zi {s.tag(*xs.shape)}", 8 * xs.numel(), {
         "single-pass": lambda: sos(xs, b8, a8, head=h8, ends=e8),
-        "single-pass, no power table": lambda: sos(xs, b8, a8, head=h8, ends=e8, power_table=False),
+        "single-pass, power table": lambda: sos(xs, b8, a8, head=h8, ends=e8, power_table=True),
         "three-pass tiles": lambda: per_section(False),
         "single-pass per section": lambda: per_section(True)})]
 
@@ -288,7 +284,7 @@ def sos_adjoint_cases(s: Sizes) -> list:
     # reads g, x, writes dx at the least (the recompute's stack moves S+1 more arrays twice)
     return [("sos_adjoint", f"sos backward 8 sections (dx, db, da) {s.tag(*xs.shape)}", 12 * xs.numel(), {
         "single-pass": fused,
-        "single-pass, no power table": lambda: fused(power_table=False),
+        "single-pass, power table": lambda: fused(power_table=True),
         "single-pass C=8": lambda: fused(block_size=8),
         # both launches lane by lane: the adjoint 106.5 instructions a sample a section against 130 and
         # 168 registers against 218, the recompute 71 against 80.5 (sm_90, no spill)
@@ -336,22 +332,16 @@ def lti_adjoint_cases(s: Sizes) -> list:
 
         variants = {
             "single-pass": fused,
-            "single-pass, no power table": lambda f=fused: f(power_table=False),
+            "single-pass, power table": lambda f=fused: f(power_table=True),
             # 32-sample lanes: 255 registers a thread at order 2 and a spill at order 4 (kernel_resources)
             "single-pass C=32": lambda f=fused: f(block_size=32),
             # 128 lanes (4-warp programs): 2048-sample tiles at the same registers a thread, so a
             # tile's fixed latency (look-back, fences) is spread over twice the samples
             "single-pass 128 lanes": lambda f=fused: f(lanes=128),
-            # order 4 launches capped at 128 registers (166 uncapped, sm_90); orders 1-2 take 128 anyway
-            "single-pass, no register cap": lambda f=fused: f(register_cap=False),
             # g, x, y loaded and dx stored lane by lane (kernels/_lane_tiles.py; sm_90 per sample:
             # order 2 106 instructions against 115 and 96 registers against 128, order 4 162 against 178)
             "single-pass lane loads": lambda f=fused: f(lane_loads=True),
             "three-pass tiles": composed}
-        if order == 4:
-            # the GPU machines' triton 3.6.0 spills 24 B at the default cap of 128 and none at 136 (7
-            # programs an SM against 8; uncapped 162 registers, 6): results/sm90-compile-2026-11-28/
-            variants["single-pass, register cap 136"] = lambda f=fused: f(register_cap=136)
         if R == 1:  # one row: the look-back chain 4x shorter, as for the forward
             variants["single-pass window 512"] = lambda f=fused: f(window_tiles=512)
         cases.append(("lti_adjoint", f"lti backward (dx, db, da) N=M={order} {s.tag(R, Tc)}", 16 * xa.numel(),

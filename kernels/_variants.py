@@ -7,10 +7,14 @@
   (benchmarks/results/cuda-nvidia-h200-2026-11-27-single-pass): single pass for the LTI and
   time-varying kernels (2-8x faster), multi-pass for the diagonal kernels (its single pass ran at
   8% of copy bandwidth against 47-50%, and one configuration failed to compile with Triton 3.6).
-- ``SSM_LFILTER_POWER_TABLE`` (default on): the single-pass LTI kernels (forward, adjoint, cascades)
-  load the companion matrix powers from a table a launch before the kernel writes (``power_table_setup``)
-  instead of squaring them in every tile; ``0`` squares them in every tile, as before. Not yet
-  timed on a GPU: the switch lets one run time both.
+- ``SSM_LFILTER_POWER_TABLE`` (default off): ``1`` makes the single-pass LTI kernels (forward,
+  adjoint, cascades) load the companion matrix powers from a table a launch before the kernel writes
+  (``power_table_setup``) instead of squaring them in every tile. It halves the order-4 kernels'
+  float64 instructions, yet on an H200 every case ran slower with it
+  (benchmarks/results/cuda-nvidia-h200-2026-11-28, ms with the table against without): the order-4
+  forward 1.13 against 0.30 and adjoint 2.31 against 0.59, the order-2 forward 0.30 against 0.12
+  and adjoint 0.44 against 0.33 (32 x 2^20), the order-2 adjoint on one 2^24 row 0.26 against 0.23,
+  the 8-biquad cascade 0.63 against 0.61. So the tiles square, and the table stays a switch.
 - ``SSM_LFILTER_PERSISTENT`` (default off): the single-pass LTI forward (and cascade) launches a
   few programs an SM that loop over tiles, each taking its next ticket and fetching a sample of every
   lane of that tile before working on the current one (``lti_single_pass``), instead of one program a
@@ -46,7 +50,9 @@ def tile_io(requested: bool | None) -> bool:
 
 
 def power_table(requested: bool | None) -> bool:
-    return _flag("SSM_LFILTER_POWER_TABLE", requested)
+    if requested is not None:
+        return bool(requested)
+    return os.environ.get("SSM_LFILTER_POWER_TABLE", "0") == "1"
 
 
 def register_cap(requested: bool | None) -> bool:

@@ -47,7 +47,7 @@ def rows():
     return _resources(["lti N=1 ", "lti N=2 M=2", "lti N=4 ", "lti N=16 M=16", "lti_adjoint ", "sos ", "time_varying ",
                        "time_varying_adjoint ", "tv_sos 8 biquads, ", "tv_sos_adjoint 8 biquads (dx, db, da) float64",
                        "tv_sos_adjoint 8 biquads (dx, db, da), 8 x 2^20",
-                       "diagonal", "persistent lti N=2 ", "timed lti", "cap 136 ", "lane loads "])
+                       "diagonal", "persistent lti N=2 ", "timed lti", "lane loads "])
 
 
 def _later_tiles(only: list[str]) -> list[dict]:
@@ -99,17 +99,15 @@ def test_persistent_launch_keeps_sixteen_warps_an_sm(rows):
 
 def test_register_caps_raise_occupancy_without_a_spill(rows):
     """The default launches that take a register cap (``SSM_LFILTER_REGISTER_CAP``): uncapped, ptxas
-    gave the order-4 forward 168 registers a thread, the order-4 LTI backward 166, the order-2
-    time-varying backward 203 and the time-varying cascade backward's recompute 236; capped they keep
-    every value in registers at more warps an SM."""
+    gave the order-2 time-varying backward 203 registers a thread and the time-varying cascade
+    backward's recompute 236; capped they keep every value in registers at more warps an SM. (The
+    LTI caps belong to the power table's launches, opt-in since an H200 ran them slower; the
+    default LTI launches are held to no spill in ``test_single_pass_lti_does_not_spill``.)"""
     def row(prefix):
         (r,) = [r for r in rows if r["case"].startswith(prefix)]
         return r
 
-    # (and the order-4 backward at the variant table's cap of 136, which triton 3.6.0 builds without
-    # the 24-byte spill it makes at 128)
-    for prefix, regs, warps in (("lti N=4 M=4", 144, 14), ("lti_adjoint N=4", 128, 16),
-                                ("time_varying_adjoint N=2", 128, 16), ("cap 136 lti_adjoint N=4", 136, 14)):
+    for prefix, regs, warps in (("time_varying_adjoint N=2", 128, 16),):
         r = row(prefix)
         assert r["regs"] <= regs and r["spill"] == 0 and r["warps_per_sm"] >= warps, r
     # the time-varying cascade backward's recompute launch (236 registers uncapped)
@@ -129,7 +127,8 @@ def test_lane_loads_compile_to_fewer_instructions_without_a_spill(rows):
         (r,) = [r for r in rows if r["case"] == label]
         return r
 
-    for n, regs, warps in ((1, 128, 16), (2, 128, 16), (4, 144, 14)):
+    # (order 4 runs uncapped without the power table, opt-in since 2026-11-28: 222 registers, 9 warps)
+    for n, regs, warps in ((1, 128, 16), (2, 128, 16), (4, 232, 8)):
         lane, tile = row(f"lane loads lti N={n} M={n}, 32 x 2^20"), row(f"lti N={n} M={n}, 32 x 2^20")
         assert lane["spill"] == 0 and lane["regs"] <= regs and lane["warps_per_sm"] >= warps, lane
         assert lane["instrs"] < tile["instrs"], (lane, tile)
@@ -144,7 +143,8 @@ def test_lane_loads_compile_to_fewer_instructions_without_a_spill(rows):
     for label in ("lti_adjoint N=2 M=2 (dx, db, da), 32 x 2^20", "lti_adjoint N=4 M=4 (dx, db, da), 32 x 2^20",
                   "time_varying N=2, 8 x 2^20"):
         lane, tile = row("lane loads " + label), row(label)
-        assert lane["spill"] == 0 and lane["regs"] <= 128 and lane["instrs"] < tile["instrs"], (lane, tile)
+        # (the order-4 backward runs uncapped without the opt-in power table: 160 against 164)
+        assert lane["spill"] == 0 and lane["regs"] <= max(128, tile["regs"]) and lane["instrs"] < tile["instrs"], (lane, tile)
 
 
 def test_time_varying_adjoint_does_not_spill(rows):
@@ -277,12 +277,13 @@ def test_time_varying_passes_above_order_4_keep_their_tiles_small():
 
 
 def test_power_table_has_a_launch_of_its_own():
-    """The single-pass order-4 forward's tiles carry no power-table stores: a launch of its own writes
+    """With the power table on, the single-pass order-4 forward's tiles carry no table stores: a launch of its own writes
     the table (``_power_table_kernel``). Written by a row's first tile, entry by entry (about 200 stores
     through tensors of pointers), the table made Triton's coalescing pass take 87 of the kernel's 96 s
     of compile for sm_90 here. A count of the kernel's memory operations, not a time."""
     out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "compile_times.py"), "--only",
-                          "lti N=4 M=4, 32 x 2^20"], check=True, env=_compile_env(), cwd=ROOT, timeout=900,
+                          "lti N=4 M=4, 32 x 2^20"], check=True, cwd=ROOT, timeout=900,
+                         env=dict(_compile_env(), SSM_LFILTER_POWER_TABLE="1"),  # opt-in since 2026-11-28
                          capture_output=True, text=True).stdout
     rows = {c[1].strip().strip("`"): c for c in (line.strip("|").split("|") for line in out.splitlines()
                                                  if line.startswith("| lti N=4"))}

@@ -46,6 +46,8 @@ def _assert_same(with_table, without):
 
 def test_setup_applies_from_order_2_and_four_tiles(monkeypatch):
     a = torch.zeros(1, 1, 2, dtype=torch.float64)
+    assert _sp.power_table_setup(a, 1, 2, 4, 100, 64, 32)[0] is None  # off unless asked for (slower on an H200)
+    monkeypatch.setenv("SSM_LFILTER_POWER_TABLE", "1")
     pw, s_ps, s_pr = _sp.power_table_setup(a, 1, 2, 4, 4, 64, 32)
     assert pw.shape == (1, 1, 6 + 5 + 1, 16) and pw.dtype == torch.float64 and s_pr == 0
     per_row = _sp.power_table_setup(torch.zeros(3, 2, 4), 2, 4, 4, 8, 8, 4)
@@ -96,7 +98,7 @@ def test_every_read_entry_is_written_first(monkeypatch):
     x = torch.tensor(RNG.standard_normal((2, 300)))
     b, a = _filters(1, 4, 4, torch.float64)
     C, lanes, W = 4, 2, 4
-    y = kern.lti(x, b, a, x.new_zeros(2, 0), block_size=C, lanes=lanes, window_tiles=W)
+    y = kern.lti(x, b, a, x.new_zeros(2, 0), block_size=C, lanes=lanes, window_tiles=W, power_table=True)
     y0 = kern.lti(x, b, a, x.new_zeros(2, 0), block_size=C, lanes=lanes, window_tiles=W, power_table=False)
     _assert_same([y], [y0])
     (pw,) = tables
@@ -141,7 +143,7 @@ def test_cascade_and_adjoints_bitwise_equal(N, S, shared, zi):
 
 
 def test_adjoint_launch_uses_the_table(monkeypatch):
-    """The adjoint kernel takes the table too (the switch reaches it)."""
+    """The adjoint kernel takes the table too when asked (the switch reaches it)."""
     seen = []
     original = _adjoint_module.power_table_setup
 
@@ -154,9 +156,9 @@ def test_adjoint_launch_uses_the_table(monkeypatch):
     x = torch.tensor(RNG.standard_normal((1, 200)))
     b, a = _filters(1, 2, 2, torch.float64)
     y = kern.lti(x, b, a, x.new_zeros(1, 0))
-    for pt in (None, False):
+    for pt in (True, None, False):
         kern.lti_adjoint(x, x, y, b, a, 0, True, 3, 2, block_size=4, lanes=2, window_tiles=2, power_table=pt)
-    assert seen == [True, False]
+    assert seen == [True, False, False]  # opt-in: the default squares in every tile
 
 
 @pytest.mark.gpu
