@@ -13,6 +13,7 @@ loop for time-varying kinds). Providers that cannot run report ``skipped`` with 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import platform
 import sys
@@ -33,7 +34,8 @@ def _print(*a, **kw):
 
 
 RESULTS_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-DEFAULT_DATE = "2026-11-27"
+# The day the run happens (a fixed default once stamped a later run with an earlier date).
+DEFAULT_DATE = datetime.date.today().isoformat()
 
 
 # ----------------------------------------------------------------------------------------------

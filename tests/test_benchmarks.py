@@ -90,7 +90,10 @@ def test_plots_and_markdown(tiny_run):
         assert mpimg.imread(str(p)).ndim == 3
     md = (out / "results.md").read_text()
     assert md.startswith("# ssm_lfilter benchmarks:")
-    for needle in ("**device**", "**versions**", "torch ", "2026-11-27", "## Headline", "| provider |",
+    import datetime
+
+    today = datetime.date.today().isoformat()  # the day of the run, not a fixed stamp
+    for needle in ("**device**", "**versions**", "torch ", today, "## Headline", "| provider |",
                    "max rel err", "plots/time_T_forward.png"):
         assert needle in md, needle
     env = json.loads((out / "env.json").read_text())
