@@ -98,11 +98,25 @@ def lti_cases(s: Sizes) -> list:
             # the tile through shared memory (kernels/_lane_tiles.py; sm_90 per sample of a tile:
             # order 1 25 instructions against 32, order 2 38.5 against 44.5, order 4 65.5 against 71.5)
             "single-pass lane loads": lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True, lane_loads=True)}
+        if order == 4:
+            # answered on an H200 (results/cuda-nvidia-h200-2026-11-28: none faster at order 4), and
+            # each a cold compile of 25-35 s without the power table that the compile workers'
+            # budget cannot hold
+            for name in ("single-pass C=16 x 128 lanes", "single-pass window x4", "single-pass persistent",
+                         "single-pass lane loads"):
+                del variants[name]
         if order <= 2:
             # 64-sample lanes: a tile's fixed work (lane scan, look-back, powers) over twice the
             # samples; sm_90: 31 instructions a sample at order 2 against 46, but 198 registers
             # against 124 (10 warps an SM instead of 16)
             variants["single-pass C=64"] = lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True, block_size=64)
+        if order == 4:
+            # 64-sample lanes, 32 of them (one warp, the same 2048-sample tile): the tile's matrix
+            # powers (about 27 squarings of 4 x 4 float64 maps a thread, the same in every thread)
+            # over twice the samples a thread; sm_90 per sample 63 instructions against 108, float64
+            # 42 against 72, at 255 registers with 24 bytes spilled (8 warps an SM against 10)
+            variants["single-pass C=64 x 32 lanes"] = lambda x=x, b=b, a=a, h=h: lti(
+                x, b, a, h, single_pass=True, block_size=64, lanes=32)
         if R == 1:
             # one row: every tile on one look-back chain of n_tiles / W links (W = 128, the window's
             # cap); at 1 x 2^24 (8192 tiles, 64 links) the H200 ran 0.215 ms, about 3.4 us a link.
@@ -342,6 +356,14 @@ def lti_adjoint_cases(s: Sizes) -> list:
             # order 2 106 instructions against 115 and 96 registers against 128, order 4 162 against 178)
             "single-pass lane loads": lambda f=fused: f(lane_loads=True),
             "three-pass tiles": composed}
+        if order == 4:
+            # answered at order 4 on an H200 (no faster), each a cold compile of about 30 s: see the forward
+            for name in ("single-pass C=32", "single-pass 128 lanes", "single-pass lane loads"):
+                del variants[name]
+            # 32-sample lanes, 32 of them (one warp, 1024-sample tiles): sm_90 per sample 152
+            # instructions against 240 (C = 16 x 64 lanes), float64 78 against 136, 238 registers, no
+            # spill (8 warps an SM against 12)
+            variants["single-pass C=32 x 32 lanes"] = lambda f=fused: f(block_size=32, lanes=32)
         if R == 1:  # one row: the look-back chain 4x shorter, as for the forward
             variants["single-pass window 512"] = lambda f=fused: f(window_tiles=512)
         cases.append(("lti_adjoint", f"lti backward (dx, db, da) N=M={order} {s.tag(R, Tc)}", 16 * xa.numel(),

@@ -18,18 +18,21 @@
 - ``SSM_LFILTER_PERSISTENT`` (default off): the single-pass LTI forward (and cascade) launches a
   few programs an SM that loop over tiles, each taking its next ticket and fetching a sample of every
   lane of that tile before working on the current one (``lti_single_pass``), instead of one program a
-  tile. Not yet timed on a GPU.
+  tile. Slower on an H200 (2026-11-28: order 1 0.140 against 0.109 ms, 4096 x 4096 0.180 against
+  0.078, the 8-biquad cascade 0.754 against 0.627).
 - ``SSM_LFILTER_REGISTER_CAP`` (default on): launches that ptxas compiles to more registers a thread
   than they need pass ``maxnreg``, a cap at which they keep every value in registers (compiled for
   sm_90, no spill) and more warps fit an SM: the kernels that take one say so where they launch.
   ``0`` launches them uncapped. (The persistent launch's cap, ``persistent_max_registers``, belongs
-  to that launch and stays under ``SSM_LFILTER_PERSISTENT``.) Not yet timed on a GPU: the switch lets one run time both.
+  to that launch and stays under ``SSM_LFILTER_PERSISTENT``.) No measurable effect on an H200
+  (2026-11-28: within 1% either way); the LTI caps apply only with the power table.
 - ``SSM_LFILTER_LANE_LOADS`` (default off): the single-pass LTI forward and backward (and the
   cascades'), and the time-varying forward at orders 1-2, load and store each lane's run in 16-byte
   vectors from the thread that runs the lane
   (``kernels/_lane_tiles.py``) instead of a coalesced tile whose layout changes through shared
-  memory: fewer instructions and no barriers (sm_90), half-used sectors per load instruction. Not yet
-  timed on a GPU.
+  memory: fewer instructions and no barriers (sm_90), half-used sectors per load instruction.
+  Slower on an H200 in all but the 8-biquad cascade (2026-11-28: order 1 0.180 against 0.109 ms,
+  the order-2 adjoint 0.468 against 0.437; the cascade 0.588 against 0.627).
 - ``SSM_LFILTER_TILE_IO`` (default on): in the multi-pass LTI/time-varying kernels, coalesced tile
   chunk passes (one (chunks, C) tile load and store per program) instead of per-lane strided access.
 
