@@ -42,10 +42,14 @@ def backend(request, monkeypatch):
     return request.param
 
 
-def test_lfilter_records_one_filter_node_and_no_division(backend, monkeypatch):
-    b = torch.tensor([0.2, 0.4, 0.2], dtype=torch.float64, requires_grad=True)
-    a = torch.tensor([2.0, -1.2, 0.6], dtype=torch.float64, requires_grad=True)
-    x = torch.randn(2, 3, 50, dtype=torch.float64, requires_grad=True)
+# complex filters run the engine on every device (the LTI kernels take real dtypes)
+@pytest.mark.parametrize("backend,dtype", [("engine", torch.float64), ("engine", torch.complex128),
+                                           ("kernels", torch.float64)], indirect=["backend"])
+def test_lfilter_records_one_filter_node_and_no_division(backend, dtype, monkeypatch):
+    b = torch.tensor([0.2, 0.4, 0.2], dtype=dtype, requires_grad=True)
+    a0 = 2.0 if dtype == torch.float64 else 1.5 + 0.5j
+    a = torch.tensor([a0, -1.2, 0.6], dtype=dtype, requires_grad=True)
+    x = torch.randn(2, 3, 50, dtype=dtype, requires_grad=True)
     y = sl.lfilter(b, a, x)
     names = _node_names(y)
     assert sum(n.startswith("_LtiFunction") for n in names) == 1, names

@@ -92,6 +92,19 @@ def test_lfilter_gradcheck_complex(T):
         assert gradgradcheck(fn, (b, a, x, zi), fast_mode=True)
 
 
+@pytest.mark.parametrize("T", [1, 97])
+def test_lfilter_gradcheck_complex_leading_coefficient(T):
+    """Without ``zi`` the op divides by ``a0`` itself (``monic=False``): the gradients of a complex
+    ``a0`` (conjugated as torch's division is) and of per-row coefficients shared by broadcast."""
+    g = gen(350 + T)
+    b = leaf(torch.randn(2, 1, 3, generator=g, dtype=torch.complex128))
+    a = leaf(torch.tensor([1.3 + 0.4j, -0.9j, -0.1], dtype=torch.complex128))
+    x = leaf(torch.randn(2, 3, T, generator=g, dtype=torch.complex128))
+    fn = lambda b, a, x: sl.lfilter(b, a, x)  # noqa: E731
+    assert gradcheck(fn, (b, a, x))
+    assert gradgradcheck(fn, (b, a, x), fast_mode=True)
+
+
 @pytest.mark.parametrize("nb,na", [(0, 0), (0, 1), (3, 0), (8, 8)])
 def test_lfilter_gradcheck_orders(nb, na):
     g = gen(400 + nb * 10 + na)
