@@ -229,10 +229,11 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
     R = batch.numel()
     xr = flat_rows(xm, batch, (T,))
     if zi is None and backend.use_triton("lti", x):
-        # the op divides by each section's a0 itself (as lfilter's lti: no division or slices of
-        # it recorded for autograd around the op)
-        y, _ = ops.sos(xr, rows(sos[..., :3], batch, (n, 3)), rows(sos[..., 3:], batch, (n, 3)),
-                       xr.new_zeros(R, n, 0), 0, monic=False)
+        # the op divides by each section's a0 itself (as lfilter's lti: no division recorded for
+        # autograd around the op), on b and a split from sos as _tv_cascade does (one cat in the
+        # backward, not two slices' zero-filled gradients added)
+        bs, as_ = torch.split(sos, 3, -1)
+        y, _ = ops.sos(xr, rows(bs, batch, (n, 3)), rows(as_, batch, (n, 3)), xr.new_zeros(R, n, 0), 0, monic=False)
         return unflat_rows(y, batch, ax).to(out_dtype)
     a0 = sos[..., 3:4]
     br = rows(sos[..., :3] / a0, batch, (n, 3))

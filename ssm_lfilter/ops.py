@@ -137,14 +137,12 @@ def _lti_vjp(x, b, a, y, g, K, reverse, need_x, need_b, need_a, need_head, monic
     output gradient ``g``. ``monic=False``: those of the normalized filter, taken per row back
     through the division to ``b`` and to ``a`` with ``a0`` first (``_unnormalized_grads``; ``a0``'s
     needs ``db``), then summed over rows where a filter is shared."""
-    if not monic:
-        bn, an = _normalized(b, a)
-        dx, db, da, dhead = _lti_adjoint_any(g, x, y, bn, an, K if need_head else 0, reverse, need_x,
-                                             bn.shape[1] if need_b or need_a else 0, an.shape[1] if need_a else 0)
+    bn, an = (b, a) if monic else _normalized(b, a)
+    n_b = bn.shape[1] if need_b or (need_a and not monic) else 0
+    n_a = an.shape[1] if need_a else 0
+    dx, db, da, dhead = _lti_adjoint_any(g, x, y, bn, an, K if need_head else 0, reverse, need_x, n_b, n_a)
+    if not monic and (need_b or need_a):
         db, da = _unnormalized_grads(b, a, db, da if need_a else None)
-    else:
-        n_b, n_a, K_g = (b.shape[1] if need_b else 0), (a.shape[1] if need_a else 0), (K if need_head else 0)
-        dx, db, da, dhead = _lti_adjoint_any(g, x, y, b, a, K_g, reverse, need_x, n_b, n_a)
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
             (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None))
 
@@ -303,7 +301,7 @@ def _sos_backward(ctx, g, g_ends):
         dx, db, da, dhead = _sos_adjoint_composed(g, g_ends, x, y, bn, an, head, need_x, n_b, n_a)
     else:
         dx, db, da, dhead = sos_adjoint(g, g_ends, x, y, bn, an, head, need_x, n_b, n_a)
-    if not ctx.monic:
+    if not ctx.monic and (need_b or need_a):
         db, da = _unnormalized_grads(b, a, db, da if need_a else None)
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
             (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None), None, None)
@@ -629,8 +627,8 @@ def _diag_adjoint_impl(a: Tensor, h: Tensor, g: Tensor, reverse: bool, need_da: 
 
     On Triton, ``kernels.diagonal_adjoint``: by default its three passes (``g`` and ``a``, at the shifted
     index in place, read twice, ``h`` once, ``lam`` and ``da`` written once by the last), opt-in its single
-    pass (each read or written once); on the torch engine, the composed formula. Not differentiable: double backward uses
-    the composed ``diag`` ops instead (``_diag_backward``)."""
+    pass (each read or written once); on the torch engine, the composed formula. Not differentiable:
+    double backward uses the composed ``diag`` ops instead (``_diag_backward``)."""
     dt = _adjoint_dtype(a, h, g)
     if backend.use_triton("diag", g):
         lam, da = _diag_adjoint_launcher()(a, h, g, reverse, need_da=need_da)
