@@ -28,6 +28,21 @@ import torch
 import ssm_lfilter as sl
 
 
+def _noop_launcher():
+    """A Triton launch of a kernel that does nothing (one pointer, one integer), the floor under every
+    launcher's host time on this machine. Built on first use: Triton reads ``TRITON_INTERPRET`` when a
+    kernel is defined."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def _noop_kernel(p, n, BLOCK: tl.constexpr):
+        o = tl.arange(0, BLOCK)
+        tl.store(p + o, o.to(tl.float32), mask=o < n)  # n = 0: stores nothing
+
+    return lambda p: _noop_kernel[(1,)](p, 0, BLOCK=32)
+
+
 def host_profile(device: str = "cuda", calls: int = 20, rows: int = 25) -> str:
     """Markdown: the profiler's table of ``calls`` forward + backward ``lfilter`` calls on (1, 256)."""
     from torch.profiler import ProfilerActivity, profile
@@ -65,9 +80,14 @@ def backward_breakdown(device: str = "cuda", calls: int = 100) -> str:
     - the forward without and with a graph (x, b, a requiring grad), and the whole call;
     - the backward alone (``torch.autograd.grad`` on one retained graph): the autograd engine, which
       on CUDA runs a backward on its own device thread, the glue's nodes and the LTI op's backward;
-    - the op's fused backward (``ops.lti_adjoint``) called directly, on this thread and on another
-      Python thread (as the engine's device thread calls it), the kernel launcher alone
-      (``kernels.lti_adjoint``) and its launch (``_launch``: buffers and the Triton launch).
+    - the op's fused backward (``ops.lti_adjoint``, with the raw coefficients as ``lfilter`` calls it)
+      called directly, on this thread and on another Python thread (as the engine's device thread
+      calls it), the kernel launcher alone (``kernels.lti_adjoint_sums``) and its launch (``_launch``:
+      buffers and the Triton launch);
+    - the forward op (``ops.lti`` with the raw coefficients), its launcher (``kernels.lti``) and the
+      single-pass launch (``lti_single_pass``: buffers and the Triton launch);
+    - for scale, one ``torch.zeros`` of the look-back flags' size (an allocation and a fill launch),
+      and one Triton launch of a kernel that does nothing.
 
     Run 2 on an H200 found 2.0 ms a forward + backward call against 0.23 ms a forward; on this
     project's CPU machine, with the kernel launches stubbed out, the same call takes about 0.75 ms.
@@ -76,17 +96,20 @@ def backward_breakdown(device: str = "cuda", calls: int = 100) -> str:
     import threading
 
     from ssm_lfilter import ops
-    from ssm_lfilter.kernels import lti_adjoint as kernel_adjoint
+    from ssm_lfilter.kernels import lti as kernel_forward
+    from ssm_lfilter.kernels import lti_adjoint_sums as kernel_adjoint
+    from ssm_lfilter.kernels.lti_single_pass import lti_single_pass
 
     launcher = importlib.import_module("ssm_lfilter.kernels.lti_adjoint")
     x = torch.randn(1, 256, device=device, requires_grad=True)
     b = torch.tensor([0.2, 0.4, 0.2], device=device, requires_grad=True)
     a = torch.tensor([1.0, -0.6, 0.3], device=device, requires_grad=True)
-    xd, bn, an = x.detach(), (b / a[0]).detach()[None], (a[1:] / a[0]).detach()[None]
+    xd, br, ar = x.detach(), b.detach()[None], a.detach()[None]  # raw: a0 first, as lfilter passes them
     y, g = torch.randn_like(xd), torch.randn_like(xd)  # values do not matter to the host
     graph = sl.lfilter(b, a, x).sum()
     C = launcher._default_c(1, 2, 2)
-    dx, vh = torch.empty_like(xd), xd.new_zeros(1, 0)
+    dx, vh, head = torch.empty_like(xd), xd.new_zeros(1, 0), xd.new_zeros(1, 0)
+    noop = _noop_launcher()
 
     def timed(fn) -> float:
         """The median of 5 batches of ``calls`` calls (shared machines are noisy), after a warm-up."""
@@ -113,13 +136,20 @@ def backward_breakdown(device: str = "cuda", calls: int = 100) -> str:
 
     def op_backward():
         with torch.no_grad():
-            ops.lti_adjoint(g, xd, y, bn, an, 0, False, True, 3, 2)
+            ops.lti_adjoint(g, xd, y, br, ar, 0, False, True, 3, 2, False, False)
 
     def kernel_only():
-        kernel_adjoint(g, xd, y, bn, an, 0, True, 3, 2, reverse=False)
+        kernel_adjoint(g, xd, y, br, ar, 0, True, 3, 2, reverse=False, monic=False)
 
     def launch_only():
-        launcher._launch(g, xd, y, bn[:, None], an[:, None], dx, vh, 3, 2, True, 0, C, None, None, True)
+        launcher._launch(g, xd, y, br[:, None], ar[:, None], dx, vh, 3, 2, True, 0, C, None, None, True, monic=False)
+
+    def op_forward():
+        with torch.no_grad():
+            ops.lti(xd, br, ar, head, False, False)
+
+    def forward_launch_only():
+        lti_single_pass(xd, br, ar, head, y, 32, monic=False)
 
     rows = [
         ("`lfilter` forward, no graph", lambda: timed(lambda: sl.lfilter(b.detach(), a.detach(), xd))),
@@ -130,8 +160,14 @@ def backward_breakdown(device: str = "cuda", calls: int = 100) -> str:
          lambda: timed(lambda: torch.autograd.grad(graph, (x, b, a), retain_graph=True))),
         ("`ops.lti_adjoint` (the op's fused backward), this thread", lambda: timed(op_backward)),
         ("`ops.lti_adjoint`, another Python thread", on_thread(op_backward)),
-        ("`kernels.lti_adjoint` (the launcher), this thread", lambda: timed(kernel_only)),
+        ("`kernels.lti_adjoint_sums` (the launcher), this thread", lambda: timed(kernel_only)),
         ("`lti_adjoint._launch` (buffers + Triton launch), this thread", lambda: timed(launch_only)),
+        ("`ops.lti` forward (raw coefficients, as `lfilter` calls it)", lambda: timed(op_forward)),
+        ("`kernels.lti` (the forward launcher)", lambda: timed(lambda: kernel_forward(xd, br, ar, head, monic=False))),
+        ("`lti_single_pass` (buffers + Triton launch)", lambda: timed(forward_launch_only)),
+        ("`torch.zeros` of 1025 int32 (one allocation, one fill launch)",
+         lambda: timed(lambda: torch.zeros(1025, dtype=torch.int32, device=device))),
+        ("a Triton launch of a kernel that does nothing", lambda: timed(lambda: noop(y))),
     ]
     out = [f"Tiny biquad (1 x 256): host time a call, the median of 5 batches of {calls} calls with one synchronization each.", "",
            "| layer | ms a call |", "|---|---|"]

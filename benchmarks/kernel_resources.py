@@ -195,14 +195,15 @@ def _cases():
 
     meta = dict(device="meta", dtype=torch.float32)
 
-    def lti(R, T, N, M, **kw):
+    def lti(R, T, N, M, monic=False, **kw):
+        # raw coefficients (a0 first, divided in the kernel), as lfilter passes them
         return lambda: K.lti(torch.empty(R, T, **meta), torch.empty(1, M + 1, **meta),
-                             torch.empty(1, N, **meta), torch.empty(R, 0, **meta), **kw)
+                             torch.empty(1, N + (not monic), **meta), torch.empty(R, 0, **meta), monic=monic, **kw)
 
-    def adjoint(R, T, N, M, **kw):
+    def adjoint(R, T, N, M, monic=False, **kw):
         sig = [torch.empty(R, T, **meta) for _ in range(3)]
-        return lambda: K.lti_adjoint(*sig, torch.empty(1, M + 1, **meta), torch.empty(1, N, **meta), 0, True, M + 1, N,
-                                     **kw)
+        return lambda: K.lti_adjoint(*sig, torch.empty(1, M + 1, **meta), torch.empty(1, N + (not monic), **meta), 0,
+                                     True, M + 1, N, monic=monic, **kw)
 
     def clock():  # the clock stamps' buffer (kernels/_clock.py), resized by the launcher
         return torch.empty(0, dtype=torch.int64, device="meta")

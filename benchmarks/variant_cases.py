@@ -123,6 +123,13 @@ def lti_cases(s: Sizes) -> list:
             # W = 512 makes it 16 links for 512 flags and states a tile's window (8 a thread)
             variants["single-pass window 512"] = lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True,
                                                                              window_tiles=512)
+        if order <= 2:
+            # what lfilter launches at orders 1-2 since 2026-11-28: a0 first in a, divided in registers
+            # (no division launched before the kernel); 96 more static instructions (sm_90), the same
+            # registers
+            a_raw = torch.cat([a.new_ones(1, 1), a], 1) * 2.0
+            variants["single-pass, raw coefficients"] = lambda x=x, b=b * 2.0, a=a_raw, h=h: lti(
+                x, b, a, h, single_pass=True, monic=False)
         if order >= 2 and Tc >= 4 * 2048:
             # the companion matrix powers loaded from a table instead of squared in every tile
             # (kernel_resources.py --later-tiles: order 4 from 108 to 73 instructions a sample, yet
@@ -366,6 +373,17 @@ def lti_adjoint_cases(s: Sizes) -> list:
             variants["single-pass C=32 x 32 lanes"] = lambda f=fused: f(block_size=32, lanes=32)
         if R == 1:  # one row: the look-back chain 4x shorter, as for the forward
             variants["single-pass window 512"] = lambda f=fused: f(window_tiles=512)
+        # what lfilter's backward launches since 2026-11-28: raw coefficients (a0 = 2 first, divided in
+        # registers), every tile's share of the raw gradients formed in the kernel, one sum over the
+        # tiles after it (a dozen small launches before). Per row here (lfilter also sums the rows in
+        # that sum), and scaled back to the normalized filter's gradients (times a0) to match the rows
+        a_raw = torch.cat([aa.new_ones(1, 1), aa], 1) * 2.0
+
+        def raw(g=ga, x=xa, y=ya, b=ba * 2.0, a=a_raw):
+            dx, db, da, _ = adjoint(g, x, y(), b, a, 0, True, b.shape[1], a.shape[1] - 1, monic=False)
+            return torch.cat([dx.flatten(), (2.0 * db).flatten(), (2.0 * da[:, 1:]).flatten()])
+
+        variants["single-pass, raw coefficients"] = raw
         cases.append(("lti_adjoint", f"lti backward (dx, db, da) N=M={order} {s.tag(R, Tc)}", 16 * xa.numel(),
                       variants))
     return cases
@@ -505,12 +523,42 @@ def tv_sos_adjoint_cases(s: Sizes) -> list:
                  "fused unnormalized": lambda: tv_sos_adjoint(gs, xt, bs, sos_t[..., 3:], monic=False)[0]})]
 
 
+def public_cases(s: Sizes) -> list:
+    """``lfilter`` itself at the suite's LTI shapes (one filter shared by the rows, raw coefficients with
+    ``a0`` first, float32): forward, and forward + backward for ``x``, ``b`` and ``a``, whatever kernels
+    and host work the public function runs. Timed like every row here, and compiled by the workers, so
+    the suite (``gpu_lti``, ``gpu_torchaudio``, ``gpu_long``) meets no cold compile of these kernels."""
+    import ssm_lfilter as sl
+
+    torch.manual_seed(0)
+    cases = []
+    for R, Tc, order in ((s.r(32), s.t(1 << 20), 1), (s.r(32), s.t(1 << 20), 2), (s.r(32), s.t(1 << 20), 3),
+                         (s.r(32), s.t(1 << 20), 4), (s.r(8), s.t(1 << 20), 2), (1, s.t(1 << 24), 2),
+                         (1, s.t(1 << 24), 1)):
+        x, g = torch.randn(R, Tc, device=s.dev), torch.randn(R, Tc, device=s.dev)
+        a = torch.cat([torch.ones(1, 1, device=s.dev), _poles_poly([0.9] * order, s.dev)], 1)[0] * 2.0
+        b = torch.full((order + 1,), 0.4, device=s.dev)
+        xg, bg, ag = (t.clone().requires_grad_() for t in (x, b, a))
+
+        def forward(x=x, b=b, a=a):
+            with torch.no_grad():
+                return sl.lfilter(b, a, x)
+
+        def train(x=xg, b=bg, a=ag, g=g):
+            return torch.cat([t.flatten() for t in torch.autograd.grad(sl.lfilter(b, a, x), (x, b, a), g)])
+
+        cases.append(("public", f"lfilter forward N=M={order} {s.tag(R, Tc)}", 8 * x.numel(), {"public": forward}))
+        cases.append(("public", f"lfilter forward + backward (x, b, a) N=M={order} {s.tag(R, Tc)}", 24 * x.numel(),
+                      {"public": train}))
+    return cases
+
+
 # the table's order; ``--families`` picks from these names
 BUILDERS = {
     "lti": lti_cases, "lti_high": lti_high_cases, "diag": diag_cases, "diag_adjoint": diag_adjoint_cases,
     "sos": sos_cases, "sos_zi": sos_zi_cases, "sos_adjoint": sos_adjoint_cases, "coef_grads": coef_grads_cases,
     "lti_adjoint": lti_adjoint_cases, "tv": tv_cases, "tv_adjoint": tv_adjoint_cases, "tv_sos": tv_sos_cases,
-    "tv_sos_adjoint": tv_sos_adjoint_cases,
+    "tv_sos_adjoint": tv_sos_adjoint_cases, "public": public_cases,
 }
 
 

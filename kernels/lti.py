@@ -494,8 +494,12 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
         single_pass: bool | None = None, lanes: int | None = None, window_tiles: int | None = None,
         reverse: bool = False, power_table: bool | None = None, persistent: bool | None = None,
         clock: torch.Tensor | None = None, register_cap: bool | None = None,
-        lane_loads: bool | None = None) -> torch.Tensor:
+        lane_loads: bool | None = None, monic: bool = True) -> torch.Tensor:
     """LTI direct form I with fused FIR, ``y [R,T]`` (see the module docstring for the recurrence).
+
+    ``monic=False``: ``a [Ra, N+1]`` starts with its leading coefficient ``a0`` and the filter is
+    ``(b / a0, a[1:] / a0)``: the single-pass kernel divides in registers (no division launched before
+    it, the host time of ``lfilter``'s call), the other paths divide here first.
 
     ``block_size``: samples per sequential chunk (the carry unit), default 32 for orders <= 8,
     ``4 * next_pow2(N)`` above. ``scan_block``: chunks per segment of the hierarchical carry scan
@@ -526,7 +530,17 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     if x.dim() != 2 or b.dim() != 2 or a.dim() != 2 or head.dim() != 2:
         raise ValueError("lti expects x [R,T], b [Rb,M+1], a [Ra,N], head [R,K]")
     R, T = x.shape
-    M, N, K = b.shape[1] - 1, a.shape[1], head.shape[1]
+    if not monic:
+        if a.shape[1] < 1:
+            raise ValueError(f"lti: expected a [Ra, N+1] with its leading coefficient first (monic=False), "
+                             f"got {tuple(a.shape)}")
+        n_poles = a.shape[1] - 1
+        # orders 3-4 divide here too: dividing in the kernel took 204 -> 228 registers a thread at order 4
+        # (sm_90; 10 -> 8 warps an SM for a kernel that issue-bound), orders 1-2 none more
+        if not (0 < n_poles <= 2 and _tile_log(int(block_size) if block_size is not None else 32, b.shape[1] - 1,
+                                               n_poles) and _single_pass(single_pass, "lti")):
+            b, a, monic = b / a[:, :1], a[:, 1:] / a[:, :1], True
+    M, N, K = b.shape[1] - 1, a.shape[1] - (0 if monic else 1), head.shape[1]
     if M < 0:
         raise ValueError("b needs at least one tap")
     if b.shape[0] not in (1, R) or a.shape[0] not in (1, R) or (K > 0 and head.shape[0] != R):
@@ -567,7 +581,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
 
         lti_single_pass(x, b, a, head, y, C, lanes=lanes, window_tiles=window_tiles, reverse=reverse,
                         power_table=power_table, persistent=persistent, clock=clock, register_cap=register_cap,
-                        lane_loads=lane_loads)
+                        lane_loads=lane_loads, monic=monic)
         return y.to(out_dtype)
     if clock is not None:
         raise ValueError(f"lti: expected a filter the single-pass kernel runs with clock (1 <= N <= 4, M <= 4), "

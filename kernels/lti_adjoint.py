@@ -52,10 +52,10 @@ from ._variants import lane_loads as _use_lane_loads
 from ._variants import register_cap as _register_cap
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
-from .lti_single_pass import (_load_tile, _load_tile_bits, _section_pass, _store_tile_bits, _tile_steps, lookback_setup,
-                              power_table_setup)
+from .lti_single_pass import (_leading, _load_tile, _load_tile_bits, _monic4, _monic5, _section_pass, _store_tile_bits,
+                              _tile_steps, lookback_setup, power_table_setup)
 
-__all__ = ["lti_adjoint", "fused_adjoint_applies"]
+__all__ = ["lti_adjoint", "lti_adjoint_sums", "fused_adjoint_applies"]
 
 _DEFAULT_C = 16  # samples per lane: 1024-sample tiles (see the registers note in the docstring)
 
@@ -129,6 +129,69 @@ def _store_tile_sum(p, s, K: tl.constexpr, NK: tl.constexpr, SIGN: tl.constexpr)
 
 
 @triton.jit
+def _tap_sum(s, K: tl.constexpr, NK: tl.constexpr):
+    """The tile's sum of lag ``K``'s lane sums ``s`` (fixed order), 0.0 when ``K >= NK``."""
+    if K < NK:
+        v = tl.sum(s, 0)
+    else:
+        v = 0.0
+    return v
+
+
+@triton.jit
+def _tap(p, K: tl.constexpr, s_k, NK: tl.constexpr):
+    """Coefficient ``K`` of a row (float64 scalar), 0.0 when ``K >= NK``."""
+    if K < NK:
+        v = tl.load(p + K * s_k).to(tl.float64)
+    else:
+        v = 0.0
+    return v
+
+
+@triton.jit
+def _store_if(p, v, K: tl.constexpr, NK: tl.constexpr):
+    """``p[K] = v`` when ``K < NK``."""
+    if K < NK:
+        tl.store(p + K, v)
+
+
+@triton.jit
+def _store_raw_sums(p, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4, p_b, s_bk, p_a, s_ak, inv_a0,
+                    NB: tl.constexpr, NA: tl.constexpr):
+    """The tile's share of the gradients of the raw coefficients (``A0``), stored at ``p``:
+    ``[db_0..db_{NB-1}, da_0, da_1..da_NA]`` (``da_0`` and on only when ``NA > 0``). The filter ran
+    ``(b / a0, a[1:] / a0)``; its gradients ``gb``, ``ga`` (the sums) map to the raw ones as
+    ``db = gb / a0``, ``da_k = ga_k / a0`` and ``da_0 = -(sum db b + sum da_k a_k) / a0``: linear in the
+    sums, so every tile adds its share and the tiles' fixed-order sum is the row's gradient. ``da_0``
+    needs every ``db`` (the launcher sees ``NB = M + 1``). ``p_b``, ``p_a``: the row's raw ``b`` and its
+    ``a1..aN`` (past ``a0``); ``inv_a0 = 1 / a0``."""
+    d0 = _tap_sum(sb0, 0, NB) * inv_a0
+    d1 = _tap_sum(sb1, 1, NB) * inv_a0
+    d2 = _tap_sum(sb2, 2, NB) * inv_a0
+    d3 = _tap_sum(sb3, 3, NB) * inv_a0
+    d4 = _tap_sum(sb4, 4, NB) * inv_a0
+    e1 = -_tap_sum(sa1, 0, NA) * inv_a0
+    e2 = -_tap_sum(sa2, 1, NA) * inv_a0
+    e3 = -_tap_sum(sa3, 2, NA) * inv_a0
+    e4 = -_tap_sum(sa4, 3, NA) * inv_a0
+    _store_if(p, d0, 0, NB)
+    _store_if(p, d1, 1, NB)
+    _store_if(p, d2, 2, NB)
+    _store_if(p, d3, 3, NB)
+    _store_if(p, d4, 4, NB)
+    if NA > 0:
+        e0 = (d0 * _tap(p_b, 0, s_bk, NB) + d1 * _tap(p_b, 1, s_bk, NB) + d2 * _tap(p_b, 2, s_bk, NB)
+              + d3 * _tap(p_b, 3, s_bk, NB) + d4 * _tap(p_b, 4, s_bk, NB)
+              + e1 * _tap(p_a, 0, s_ak, NA) + e2 * _tap(p_a, 1, s_ak, NA) + e3 * _tap(p_a, 2, s_ak, NA)
+              + e4 * _tap(p_a, 3, s_ak, NA))
+        tl.store(p + NB, -e0 * inv_a0)
+        _store_if(p + NB + 1, e1, 0, NA)
+        _store_if(p + NB + 1, e2, 1, NA)
+        _store_if(p + NB + 1, e3, 2, NA)
+        _store_if(p + NB + 1, e4, 3, NA)
+
+
+@triton.jit
 def _lti_adjoint_kernel(
     g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends, pw, clk,
     T, K, R, n_tiles, KT,
@@ -137,8 +200,11 @@ def _lti_adjoint_kernel(
     NB: tl.constexpr, NA: tl.constexpr, HAS_DX: tl.constexpr, HAS_VH: tl.constexpr, HAS_ENDS: tl.constexpr,
     BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr, LOG_W: tl.constexpr, REVERSE: tl.constexpr,
     USE_TABLE: tl.constexpr, TIMED: tl.constexpr, LANE_LOADS: tl.constexpr = False, V: tl.constexpr = 2,
+    A0: tl.constexpr = False,
 ):
     # TIMED: a row of clock stamps a ticket in clk (kernels/_clock.py; one filter).
+    # A0: b and a unnormalized, a's rows [a0, a1..aN]: the kernel divides by a0 in registers and part
+    # receives the raw coefficients' gradients (_store_raw_sums), NB + NA + 1 a tile (NA > 0).
     # LANE_LOADS: the g, x, y tiles loaded and dx stored lane by lane in vectors of 2^V elements
     # (kernels/_lane_tiles.py) instead of coalesced tiles whose layout changes through shared memory.
     # S filters in cascade, their adjoints run last section first (S = 1: one LTI filter, x and y its
@@ -180,10 +246,12 @@ def _lti_adjoint_kernel(
                     g_ends + (i_s * R + i_row) * KT + (KT - 1 - o_m), mask=(o_m < KT) & (o_m < n_left),
                     other=0.0).to(dx.dtype.element_ty), LOG, BLOCK)
         # ---- v: the all-pole adjoint (b = [1]) with its carries; every lane's true start state v[t0-1..]
-        b_a1, b_a2, b_a3, b_a4 = _pole_taps(a + i_r * s_ar + i_s * s_as, s_ak, m_1, N, BLOCK)
+        p_a, p_ar, b_ia0 = _leading(a + i_r * s_ar + i_s * s_as, a + i_row * s_ar + i_s * s_as, s_ak, A0)
+        b_a1, b_a2, b_a3, b_a4 = _pole_taps(p_a, s_ak, m_1, N, BLOCK)
+        b_a1, b_a2, b_a3, b_a4 = _monic4(b_a1, b_a2, b_a3, b_a4, b_ia0, A0)
         b_vt, b_s1, b_s2, b_s3, b_s4 = _section_pass(
             b_gt, b_gt, b_0 + 1.0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_a1, b_a2, b_a3, b_a4,
-            a + i_r * s_ar + i_s * s_as, a + i_row * s_ar + i_s * s_as, s_ak,
+            p_a, p_ar, s_ak, b_ia0,
             agg + j * R * n_tiles * 4, inc + j * R * n_tiles * 4,
             flags + (2 * j * R + i_row) * n_tiles, flags + ((2 * j + 1) * R + i_row) * n_tiles,
             pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1, clk, i_tk, C, LOG, 0, N, NP, False,
@@ -195,6 +263,7 @@ def _lti_adjoint_kernel(
         if n_left < BLOCK * C:
             b_vt = _to_bits(tl.where(o_m < n_left, _from_bits(b_vt, LOG, BLOCK), 0.0), LOG, BLOCK)
         b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(b + i_r * s_br + i_s * s_bs, s_bk, m_1, M, BLOCK)
+        b_b0, b_b1, b_b2, b_b3, b_b4 = _monic5(b_b0, b_b1, b_b2, b_b3, b_b4, b_ia0, A0)
         if NB > 0:
             p_xs = x + i_s64 * s_xs + i_row * s_xr
             b_xt = _load_tile_bits(p_xs, i_tile, T, o_n, x.dtype.element_ty, LOG, V, REVERSE, LANE_LOADS)
@@ -211,16 +280,24 @@ def _lti_adjoint_kernel(
         b_gt, _, _, _, _, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
             b_vt, b_xt, b_yt, b_b0, b_b1, b_b2, b_b3, b_b4, b_s1, b_s2, b_s3, b_s4,
             b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, LOG, M, NB, NA, dx.dtype.element_ty, REVERSE)
-        p_part = part + ((i_row * n_tiles + i_c) * S + i_s) * (NB + NA)
-        _store_tile_sum(p_part, sb0, 0, NB, 1.0)
-        _store_tile_sum(p_part, sb1, 1, NB, 1.0)
-        _store_tile_sum(p_part, sb2, 2, NB, 1.0)
-        _store_tile_sum(p_part, sb3, 3, NB, 1.0)
-        _store_tile_sum(p_part, sb4, 4, NB, 1.0)
-        _store_tile_sum(p_part + NB, sa1, 0, NA, -1.0)
-        _store_tile_sum(p_part + NB, sa2, 1, NA, -1.0)
-        _store_tile_sum(p_part + NB, sa3, 2, NA, -1.0)
-        _store_tile_sum(p_part + NB, sa4, 3, NA, -1.0)
+        if A0:
+            if NA > 0:
+                p_part = part + ((i_row * n_tiles + i_c) * S + i_s) * (NB + NA + 1)
+            else:
+                p_part = part + ((i_row * n_tiles + i_c) * S + i_s) * NB
+            _store_raw_sums(p_part, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4,
+                            b + i_row * s_br + i_s * s_bs, s_bk, p_ar, s_ak, b_ia0, NB, NA)
+        else:
+            p_part = part + ((i_row * n_tiles + i_c) * S + i_s) * (NB + NA)
+            _store_tile_sum(p_part, sb0, 0, NB, 1.0)
+            _store_tile_sum(p_part, sb1, 1, NB, 1.0)
+            _store_tile_sum(p_part, sb2, 2, NB, 1.0)
+            _store_tile_sum(p_part, sb3, 3, NB, 1.0)
+            _store_tile_sum(p_part, sb4, 4, NB, 1.0)
+            _store_tile_sum(p_part + NB, sa1, 0, NA, -1.0)
+            _store_tile_sum(p_part + NB, sa2, 1, NA, -1.0)
+            _store_tile_sum(p_part + NB, sa3, 2, NA, -1.0)
+            _store_tile_sum(p_part + NB, sa4, 3, NA, -1.0)
         # ---- dhead[n] = v at step T-1-n (the forward's step n), n < K: only a row's last tiles
         if HAS_VH:
             tl.store(vh + i_row * s_vr + i_s * s_vs + (n_left - 1 - o_m), _from_bits(b_vt, LOG, BLOCK),
@@ -252,23 +329,27 @@ def max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, reque
 
 
 def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, reverse, g_ends=None,
-            power_table=None, clock=None, register_cap=None, lane_loads=None):
+            power_table=None, clock=None, register_cap=None, lane_loads=None, monic=True):
     """One launch of ``_lti_adjoint_kernel`` for ``S = b.shape[1]`` sections (``b [Rb, S, M+1]``,
     ``a [Ra, S, N]``, ``N >= M``; ``S > 1``: ``x`` is the ``[S+1, R, T]`` stack of section inputs and
     output, ``y`` unused; ``vh [R, K]`` or ``[R, S, K]`` receives the heads' gradients). ``g_ends
     [S, R, KT]``: gradients of every section's last ``KT`` outputs (``reverse`` only). Returns the
-    per-row coefficient sums ``[R, S, n_b + n_a]`` (float64)."""
+    per-row, per-tile coefficient sums ``[R, n_tiles, S, n_b + n_a]`` (float64; the caller sums the tiles).
+    ``monic=False``: ``a [Ra, S, N+1]`` with ``a0`` first; the kernel divides by it and the sums are
+    the raw coefficients' gradients, ``n_b + n_a + 1`` columns (``a0``'s after ``b``'s) when ``n_a > 0``,
+    which then needs ``n_b = M + 1``."""
     R, T = g.shape
-    S, M, N = b.shape[1], b.shape[2] - 1, a.shape[2]
+    S, M, N = b.shape[1], b.shape[2] - 1, a.shape[2] - (0 if monic else 1)
+    width = n_b + n_a + (1 if not monic and n_a else 0)
     NP = 1 if N == 1 else (2 if N == 2 else 4)
     BLOCK, n_tiles, W, agg, inc, flags = lookback_setup(R, T, S, C, lanes, window_tiles, g.device)
-    part = torch.empty(R, n_tiles, S, n_b + n_a, dtype=torch.float64, device=g.device)
+    part = torch.empty(R, n_tiles, S, width, dtype=torch.float64, device=g.device)
     x_sections = x.dim() == 3
     KT = g_ends.shape[2] if g_ends is not None else 0
     if KT and (not reverse or g_ends.shape != (S, R, KT) or not g_ends.is_contiguous()):
         raise ValueError(f"lti_adjoint: expected contiguous g_ends [S={S}, R={R}, KT] with reverse, got "
                          f"{tuple(g_ends.shape)}")
-    pw, s_ps, s_pr = power_table_setup(a, S, NP, C, n_tiles, BLOCK, W, power_table)
+    pw, s_ps, s_pr = power_table_setup(a, S, NP, C, n_tiles, BLOCK, W, power_table, monic)
     timed = prepare_clock(clock, R * n_tiles, S, "lti_adjoint")
     cap = max_registers(S, NP, C, BLOCK, dx.dtype, register_cap, pw is not None, W)
     _lti_adjoint_kernel[(R * n_tiles,)](
@@ -283,49 +364,62 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
         HAS_ENDS=KT > 0,
         BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
         REVERSE=reverse, USE_TABLE=pw is not None, TIMED=timed, LANE_LOADS=_use_lane_loads(lane_loads),
-        V=vector_log2(dx.element_size()), num_warps=max(1, min(4, BLOCK // 32)),
+        V=vector_log2(dx.element_size()), A0=not monic, num_warps=max(1, min(4, BLOCK // 32)),
         **register_cap_option(cap))
-    return part.sum(1)  # a fixed-order reduction over the tiles
+    return part
 
 
 def fused_adjoint_applies(b: torch.Tensor, a: torch.Tensor, block_size: int | None = None,
-                          single_pass: bool | None = None) -> bool:
-    """Whether ``lti_adjoint`` runs for a filter ``b [Rb, M+1]``, ``a [Ra, N]``: real, ``N, M <= 4`` with
-    ``max(N, M) >= 1`` (a pure FIR runs the adjoint with zero poles: its state is the FIR halo), a
-    tile-shaped chunk, and the single-pass kernels not switched off."""
-    M, N = b.shape[-1] - 1, a.shape[-1]
+                          single_pass: bool | None = None, monic: bool = True) -> bool:
+    """Whether ``lti_adjoint`` runs for a filter ``b [Rb, M+1]``, ``a [Ra, N]`` (``monic=False``:
+    ``[Ra, N+1]``, ``a0`` first): real, ``N, M <= 4`` with ``max(N, M) >= 1`` (a pure FIR runs the
+    adjoint with zero poles: its state is the FIR halo), a tile-shaped chunk, and the single-pass
+    kernels not switched off."""
+    M, N = b.shape[-1] - 1, a.shape[-1] - (0 if monic else 1)
     C = _DEFAULT_C if block_size is None else int(block_size)
     return (not (b.is_complex() or a.is_complex()) and 0 <= N <= 4 and 0 <= M <= 4 and max(N, M) >= 1
             and bool(_tile_log(C, M, N)) and _single_pass(single_pass, "lti"))
 
 
-def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, a: torch.Tensor, K: int,
-                need_x: bool, n_b: int, n_a: int, *, reverse: bool = False, block_size: int | None = None,
-                lanes: int | None = None, window_tiles: int | None = None, power_table: bool | None = None,
-                clock: torch.Tensor | None = None, register_cap: bool | int | None = None,
-                lane_loads: bool | None = None):
-    """The backward of ``y = lti(x, b, a, head, reverse)`` (``head`` of length ``K``) for the output
-    gradient ``g``, in one launch: ``(dx [R, T] or None, db [R, n_b], da [R, n_a], dhead [R, K])``, per
-    row (the caller sums rows of shared coefficients). ``n_b <= M+1`` and ``n_a <= N`` lags are summed
-    (0 skips a coefficient's gradient), ``need_x=False`` skips ``dx``. ``g, x, y [R, T]``; ``b, a`` as
-    for ``lti`` (``Rb, Ra`` in {1, R}), with ``fused_adjoint_applies(b, a)``. ``block_size``, ``lanes``,
-    ``window_tiles``, ``power_table``: as for ``lti_single_pass`` (tests force small ones); ``clock``:
-    as for ``lti_single_pass``, every tile's clock stamps (a diagnostic, ``kernels/_clock.py``);
-    ``register_cap``: whether the launch takes ``max_registers``'s cap (None: ``SSM_LFILTER_REGISTER_CAP``,
-    on unless "0"), or an int: that cap (``maxnreg``) for this launch. ``lane_loads``: the ``g``, ``x``,
-    ``y`` tiles loaded and ``dx`` stored lane by lane (``_lane_tiles.py``; None: ``SSM_LFILTER_LANE_LOADS``,
-    off unless "1"); the same bits."""
+def lti_adjoint_sums(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, a: torch.Tensor, K: int,
+                     need_x: bool, n_b: int, n_a: int, *, reverse: bool = False, monic: bool = True,
+                     sum_rows: bool = False, block_size: int | None = None, lanes: int | None = None,
+                     window_tiles: int | None = None, power_table: bool | None = None,
+                     clock: torch.Tensor | None = None, register_cap: bool | int | None = None,
+                     lane_loads: bool | None = None):
+    """The backward of ``y = lti(x, b, a, head, reverse, monic)`` (``head`` of length ``K``) for the output
+    gradient ``g``, in one launch and one reduction: ``(dx [R, T] or None, dcoef, dhead [R, K])``.
+    ``dcoef [R, n_b + n_a]`` holds the coefficient gradients of every row, ``b``'s first ``n_b`` lags then
+    ``a``'s first ``n_a`` (0 skips a coefficient's gradient), or their sum over rows, ``[1, ...]``, with
+    ``sum_rows`` (``b`` and ``a`` shared by the rows). ``monic=False``: ``a [Ra, N+1]`` starts with its
+    leading coefficient ``a0``, the kernel divides by it in registers, and ``dcoef`` holds the raw
+    coefficients' gradients, ``a``'s with ``a0``'s first: ``n_b + n_a + 1`` columns when ``n_a > 0``
+    (which needs ``n_b = M + 1``). Every tile adds its share of them (linear in its sums, see
+    ``_store_raw_sums``), so nothing but one fixed-order sum over the tiles runs after the kernel: the
+    division, its backward and the sum over rows used to take a dozen small launches, more host time
+    than the kernel's GPU time on an H200. ``need_x=False`` skips ``dx``. ``g, x, y [R, T]``; ``b, a``
+    as for ``lti`` (``Rb, Ra`` in {1, R}), with ``fused_adjoint_applies(b, a, monic=monic)``.
+    ``block_size``, ``lanes``, ``window_tiles``, ``power_table``: as for ``lti_single_pass`` (tests force
+    small ones); ``clock``: as for ``lti_single_pass``, every tile's clock stamps (a diagnostic,
+    ``kernels/_clock.py``); ``register_cap``: whether the launch takes ``max_registers``'s cap (None:
+    ``SSM_LFILTER_REGISTER_CAP``, on unless "0"), or an int: that cap (``maxnreg``) for this launch.
+    ``lane_loads``: the ``g``, ``x``, ``y`` tiles loaded and ``dx`` stored lane by lane
+    (``_lane_tiles.py``; None: ``SSM_LFILTER_LANE_LOADS``, off unless "1"); the same bits."""
     if g.dim() != 2 or x.shape != g.shape or y.shape != g.shape:
         raise ValueError(f"lti_adjoint: expected g, x, y of one shape [R, T], got {tuple(g.shape)}, "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
     R, T = g.shape
-    M, N = b.shape[1] - 1, a.shape[1]
+    M, N = b.shape[1] - 1, a.shape[1] - (0 if monic else 1)
     C = _default_c(R, M, N) if block_size is None else int(block_size)
-    if not fused_adjoint_applies(b, a, C, True):
-        raise ValueError(f"lti_adjoint: expected real b [Rb, M+1], a [Ra, N] with N, M <= 4, max(N, M) >= 1 and a "
-                         f"power-of-two block_size in [2, 64], got {tuple(b.shape)}, {tuple(a.shape)}, {C}")
+    if not fused_adjoint_applies(b, a, C, True, monic):
+        raise ValueError(f"lti_adjoint: expected real b [Rb, M+1], a [Ra, {'N' if monic else 'N+1'}] with N, M <= 4, "
+                         f"max(N, M) >= 1 and a power-of-two block_size in [2, 64], got {tuple(b.shape)}, "
+                         f"{tuple(a.shape)}, {C}")
     if not (0 <= n_b <= M + 1 and 0 <= n_a <= N):
         raise ValueError(f"lti_adjoint: expected 0 <= n_b <= {M + 1} and 0 <= n_a <= {N}, got {n_b} and {n_a}")
+    if not monic and n_a and n_b != M + 1:
+        raise ValueError(f"lti_adjoint: expected n_b = {M + 1} with monic=False and n_a > 0 (a0's gradient "
+                         f"needs every db), got {n_b}")
     check_tiles("lti_adjoint", lanes, window_tiles)
     out_dtype = g.dtype
     dt = torch.float32 if g.dtype in (torch.float16, torch.bfloat16) else g.dtype
@@ -335,14 +429,23 @@ def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tens
     # the FIR halo is the all-pole state: give it at least M samples (zero poles beyond N)
     NS = max(N, M)
     a_s = a if NS == N else torch.cat([a, a.new_zeros(a.shape[0], NS - N)], 1)
-    dx = torch.empty(R, T, dtype=dt, device=g.device)
-    vh = torch.zeros(R, K, dtype=dt, device=g.device)
+    dx = torch.empty(R, T if need_x else 0, dtype=dt, device=g.device)
+    vh = torch.zeros(R, K, dtype=dt, device=g.device) if K else g.new_empty(R, 0)
+    width = n_b + n_a + (1 if not monic and n_a else 0)
     if R == 0 or T == 0:
-        db = g.new_zeros(R, n_b)
-        return (dx.to(out_dtype) if need_x else None), db, g.new_zeros(R, n_a), vh.to(out_dtype)
-    sums = _launch(g, x, y, b[:, None], a_s[:, None], dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles,
-                   not reverse, power_table=power_table, clock=clock, register_cap=register_cap,
-                   lane_loads=lane_loads)[:, 0]
-    # separate tensors (not two views of one): the op's outputs must not alias each other
-    db, da = sums[:, :n_b].to(out_dtype, copy=True), sums[:, n_b:].to(out_dtype, copy=True)
-    return (dx.to(out_dtype) if need_x else None), db, da, vh.to(out_dtype)
+        return (dx.to(out_dtype) if need_x else None), g.new_zeros(1 if sum_rows else R, width), vh.to(out_dtype)
+    part = _launch(g, x, y, b[:, None], a_s[:, None], dx if need_x else g, vh, n_b, n_a, need_x, K, C, lanes,
+                   window_tiles, not reverse, power_table=power_table, clock=clock, register_cap=register_cap,
+                   lane_loads=lane_loads, monic=monic)
+    # part [R, n_tiles, 1, width]: one fixed-order (deterministic) sum over the tiles, and the rows
+    dcoef = part.sum((0, 1)) if sum_rows else part.sum(1)[:, 0]
+    return (dx.to(out_dtype) if need_x else None), dcoef.to(out_dtype), vh.to(out_dtype)
+
+
+def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, a: torch.Tensor, K: int,
+                need_x: bool, n_b: int, n_a: int, **kw):
+    """``lti_adjoint_sums`` with the coefficient gradients split: ``(dx [R, T] or None, db [R, n_b],
+    da [R, n_a (+ 1 with monic=False)], dhead [R, K])`` (``[1, ...]`` with ``sum_rows``), ``db`` and ``da``
+    views of one tensor. Keywords as for ``lti_adjoint_sums``."""
+    dx, dcoef, vh = lti_adjoint_sums(g, x, y, b, a, K, need_x, n_b, n_a, **kw)
+    return dx, dcoef[:, :n_b], dcoef[:, n_b:], vh

@@ -53,13 +53,47 @@ __all__ = ["lti_single_pass"]
 
 
 @triton.jit
-def _coefficient(p_a, k: tl.constexpr, s_ak, N: tl.constexpr):
-    """``a[k]`` (float64 scalar), zero beyond the order."""
+def _coefficient(p_a, k: tl.constexpr, s_ak, N: tl.constexpr, inv_a0):
+    """``a[k] / a0`` (float64 scalar, as ``a[k] * inv_a0``), zero beyond the order. ``inv_a0`` is 1.0
+    for normalized coefficients (the product then folds away) or ``1 / a0`` (``_leading``)."""
     if k < N:
-        v = tl.load(p_a + k * s_ak).to(tl.float64)
+        v = tl.load(p_a + k * s_ak).to(tl.float64) * inv_a0
     else:
         v = 0.0
     return v
+
+
+@triton.jit
+def _leading(p_a, p_ar, s_ak, A0: tl.constexpr):
+    """A section's pole pointers (per lane and scalar) past its leading coefficient, and ``1 / a0``
+    as float64 (``A0``: the row starts with ``a0``), or 1.0 (normalized rows). One division a tile:
+    every coefficient is then scaled by a product (a float64 division is a dozen instructions, and
+    every thread of the tile runs this scalar work; the product's rounding differs from a division's
+    by at most an ulp of float64)."""
+    if A0:
+        inv_a0 = 1.0 / tl.load(p_ar).to(tl.float64)
+        p_a += s_ak
+        p_ar += s_ak
+    else:
+        inv_a0 = 1.0
+    return p_a, p_ar, inv_a0
+
+
+@triton.jit
+def _monic4(v1, v2, v3, v4, inv_a0, A0: tl.constexpr):
+    """Four taps divided by ``a0`` (``A0``; times ``inv_a0``), else as they are."""
+    if A0:
+        v1, v2, v3, v4 = v1 * inv_a0, v2 * inv_a0, v3 * inv_a0, v4 * inv_a0
+    return v1, v2, v3, v4
+
+
+@triton.jit
+def _monic5(v0, v1, v2, v3, v4, inv_a0, A0: tl.constexpr):
+    """Five taps divided by ``a0`` (``A0``; times ``inv_a0``), else as they are."""
+    if A0:
+        v0 = v0 * inv_a0
+    v1, v2, v3, v4 = _monic4(v1, v2, v3, v4, inv_a0, A0)
+    return v0, v1, v2, v3, v4
 
 
 @triton.jit
@@ -78,13 +112,14 @@ def _square(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42
 
 
 @triton.jit
-def _companion_power(p_a, s_ak, N: tl.constexpr, NP: tl.constexpr, LOG: tl.constexpr):
-    """``P = A^(2^LOG)`` for the companion matrix ``A`` of ``y[n] = -a1 y[n-1] - ... - a4 y[n-4]``, in
-    float64 scalar registers (no cross-thread work), by LOG squarings: a short dependency chain."""
-    q11 = -_coefficient(p_a, 0, s_ak, N)
-    q12 = -_coefficient(p_a, 1, s_ak, N)
-    q13 = -_coefficient(p_a, 2, s_ak, N)
-    q14 = -_coefficient(p_a, 3, s_ak, N)
+def _companion_power(p_a, s_ak, N: tl.constexpr, NP: tl.constexpr, LOG: tl.constexpr, inv_a0):
+    """``P = A^(2^LOG)`` for the companion matrix ``A`` of ``y[n] = -a1 y[n-1] - ... - a4 y[n-4]``
+    (``a_k`` divided by ``a0``, see ``_coefficient``), in float64 scalar registers (no cross-thread
+    work), by LOG squarings: a short dependency chain."""
+    q11 = -_coefficient(p_a, 0, s_ak, N, inv_a0)
+    q12 = -_coefficient(p_a, 1, s_ak, N, inv_a0)
+    q13 = -_coefficient(p_a, 2, s_ak, N, inv_a0)
+    q14 = -_coefficient(p_a, 3, s_ak, N, inv_a0)
     q21, q22, q23, q24 = 1.0, 0.0, 0.0, 0.0
     q31, q32, q33, q34 = 0.0, 1.0, 0.0, 0.0
     q41, q42, q43, q44 = 0.0, 0.0, 1.0, 0.0
@@ -166,16 +201,17 @@ def _load_matrix(p, NP: tl.constexpr):
 
 @triton.jit
 def _power_table_kernel(a, pw, s_ar, s_as, s_ak, s_ps, s_pr, N: tl.constexpr, NP: tl.constexpr, LOG: tl.constexpr,
-                        LOG_BLOCK: tl.constexpr, LOG_W: tl.constexpr):
+                        LOG_BLOCK: tl.constexpr, LOG_W: tl.constexpr, A0: tl.constexpr = False):
     """One program a (section, coefficient row): the powers every tile of its rows needs (see
     ``power_table_setup``), by the squarings the kernel would otherwise repeat in every tile:
     ``P^(2^k)`` for ``k < LOG_BLOCK`` (``P = A^C``, a lane's transfer), then ``L^(2^k)`` for
     ``k <= LOG_W`` (``L = P^BLOCK``, a tile's). The same jit helpers in the same order as the
-    in-register path, so the bits are the same."""
+    in-register path, so the bits are the same. ``A0``: rows start with their leading coefficient."""
     i_s = tl.program_id(0).to(tl.int64)
     i_r = tl.program_id(1).to(tl.int64)
+    _, p_ar, inv_a0 = _leading(a + i_r * s_ar + i_s * s_as, a + i_r * s_ar + i_s * s_as, s_ak, A0)
     p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _companion_power(
-        a + i_r * s_ar + i_s * s_as, s_ak, N, NP, LOG)
+        p_ar, s_ak, N, NP, LOG, inv_a0)
     p_pw = pw + i_s * s_ps + i_r * s_pr
     for k in tl.static_range(LOG_BLOCK + LOG_W + 1):  # one past the window's: L itself when W = 1
         _store_matrix(p_pw + k * 16, p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
@@ -277,7 +313,7 @@ def _store_state_at(p, v1, v2, v3, v4, o, I):
 @triton.jit
 def _section_pass(
     b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_x1, b_x2, b_x3, b_x4, b_a1, b_a2, b_a3, b_a4,
-    p_a, p_ar, s_ak, agg, inc, p_fa, p_fi, p_pw, i_row, i_c, n_tiles, o_l, m_1, clk, i_tk,
+    p_a, p_ar, s_ak, inv_a0, agg, inc, p_fa, p_fi, p_pw, i_row, i_c, n_tiles, o_l, m_1, clk, i_tk,
     C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
     HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, USE_TABLE: tl.constexpr, Y_DTYPE: tl.constexpr, FLIP: tl.constexpr,
@@ -285,6 +321,7 @@ def _section_pass(
 ):
     """Steps 1-4 of the module docstring for one filter (one section) on a bit-shaped tile already
     in registers (``FLIP``: its columns in reverse step order, see ``_tile_ptrs``).
+    ``p_ar``, ``s_ak``, ``inv_a0``: the section's poles ``a1..aN`` and ``1 / a0`` (1.0 when normalized).
     ``agg``/``inc``/``p_fa``/``p_fi``: this section's look-back buffers and flags.
     ``p_pw``: this section's power table (``power_table_setup``; ``USE_TABLE``), written by a launch
     before this one. ``TIMED``: stamp ticket ``i_tk``'s row of ``clk`` at each step's end (``_clock.py``).
@@ -310,7 +347,7 @@ def _section_pass(
             0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # unused
     else:
         p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _companion_power(
-            p_ar, s_ak, N, NP, LOG)
+            p_ar, s_ak, N, NP, LOG, inv_a0)
     if NP == 4:
         (v1, v2, v3, v4, l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34, l41, l42, l43, l44
          ) = _power_scan(b_e1, b_e2, b_e3, b_e4, p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
@@ -330,7 +367,7 @@ def _section_pass(
                 q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44)
         else:
             l11, l12, l13, l14, l21, l22, l23, l24, l31, l32, l33, l34, l41, l42, l43, l44 = _companion_power(
-                p_ar, s_ak, N, NP, LOG + LOG_BLOCK)
+                p_ar, s_ak, N, NP, LOG + LOG_BLOCK, inv_a0)
 
     # ---- 3. publish this tile's zero-state end state (the last lane's V) first, then look back for
     # the true state S before the tile (the window needs the tile transfer P^BLOCK), then publish this
@@ -362,7 +399,7 @@ def _section_pass(
         if not USE_TABLE:  # (with the table, P^j S takes the powers P^(2^k) from it)
             # P recomputed rather than kept alive through the look-back (that spilled at order 4)
             p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34, p41, p42, p43, p44 = _companion_power(
-                p_ar, s_ak, N, NP, LOG)
+                p_ar, s_ak, N, NP, LOG, inv_a0)
         b_s1, b_s2, b_s3, b_s4 = _power_by_bits(p11, p12, p13, p14, p21, p22, p23, p24, p31, p32, p33, p34,
                                                 p41, p42, p43, p44, b_0 + s1, b_0 + s2, b_0 + s3, b_0 + s4,
                                                 o_l, p_pw, NP, LOG_BLOCK, USE_TABLE)
@@ -476,12 +513,14 @@ def _forward_tile(
     S: tl.constexpr, C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr,
     NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
-    USE_TABLE: tl.constexpr, TIMED: tl.constexpr, LANE_LOADS: tl.constexpr, V: tl.constexpr,
+    USE_TABLE: tl.constexpr, TIMED: tl.constexpr, LANE_LOADS: tl.constexpr, V: tl.constexpr, A0: tl.constexpr,
 ):
     """Everything a program does for the tile of ticket ``i_tk`` (``o_n``: the ``(BLOCK, C)`` offsets
     ``lane * C + column``): its input tile's load, every section's steps 1-4, then the output tile's
     store. ``TIMED``: ticket ``i_tk``'s row of ``clk`` gets its stamps (``_clock.py``; one section).
-    ``LANE_LOADS``: the tile is loaded and stored lane by lane in vectors of ``2^V`` (``_lane_tiles.py``)."""
+    ``LANE_LOADS``: the tile is loaded and stored lane by lane in vectors of ``2^V`` (``_lane_tiles.py``).
+    ``A0``: every section's ``a`` row starts with its leading coefficient ``a0``, and the taps are
+    divided by it in registers (``_leading``)."""
     i_c = i_tk // R  # tiles of all rows advance together
     o_l = tl.arange(0, BLOCK)
     if LANE_LOADS:
@@ -527,14 +566,16 @@ def _forward_tile(
             b_ht = _to_bits(tl.load(head + i_row * s_hr + i_s * s_hs + i_tile + o_m, mask=o_m < K - i_tile,
                                     other=0.0), LOG, BLOCK)
         p_b = b + i_r * s_br + i_s * s_bs
-        p_a = a + i_r * s_ar + i_s * s_as
+        p_a, p_ar, b_ia0 = _leading(a + i_r * s_ar + i_s * s_as, a + i_row * s_ar + i_s * s_as, s_ak, A0)
         b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(p_b, s_bk, m_1, M, BLOCK)
+        b_b0, b_b1, b_b2, b_b3, b_b4 = _monic5(b_b0, b_b1, b_b2, b_b3, b_b4, b_ia0, A0)
         b_a1, b_a2, b_a3, b_a4 = _pole_taps(p_a, s_ak, m_1, N, BLOCK)
+        b_a1, b_a2, b_a3, b_a4 = _monic4(b_a1, b_a2, b_a3, b_a4, b_ia0, A0)
         p_fa = flags + ((2 * i_s) * R + i_row) * n_tiles  # this section's aggregate flags of this row
         p_fi = flags + ((2 * i_s + 1) * R + i_row) * n_tiles  # and its inclusive flags
         b_xt, b_h1, b_h2, b_h3, b_h4 = _section_pass(
             b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_h1, b_h2, b_h3, b_h4, b_a1, b_a2, b_a3, b_a4,
-            p_a, a + i_row * s_ar + i_s * s_as, s_ak, agg + i_s * R * n_tiles * 4, inc + i_s * R * n_tiles * 4,
+            p_a, p_ar, s_ak, b_ia0, agg + i_s * R * n_tiles * 4, inc + i_s * R * n_tiles * 4,
             p_fa, p_fi, pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1, clk, i_tk,
             C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, y.dtype.element_ty, REVERSE,
             TIMED)
@@ -557,7 +598,7 @@ def _lti_single_pass_kernel(
     NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
     USE_TABLE: tl.constexpr, PERSISTENT: tl.constexpr, TIMED: tl.constexpr, LANE_LOADS: tl.constexpr = False,
-    V: tl.constexpr = 2,
+    V: tl.constexpr = 2, A0: tl.constexpr = False,
 ):
     # S filters in cascade (S = 1: one LTI filter; S > 1: second-order sections, M <= N, each with its
     # own head, s_hs apart: a section's initial state, e.g. sosfilt's zi).
@@ -568,6 +609,8 @@ def _lti_single_pass_kernel(
     # PERSISTENT: fewer programs than tiles, each taking tickets until none is left; it takes its next
     # ticket and touches that tile before it works on the current one (see lti_single_pass).
     # TIMED: a row of clock stamps a ticket in clk (kernels/_clock.py).
+    # A0: a's rows [a0, a1, ..., aN] unnormalized, divided by a0 in registers (lfilter's raw coefficients:
+    # no division launched before the kernel).
     # LANE_LOADS: each thread loads and stores its own lane's run in vectors of 2^V elements
     # (kernels/_lane_tiles.py) instead of the coalesced tile and its layout change through shared memory.
     p_ticket = flags + 2 * S * R * n_tiles
@@ -591,7 +634,7 @@ def _lti_single_pass_kernel(
             _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, o_n, T, K, R, n_tiles,
                           KT, s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
                           S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
-                          STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V)
+                          STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V, A0)
             # keeps the touch alive to here without waiting for it earlier: a store that never happens
             # (no ticket is negative; the compiler cannot know), after every other memory access of the tile
             tl.store(p_touch, b_touch, mask=i_nx < 0)
@@ -600,7 +643,7 @@ def _lti_single_pass_kernel(
         _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, o_n, T, K, R, n_tiles,
                       KT, s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
                       S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
-                      STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V)
+                      STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V, A0)
 
 
 def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_tiles: int | None, device):
@@ -618,9 +661,12 @@ def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_til
     # 4x the time-varying kernel's window, i.e. budget 1024 and floor 8, ran LTI order 1-2 at 32 x 2^20
     # 8-11% faster, 4096 x 4096 2.1x faster, order 4 within 6%, one row of 2^24 the same (W = 128).
     W = window_tiles if window_tiles is not None else window(n_tiles, R, budget=1024, floor=8)
-    agg = torch.empty(S, R, n_tiles, 4, dtype=torch.float64, device=device)
-    inc = torch.empty(S, R, n_tiles, 4, dtype=torch.float64, device=device)
-    flags = torch.zeros(2 * S * R * n_tiles + 1, dtype=torch.int32, device=device)
+    # one allocation for the three (each is host time on every call): the states, then the flags
+    n_state, n_flags = S * R * n_tiles * 4, 2 * S * R * n_tiles + 1
+    buf = torch.empty(2 * n_state + (n_flags + 1) // 2, dtype=torch.float64, device=device)
+    agg = buf[:n_state].view(S, R, n_tiles, 4)
+    inc = buf[n_state:2 * n_state].view(S, R, n_tiles, 4)
+    flags = buf[2 * n_state:].view(torch.int32)[:n_flags].zero_()
     return BLOCK, n_tiles, W, agg, inc, flags
 
 
@@ -681,7 +727,7 @@ def persistent_programs(device: torch.device) -> int:
 
 
 def power_table_setup(a: torch.Tensor, S: int, NP: int, C: int, n_tiles: int, BLOCK: int, W: int,
-                      requested: bool | None = None) -> tuple[torch.Tensor | None, int, int]:
+                      requested: bool | None = None, monic: bool = True) -> tuple[torch.Tensor | None, int, int]:
     """The power table of a single-pass LTI launch (forward or adjoint), written by a launch of its
     own (``_power_table_kernel``, one program a section and coefficient row), or ``(None, 0, 0)``.
 
@@ -699,7 +745,7 @@ def power_table_setup(a: torch.Tensor, S: int, NP: int, C: int, n_tiles: int, BL
     (``benchmarks/compile_times.py``); the launch of its own compiles in about a second and the tiles'
     kernel no longer carries the stores or the wait.
 
-    ``a [Ra, S, N]``: ``Ra`` tables (1 or R). Used for orders ``N >= 2`` on rows of at least 4 tiles,
+    ``a [Ra, S, N]``: ``Ra`` tables (1 or R); ``monic=False``: ``a [Ra, S, N+1]``, ``a0`` first. Used for orders ``N >= 2`` on rows of at least 4 tiles,
     unless ``requested`` (or ``SSM_LFILTER_POWER_TABLE=0``) turns it off. Returns the table
     ``[S, Ra, log2 BLOCK + log2 W + 1, 16]`` float64 and its section and row strides (0 for shared
     coefficients)."""
@@ -707,17 +753,18 @@ def power_table_setup(a: torch.Tensor, S: int, NP: int, C: int, n_tiles: int, BL
         return None, 0, 0
     n_mat = (BLOCK.bit_length() - 1) + W.bit_length()  # log2 BLOCK + log2 W + 1
     pw = torch.empty(S, a.shape[0], n_mat, 16, dtype=torch.float64, device=a.device)
-    fill_power_table(a, pw, NP, C, BLOCK, W)
+    fill_power_table(a, pw, NP, C, BLOCK, W, monic)
     return pw, pw.stride(0), pw.stride(1) if a.shape[0] > 1 else 0
 
 
-def fill_power_table(a: torch.Tensor, pw: torch.Tensor, NP: int, C: int, BLOCK: int, W: int) -> None:
-    """Write the table ``pw [S, Ra, n, 16]`` of ``power_table_setup`` for ``a [Ra, S, N]``."""
+def fill_power_table(a: torch.Tensor, pw: torch.Tensor, NP: int, C: int, BLOCK: int, W: int, monic: bool = True) -> None:
+    """Write the table ``pw [S, Ra, n, 16]`` of ``power_table_setup`` for ``a [Ra, S, N]`` (``monic=False``:
+    ``[Ra, S, N+1]``, ``a0`` first)."""
     S, Ra = pw.shape[0], pw.shape[1]
     _power_table_kernel[(S, Ra)](
         a, pw, a.stride(0) if Ra > 1 else 0, a.stride(1), a.stride(2), pw.stride(0), pw.stride(1) if Ra > 1 else 0,
-        N=a.shape[2], NP=NP, LOG=C.bit_length() - 1, LOG_BLOCK=BLOCK.bit_length() - 1, LOG_W=W.bit_length() - 1,
-        num_warps=1)
+        N=a.shape[2] - (0 if monic else 1), NP=NP, LOG=C.bit_length() - 1, LOG_BLOCK=BLOCK.bit_length() - 1,
+        LOG_W=W.bit_length() - 1, A0=not monic, num_warps=1)
 
 
 def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, y: torch.Tensor,
@@ -725,7 +772,8 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
                     reverse: bool = False, sections: torch.Tensor | None = None,
                     ends: torch.Tensor | None = None, power_table: bool | None = None,
                     persistent: bool | None = None, clock: torch.Tensor | None = None,
-                    register_cap: bool | None = None, lane_loads: bool | None = None) -> torch.Tensor:
+                    register_cap: bool | None = None, lane_loads: bool | None = None,
+                    monic: bool = True) -> torch.Tensor:
     """Fill ``y [R, T]`` (allocated by ``lti``, which also checked every argument) in one launch.
 
     ``b [Rb, M+1]``, ``a [Ra, N]``, or a cascade of S filters: ``b [Rb, S, M+1]``, ``a [Ra, S, N]``
@@ -748,12 +796,14 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     ``forward_max_registers``' cap (None: ``SSM_LFILTER_REGISTER_CAP``, on unless "0"). ``lane_loads``:
     every thread loads and stores its own lane's run in 16-byte vectors (``_lane_tiles.py``) instead of
     the coalesced tile and its layout change through shared memory; the same results bit for bit
-    (None: ``SSM_LFILTER_LANE_LOADS``, off unless "1")."""
+    (None: ``SSM_LFILTER_LANE_LOADS``, off unless "1"). ``monic=False``: every ``a`` row (section) starts
+    with its leading coefficient, ``a [Ra, N+1]`` or ``[Ra, S, N+1]``, and the kernel divides ``b`` and
+    ``a`` by it in registers."""
     check_tiles("lti", lanes, window_tiles)
     if b.dim() == 2:
         b, a = b[:, None, :], a[:, None, :]
     R, T = x.shape
-    S, M, N, K = b.shape[1], b.shape[2] - 1, a.shape[2], head.shape[-1]
+    S, M, N, K = b.shape[1], b.shape[2] - 1, a.shape[2] - (0 if monic else 1), head.shape[-1]
     if head.dim() == 2:  # one filter's head: the cascade layout with one section
         head = head[:, None, :]
     # the kernel addresses a tile from one base with int32 offsets: unit time stride
@@ -772,7 +822,7 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     if KT and (reverse or ends.shape != (S, R, KT) or not ends.is_contiguous() or KT > T):
         raise ValueError(f"lti_single_pass: expected contiguous ends [S={S}, R={R}, KT <= {T}] without reverse, "
                          f"got {tuple(ends.shape)}")
-    pw, s_ps, s_pr = power_table_setup(a, S, NP, C, n_tiles, BLOCK, W, power_table)
+    pw, s_ps, s_pr = power_table_setup(a, S, NP, C, n_tiles, BLOCK, W, power_table, monic)
     timed = prepare_clock(clock, R * n_tiles, S, "lti_single_pass")
     persist = _use_persistent(persistent)
     grid = min(R * n_tiles, persistent_programs(x.device)) if persist else R * n_tiles
@@ -791,6 +841,6 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
         S=S, C=C, LOG=LOG, M=M, N=N, NP=NP, HAS_HEAD=has_head, BLOCK=BLOCK,
         LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1, REVERSE=bool(reverse),
         STORE_INTER=store_inter, STORE_ENDS=KT > 0, USE_TABLE=pw is not None, PERSISTENT=persist, TIMED=timed,
-        LANE_LOADS=lanes_io, V=vector_log2(max(x.element_size(), y.element_size())),
+        LANE_LOADS=lanes_io, V=vector_log2(max(x.element_size(), y.element_size())), A0=not monic,
         num_warps=num_warps, **register_cap_option(cap))
     return y

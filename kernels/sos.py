@@ -144,7 +144,7 @@ def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tens
                     lane_loads=lane_loads)
     sums = _launch(g, stack, stack[S], b, a, dx, dhead, n_b, n_a, need_x, K, C, lanes, window_tiles, True,
                    g_ends=g_ends.to(dt).contiguous() if KT else None, power_table=power_table,
-                   lane_loads=lane_loads)
+                   lane_loads=lane_loads).sum(1)  # a fixed-order reduction over the tiles
     # separate tensors (not two views of one): the op's outputs must not alias each other
     db, da = sums[..., :n_b].to(out_dtype, copy=True), sums[..., n_b:].to(out_dtype, copy=True)
     return (dx.to(out_dtype) if need_x else None), db, da, dhead.to(out_dtype)

@@ -77,10 +77,11 @@ def _lti_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = Fal
     ``(b / a0, a[1:] / a0)``, divided here: a caller that divided first recorded the division and
     the slices for autograd, whose backward nodes took more host time than the filter's own backward
     on an H200 (``benchmarks/results/cuda-nvidia-h200-2026-11-28``)."""
+    if backend.use_triton("lti", x):
+        # raw coefficients: the single-pass kernel divides in registers (no division launched)
+        return _kernels().lti(x, b, a, head, reverse=reverse, monic=monic).contiguous()
     if not monic:
         b, a = _normalized(b, a)
-    if backend.use_triton("lti", x):
-        return _kernels().lti(x, b, a, head, reverse=reverse).contiguous()
     if reverse:
         return _lti_engine.lti(x.flip(1), b, a, head).flip(1).contiguous()
     return _lti_engine.lti(x, b, a, head).contiguous()
@@ -124,25 +125,46 @@ def _adjoint_composed(x, b, a, y, g, K, reverse, need_x, n_b, n_a):
 
 
 def _lti_adjoint_any(g, x, y, b, a, K, reverse, need_x, n_b, n_a):
-    """``lti_adjoint``'s per-row results, from the composed ops while a graph is being built
-    (``create_graph=True``: differentiable again), else from the fused op (on the kernels: one pass
-    over ``g``, ``x``, ``y`` and ``dx``)."""
+    """``lti_adjoint``'s per-row results ``(dx, db, da, dhead)`` for normalized ``b``, ``a``, from the
+    composed ops while a graph is being built (``create_graph=True``: differentiable again), else from
+    the fused op (on the kernels: one pass over ``g``, ``x``, ``y`` and ``dx``)."""
     if torch.is_grad_enabled():
         return _adjoint_composed(x, b, a, y, g, K, reverse, need_x, n_b, n_a)
-    return lti_adjoint(g, x, y, b, a, K, reverse, need_x, n_b, n_a)
+    dx, dcoef, dhead = lti_adjoint(g, x, y, b, a, K, reverse, need_x, n_b, n_a)
+    return dx, dcoef[:, :n_b], dcoef[:, n_b:], dhead
+
+
+def _adjoint_raw(x, b, a, y, g, K, reverse, need_x, n_b, n_a, monic, sum_rows):
+    """``lti_adjoint``'s results ``(dx, dcoef, dhead)`` from the composed ops: those of the normalized
+    filter per row, taken back through the division to the raw ``b`` and ``a`` (``a0`` first,
+    ``_unnormalized_grads``) unless ``monic``, then summed over rows with ``sum_rows``."""
+    bn, an = (b, a) if monic else _normalized(b, a)
+    dx, db, da, dhead = _adjoint_composed(x, bn, an, y, g, K, reverse, need_x, n_b, n_a)
+    if not monic and n_b:
+        db, da = _unnormalized_grads(b, a, db, da if n_a else None)
+        da = db[:, :0] if da is None else da
+    dcoef = torch.cat([db, da], 1)
+    return dx, (dcoef.sum(0, keepdim=True) if sum_rows else dcoef), dhead
 
 
 def _lti_vjp(x, b, a, y, g, K, reverse, need_x, need_b, need_a, need_head, monic=True):
     """Gradients of ``y = lti(x, b, a, head, reverse, monic)`` (``head`` of length ``K``) for the
-    output gradient ``g``. ``monic=False``: those of the normalized filter, taken per row back
-    through the division to ``b`` and to ``a`` with ``a0`` first (``_unnormalized_grads``; ``a0``'s
-    needs ``db``), then summed over rows where a filter is shared."""
-    bn, an = (b, a) if monic else _normalized(b, a)
-    n_b = bn.shape[1] if need_b or (need_a and not monic) else 0
-    n_a = an.shape[1] if need_a else 0
-    dx, db, da, dhead = _lti_adjoint_any(g, x, y, bn, an, K if need_head else 0, reverse, need_x, n_b, n_a)
-    if not monic and (need_b or need_a):
-        db, da = _unnormalized_grads(b, a, db, da if need_a else None)
+    output gradient ``g``. ``monic=False``: those of the normalized filter taken back through the
+    division to ``b`` and to ``a`` with ``a0`` first (``a0``'s needs ``db``); summed over rows where
+    a filter is shared. Without a graph to build, one fused op (on the kernels one launch and one
+    reduction, the division and the row sums included); with one, the composed ops (differentiable
+    again)."""
+    M, N = b.shape[1] - 1, a.shape[1] - (0 if monic else 1)
+    n_b = M + 1 if need_b or (need_a and not monic) else 0
+    n_a = N if need_a else 0
+    K = K if need_head else 0
+    # b and a each one row shared by every row: the gradients are summed over rows
+    shared = b.shape[0] == 1 and a.shape[0] == 1 and x.shape[0] > 1
+    if torch.is_grad_enabled():
+        dx, dcoef, dhead = _adjoint_raw(x, b, a, y, g, K, reverse, need_x, n_b, n_a, monic, shared)
+    else:
+        dx, dcoef, dhead = lti_adjoint(g, x, y, b, a, K, reverse, need_x, n_b, n_a, monic, shared)
+    db, da = dcoef[:, :n_b], dcoef[:, n_b:]
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
             (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None))
 
@@ -178,27 +200,33 @@ def _(v, x, y, n_b, n_a, reverse=False):
 
 
 def _lti_adjoint_impl(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, K: int, reverse: bool, need_x: bool,
-                n_b: int, n_a: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The backward of ``y = lti(x, b, a, head, reverse)`` for the output gradient ``g``, per row:
-    ``(dx, db [R, n_b], da [R, n_a], dhead [R, K])`` (``dx`` empty ``(R, 0)`` unless ``need_x``; the first
-    ``n_b``/``n_a`` coefficient gradients, 0 for none). On the kernels, orders ``N, M <= 4`` (a pure FIR too) run
-    ``kernels/lti_adjoint.py`` (one launch: ``g``, ``x``, ``y`` read once, ``dx`` written once); otherwise
-    the composed ops. No autograd of its own: double backward takes the composed, differentiable ops."""
-    if backend.use_triton("lti", g) and _kernels().fused_adjoint_applies(b, a):
-        dx, db, da, dhead = _kernels().lti_adjoint(g, x, y, b, a, K, need_x, n_b, n_a, reverse=reverse)
+                      n_b: int, n_a: int, monic: bool = True, sum_rows: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """The backward of ``y = lti(x, b, a, head, reverse, monic)`` for the output gradient ``g``:
+    ``(dx, dcoef, dhead [R, K])`` (``dx`` empty ``(R, 0)`` unless ``need_x``). ``dcoef [R, n_b + n_a]``: per
+    row, the gradients of ``b``'s first ``n_b`` and ``a``'s first ``n_a`` coefficients (0 for none), or
+    with ``monic=False`` (``a0`` first in ``a``) those of the raw coefficients, ``a``'s ``n_a + 1`` with
+    ``a0``'s first (``n_a > 0`` needs ``n_b = M + 1``); ``sum_rows``: summed over the rows, ``[1, ...]``.
+    On the kernels, orders ``N, M <= 4`` (a pure FIR too) run ``kernels/lti_adjoint.py`` (one launch:
+    ``g``, ``x``, ``y`` read once, ``dx`` written once, the raw coefficients' gradients formed in it;
+    then one sum over its tiles); otherwise the composed ops. No autograd of its own: double backward
+    takes the composed, differentiable ops."""
+    if backend.use_triton("lti", g) and _kernels().fused_adjoint_applies(b, a, monic=monic):
+        dx, dcoef, dhead = _kernels().lti_adjoint_sums(g, x, y, b, a, K, need_x, n_b, n_a, reverse=reverse,
+                                                       monic=monic, sum_rows=sum_rows)
     else:
-        dx, db, da, dhead = _adjoint_composed(x, b, a, y, g, K, reverse, need_x, n_b, n_a)
+        dx, dcoef, dhead = _adjoint_raw(x, b, a, y, g, K, reverse, need_x, n_b, n_a, monic, sum_rows)
     dx = dx.contiguous() if need_x else g.new_empty(g.shape[0], 0)
-    return dx, db.contiguous(), da.contiguous(), dhead.contiguous()
+    return dx, dcoef.contiguous(), dhead.contiguous()
 
 
 lti_adjoint_op = torch.library.custom_op("ssm_lfilter::lti_adjoint", _lti_adjoint_impl, mutates_args=())
 
 
 @lti_adjoint_op.register_fake
-def _(g, x, y, b, a, K, reverse, need_x, n_b, n_a):
+def _(g, x, y, b, a, K, reverse, need_x, n_b, n_a, monic=True, sum_rows=False):
     R, T = g.shape
-    return g.new_empty(R, T if need_x else 0), g.new_empty(R, n_b), g.new_empty(R, n_a), g.new_empty(R, K)
+    width = n_b + n_a + (1 if not monic and n_a else 0)
+    return g.new_empty(R, T if need_x else 0), g.new_empty(1 if sum_rows else R, width), g.new_empty(R, K)
 
 
 # --------------------------------------------------------------------------------------------- sos
@@ -760,11 +788,11 @@ def lti_coef_grads(v: Tensor, x: Tensor, y: Tensor, n_b: int, n_a: int, reverse:
 
 
 def lti_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, K: int, reverse: bool, need_x: bool,
-                n_b: int, n_a: int):
+                n_b: int, n_a: int, monic: bool = True, sum_rows: bool = False):
     """``ssm_lfilter::lti_adjoint`` (see ``_lti_adjoint_impl``)."""
     if _eager(g, x, y, b, a):
-        return _lti_adjoint_impl(g, x, y, b, a, K, reverse, need_x, n_b, n_a)
-    return lti_adjoint_op(g, x, y, b, a, K, reverse, need_x, n_b, n_a)
+        return _lti_adjoint_impl(g, x, y, b, a, K, reverse, need_x, n_b, n_a, monic, sum_rows)
+    return lti_adjoint_op(g, x, y, b, a, K, reverse, need_x, n_b, n_a, monic, sum_rows)
 
 
 def sos_adjoint(g: Tensor, g_ends: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, head: Tensor, need_x: bool,

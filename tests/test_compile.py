@@ -158,7 +158,7 @@ def test_compile_fullgraph_on_the_kernels(name, monkeypatch):
     exp_out, exp_grad = _run_and_grad(fn, args)
     import ssm_lfilter.kernels as K
 
-    fused = {"lfilter": "lti_adjoint", "time_varying_lfilter": "tv_sos_adjoint",
+    fused = {"lfilter": "lti_adjoint_sums", "time_varying_lfilter": "tv_sos_adjoint",
              "time_varying_lfilter_from_rest": "tv_sos_adjoint",
              "sosfilt_no_zi": "sos_adjoint", "time_varying_sosfilt": "tv_sos_adjoint"}[name]
     calls = []

@@ -222,14 +222,15 @@ def test_sass_by_source_line(rows):
 
 def test_clock_stamps_compile_without_a_cost_in_registers(rows):
     """The clock stamps' build of the single-pass forward and backward (``kernels/_clock.py``, timed by
-    ``benchmarks/tile_timeline.py`` on a GPU) keeps the default build's registers: a stamp that read
+    ``benchmarks/tile_timeline.py`` on a GPU) keeps the default build's occupancy: a stamp that read
     the clock per element a thread holds took 158 registers against 128 at order 2, which would have
-    timed a kernel at a lower occupancy than the one it stands for."""
+    timed a kernel at a lower occupancy than the one it stands for. (With the raw coefficients the
+    timed backward takes 128 registers against 122 under triton 3.7.1: 16 warps an SM both.)"""
     by_case = {r["case"].split(",")[0]: r for r in rows}
     for timed, plain in (("timed lti N=2 M=2", "lti N=2 M=2"), ("timed lti_adjoint N=2 M=2 (dx", "lti_adjoint N=2 M=2 (dx")):
         t = next(r for c, r in by_case.items() if c.startswith(timed))
         p = next(r for c, r in by_case.items() if c.startswith(plain))
-        assert t["regs"] <= p["regs"] and t["spill"] == 0, (t, p)
+        assert t["warps_per_sm"] >= p["warps_per_sm"] and t["spill"] == 0, (t, p)
         assert t["instrs"] > p["instrs"], (t, p)  # the stamps are in the timed build only
 
 

@@ -139,11 +139,55 @@ def test_op_opcheck_and_both_backends_agree(backend, monkeypatch):
     args = (g, x, y, b, a, 2, False, True, 3, 2)
     torch.library.opcheck(torch.ops.ssm_lfilter.lti_adjoint.default, args,
                           test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_dynamic"))
-    dx, db, da, dh = ops.lti_adjoint(*args)
-    for got, exp in ((dx, ex), (db, eb), (da, ea), (dh, eh)):
+    dx, dcoef, dh = ops.lti_adjoint(*args)
+    for got, exp in ((dx, ex), (dcoef[:, :3], eb), (dcoef[:, 3:], ea), (dh, eh)):
         torch.testing.assert_close(got, exp)
-    dx, *_ = ops.lti_adjoint(g, x, y, b, a, 0, False, False, 0, 0)
-    assert dx.shape == (2, 0)
+    dx, dcoef, _ = ops.lti_adjoint(g, x, y, b, a, 0, False, False, 0, 0)
+    assert dx.shape == (2, 0) and dcoef.shape == (2, 0)
+    # raw coefficients (a0 first) summed over rows: lfilter's call for one filter shared by the rows
+    b_raw, a_raw = b[:1] * 2.0, torch.cat([torch.full((1, 1), 2.0, **F64), a[:1] * 2.0], 1)
+    y1 = ops.lti(x, b[:1], a[:1], x.new_zeros(2, 0))
+    args = (g, x, y1, b_raw, a_raw, 0, False, True, 3, 2, False, True)
+    torch.library.opcheck(torch.ops.ssm_lfilter.lti_adjoint.default, args,
+                          test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_dynamic"))
+    _, dcoef, _ = ops.lti_adjoint(*args)
+    _, want, _ = ops._adjoint_raw(x, b_raw, a_raw, y1, g, 0, False, True, 3, 2, False, True)
+    assert dcoef.shape == (1, 6)
+    torch.testing.assert_close(dcoef, want)
+
+
+@pytest.mark.parametrize("M,N", [(2, 2), (1, 3), (4, 4), (3, 1), (2, 0)])
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("need_a", [True, False])
+def test_raw_coefficients_match_autograd_of_a_loop(M, N, shared, need_a):
+    """``monic=False`` (``lfilter``'s call): ``a`` starts with ``a0``, both kernels divide by it in
+    registers, and the adjoint's ``dcoef`` holds the raw coefficients' gradients (``a0``'s first among
+    ``a``'s), summed over the rows with ``sum_rows``, against autograd through the loop on the
+    divided coefficients."""
+    from ssm_lfilter.kernels import lti, lti_adjoint_sums
+
+    x, b, a, head, g = _case(3, 53, M, N, 0, shared, seed=11)
+    a0 = 0.5 + torch.rand(a.shape[0], 1, generator=torch.Generator().manual_seed(3), **F64)
+    b_raw, a_raw = b * a0[:b.shape[0]], torch.cat([a0, a * a0], 1)
+    leaves = [t.clone().requires_grad_() for t in (x, b_raw, a_raw)]
+    y_exp = _loop(leaves[0], leaves[1] / leaves[2][:, :1], leaves[2][:, 1:] / leaves[2][:, :1], head, False)
+    ex, eb, ea = torch.autograd.grad(y_exp, leaves, g)
+    y = lti(x, b_raw, a_raw, head, monic=False, **TINY)
+    torch.testing.assert_close(y, y_exp.detach(), rtol=1e-10, atol=1e-10)
+    n_a = N if need_a else 0
+    dx, dcoef, _ = lti_adjoint_sums(g, x, y, b_raw, a_raw, 0, True, M + 1, n_a, monic=False, sum_rows=shared, **TINY)
+    want = torch.cat([eb, ea], 1) if n_a else eb
+    assert dcoef.shape == want.shape
+    torch.testing.assert_close(dcoef, want, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(dx, ex, rtol=1e-10, atol=1e-10)
+
+
+def test_raw_coefficients_need_every_b_lag_for_a0():
+    from ssm_lfilter.kernels import lti_adjoint_sums
+
+    z = torch.zeros(1, 8, **F64)
+    with pytest.raises(ValueError, match="expected n_b = 3 with monic=False"):
+        lti_adjoint_sums(z, z, z, torch.ones(1, 3, **F64), torch.ones(1, 3, **F64), 0, True, 2, 2, monic=False)
 
 
 def test_lfilter_backward_is_one_adjoint_launch(monkeypatch):
@@ -151,7 +195,7 @@ def test_lfilter_backward_is_one_adjoint_launch(monkeypatch):
     matches the torch engine; create_graph=True takes the composed ops (double backward works)."""
     import ssm_lfilter.kernels as K
 
-    calls = {"lti": 0, "lti_adjoint": 0}
+    calls = {"lti": 0, "lti_adjoint_sums": 0}
     for name in calls:
         real = getattr(K, name)
         monkeypatch.setattr(K, name, lambda *a, _r=real, _n=name, **k: calls.__setitem__(_n, calls[_n] + 1) or _r(*a, **k))
@@ -165,12 +209,12 @@ def test_lfilter_backward_is_one_adjoint_launch(monkeypatch):
         monkeypatch.setenv("SSM_LFILTER_BACKEND", backend)
         y, zf = sl.lfilter(b, a, x, zi=zi)
         grads[backend] = torch.autograd.grad((y * y.detach().cos()).sum() + zf.sum(), (b, a, x, zi))
-    assert calls == {"lti": 1, "lti_adjoint": 1}
+    assert calls == {"lti": 1, "lti_adjoint_sums": 1}
     for got, exp in zip(grads["triton"], grads["torch"]):
         torch.testing.assert_close(got, exp, rtol=1e-9, atol=1e-9)
     monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
     gb, = torch.autograd.grad(sl.lfilter(b, a, x).pow(2).sum(), b, create_graph=True)
-    assert calls["lti_adjoint"] == 1  # the composed path, differentiable again
+    assert calls["lti_adjoint_sums"] == 1  # the composed path, differentiable again
     gb.sum().backward()
     assert a.grad is not None and torch.isfinite(a.grad).all()
 
@@ -180,8 +224,8 @@ def test_fir_backward_is_one_adjoint_launch(monkeypatch):
     import ssm_lfilter.kernels as K
 
     calls = []
-    real = K.lti_adjoint
-    monkeypatch.setattr(K, "lti_adjoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = K.lti_adjoint_sums
+    monkeypatch.setattr(K, "lti_adjoint_sums", lambda *a, **k: calls.append(1) or real(*a, **k))
     gen = torch.Generator().manual_seed(2)
     b = torch.randn(4, generator=gen, **F64).requires_grad_()
     x = torch.randn(3, 45, generator=gen, **F64).requires_grad_()

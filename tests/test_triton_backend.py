@@ -32,7 +32,7 @@ def kernel_calls(monkeypatch):
     assert os.environ.get("TRITON_INTERPRET") == "1", "conftest should set TRITON_INTERPRET=1 without CUDA"
     import ssm_lfilter.kernels as K
 
-    calls = {"lti": 0, "lti_adjoint": 0, "time_varying": 0, "time_varying_adjoint": 0, "sos": 0, "sos_adjoint": 0,
+    calls = {"lti": 0, "lti_adjoint_sums": 0, "time_varying": 0, "time_varying_adjoint": 0, "sos": 0, "sos_adjoint": 0,
              "tv_sos": 0, "tv_sos_adjoint": 0, "diagonal": 0, "diagonal_adjoint": 0}
     for name in calls:
         fn = getattr(K, name)
@@ -213,7 +213,7 @@ def test_triton_interpreter_gradients_match_torch_engine(name, dtype, T, monkeyp
         assert kernel_calls[kernel] >= 1 and kernel_calls[f"{kernel}_adjoint"] >= 1, \
             f"{PATH}: {name} forward or backward did not run on the kernels"
     elif name in ("lfilter", "time_varying_lfilter_long_fir"):  # one-launch adjoints
-        adjoint = f"{kernel}_adjoint" if kernel == "time_varying" else "lti_adjoint"
+        adjoint = f"{kernel}_adjoint" if kernel == "time_varying" else "lti_adjoint_sums"
         assert kernel_calls[kernel] >= 1 and kernel_calls[adjoint] >= 1, \
             f"{PATH}: {name} forward or backward did not run on the kernels"
     else:
