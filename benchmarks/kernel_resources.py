@@ -225,6 +225,11 @@ def _cases():
     cases = [(f"lti N={n} M={n}, 32 x 2^20", lti(32, 1 << 20, n, n)) for n in (1, 2, 3, 4)]
     cases += [
         ("lti N=2, 32 x 2^20, C=16", lti(32, 1 << 20, 2, 2, block_size=16)),
+        # orders 3-4 on a CUDA device (float32) take one warp a tile by default (kernels/_variants.py,
+        # one_warp_tiles); on these meta tensors the launchers keep the wider tiles, so spelled out here
+        ("one warp lti N=4 M=4 (C=64 x 32 lanes), 32 x 2^20", lti(32, 1 << 20, 4, 4, block_size=64, lanes=32)),
+        ("one warp lti_adjoint N=4 M=4 (C=32 x 32 lanes), 32 x 2^20",
+         adjoint(32, 1 << 20, 4, 4, block_size=32, lanes=32)),
         ("lti N=2, 32 x 2^20, three-pass", lti(32, 1 << 20, 2, 2, single_pass=False)),
         # the persistent launch (opt-in): the next tile's load held in registers through the current one
         ("persistent lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, persistent=True)),

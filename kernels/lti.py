@@ -38,6 +38,7 @@ import triton.language as tl
 
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
+from ._variants import one_warp_tiles as _one_warp_tiles
 from ._variants import single_pass as _single_pass
 from ._variants import tile_io as _tile_io
 from ._host import cdiv, next_pow2
@@ -560,6 +561,10 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     NP = next_pow2(max(N, 1))
     MP = next_pow2(M + 1)
     C = int(block_size) if block_size is not None else (32 if NP <= 8 else 4 * NP)
+    sp_lanes = lanes
+    if block_size is None and lanes is None and N <= 4 and _one_warp_tiles(N, x.dtype, x.device.type):
+        # orders 3-4: one warp a tile, 32 lanes of 64 samples (the same 2048-sample tile; _variants.py)
+        C, sp_lanes = 64, 32
     S = int(scan_block) if scan_block is not None else 16
     if C < 1 or S < 2:
         raise ValueError(f"block_size must be >= 1 and scan_block >= 2, got {C}, {S}")
@@ -579,7 +584,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     if N > 0 and _tile_log(C, M, N) and _single_pass(single_pass, "lti"):
         from .lti_single_pass import lti_single_pass  # imports this module's jit helpers
 
-        lti_single_pass(x, b, a, head, y, C, lanes=lanes, window_tiles=window_tiles, reverse=reverse,
+        lti_single_pass(x, b, a, head, y, C, lanes=sp_lanes, window_tiles=window_tiles, reverse=reverse,
                         power_table=power_table, persistent=persistent, clock=clock, register_cap=register_cap,
                         lane_loads=lane_loads, monic=monic)
         return y.to(out_dtype)

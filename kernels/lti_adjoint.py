@@ -50,6 +50,7 @@ from ._host import register_cap_option, vector_log2
 from ._lookback import check_tiles, take_ticket
 from ._variants import lane_loads as _use_lane_loads
 from ._variants import register_cap as _register_cap
+from ._variants import one_warp_tiles as _one_warp_tiles
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
 from .lti_single_pass import (_leading, _load_tile, _load_tile_bits, _monic4, _monic5, _section_pass, _store_tile_bits,
@@ -411,6 +412,11 @@ def lti_adjoint_sums(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch
     R, T = g.shape
     M, N = b.shape[1] - 1, a.shape[1] - (0 if monic else 1)
     C = _default_c(R, M, N) if block_size is None else int(block_size)
+    dt = torch.float32 if g.dtype in (torch.float16, torch.bfloat16) else g.dtype
+    if block_size is None and lanes is None and _one_warp_tiles(max(N, M), dt, g.device.type):
+        # orders 3-4: one warp a tile, 32 lanes of 32 samples (the same 1024-sample tile; _variants.py;
+        # sm_90: 238 registers, no spill)
+        C, lanes = 32, 32
     if not fused_adjoint_applies(b, a, C, True, monic):
         raise ValueError(f"lti_adjoint: expected real b [Rb, M+1], a [Ra, {'N' if monic else 'N+1'}] with N, M <= 4, "
                          f"max(N, M) >= 1 and a power-of-two block_size in [2, 64], got {tuple(b.shape)}, "
@@ -422,7 +428,6 @@ def lti_adjoint_sums(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch
                          f"needs every db), got {n_b}")
     check_tiles("lti_adjoint", lanes, window_tiles)
     out_dtype = g.dtype
-    dt = torch.float32 if g.dtype in (torch.float16, torch.bfloat16) else g.dtype
     # rows with unit time stride: a tile is one int64 base and int32 offsets (as the forward kernel)
     g, x, y = (t.to(dt) if t.dtype != dt else t for t in (g, x, y))
     g, x, y = (t if t.stride(1) == 1 or T <= 1 else t.contiguous() for t in (g, x, y))

@@ -646,23 +646,32 @@ def _lti_single_pass_kernel(
                       STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V, A0)
 
 
-def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_tiles: int | None, device):
-    """Tiles and look-back buffers of a single-pass LTI launch (forward or adjoint) of ``S`` sections:
-    ``(BLOCK lanes a tile, n_tiles a row, window W, agg, inc [S, R, n_tiles, 4] float64, flags)``, flags
-    zeroed: per section aggregate then inclusive flags ``(R, n_tiles)``, then the ticket counter."""
+@functools.lru_cache(maxsize=256)
+def _tile_geometry(R: int, T: int, S: int, C: int, lanes: int | None, window_tiles: int | None,
+                   cpu: bool) -> tuple[int, int, int, int, int]:
+    """``(BLOCK, n_tiles, W, n_state, n_flags)`` of ``lookback_setup``: a pure function of the shape,
+    kept per shape (its Python took about 0.02 ms of the launcher's host time a call on the H200
+    machine's host, results/cuda-nvidia-h200-2026-11-28-host-fused/run3-host-profile.txt)."""
     n_chunks = cdiv(T, C)
     # GPU: 64 lanes (2 warps, 2048 samples a tile; on an H200 64 lanes beat 128 by up to 22% at order 2).
     # The interpreter runs tl.associative_scan in Python, so there a tile has at most 8 lanes (which
     # also makes short test signals cross many tiles).
-    cap = 8 if device.type == "cpu" else 64
+    cap = 8 if cpu else 64
     BLOCK = lanes if lanes is not None else min(cap, max(2, next_pow2(n_chunks)))
     n_tiles = cdiv(n_chunks, BLOCK)
     # Measured on an H200 (2026-11-27, benchmarks/results/cuda-nvidia-h200-2026-11-27-fused-backward):
     # 4x the time-varying kernel's window, i.e. budget 1024 and floor 8, ran LTI order 1-2 at 32 x 2^20
     # 8-11% faster, 4096 x 4096 2.1x faster, order 4 within 6%, one row of 2^24 the same (W = 128).
     W = window_tiles if window_tiles is not None else window(n_tiles, R, budget=1024, floor=8)
+    return BLOCK, n_tiles, W, S * R * n_tiles * 4, 2 * S * R * n_tiles + 1
+
+
+def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_tiles: int | None, device):
+    """Tiles and look-back buffers of a single-pass LTI launch (forward or adjoint) of ``S`` sections:
+    ``(BLOCK lanes a tile, n_tiles a row, window W, agg, inc [S, R, n_tiles, 4] float64, flags)``, flags
+    zeroed: per section aggregate then inclusive flags ``(R, n_tiles)``, then the ticket counter."""
+    BLOCK, n_tiles, W, n_state, n_flags = _tile_geometry(R, T, S, C, lanes, window_tiles, device.type == "cpu")
     # one allocation for the three (each is host time on every call): the states, then the flags
-    n_state, n_flags = S * R * n_tiles * 4, 2 * S * R * n_tiles + 1
     buf = torch.empty(2 * n_state + (n_flags + 1) // 2, dtype=torch.float64, device=device)
     agg = buf[:n_state].view(S, R, n_tiles, 4)
     inc = buf[n_state:2 * n_state].view(S, R, n_tiles, 4)

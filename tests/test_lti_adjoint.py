@@ -253,3 +253,15 @@ def test_gpu_adjoint_matches_composed_at_real_sizes():
         exp = ops._adjoint_composed(x, b, a, y, g, 0, False, True, 3, 2)
         for u, w in zip(got[:3], exp[:3]):
             assert float((u.double() - w.double()).abs().max() / w.double().abs().max()) < 1e-4
+
+
+def test_one_warp_tiles_only_for_float32_orders_3_4_on_a_gpu():
+    """The default tiles of orders 3-4 (kernels/_variants.py, ``one_warp_tiles``: 32 lanes a tile, timed
+    faster on an H200) apply to float32 (half precision computes in it) on CUDA only; float64 and the
+    interpreter keep the wider tiles, and explicit block sizes or lanes keep their meaning."""
+    from ssm_lfilter.kernels._variants import one_warp_tiles
+
+    assert one_warp_tiles(3, torch.float32, "cuda") and one_warp_tiles(4, torch.float32, "cuda")
+    assert not one_warp_tiles(2, torch.float32, "cuda")
+    assert not one_warp_tiles(4, torch.float64, "cuda")
+    assert not one_warp_tiles(4, torch.float32, "cpu")
