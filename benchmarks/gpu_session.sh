@@ -2,10 +2,10 @@
 # The two device calls of a lent GPU session (15 minutes of device time): benchmarks/README.md,
 # "What the next GPU run measures first". From the repository root on the GPU machine:
 #
-#   bash benchmarks/gpu_session.sh 1 "$OUT"   # run with the device tool's timeout_s=550
+#   bash benchmarks/gpu_session.sh 1 "$OUT"   # run with the device tool's timeout_s=540
 #   bash benchmarks/gpu_session.sh 2 "$OUT"   # at once, while the machine is warm: timeout_s=270
 #
-# Part 1: the compile workers, the variant table (ten families) and the GPU test tier. Part 2: the
+# Part 1: the compile workers, the variant table (five families) and the GPU test tier. Part 2: the
 # public functions against a copy, the host-time layers and CUDA graph replays, then the benchmark
 # suite's target sweeps. Each part's budgets sum to under its timeout; each stage
 # saves report.md as it ends, and the console goes to console-<part>.log beside it.
@@ -25,18 +25,18 @@ done
 [[ -n $py ]] || { echo "gpu_session.sh: expected a python3 or python that imports torch and numpy, found none" >&2; exit 1; }
 # the same python as below, so kernels/ is importable as ssm_lfilter.kernels
 "$py" -m pip install -q --no-build-isolation --no-deps -e . || exit 1
-# Budgets from the 2026-11-28 lease (results/cuda-nvidia-h200-2026-11-28): part 1's stages took
-# 89 s (compile workers), about 100 s (variant table) and 30 s (timelines); the test tier took 146 s
-# whole. The timelines were answered then and are left out; the variant table gains the public
-# functions (family "public": lfilter at the suite's shapes, so the suite meets no cold compile) and
-# the raw-coefficient rows. The slowest compile worker took about 70 s here without the power table
-# (benchmarks/compile_times.py --variants), about twice that on the GPU machine, so the workers get
-# 150 s. 40 s to start, 520 s and 250 s of commands, the transfers: about 830 s of the 900.
+# Budgets from the second lease of 2026-11-28 (results/cuda-nvidia-h200-2026-11-28-host-fused): the
+# compile workers took 139 s for ten families, the variant table about 95 s, and the GPU test tier did
+# not finish in 160 s (cold compiles of the raw-coefficient kernels at the tests' shapes; 146 s whole
+# in the lease before, once compiled). So part 1 times the families that changed or were never timed
+# (lti, lti_adjoint, public, sos_zi, tv_sos_adjoint; the others reproduced within a few % twice), each
+# row also as a CUDA graph replay, and gives the test tier 220 s. 40 s to start, 510 s and 250 s of
+# commands, the transfers: about 820 s of the 900.
 case $part in
-1) timeout 520 "$py" benchmarks/gpu_check.py --out "$out" \
-     --families lti lti_adjoint public diag diag_adjoint sos sos_adjoint tv tv_adjoint tv_sos \
-     --warm-workers 16 --warm-budget 150 --variants-budget 180 --family-budget 45 \
-     --test-budget 160 --skip-suite 2>&1 | tee "$out/console-1.log" ;;
+1) timeout 510 "$py" benchmarks/gpu_check.py --out "$out" \
+     --families lti lti_adjoint public sos_zi tv_sos_adjoint \
+     --warm-workers 16 --warm-budget 135 --variants-budget 135 --family-budget 45 \
+     --test-budget 220 --skip-suite 2>&1 | tee "$out/console-1.log" ;;
 2) timeout 250 "$py" benchmarks/gpu_check.py --out "$out" --skip-variants --skip-tests --bandwidth --host \
      --stage-budget 50 --sweeps gpu_torchaudio gpu_first_order gpu_lti gpu_sos8 gpu_tv2 gpu_long 2>&1 | tee "$out/console-2.log" ;;
 esac

@@ -30,8 +30,8 @@ if ROOT not in sys.path:
 from benchmarks import _child  # noqa: E402 - after the path above
 from benchmarks.variant_cases import BUILDERS, variant_cases  # noqa: E402
 
-HEADER = ["| case | variant | ms | GB/s | % of copy | max rel diff vs three-pass tiles | first call s |",
-          "|---|---|---|---|---|---|---|"]
+HEADER = ["| case | variant | ms | GB/s | % of copy | max rel diff vs three-pass tiles | first call s | graph replay ms |",
+          "|---|---|---|---|---|---|---|---|"]
 
 
 def copy_gbs() -> float:
@@ -44,9 +44,24 @@ def copy_gbs() -> float:
     return 2 * src.numel() / do_bench(lambda: dst.copy_(src), return_mode="median") / 1e6
 
 
+def _graph_bench(fn) -> float:
+    """``fn``'s median time as a CUDA graph replay (``triton.testing.do_bench_cudagraph``): its kernels
+    without the host's time between them. On the H200 of 2026-11-28 a launcher's own host time (0.14 to
+    0.17 ms a call) was the floor of every row near it, and varied about 2x between the stages of one
+    lease (``results/cuda-nvidia-h200-2026-11-28-host-fused``)."""
+    from triton.testing import do_bench_cudagraph
+
+    # rep 5 ms: the graph holds about 5 ms of calls unrolled, each with its own outputs in the graph's
+    # memory pool (a 32 x 2^20 row set is 128 MiB a call)
+    return do_bench_cudagraph(fn, rep=5, return_mode="median")
+
+
 def time_family(family: str, dev: str = "cuda", shrink: int = 1, rows: int | None = None, bench=None,
-                sync=None, emit=print) -> None:
-    """Run and time every variant of one family's cases, emitting JSON lines as it goes."""
+                sync=None, emit=print, graph_bench=None) -> None:
+    """Run and time every variant of one family's cases, emitting JSON lines as it goes: each variant
+    timed as plain calls (``bench``), then, on CUDA, as a CUDA graph replay (``graph_bench``, a record
+    of its own after the row, so a variant that cannot be captured keeps its row). The ``public``
+    family (autograd through the public functions) is not captured."""
     import torch
 
     if bench is None:
@@ -54,6 +69,8 @@ def time_family(family: str, dev: str = "cuda", shrink: int = 1, rows: int | Non
 
         def bench(fn):
             return do_bench(fn, return_mode="median")
+    if graph_bench is None and dev != "cpu" and family != "public":
+        graph_bench = _graph_bench
     sync = sync or torch.cuda.synchronize
 
     def say(**record):
@@ -74,6 +91,11 @@ def time_family(family: str, dev: str = "cuda", shrink: int = 1, rows: int | Non
                 continue
             outs[var] = y
             say(family=family, name=name, var=var, nbytes=nbytes, ms=ms, first_s=first)
+            if graph_bench is not None:
+                try:
+                    say(name=name, var=var, graph_ms=graph_bench(fn))
+                except Exception as err:  # noqa: BLE001 - a variant that cannot be captured keeps its row
+                    say(name=name, var=var, graph_error=f"{type(err).__name__}: {str(err)[:100]}")
         ref = outs.get("three-pass tiles")
         for var, y in outs.items():
             diff = float("nan") if ref is None else ((y - ref).abs().max() / ref.abs().max()).item()
@@ -98,10 +120,14 @@ def table(records: list[dict], copy: float, stopped: dict[str, float] | None = N
     three-pass reference (``matched``) and also ran faster (``verdict``). ``stopped``: the families
     whose process was stopped, with the seconds it had run."""
     stopped = stopped or {}
-    rows, diffs, results, order, started = [], {}, {}, [], {}
+    rows, diffs, results, order, started, graphs = [], {}, {}, [], {}, {}
     for rec in records:
         if "start" in rec:
             started[tuple(rec["start"])] = True
+        elif "graph_ms" in rec:
+            graphs[(rec["name"], rec["var"])] = f"{rec['graph_ms']:.3f}"
+        elif "graph_error" in rec:
+            graphs[(rec["name"], rec["var"])] = "not captured"
         elif "diff" in rec:
             diffs[(rec["name"], rec["var"])] = rec["diff"]
         elif "var" in rec:
@@ -117,15 +143,15 @@ def table(records: list[dict], copy: float, stopped: dict[str, float] | None = N
         rec = results[key]
         family_of[rec["name"]] = rec.get("family", family_of.get(rec["name"]))
         if "error" in rec:
-            rows.append(f"| {rec['name']} | {rec['var']} | failed: {rec['error']} |||||")
+            rows.append(f"| {rec['name']} | {rec['var']} | failed: {rec['error']} ||||||")
         elif rec.get("unfinished"):
             rows.append(f"| {rec['name']} | {rec['var']} | not finished: its process was stopped (a kernel that "
-                        f"never returned, or compiles past the family's budget) or exited (the family's last row) |||||")
+                        f"never returned, or compiles past the family's budget) or exited (the family's last row) ||||||")
         else:
             d = diffs.get(key, float("nan"))
             gbs = rec["nbytes"] / rec["ms"] / 1e6
             rows.append(f"| {rec['name']} | {rec['var']} | {rec['ms']:.3f} | {gbs:.0f} | {gbs / copy:.0%} | {d:.1e} | "
-                        f"{rec['first_s']:.1f} |")
+                        f"{rec['first_s']:.1f} | {graphs.get(key, '')} |")
     verdict, matched = {}, {}
     for name in dict.fromkeys(k[0] for k in order):
         sp, tp = results.get((name, "single-pass")), results.get((name, "three-pass tiles"))
@@ -137,7 +163,7 @@ def table(records: list[dict], copy: float, stopped: dict[str, float] | None = N
         matched[fam] = matched.get(fam, True) and ok
         verdict[fam] = verdict.get(fam, True) and ok and sp["ms"] < tp["ms"]
     for fam, s in stopped.items():
-        rows.append(f"| ({fam}) | | stopped after {s:.0f} s |||||")
+        rows.append(f"| ({fam}) | | stopped after {s:.0f} s ||||||")
     return rows, verdict, matched
 
 
@@ -165,9 +191,11 @@ def run(families: list[str] | None, budget_s: float, family_budget_s: float, cop
         if on_update is not None:
             on_update(HEADER + table(records, copy, stopped)[0])
     rows, verdict, matched = table(records, copy, stopped)
-    rows += [f"| ({fam}) | | not timed: the stage's {budget_s:.0f} s ran out |||||" for fam in untimed]
+    rows += [f"| ({fam}) | | not timed: the stage's {budget_s:.0f} s ran out ||||||" for fam in untimed]
     note = (f"\nCopy: {copy:.0f} GB/s (a 256 MiB device-to-device copy, read + write). First call: the first "
-            "run of a variant in its family's process, compile (or Triton's cache) included.")
+            "run of a variant in its family's process, compile (or Triton's cache) included. Graph replay: the "
+            "same call captured in a CUDA graph and replayed (`do_bench_cudagraph`), the GPU's time without the "
+            "host's (empty: not captured, or the `public` family).")
     return "\n".join(HEADER + rows) + "\n" + note, verdict, matched
 
 

@@ -18,13 +18,16 @@ def _rec(name, var, ms=None, family="lti", error=None):
 
 def test_time_family_emits_a_row_for_every_variant_in_process():
     lines = []
-    vt.time_family("tv_sos", "cpu", 2**14, 2, bench=lambda fn: 1.0, sync=lambda: None, emit=lines.append)
+    vt.time_family("tv_sos", "cpu", 2**14, 2, bench=lambda fn: 1.0, sync=lambda: None, emit=lines.append,
+                   graph_bench=lambda fn: 0.5)
     recs = [json.loads(ln) for ln in lines]
     starts = [tuple(r["start"]) for r in recs if "start" in r]
     ends = [(r["name"], r["var"]) for r in recs if "ms" in r]
     assert starts == ends and len(ends) == 9  # two cases: 5 + 4 variants
+    assert sum("graph_ms" in r for r in recs) == 9
     rows, verdict, matched = vt.table(recs, copy=4000.0)
     assert len(rows) == 9 and not any("failed" in r or "not finished" in r for r in rows)
+    assert all(r.endswith("| 0.500 |") for r in rows)
     assert matched == {"tv_sos": True}
 
 
@@ -32,6 +35,8 @@ def test_table_marks_unfinished_failed_and_stopped_and_judges_each_family():
     recs = [{"start": ["lti A", "single-pass"]}, _rec("lti A", "single-pass", 1.0),
             {"start": ["lti A", "three-pass tiles"]}, _rec("lti A", "three-pass tiles", 2.0),
             {"name": "lti A", "var": "single-pass", "diff": 1e-7}, {"name": "lti A", "var": "three-pass tiles", "diff": 0.0},
+            {"name": "lti A", "var": "single-pass", "graph_ms": 0.5},
+            {"name": "lti A", "var": "three-pass tiles", "graph_error": "RuntimeError: capture"},
             {"start": ["sos B", "single-pass"]}, _rec("sos B", "single-pass", 3.0, "sos"),
             {"start": ["sos B", "three-pass tiles"]}, _rec("sos B", "three-pass tiles", 2.0, "sos"),
             {"name": "sos B", "var": "single-pass", "diff": 1e-7},
@@ -39,10 +44,11 @@ def test_table_marks_unfinished_failed_and_stopped_and_judges_each_family():
             {"start": ["tv C", "three-pass tiles"]}, _rec("tv C", "three-pass tiles", 1.0, "tv"),
             {"start": ["tv D", "single-pass"]}]
     rows, verdict, matched = vt.table(recs, copy=4000.0, stopped={"tv": 90.0})
-    assert rows[0] == "| lti A | single-pass | 1.000 | 4000 | 100% | 1.0e-07 | 2.0 |"
+    assert rows[0] == "| lti A | single-pass | 1.000 | 4000 | 100% | 1.0e-07 | 2.0 | 0.500 |"
     assert any("tv C | single-pass | failed: ValueError: bad" in r for r in rows)
     assert any(r.startswith("| tv D | single-pass | not finished") for r in rows)
-    assert rows[-1] == "| (tv) | | stopped after 90 s |||||"
+    assert rows[1].endswith("| not captured |")
+    assert rows[-1] == "| (tv) | | stopped after 90 s ||||||"
     # lti: matching and faster; sos: matching, slower; tv: the single pass failed
     assert verdict == {"lti": True, "sos": False, "tv": False}
     assert matched == {"lti": True, "sos": True, "tv": False}
