@@ -69,6 +69,12 @@ def _poles_poly(poles, dev) -> torch.Tensor:
     return torch.tensor(np.poly(np.asarray(poles)).real[1:], dtype=torch.float32, device=dev)[None]
 
 
+def _raw(a: torch.Tensor) -> torch.Tensor:
+    """Normalized poles ``a [1, N]`` as ``lfilter`` passes them to the kernels: ``a0 = 2`` first, the
+    rest scaled by it (the same filter with ``b`` times 2)."""
+    return torch.cat([a.new_ones(1, 1), a], 1) * 2.0
+
+
 def lti_cases(s: Sizes) -> list:
     import triton
 
@@ -127,8 +133,7 @@ def lti_cases(s: Sizes) -> list:
             # what lfilter launches at orders 1-2 since 2026-11-28: a0 first in a, divided in registers
             # (no division launched before the kernel); 96 more static instructions (sm_90), the same
             # registers
-            a_raw = torch.cat([a.new_ones(1, 1), a], 1) * 2.0
-            variants["single-pass, raw coefficients"] = lambda x=x, b=b * 2.0, a=a_raw, h=h: lti(
+            variants["single-pass, raw coefficients"] = lambda x=x, b=b * 2.0, a=_raw(a), h=h: lti(
                 x, b, a, h, single_pass=True, monic=False)
         if order >= 2 and Tc >= 4 * 2048:
             # the companion matrix powers loaded from a table instead of squared in every tile
@@ -377,9 +382,7 @@ def lti_adjoint_cases(s: Sizes) -> list:
         # registers), every tile's share of the raw gradients formed in the kernel, one sum over the
         # tiles after it (a dozen small launches before). Per row here (lfilter also sums the rows in
         # that sum), and scaled back to the normalized filter's gradients (times a0) to match the rows
-        a_raw = torch.cat([aa.new_ones(1, 1), aa], 1) * 2.0
-
-        def raw(g=ga, x=xa, y=ya, b=ba * 2.0, a=a_raw):
+        def raw(g=ga, x=xa, y=ya, b=ba * 2.0, a=_raw(aa)):
             dx, db, da, _ = adjoint(g, x, y(), b, a, 0, True, b.shape[1], a.shape[1] - 1, monic=False)
             return torch.cat([dx.flatten(), (2.0 * db).flatten(), (2.0 * da[:, 1:]).flatten()])
 
@@ -536,7 +539,7 @@ def public_cases(s: Sizes) -> list:
                          (s.r(32), s.t(1 << 20), 4), (s.r(8), s.t(1 << 20), 2), (1, s.t(1 << 24), 2),
                          (1, s.t(1 << 24), 1)):
         x, g = torch.randn(R, Tc, device=s.dev), torch.randn(R, Tc, device=s.dev)
-        a = torch.cat([torch.ones(1, 1, device=s.dev), _poles_poly([0.9] * order, s.dev)], 1)[0] * 2.0
+        a = _raw(_poles_poly([0.9] * order, s.dev))[0]
         b = torch.full((order + 1,), 0.4, device=s.dev)
         xg, bg, ag = (t.clone().requires_grad_() for t in (x, b, a))
 

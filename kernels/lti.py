@@ -531,16 +531,9 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     if x.dim() != 2 or b.dim() != 2 or a.dim() != 2 or head.dim() != 2:
         raise ValueError("lti expects x [R,T], b [Rb,M+1], a [Ra,N], head [R,K]")
     R, T = x.shape
-    if not monic:
-        if a.shape[1] < 1:
-            raise ValueError(f"lti: expected a [Ra, N+1] with its leading coefficient first (monic=False), "
-                             f"got {tuple(a.shape)}")
-        n_poles = a.shape[1] - 1
-        # orders 3-4 divide here too: dividing in the kernel took 204 -> 228 registers a thread at order 4
-        # (sm_90; 10 -> 8 warps an SM for a kernel that issue-bound), orders 1-2 none more
-        if not (0 < n_poles <= 2 and _tile_log(int(block_size) if block_size is not None else 32, b.shape[1] - 1,
-                                               n_poles) and _single_pass(single_pass, "lti")):
-            b, a, monic = b / a[:, :1], a[:, 1:] / a[:, :1], True
+    if not monic and a.shape[1] < 1:
+        raise ValueError(f"lti: expected a [Ra, N+1] with its leading coefficient first (monic=False), "
+                         f"got {tuple(a.shape)}")
     M, N, K = b.shape[1] - 1, a.shape[1] - (0 if monic else 1), head.shape[1]
     if M < 0:
         raise ValueError("b needs at least one tap")
@@ -568,6 +561,11 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     S = int(scan_block) if scan_block is not None else 16
     if C < 1 or S < 2:
         raise ValueError(f"block_size must be >= 1 and scan_block >= 2, got {C}, {S}")
+    single = N > 0 and _tile_log(C, M, N) and _single_pass(single_pass, "lti")
+    if not monic and not (single and N <= 2):
+        # only the single pass at orders 1-2 divides in registers: at order 4 that took 204 -> 228
+        # registers a thread (sm_90; 10 -> 8 warps an SM for a kernel that is issue-bound)
+        b, a, monic = b / a[:, :1], a[:, 1:] / a[:, :1], True
     n_chunks = cdiv(T, C)
     n_st = n_chunks - 1 if N > 0 else 0
 
@@ -581,7 +579,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     strides = (x.stride(0), x.stride(1), s_br, b.stride(1), s_ar, a.stride(1) if N > 0 else 0,
                s_hr, s_ht, y.stride(0), y.stride(1))
 
-    if N > 0 and _tile_log(C, M, N) and _single_pass(single_pass, "lti"):
+    if single:
         from .lti_single_pass import lti_single_pass  # imports this module's jit helpers
 
         lti_single_pass(x, b, a, head, y, C, lanes=sp_lanes, window_tiles=window_tiles, reverse=reverse,

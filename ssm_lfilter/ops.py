@@ -74,9 +74,10 @@ def _lti_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = Fal
     the same filter backwards in time, ``flip(lti(flip(x)))`` with ``head[n]`` entering at ``T-1-n``
     (the kernels read the reversed signal in place; the backward uses it instead of flipped copies).
     ``monic=False``: ``a (Ra, N+1)`` with its leading coefficient ``a0`` first, for the filter
-    ``(b / a0, a[1:] / a0)``, divided here: a caller that divided first recorded the division and
-    the slices for autograd, whose backward nodes took more host time than the filter's own backward
-    on an H200 (``benchmarks/results/cuda-nvidia-h200-2026-11-28``)."""
+    ``(b / a0, a[1:] / a0)``, divided inside the op (by the kernels' launcher or in registers, or here
+    for the torch engine): a caller that divided first recorded the division and the slices for
+    autograd, whose backward nodes took more host time than the filter's own backward on an H200
+    (``benchmarks/results/cuda-nvidia-h200-2026-11-28``)."""
     if backend.use_triton("lti", x):
         # raw coefficients: the single-pass kernel divides in registers (no division launched)
         return _kernels().lti(x, b, a, head, reverse=reverse, monic=monic).contiguous()

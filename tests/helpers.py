@@ -1,4 +1,4 @@
-"""Helpers shared by the test modules: random stable filters and float64 comparisons."""
+"""Helpers shared by the test modules: random stable filters, float64 comparisons, autograd graphs."""
 import math
 
 import numpy as np
@@ -145,3 +145,16 @@ def cascade_outputs(x, b, a, head, C, lanes, W, **variant):
     stack = torch.empty(S + 1, R, T, dtype=x.dtype)
     sp.lti_single_pass(x, b, a, head, stack[S], C, lanes=lanes, window_tiles=W, sections=stack[:S], **variant)
     return [y, ends, stack]
+
+
+def graph_node_names(t: torch.Tensor) -> list[str]:
+    """The class names of every autograd node behind ``t`` (each node once)."""
+    seen, todo, names = set(), [t.grad_fn], []
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        todo += [n for n, _ in node.next_functions]
+    return names

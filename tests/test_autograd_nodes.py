@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import ssm_lfilter as sl
+from helpers import graph_node_names
 
 
 def _grads_match_the_engine(fn, leaves, backend, monkeypatch):
@@ -19,18 +20,6 @@ def _grads_match_the_engine(fn, leaves, backend, monkeypatch):
     want = torch.autograd.grad(fn(*leaves).square().sum(), leaves)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-10)
-
-
-def _node_names(t: torch.Tensor) -> list[str]:
-    seen, todo, names = set(), [t.grad_fn], []
-    while todo:
-        node = todo.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        names.append(type(node).__name__)
-        todo += [n for n, _ in node.next_functions]
-    return names
 
 
 @pytest.fixture(params=["engine", "kernels"])
@@ -51,7 +40,7 @@ def test_lfilter_records_one_filter_node_and_no_division(backend, dtype, monkeyp
     a = torch.tensor([a0, -1.2, 0.6], dtype=dtype, requires_grad=True)
     x = torch.randn(2, 3, 50, dtype=dtype, requires_grad=True)
     y = sl.lfilter(b, a, x)
-    names = _node_names(y)
+    names = graph_node_names(y)
     assert sum(n.startswith("_LtiFunction") for n in names) == 1, names
     assert not {"DivBackward0", "SliceBackward0", "SelectBackward0"} & set(names), names
     # and the gradients are the raw coefficients' (a0 = 2 included)
@@ -62,7 +51,7 @@ def test_sosfilt_records_no_division(backend, monkeypatch):
     sos = torch.tensor([[0.2, 0.4, 0.2, 1.5, -0.6, 0.3], [1.0, 0.0, -1.0, 0.8, 0.1, 0.2]], dtype=torch.float64,
                        requires_grad=True)
     x = torch.randn(2, 40, dtype=torch.float64, requires_grad=True)
-    names = _node_names(sl.sosfilt(sos, x))
+    names = graph_node_names(sl.sosfilt(sos, x))
     if backend == "kernels":  # the fused cascade's op (the engine runs a section at a time)
         assert sum(n.startswith("_SosFunction") for n in names) == 1, names
         assert not {"DivBackward0", "SliceBackward0"} & set(names), names

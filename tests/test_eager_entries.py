@@ -8,6 +8,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import ssm_lfilter as sl
 from ssm_lfilter import ops
+from helpers import graph_node_names
 
 T = 300
 
@@ -92,23 +93,11 @@ def test_meta_tensors_take_the_registered_op():
     assert y.shape == (2, 50) and y.device.type == "meta"
 
 
-def _graph_nodes(t: torch.Tensor) -> list[str]:
-    seen, stack, names = set(), [t.grad_fn], []
-    while stack:
-        fn = stack.pop()
-        if fn is None or fn in seen:
-            continue
-        seen.add(fn)
-        names.append(type(fn).__name__)
-        stack.extend(f for f, _ in fn.next_functions)
-    return names
-
-
 @pytest.mark.parametrize("name", ["lfilter", "sosfilt", "linear_recurrence", "time_varying_lfilter"])
 def test_rows_in_time_last_layout_add_no_view_nodes(name):
     """A signal already in the op's layout (rows, time last) reaches the op and comes back without
     permute or expand views: each would be one more node for every backward to run."""
     fn, coefficients, x = _cases()[name]
     x = x.clone().requires_grad_()
-    nodes = _graph_nodes(fn(*coefficients, x))
+    nodes = graph_node_names(fn(*coefficients, x))
     assert not {"PermuteBackward0", "ExpandBackward0"} & set(nodes), nodes
