@@ -4,12 +4,17 @@
 parallel state-space scan: a vectorized torch engine on CPU, Triton kernels on CUDA.
 """
 from . import ops  # noqa: F401  (registers the torch.library ops)
+from .compile_cache import tag_compile_caches
 from .filtering import linear_recurrence, lfilter, sosfilt, time_varying_lfilter, time_varying_sosfilt
 from .zero_phase import filtfilt, sosfiltfilt
 from .initial_conditions import lfilter_zi, lfiltic, sosfilt_zi
 from .response import freqz, sosfreqz
 
 __version__ = "0.1.0"
+
+# torch.compile's caches do not see a custom op's Python: keep them from replaying another version's
+# backward (compile_cache.py).
+tag_compile_caches()
 
 __all__ = [
     "lfilter",
