@@ -244,6 +244,32 @@ def _cases():
         ("lane loads sos 8 biquads, 32 x 2^20", lambda: K.sos(
             torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 2, **meta),
             lane_loads=True)),
+        # float32 lanes (opt-in, SSM_LFILTER_LANE_FLOAT32): the lanes' recurrences without float64
+        ("lane float32 lti N=1 M=1, 32 x 2^20", lti(32, 1 << 20, 1, 1, lane_float32=True)),
+        ("lane float32 lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, lane_float32=True)),
+        ("lane float32 sos 8 biquads, 32 x 2^20", lambda: K.sos(
+            torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 2, **meta),
+            lane_float32=True)),
+        ("lane float32 lti_adjoint N=1 M=1 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 1, 1, lane_float32=True)),
+        ("lane float32 lti_adjoint N=2 M=2 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 2, 2, lane_float32=True)),
+        ("lti_adjoint N=2 M=2 (dx, db, da), C=32, 32 x 2^20", adjoint(32, 1 << 20, 2, 2, block_size=32)),
+        ("lane float32 lti_adjoint N=2 M=2 (dx, db, da), C=32, 32 x 2^20",
+         adjoint(32, 1 << 20, 2, 2, lane_float32=True, block_size=32)),
+        ("lane float32 sos_adjoint 8 biquads (dx, db, da), 32 x 2^20", lambda: K.sos_adjoint(
+            torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta),
+            torch.empty(1, 8, 2, **meta), True, 3, 2, lane_float32=True)),
+        ("lane float32 one warp lti N=4 M=4 (C=64 x 32 lanes), 32 x 2^20",
+         lti(32, 1 << 20, 4, 4, block_size=64, lanes=32, lane_float32=True)),
+        ("lane float32 one warp lti_adjoint N=4 M=4 (C=32 x 32 lanes), 32 x 2^20",
+         adjoint(32, 1 << 20, 4, 4, block_size=32, lanes=32, lane_float32=True)),
+        ("lti N=2 M=2, C=64, 32 x 2^20", lti(32, 1 << 20, 2, 2, block_size=64)),
+        ("sos 8 biquads, C=64, 32 x 2^20", lambda: K.sos(
+            torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 2, **meta),
+            block_size=64)),
+        ("lane float32 lti N=2 M=2, C=64, 32 x 2^20", lti(32, 1 << 20, 2, 2, lane_float32=True, block_size=64)),
+        ("lane float32 sos 8 biquads, C=64, 32 x 2^20", lambda: K.sos(
+            torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 2, **meta),
+            lane_float32=True, block_size=64)),
         # the clock stamps' diagnostic build (benchmarks/tile_timeline.py): the same registers, no spill
         ("timed lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, clock=clock())),
         ("timed lti_adjoint N=2 M=2 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 2, 2, clock=clock())),

@@ -14,6 +14,7 @@ the Triton interpreter in the tests.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -111,18 +112,22 @@ def lti_cases(s: Sizes) -> list:
             for name in ("single-pass C=16 x 128 lanes", "single-pass window x4", "single-pass persistent",
                          "single-pass lane loads"):
                 del variants[name]
+        # float32 lanes (kernels/_variants.py, lane_float32): the lanes' recurrences without float64
+        # conversions or arithmetic; sm_90 at order 2: 94 registers against 126 (20 warps an SM
+        # against 16), float64 instructions 254 against 478 of 1504 against 1568. With 64-sample
+        # lanes 142 registers (the float64 lanes took 198)
+        variants["single-pass float32 lanes"] = lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True,
+                                                                               lane_float32=True)
         if order <= 2:
+            variants["single-pass float32 lanes C=64"] = lambda x=x, b=b, a=a, h=h: lti(
+                x, b, a, h, single_pass=True, lane_float32=True, block_size=64)
             # 64-sample lanes: a tile's fixed work (lane scan, look-back, powers) over twice the
             # samples; sm_90: 31 instructions a sample at order 2 against 46, but 198 registers
             # against 124 (10 warps an SM instead of 16)
             variants["single-pass C=64"] = lambda x=x, b=b, a=a, h=h: lti(x, b, a, h, single_pass=True, block_size=64)
-        if order == 4:
-            # 64-sample lanes, 32 of them (one warp, the same 2048-sample tile): the tile's matrix
-            # powers (about 27 squarings of 4 x 4 float64 maps a thread, the same in every thread)
-            # over twice the samples a thread; sm_90 per sample 63 instructions against 108, float64
-            # 42 against 72, at 255 registers with 24 bytes spilled (8 warps an SM against 10)
-            variants["single-pass C=64 x 32 lanes"] = lambda x=x, b=b, a=a, h=h: lti(
-                x, b, a, h, single_pass=True, block_size=64, lanes=32)
+        # (order 4: 64-sample lanes, 32 of them, one warp a tile, is the GPU's float32 default since
+        # 2026-11-28, kernels/_variants.py one_warp_tiles: "single-pass" times it; the wide tiles it
+        # replaced ran 0.296 against 0.228 ms then)
         if R == 1:
             # one row: every tile on one look-back chain of n_tiles / W links (W = 128, the window's
             # cap); at 1 x 2^24 (8192 tiles, 64 links) the H200 ran 0.215 ms, about 3.4 us a link.
@@ -141,7 +146,7 @@ def lti_cases(s: Sizes) -> list:
             # 3.8x slower on an H200, results/cuda-nvidia-h200-2026-11-28: off by default)
             variants["single-pass, power table"] = lambda x=x, b=b, a=a, h=h: lti(
                 x, b, a, h, single_pass=True, power_table=True)
-        cases.append(("lti", f"lti N=M={order} {s.tag(R, Tc)}", 8 * x.numel(), variants))
+        cases.append(("lti", f"lti N=M={order} {s.tag(R, Tc)}", 8 * x.numel(), _f32_first(variants)))
     return cases
 
 
@@ -246,7 +251,7 @@ def sos_cases(s: Sizes) -> list:
             y = lti(y, b8[:, k], a8[:, k], h0, single_pass=single)
         return y
 
-    return [("sos", f"sos 8 sections {s.tag(*xs.shape)}", 8 * xs.numel(), {
+    return [("sos", f"sos 8 sections {s.tag(*xs.shape)}", 8 * xs.numel(), _f32_first({
         "single-pass": lambda: sos(xs, b8, a8),
         "single-pass, power table": lambda: sos(xs, b8, a8, power_table=True),
         "single-pass persistent": lambda: sos(xs, b8, a8, persistent=True),
@@ -259,8 +264,12 @@ def sos_cases(s: Sizes) -> list:
         # lane loads (as the lti rows): 40 instructions a sample a section against 45.5, no spill
         "single-pass lane loads": lambda: sos(xs, b8, a8, lane_loads=True),
         "single-pass 128 lanes": lambda: sos(xs, b8, a8, lanes=128),
+        # float32 lanes: sm_90, 103 registers against 134 (18 warps an SM against 14), float64
+        # instructions 228 against 452; with 64-sample lanes 161 registers against 209
+        "single-pass float32 lanes": lambda: sos(xs, b8, a8, lane_float32=True),
+        "single-pass float32 lanes C=64": lambda: sos(xs, b8, a8, lane_float32=True, block_size=64),
         "three-pass tiles": lambda: per_section(False),
-        "single-pass per section": lambda: per_section(True)})]
+        "single-pass per section": lambda: per_section(True)}))]
 
 
 def sos_zi_cases(s: Sizes) -> list:
@@ -308,14 +317,17 @@ def sos_adjoint_cases(s: Sizes) -> list:
                                           for t in (db[:, k].flatten(), da[:, k].flatten()))])
 
     # reads g, x, writes dx at the least (the recompute's stack moves S+1 more arrays twice)
-    return [("sos_adjoint", f"sos backward 8 sections (dx, db, da) {s.tag(*xs.shape)}", 12 * xs.numel(), {
+    return [("sos_adjoint", f"sos backward 8 sections (dx, db, da) {s.tag(*xs.shape)}", 12 * xs.numel(), _f32_first({
         "single-pass": fused,
         "single-pass, power table": lambda: fused(power_table=True),
         "single-pass C=8": lambda: fused(block_size=8),
         # both launches lane by lane: the adjoint 106.5 instructions a sample a section against 130 and
         # 168 registers against 218, the recompute 71 against 80.5 (sm_90, no spill)
         "single-pass lane loads": lambda: fused(lane_loads=True),
-        "three-pass tiles": per_section})]
+        # float32 lanes in both launches (sm_90: the adjoint's float64 instructions 251 against 443,
+        # the recompute's 221 against 333, the same registers)
+        "single-pass float32 lanes": lambda: fused(lane_float32=True),
+        "three-pass tiles": per_section}))]
 
 
 def coef_grads_cases(s: Sizes) -> list:
@@ -367,15 +379,19 @@ def lti_adjoint_cases(s: Sizes) -> list:
             # g, x, y loaded and dx stored lane by lane (kernels/_lane_tiles.py; sm_90 per sample:
             # order 2 106 instructions against 115 and 96 registers against 128, order 4 162 against 178)
             "single-pass lane loads": lambda f=fused: f(lane_loads=True),
+            # float32 lanes: v's recurrence, dx and a lane's sums in float32 (sm_90, order 2: 1864
+            # instructions against 2040, float64 296 against 488, 121 registers); 32-sample lanes then
+            # take 186 registers against 254 and 89.5 instructions a sample against 116.5
+            "single-pass float32 lanes": lambda f=fused: f(lane_float32=True),
+            "single-pass float32 lanes C=32": lambda f=fused: f(lane_float32=True, block_size=32),
             "three-pass tiles": composed}
         if order == 4:
             # answered at order 4 on an H200 (no faster), each a cold compile of about 30 s: see the forward
-            for name in ("single-pass C=32", "single-pass 128 lanes", "single-pass lane loads"):
+            for name in ("single-pass C=32", "single-pass 128 lanes", "single-pass lane loads",
+                         "single-pass float32 lanes C=32"):
                 del variants[name]
-            # 32-sample lanes, 32 of them (one warp, 1024-sample tiles): sm_90 per sample 152
-            # instructions against 240 (C = 16 x 64 lanes), float64 78 against 136, 238 registers, no
-            # spill (8 warps an SM against 12)
-            variants["single-pass C=32 x 32 lanes"] = lambda f=fused: f(block_size=32, lanes=32)
+            # (32-sample lanes, 32 of them, one warp a tile, is the GPU's float32 default since
+            # 2026-11-28: "single-pass" times it; the 16 x 64-lane tiles ran 0.591 against 0.420 ms)
         if R == 1:  # one row: the look-back chain 4x shorter, as for the forward
             variants["single-pass window 512"] = lambda f=fused: f(window_tiles=512)
         # what lfilter's backward launches since 2026-11-28: raw coefficients (a0 = 2 first, divided in
@@ -388,7 +404,7 @@ def lti_adjoint_cases(s: Sizes) -> list:
 
         variants["single-pass, raw coefficients"] = raw
         cases.append(("lti_adjoint", f"lti backward (dx, db, da) N=M={order} {s.tag(R, Tc)}", 16 * xa.numel(),
-                      variants))
+                      _f32_first(variants)))
     return cases
 
 
@@ -550,10 +566,37 @@ def public_cases(s: Sizes) -> list:
         def train(x=xg, b=bg, a=ag, g=g):
             return torch.cat([t.flatten() for t in torch.autograd.grad(sl.lfilter(b, a, x), (x, b, a), g)])
 
-        cases.append(("public", f"lfilter forward N=M={order} {s.tag(R, Tc)}", 8 * x.numel(), {"public": forward}))
+        # the same calls with float32 lanes in every kernel they launch (SSM_LFILTER_LANE_FLOAT32=1)
+        cases.append(("public", f"lfilter forward N=M={order} {s.tag(R, Tc)}", 8 * x.numel(),
+                      {"public": forward, "public, float32 lanes": _with_env(forward, SSM_LFILTER_LANE_FLOAT32="1")}))
         cases.append(("public", f"lfilter forward + backward (x, b, a) N=M={order} {s.tag(R, Tc)}", 24 * x.numel(),
-                      {"public": train}))
+                      {"public": train, "public, float32 lanes": _with_env(train, SSM_LFILTER_LANE_FLOAT32="1")}))
     return cases
+
+
+def _f32_first(variants: dict) -> dict:
+    """``variants`` with the default ("single-pass") and the float32-lane rows first: a family stopped
+    by its time budget has timed them (the question of the 2026-11-28 evening's variants)."""
+    first = [k for k in ("single-pass", "single-pass float32 lanes", "single-pass float32 lanes C=64",
+                         "single-pass float32 lanes C=32") if k in variants]
+    return {**{k: variants[k] for k in first}, **{k: v for k, v in variants.items() if k not in first}}
+
+
+def _with_env(fn, **env):
+    """``fn`` run with the environment variables ``env`` set (the kernels' switches read at each call),
+    then restored."""
+    def run():
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            return fn()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    return run
 
 
 # the table's order; ``--families`` picks from these names

@@ -33,6 +33,18 @@
   memory: fewer instructions and no barriers (sm_90), half-used sectors per load instruction.
   Slower on an H200 in all but the 8-biquad cascade (2026-11-28: order 1 0.180 against 0.109 ms,
   the order-2 adjoint 0.468 against 0.437; the cascade 0.588 against 0.627).
+- ``SSM_LFILTER_LANE_FLOAT32`` (default off): the single-pass LTI forward, the LTI cascade and their
+  fused backwards run
+  their lanes' recurrences (a lane's zero-state run and its re-run, the part that grows with the
+  samples) in float32 on float32 data, instead of float64; the lane scan, the look-back and every
+  carried state stay float64, and each lane restarts from its float64 start state, so rounding
+  does not build up past a lane of ``C`` samples. The aim: a quarter of the float64 conversions a
+  sample, and float32's issue rate and latency in the recurrences (``docs/kernels-single-pass.md``, "Float32
+  lanes"). Its accuracy is a float32 recurrence's over one lane, not float64's: in
+  ``tests/test_lane_float32.py`` biquads at radius 0.99-0.999 land 1.3 to 10 times closer to float64
+  than a sequential float32 recurrence, and up to 300 times farther than the float64 lanes. The
+  fused backward takes it too (its walk's products and a lane's sums in float32, the sums over
+  lanes and tiles in float64). Not yet timed on a GPU.
 - One warp a tile at orders 3-4 (a 4 x 4 state; not a switch, ``one_warp_tiles``): in float32 on a
   GPU, the single-pass LTI forward takes 32 lanes of 64 samples and the fused backward 32 lanes of 32
   (the same tiles, half the threads): every thread squares the tile's matrix powers whatever its lane
@@ -79,6 +91,12 @@ def persistent(requested: bool | None) -> bool:
     if requested is not None:
         return bool(requested)
     return os.environ.get("SSM_LFILTER_PERSISTENT", "0") == "1"
+
+
+def lane_float32(requested: bool | None) -> bool:
+    if requested is not None:
+        return bool(requested)
+    return os.environ.get("SSM_LFILTER_LANE_FLOAT32", "0") == "1"
 
 
 def one_warp_tiles(state_order: int, dtype, device_type: str) -> bool:

@@ -289,11 +289,13 @@ def _lti_cols(
     # (a REVERSE tile of lti_single_pass._tile_ptrs), so each split's second half runs first and the
     # output keeps the input's column order.
     if LOG == 0:
-        b_x0 = xt.to(tl.float64)
+        # the lanes run in the taps' dtype: float64, or float32 where a launcher casts them
+        # (lti_single_pass's lane_float32)
+        b_x0 = xt.to(b_b0.dtype)
         b_u, b_x1, b_x2, b_x3, b_x4 = _fir_step(b_x0, b_b0, b_b1, b_b2, b_b3, b_b4,
                                                       b_x1, b_x2, b_x3, b_x4, M)
         if HAS_HEAD:
-            b_u += ht.to(tl.float64)
+            b_u += ht.to(b_b0.dtype)
         if N <= _SMALL_ORDER:
             b_y1, b_y2, b_y3, b_y4 = _allpole_step(b_u, b_a1, b_a2, b_a3, b_a4, b_y1, b_y2, b_y3, b_y4, N)
             b_yn = b_y1
@@ -495,7 +497,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
         single_pass: bool | None = None, lanes: int | None = None, window_tiles: int | None = None,
         reverse: bool = False, power_table: bool | None = None, persistent: bool | None = None,
         clock: torch.Tensor | None = None, register_cap: bool | None = None,
-        lane_loads: bool | None = None, monic: bool = True) -> torch.Tensor:
+        lane_loads: bool | None = None, monic: bool = True, lane_float32: bool | None = None) -> torch.Tensor:
     """LTI direct form I with fused FIR, ``y [R,T]`` (see the module docstring for the recurrence).
 
     ``monic=False``: ``a [Ra, N+1]`` starts with its leading coefficient ``a0`` and the filter is
@@ -520,7 +522,8 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     does not run); ``register_cap``: whether the single pass takes its register cap where one is verified
     (``lti_single_pass.forward_max_registers``; None: the default, on); ``lane_loads``: whether it
     loads and stores every lane's run from the thread that runs it (``_lane_tiles.py``; None: the
-    default, off).
+    default, off); ``lane_float32``: whether its lanes' recurrences run in float32 on float32 data
+    (``lti_single_pass``; None: the default, off).
     ``reverse``: the same filter run backwards in time, ``flip(lti(flip(x)))`` with ``head`` still in
     processing order (``head[n]`` enters at time ``T-1-n``). No flipped copy: the single-pass kernel
     reads and writes reversed indices, the three-pass kernels get ``x`` and ``y`` from their last
@@ -584,7 +587,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
 
         lti_single_pass(x, b, a, head, y, C, lanes=sp_lanes, window_tiles=window_tiles, reverse=reverse,
                         power_table=power_table, persistent=persistent, clock=clock, register_cap=register_cap,
-                        lane_loads=lane_loads, monic=monic)
+                        lane_loads=lane_loads, monic=monic, lane_float32=lane_float32)
         return y.to(out_dtype)
     if clock is not None:
         raise ValueError(f"lti: expected a filter the single-pass kernel runs with clock (1 <= N <= 4, M <= 4), "

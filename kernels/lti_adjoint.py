@@ -48,6 +48,7 @@ from ._lane_tiles import load_lanes
 from ._clock import prepare_clock, stamp_end, stamp_start, stamp_tile
 from ._host import register_cap_option, vector_log2
 from ._lookback import check_tiles, take_ticket
+from ._variants import lane_float32 as _use_lane_float32
 from ._variants import lane_loads as _use_lane_loads
 from ._variants import register_cap as _register_cap
 from ._variants import one_warp_tiles as _one_warp_tiles
@@ -93,11 +94,13 @@ def _adjoint_cols(vt, xt, yt, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4,
     ``sb_k += x[q] v[q-k]`` and ``sa_k += y[q] v[q-k]`` (``sum_p v[p] x[p+k]`` regrouped by the later
     index, so ``x`` and ``y`` are read as aligned tiles, once). Returns the bit-shaped ``dx`` tile,
     the history and the sums. ``FLIP``: the columns hold the steps in reverse order (``_tile_ptrs``):
-    each split's second half first, the output in the input's column order."""
+    each split's second half first, the output in the input's column order. The walk runs in the taps'
+    dtype (float64, or float32 with the kernel's ``LANE_F32``: then the sums are a lane's in float32,
+    added over the tile in float64)."""
     if LOG == 0:
-        v0 = vt.to(tl.float64)
-        x0 = xt.to(tl.float64)
-        y0 = yt.to(tl.float64)
+        v0 = vt.to(b_b0.dtype)
+        x0 = xt.to(b_b0.dtype)
+        y0 = yt.to(b_b0.dtype)
         if NB >= 1:
             sb0 += x0 * v0
         sb1, sb2, sb3, sb4 = _accumulate(sb1, sb2, sb3, sb4, x0, h1, h2, h3, h4, NB - 1)
@@ -124,16 +127,17 @@ def _adjoint_cols(vt, xt, yt, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4,
 
 @triton.jit
 def _store_tile_sum(p, s, K: tl.constexpr, NK: tl.constexpr, SIGN: tl.constexpr):
-    """Lane sums ``s`` of lag ``K`` added over the tile (fixed order), stored at ``p + K`` when ``K < NK``."""
+    """Lane sums ``s`` of lag ``K`` added over the tile in float64 (fixed order), stored at ``p + K`` when
+    ``K < NK``."""
     if K < NK:
-        tl.store(p + K, SIGN * tl.sum(s, 0))
+        tl.store(p + K, SIGN * tl.sum(s.to(tl.float64), 0))
 
 
 @triton.jit
 def _tap_sum(s, K: tl.constexpr, NK: tl.constexpr):
-    """The tile's sum of lag ``K``'s lane sums ``s`` (fixed order), 0.0 when ``K >= NK``."""
+    """The tile's sum of lag ``K``'s lane sums ``s`` in float64 (fixed order), 0.0 when ``K >= NK``."""
     if K < NK:
-        v = tl.sum(s, 0)
+        v = tl.sum(s.to(tl.float64), 0)
     else:
         v = 0.0
     return v
@@ -201,7 +205,7 @@ def _lti_adjoint_kernel(
     NB: tl.constexpr, NA: tl.constexpr, HAS_DX: tl.constexpr, HAS_VH: tl.constexpr, HAS_ENDS: tl.constexpr,
     BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr, LOG_W: tl.constexpr, REVERSE: tl.constexpr,
     USE_TABLE: tl.constexpr, TIMED: tl.constexpr, LANE_LOADS: tl.constexpr = False, V: tl.constexpr = 2,
-    A0: tl.constexpr = False,
+    A0: tl.constexpr = False, LANE_F32: tl.constexpr = False,
 ):
     # TIMED: a row of clock stamps a ticket in clk (kernels/_clock.py; one filter).
     # A0: b and a unnormalized, a's rows [a0, a1..aN]: the kernel divides by a0 in registers and part
@@ -213,6 +217,8 @@ def _lti_adjoint_kernel(
     # each section's dhead s_vs apart). HAS_ENDS: g_ends [S, R, KT] is the gradient of every section's
     # last KT outputs (the cascade's final states), added to that section's output gradient.
     # flags: [per section: aggregate flags (R, n_tiles) | inclusive flags] | the ticket counter
+    # LANE_F32: the lanes' recurrences (v's, as the forward's) and the walk (dx and the lane sums) run in
+    # float32; the lane scan, the look-back, the start states and the sums over the tile stay float64.
     i_tk = take_ticket(flags + 2 * S * R * n_tiles)
     i_c = i_tk // R  # tiles of all rows advance together
     i_row = i_tk % R
@@ -224,6 +230,10 @@ def _lti_adjoint_kernel(
     o_m = _tile_steps(o_n, REVERSE)  # each element's step (columns reversed when REVERSE)
     n_left = T - i_tile
     b_0 = tl.zeros([BLOCK], dtype=tl.float64)
+    if LANE_F32:
+        b_l = tl.zeros([BLOCK], dtype=tl.float32)  # zeros in the lanes' dtype
+    else:
+        b_l = b_0
 
     # ---- the tile of g (one int64 base, int32 offsets, masks only on a row's last tile); through the
     # cascade it becomes each section's dx, the output gradient of the section before
@@ -250,13 +260,15 @@ def _lti_adjoint_kernel(
         p_a, p_ar, b_ia0 = _leading(a + i_r * s_ar + i_s * s_as, a + i_row * s_ar + i_s * s_as, s_ak, A0)
         b_a1, b_a2, b_a3, b_a4 = _pole_taps(p_a, s_ak, m_1, N, BLOCK)
         b_a1, b_a2, b_a3, b_a4 = _monic4(b_a1, b_a2, b_a3, b_a4, b_ia0, A0)
+        if LANE_F32:
+            b_a1, b_a2, b_a3, b_a4 = b_a1.to(tl.float32), b_a2.to(tl.float32), b_a3.to(tl.float32), b_a4.to(tl.float32)
         b_vt, b_s1, b_s2, b_s3, b_s4 = _section_pass(
-            b_gt, b_gt, b_0 + 1.0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_a1, b_a2, b_a3, b_a4,
+            b_gt, b_gt, b_l + 1.0, b_l, b_l, b_l, b_l, b_l, b_l, b_l, b_l, b_a1, b_a2, b_a3, b_a4,
             p_a, p_ar, s_ak, b_ia0,
             agg + j * R * n_tiles * 4, inc + j * R * n_tiles * 4,
             flags + (2 * j * R + i_row) * n_tiles, flags + ((2 * j + 1) * R + i_row) * n_tiles,
             pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1, clk, i_tk, C, LOG, 0, N, NP, False,
-            BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, dx.dtype.element_ty, REVERSE, TIMED)
+            BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, dx.dtype.element_ty, REVERSE, TIMED, LANE_F32)
 
         # ---- one walk over the columns: dx = FIR(v) (the lanes' start states are its input halo) and
         # the lagged sums against aligned tiles of the section's input and output. v past the row's end
@@ -265,6 +277,9 @@ def _lti_adjoint_kernel(
             b_vt = _to_bits(tl.where(o_m < n_left, _from_bits(b_vt, LOG, BLOCK), 0.0), LOG, BLOCK)
         b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(b + i_r * s_br + i_s * s_bs, s_bk, m_1, M, BLOCK)
         b_b0, b_b1, b_b2, b_b3, b_b4 = _monic5(b_b0, b_b1, b_b2, b_b3, b_b4, b_ia0, A0)
+        if LANE_F32:
+            b_b0, b_b1, b_b2, b_b3, b_b4 = (b_b0.to(tl.float32), b_b1.to(tl.float32), b_b2.to(tl.float32),
+                                            b_b3.to(tl.float32), b_b4.to(tl.float32))
         if NB > 0:
             p_xs = x + i_s64 * s_xs + i_row * s_xr
             b_xt = _load_tile_bits(p_xs, i_tile, T, o_n, x.dtype.element_ty, LOG, V, REVERSE, LANE_LOADS)
@@ -280,7 +295,7 @@ def _lti_adjoint_kernel(
             b_yt = b_vt  # never read
         b_gt, _, _, _, _, sb0, sb1, sb2, sb3, sb4, sa1, sa2, sa3, sa4 = _adjoint_cols(
             b_vt, b_xt, b_yt, b_b0, b_b1, b_b2, b_b3, b_b4, b_s1, b_s2, b_s3, b_s4,
-            b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, b_0, LOG, M, NB, NA, dx.dtype.element_ty, REVERSE)
+            b_l, b_l, b_l, b_l, b_l, b_l, b_l, b_l, b_l, LOG, M, NB, NA, dx.dtype.element_ty, REVERSE)
         if A0:
             if NA > 0:
                 p_part = part + ((i_row * n_tiles + i_c) * S + i_s) * (NB + NA + 1)
@@ -330,7 +345,7 @@ def max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, reque
 
 
 def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, reverse, g_ends=None,
-            power_table=None, clock=None, register_cap=None, lane_loads=None, monic=True):
+            power_table=None, clock=None, register_cap=None, lane_loads=None, monic=True, lane_float32=None):
     """One launch of ``_lti_adjoint_kernel`` for ``S = b.shape[1]`` sections (``b [Rb, S, M+1]``,
     ``a [Ra, S, N]``, ``N >= M``; ``S > 1``: ``x`` is the ``[S+1, R, T]`` stack of section inputs and
     output, ``y`` unused; ``vh [R, K]`` or ``[R, S, K]`` receives the heads' gradients). ``g_ends
@@ -365,7 +380,8 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
         HAS_ENDS=KT > 0,
         BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
         REVERSE=reverse, USE_TABLE=pw is not None, TIMED=timed, LANE_LOADS=_use_lane_loads(lane_loads),
-        V=vector_log2(dx.element_size()), A0=not monic, num_warps=max(1, min(4, BLOCK // 32)),
+        V=vector_log2(dx.element_size()), A0=not monic,
+        LANE_F32=_use_lane_float32(lane_float32) and dx.dtype == torch.float32, num_warps=max(1, min(4, BLOCK // 32)),
         **register_cap_option(cap))
     return part
 
@@ -387,7 +403,7 @@ def lti_adjoint_sums(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch
                      sum_rows: bool = False, block_size: int | None = None, lanes: int | None = None,
                      window_tiles: int | None = None, power_table: bool | None = None,
                      clock: torch.Tensor | None = None, register_cap: bool | int | None = None,
-                     lane_loads: bool | None = None):
+                     lane_loads: bool | None = None, lane_float32: bool | None = None):
     """The backward of ``y = lti(x, b, a, head, reverse, monic)`` (``head`` of length ``K``) for the output
     gradient ``g``, in one launch and one reduction: ``(dx [R, T] or None, dcoef, dhead [R, K])``.
     ``dcoef [R, n_b + n_a]`` holds the coefficient gradients of every row, ``b``'s first ``n_b`` lags then
@@ -405,7 +421,10 @@ def lti_adjoint_sums(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch
     ``kernels/_clock.py``); ``register_cap``: whether the launch takes ``max_registers``'s cap (None:
     ``SSM_LFILTER_REGISTER_CAP``, on unless "0"), or an int: that cap (``maxnreg``) for this launch.
     ``lane_loads``: the ``g``, ``x``, ``y`` tiles loaded and ``dx`` stored lane by lane
-    (``_lane_tiles.py``; None: ``SSM_LFILTER_LANE_LOADS``, off unless "1"); the same bits."""
+    (``_lane_tiles.py``; None: ``SSM_LFILTER_LANE_LOADS``, off unless "1"); the same bits.
+    ``lane_float32``: on float32 data, the lanes' recurrences and the walk's products and lane sums in
+    float32 (the carries and the sums over a tile in float64; None: ``SSM_LFILTER_LANE_FLOAT32``, off
+    unless "1")."""
     if g.dim() != 2 or x.shape != g.shape or y.shape != g.shape:
         raise ValueError(f"lti_adjoint: expected g, x, y of one shape [R, T], got {tuple(g.shape)}, "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
@@ -441,7 +460,7 @@ def lti_adjoint_sums(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch
         return (dx.to(out_dtype) if need_x else None), g.new_zeros(1 if sum_rows else R, width), vh.to(out_dtype)
     part = _launch(g, x, y, b[:, None], a_s[:, None], dx if need_x else g, vh, n_b, n_a, need_x, K, C, lanes,
                    window_tiles, not reverse, power_table=power_table, clock=clock, register_cap=register_cap,
-                   lane_loads=lane_loads, monic=monic)
+                   lane_loads=lane_loads, monic=monic, lane_float32=lane_float32)
     # part [R, n_tiles, 1, width]: one fixed-order (deterministic) sum over the tiles, and the rows
     dcoef = part.sum((0, 1)) if sum_rows else part.sum(1)[:, 0]
     return (dx.to(out_dtype) if need_x else None), dcoef.to(out_dtype), vh.to(out_dtype)

@@ -5,8 +5,8 @@ launch, ``x`` read once and ``y`` written once. A program owns a tile of ``BLOCK
 of ``C`` samples of one row (``BLOCK`` lanes, one chunk each):
 
 1. load the (BLOCK, C) tile (coalesced; one int64 base and int32 offsets, masks only on a row's last
-   tile) and run every lane from a zero state in float64 registers: the lane's zero-state end state
-   ``e_j`` (its last N outputs);
+   tile) and run every lane from a zero state in float64 registers (float32 with ``lane_float32``:
+   the carries below stay float64): the lane's zero-state end state ``e_j`` (its last N outputs);
 2. every lane's chunk maps its start state ``s`` to ``P s + e_j`` with the same ``P = A^C`` (the
    companion matrix's C-th power, squared in registers from the coefficients). Orders 3-4 scan
    vectors, not maps: ``V_j = sum_{i<=j} P^(j-i) e_i`` (``_power_scan``); orders 1-2 scan the small
@@ -44,6 +44,7 @@ from ._bits import to_bits as _to_bits
 from ._lane_tiles import load_lanes, store_lanes
 from .lti import _fir_coefficients, _input_halo, _lti_cols, _pole_taps
 from ._host import cdiv, next_pow2, register_cap_option, vector_log2
+from ._variants import lane_float32 as _use_lane_float32
 from ._variants import lane_loads as _use_lane_loads
 from ._variants import persistent as _use_persistent
 from ._variants import power_table as _use_power_table
@@ -317,7 +318,7 @@ def _section_pass(
     C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
     HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, USE_TABLE: tl.constexpr, Y_DTYPE: tl.constexpr, FLIP: tl.constexpr,
-    TIMED: tl.constexpr = False,
+    TIMED: tl.constexpr = False, LANE_F32: tl.constexpr = False,
 ):
     """Steps 1-4 of the module docstring for one filter (one section) on a bit-shaped tile already
     in registers (``FLIP``: its columns in reverse step order, see ``_tile_ptrs``).
@@ -325,16 +326,22 @@ def _section_pass(
     ``agg``/``inc``/``p_fa``/``p_fi``: this section's look-back buffers and flags.
     ``p_pw``: this section's power table (``power_table_setup``; ``USE_TABLE``), written by a launch
     before this one. ``TIMED``: stamp ticket ``i_tk``'s row of ``clk`` at each step's end (``_clock.py``).
-    Returns the bit-shaped output tile and every lane's true start state (y[t0-1], ..., y[t0-4])."""
+    ``LANE_F32``: the taps and the halo ``b_x*`` come in float32 and the lanes' recurrences (step 1 and
+    the re-run) run in float32; the lane scan, the look-back and the start states stay float64.
+    Returns the bit-shaped output tile and every lane's true start state (y[t0-1], ..., y[t0-4]), in
+    the lanes' dtype."""
     b_0 = tl.zeros([BLOCK], dtype=tl.float64)
     o_n = tl.arange(0, NP)
     b_ring = tl.zeros([BLOCK, NP], dtype=tl.float64)  # unused for N <= 4
+    b_z = b_0.to(b_b0.dtype)  # a lane's zero state, in the lanes' dtype
 
-    # ---- 1. every lane from a zero state: its end state e_j
+    # ---- 1. every lane from a zero state: its end state e_j (float64 from here on)
     _, _, _, _, _, b_e1, b_e2, b_e3, b_e4, _ = _lti_cols(
         b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
-        b_x1, b_x2, b_x3, b_x4, b_0, b_0, b_0, b_0, b_ring, p_a, s_ak, m_1, o_n,
+        b_x1, b_x2, b_x3, b_x4, b_z, b_z, b_z, b_z, b_ring, p_a, s_ak, m_1, o_n,
         0, LOG, M, N, NP, HAS_HEAD, Y_DTYPE, FLIP)
+    if LANE_F32:
+        b_e1, b_e2, b_e3, b_e4 = b_e1.to(tl.float64), b_e2.to(tl.float64), b_e3.to(tl.float64), b_e4.to(tl.float64)
     if TIMED:
         stamp(clk, i_tk, 4, b_e1, o_l)
 
@@ -413,6 +420,8 @@ def _section_pass(
         b_s2 = tl.where(o_l == 0, s2, tl.gather(t2, i_prev, 0))
         b_s3 = tl.where(o_l == 0, s3, tl.gather(t3, i_prev, 0))
         b_s4 = tl.where(o_l == 0, s4, tl.gather(t4, i_prev, 0))
+    if LANE_F32:  # the re-run in float32 from the float64 start states, rounded once
+        b_s1, b_s2, b_s3, b_s4 = b_s1.to(tl.float32), b_s2.to(tl.float32), b_s3.to(tl.float32), b_s4.to(tl.float32)
     b_yt, _, _, _, _, b_r1, _, _, _, _ = _lti_cols(
         b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
         b_x1, b_x2, b_x3, b_x4, b_s1, b_s2, b_s3, b_s4, b_ring, p_a, s_ak, m_1, o_n,
@@ -514,13 +523,15 @@ def _forward_tile(
     NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
     USE_TABLE: tl.constexpr, TIMED: tl.constexpr, LANE_LOADS: tl.constexpr, V: tl.constexpr, A0: tl.constexpr,
+    LANE_F32: tl.constexpr,
 ):
     """Everything a program does for the tile of ticket ``i_tk`` (``o_n``: the ``(BLOCK, C)`` offsets
     ``lane * C + column``): its input tile's load, every section's steps 1-4, then the output tile's
     store. ``TIMED``: ticket ``i_tk``'s row of ``clk`` gets its stamps (``_clock.py``; one section).
     ``LANE_LOADS``: the tile is loaded and stored lane by lane in vectors of ``2^V`` (``_lane_tiles.py``).
     ``A0``: every section's ``a`` row starts with its leading coefficient ``a0``, and the taps are
-    divided by it in registers (``_leading``)."""
+    divided by it in registers (``_leading``). ``LANE_F32``: the lanes' recurrences run in float32
+    (``_section_pass``)."""
     i_c = i_tk // R  # tiles of all rows advance together
     o_l = tl.arange(0, BLOCK)
     if LANE_LOADS:
@@ -557,6 +568,8 @@ def _forward_tile(
     # section 0's FIR halo comes from x; a later section's input is the previous section's output, so
     # its halo (inputs before the lane) is the previous section's true start state of the lane (M <= N)
     b_h1, b_h2, b_h3, b_h4 = _input_halo(p_x, i_t0, s_xt, m_g, T, M, BLOCK, REVERSE)
+    if LANE_F32:  # (a later section's halo comes out of _section_pass in float32)
+        b_h1, b_h2, b_h3, b_h4 = b_h1.to(tl.float32), b_h2.to(tl.float32), b_h3.to(tl.float32), b_h4.to(tl.float32)
     for i_s in range(S):
         if STORE_INTER:
             _store_tile_bits(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, b_xt, o_n, LOG, V, REVERSE,
@@ -571,6 +584,10 @@ def _forward_tile(
         b_b0, b_b1, b_b2, b_b3, b_b4 = _monic5(b_b0, b_b1, b_b2, b_b3, b_b4, b_ia0, A0)
         b_a1, b_a2, b_a3, b_a4 = _pole_taps(p_a, s_ak, m_1, N, BLOCK)
         b_a1, b_a2, b_a3, b_a4 = _monic4(b_a1, b_a2, b_a3, b_a4, b_ia0, A0)
+        if LANE_F32:  # the taps rounded once, after the division (the powers use the float64 ones)
+            b_b0, b_b1, b_b2, b_b3, b_b4 = (b_b0.to(tl.float32), b_b1.to(tl.float32), b_b2.to(tl.float32),
+                                            b_b3.to(tl.float32), b_b4.to(tl.float32))
+            b_a1, b_a2, b_a3, b_a4 = b_a1.to(tl.float32), b_a2.to(tl.float32), b_a3.to(tl.float32), b_a4.to(tl.float32)
         p_fa = flags + ((2 * i_s) * R + i_row) * n_tiles  # this section's aggregate flags of this row
         p_fi = flags + ((2 * i_s + 1) * R + i_row) * n_tiles  # and its inclusive flags
         b_xt, b_h1, b_h2, b_h3, b_h4 = _section_pass(
@@ -578,7 +595,7 @@ def _forward_tile(
             p_a, p_ar, s_ak, b_ia0, agg + i_s * R * n_tiles * 4, inc + i_s * R * n_tiles * 4,
             p_fa, p_fi, pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1, clk, i_tk,
             C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, y.dtype.element_ty, REVERSE,
-            TIMED)
+            TIMED, LANE_F32)
         if STORE_ENDS:
             if i_tile + BLOCK * C > T - KT:  # the row's last KT steps: the last tile or two
                 i_e = i_tile + o_m - (T - KT)
@@ -598,7 +615,7 @@ def _lti_single_pass_kernel(
     NP: tl.constexpr, HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, REVERSE: tl.constexpr, STORE_INTER: tl.constexpr, STORE_ENDS: tl.constexpr,
     USE_TABLE: tl.constexpr, PERSISTENT: tl.constexpr, TIMED: tl.constexpr, LANE_LOADS: tl.constexpr = False,
-    V: tl.constexpr = 2, A0: tl.constexpr = False,
+    V: tl.constexpr = 2, A0: tl.constexpr = False, LANE_F32: tl.constexpr = False,
 ):
     # S filters in cascade (S = 1: one LTI filter; S > 1: second-order sections, M <= N, each with its
     # own head, s_hs apart: a section's initial state, e.g. sosfilt's zi).
@@ -634,7 +651,7 @@ def _lti_single_pass_kernel(
             _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, o_n, T, K, R, n_tiles,
                           KT, s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
                           S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
-                          STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V, A0)
+                          STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V, A0, LANE_F32)
             # keeps the touch alive to here without waiting for it earlier: a store that never happens
             # (no ticket is negative; the compiler cannot know), after every other memory access of the tile
             tl.store(p_touch, b_touch, mask=i_nx < 0)
@@ -643,7 +660,7 @@ def _lti_single_pass_kernel(
         _forward_tile(x, b, a, head, y, agg, inc, flags, inter, ends, pw, clk, i_tk, o_n, T, K, R, n_tiles,
                       KT, s_xr, s_xt, s_br, s_bs, s_bk, s_ar, s_as, s_ak, s_hr, s_hs, s_yr, s_is, s_ps, s_pr,
                       S, C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, REVERSE, STORE_INTER,
-                      STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V, A0)
+                      STORE_ENDS, USE_TABLE, TIMED, LANE_LOADS, V, A0, LANE_F32)
 
 
 @functools.lru_cache(maxsize=256)
@@ -782,7 +799,7 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
                     ends: torch.Tensor | None = None, power_table: bool | None = None,
                     persistent: bool | None = None, clock: torch.Tensor | None = None,
                     register_cap: bool | None = None, lane_loads: bool | None = None,
-                    monic: bool = True) -> torch.Tensor:
+                    monic: bool = True, lane_float32: bool | None = None) -> torch.Tensor:
     """Fill ``y [R, T]`` (allocated by ``lti``, which also checked every argument) in one launch.
 
     ``b [Rb, M+1]``, ``a [Ra, N]``, or a cascade of S filters: ``b [Rb, S, M+1]``, ``a [Ra, S, N]``
@@ -807,7 +824,9 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     the coalesced tile and its layout change through shared memory; the same results bit for bit
     (None: ``SSM_LFILTER_LANE_LOADS``, off unless "1"). ``monic=False``: every ``a`` row (section) starts
     with its leading coefficient, ``a [Ra, N+1]`` or ``[Ra, S, N+1]``, and the kernel divides ``b`` and
-    ``a`` by it in registers."""
+    ``a`` by it in registers. ``lane_float32``: on float32 data, the lanes' recurrences run in float32
+    (the scan, look-back and start states in float64; None: ``SSM_LFILTER_LANE_FLOAT32``, off unless
+    "1"); float64 data always runs float64 lanes."""
     check_tiles("lti", lanes, window_tiles)
     if b.dim() == 2:
         b, a = b[:, None, :], a[:, None, :]
@@ -838,6 +857,7 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     num_warps = max(1, min(4, BLOCK // 32))
     plain = not (has_head or reverse or store_inter or KT)
     lanes_io = _use_lane_loads(lane_loads)
+    lane_f32 = _use_lane_float32(lane_float32) and y.dtype == torch.float32
     cap = (persistent_max_registers(NP, num_warps, pw is not None) if persist
            else forward_max_registers(S, NP, C, BLOCK, y.dtype, plain, register_cap, pw is not None, W, lanes_io))
     _lti_single_pass_kernel[(grid,)](
@@ -851,5 +871,6 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
         LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1, REVERSE=bool(reverse),
         STORE_INTER=store_inter, STORE_ENDS=KT > 0, USE_TABLE=pw is not None, PERSISTENT=persist, TIMED=timed,
         LANE_LOADS=lanes_io, V=vector_log2(max(x.element_size(), y.element_size())), A0=not monic,
+        LANE_F32=lane_f32,
         num_warps=num_warps, **register_cap_option(cap))
     return y

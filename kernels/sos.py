@@ -32,11 +32,12 @@ def sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, head: torch.Tensor
         ends: torch.Tensor | None = None, block_size: int | None = None,
         single_pass: bool | None = None, lanes: int | None = None,
         window_tiles: int | None = None, power_table: bool | None = None,
-        persistent: bool | None = None, lane_loads: bool | None = None) -> torch.Tensor:
+        persistent: bool | None = None, lane_loads: bool | None = None,
+        lane_float32: bool | None = None) -> torch.Tensor:
     """The cascade ``y [R, T]`` (see the module docstring). ``head [R, S, K]``: each section's head,
     as ``lti``'s (``y_s[n] += head[:, s, n]`` for ``n < K``: a section's initial state, e.g.
     ``sosfilt``'s ``zi``). ``ends [S, R, KT]`` (contiguous, ``KT <= T``): receives every section's last
-    ``KT`` outputs. ``block_size``, ``lanes``, ``window_tiles``, ``power_table``, ``persistent`` and ``lane_loads`` as for ``lti``; ``single_pass``
+    ``KT`` outputs. ``block_size``, ``lanes``, ``window_tiles``, ``power_table``, ``persistent``, ``lane_loads`` and ``lane_float32`` as for ``lti``; ``single_pass``
     selects the fused one-launch kernel (default: the ``lti`` family's, see ``_variants.py``) or one
     ``lti`` call per section."""
     if x.dim() != 2 or b.dim() != 3 or a.dim() != 3 or b.shape[1] != a.shape[1]:
@@ -69,13 +70,14 @@ def sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, head: torch.Tensor
     if 1 <= N <= 4 and M <= N and _tile_log(C, M, N) and _single_pass(single_pass, "lti"):
         y = torch.empty(R, T, dtype=x.dtype, device=x.device)
         lti_single_pass(x, b, a, head, y, C, lanes=lanes, window_tiles=window_tiles, ends=ends if KT else None,
-                        power_table=power_table, persistent=persistent, lane_loads=lane_loads)
+                        power_table=power_table, persistent=persistent, lane_loads=lane_loads,
+                        lane_float32=lane_float32)
         return y.to(out_dtype)
     y = x
     for s in range(S):
         y = lti(y, b[:, s], a[:, s], head[:, s], block_size=block_size, single_pass=single_pass,
                 lanes=lanes, window_tiles=window_tiles, power_table=power_table, persistent=persistent,
-                lane_loads=lane_loads)
+                lane_loads=lane_loads, lane_float32=lane_float32)
         if KT:
             ends[s] = y[:, T - KT:]
     return y.to(out_dtype)
@@ -92,7 +94,8 @@ def sos_adjoint_applies(b: torch.Tensor, a: torch.Tensor, single_pass: bool | No
 def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, need_x: bool, n_b: int,
                 n_a: int, *, head: torch.Tensor | None = None, g_ends: torch.Tensor | None = None,
                 block_size: int | None = None, lanes: int | None = None, window_tiles: int | None = None,
-                power_table: bool | None = None, lane_loads: bool | None = None):
+                power_table: bool | None = None, lane_loads: bool | None = None,
+                lane_float32: bool | None = None):
     """The backward of ``y = sos(x, b, a, head=head, ends=...)`` for the output gradient ``g`` and the
     gradient ``g_ends [S, R, KT]`` of every section's last ``KT`` outputs (None: none):
     ``(dx [R, T] or None, db [R, S, n_b], da [R, S, n_a], dhead [R, S, K])`` per row (the caller sums
@@ -109,7 +112,7 @@ def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tens
     (default 16, as ``lti_adjoint``): compiled for sm_90 with 8 biquads, the recompute takes 106
     registers a thread at 16 (254 at the forward's 32) and the adjoint 225 (114 at 8; ``gpu_check.py``
     times both). ``lanes``, ``window_tiles``: the adjoint launch's (tests force small ones);
-    ``power_table``, ``lane_loads``: both launches', as for ``lti_single_pass``."""
+    ``power_table``, ``lane_loads``, ``lane_float32``: both launches', as for ``lti_single_pass``."""
     if x.dim() != 2 or g.shape != x.shape or b.dim() != 3 or a.dim() != 3 or b.shape[1] != a.shape[1]:
         raise ValueError(f"sos_adjoint: expected g, x [R, T], b [Rb, S, M+1], a [Ra, S, N] with one S, got "
                          f"{tuple(g.shape)}, {tuple(x.shape)}, {tuple(b.shape)} and {tuple(a.shape)}")
@@ -141,10 +144,10 @@ def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tens
     g = g if g.stride(1) == 1 or T <= 1 else g.contiguous()
     stack = torch.empty(S + 1, R, T, dtype=dt, device=g.device)
     lti_single_pass(x.to(dt), b, a, head, stack[S], C, sections=stack[:S], power_table=power_table,
-                    lane_loads=lane_loads)
+                    lane_loads=lane_loads, lane_float32=lane_float32)
     sums = _launch(g, stack, stack[S], b, a, dx, dhead, n_b, n_a, need_x, K, C, lanes, window_tiles, True,
                    g_ends=g_ends.to(dt).contiguous() if KT else None, power_table=power_table,
-                   lane_loads=lane_loads).sum(1)  # a fixed-order reduction over the tiles
+                   lane_loads=lane_loads, lane_float32=lane_float32).sum(1)  # a fixed-order reduction over the tiles
     # separate tensors (not two views of one): the op's outputs must not alias each other
     db, da = sums[..., :n_b].to(out_dtype, copy=True), sums[..., n_b:].to(out_dtype, copy=True)
     return (dx.to(out_dtype) if need_x else None), db, da, dhead.to(out_dtype)

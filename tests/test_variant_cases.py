@@ -55,5 +55,8 @@ def test_every_variant_runs_and_matches_its_reference(family):
         assert torch.isfinite(ref).all() and ref.abs().max() > 0, name
         for var, y in out.items():
             assert y.shape == ref.shape, f"{name} / {var}"
-            # gpu_check's own criterion for "matching"
-            assert ((y - ref).abs().max() / ref.abs().max()).item() < 1e-4, f"{name} / {var}"
+            # gpu_check's own criterion for "matching"; float32 lanes round every lane's recurrence in
+            # float32: on the order-4 case (a quadruple pole at 0.9) 1.5e-4 here, where a sequential
+            # float32 recurrence is off by 5e-4 (their accuracy is checked in tests/test_lane_float32.py)
+            tol = 1e-3 if "float32 lanes" in var else 1e-4
+            assert ((y - ref).abs().max() / ref.abs().max()).item() < tol, f"{name} / {var}"
