@@ -24,7 +24,8 @@ that stage alone, and the report names the variant it was on):
 3. with ``--timeline``, the single-pass kernels' phases from GPU clock stamps
    (``benchmarks/tile_timeline.py``);
 4. the GPU test tier (``--test-budget`` s, ``--skip-tests``; in 8 processes where pytest-xdist is
-   installed);
+   installed; ``pytest -v``, so ``gpu-tests.log`` names every test as it ends and a tier its budget
+   stops reports each outcome's count so far);
 5. with ``--bandwidth``, the public functions against a copy;
 6. with ``--host``, a profile of a call's host time, that time layer by layer, and the public
    functions as CUDA graph replays (``benchmarks/host_time.py``); stages 3, 5 and 6 get
@@ -42,6 +43,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import sys
 import tarfile
 import tempfile
@@ -77,14 +79,32 @@ def _env() -> str:
     return "\n".join(lines)
 
 
-def _test_tier(out_dir: str, budget_s: int, tests=None) -> str:
-    """``pytest -m gpu`` in a subprocess with a time limit; returns its closing line."""
+_OUTCOME = re.compile(r"\b(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b")
+
+
+def _outcome_counts(text: str) -> dict[str, int]:
+    """Each outcome's count from ``pytest -v`` lines (one a test as it ends, ``[gwN] [ 5%] PASSED
+    tests/...::test`` under xdist), so a tier stopped by its budget still says what ran and how."""
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        m = _OUTCOME.search(line)
+        if m and "::" in line and not line.startswith(("FAILED ", "ERROR ")):  # not the summary's repeats
+            counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return counts
+
+
+def _test_tier(out_dir: str, budget_s: int, tests=None, workers: int = 8) -> str:
+    """``pytest -m gpu`` in a subprocess with a time limit; returns its closing line, and when the
+    budget stopped it, each outcome's count so far. ``-v``: the log names every test as it ends (two
+    leases stopped the tier with only dots to count); no pytest-benchmark (xdist disables it anyway,
+    with a warning a worker)."""
     log = os.path.join(out_dir, "gpu-tests.log")
-    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", *(tests or ["tests"])]
+    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-v", "-p", "no:cacheprovider", "-p", "no:benchmark",
+           *(tests or ["tests"])]
     try:  # the tier is compile-bound: tests in parallel processes compile in parallel
         import xdist  # noqa: F401
 
-        cmd[3:3] = ["-n", "8"]
+        cmd[3:3] = ["-n", str(workers)]
     except ImportError:
         pass
     # its own process group, so a tier cut short leaves no worker running on the GPU during the suite
@@ -93,7 +113,8 @@ def _test_tier(out_dir: str, budget_s: int, tests=None) -> str:
     with open(log, "w") as f:
         f.write(text)
     tail = [ln for ln in text.strip().splitlines() if ln.strip()][-1:] or ["(no output)"]
-    return f"`{' '.join(cmd[2:])}` exit {rc}: {tail[0]}"
+    so_far = ", ".join(f"{n} {k.lower()}" for k, n in sorted(_outcome_counts(text).items())) or "none ended"
+    return f"`{' '.join(cmd[2:])}` exit {rc}: " + (f"stopped after {budget_s} s; so far {so_far}" if stopped else tail[0])
 
 
 def _stage(name: str) -> str:

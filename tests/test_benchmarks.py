@@ -165,3 +165,25 @@ def test_loop_gradients_match_autograd_reference():
     x = torch.randn(2, 12, dtype=torch.float64, requires_grad=True)
     c = torch.tensor([[0.2, 0.1, 0.05, 0.02, -0.5, 0.2, -0.05]] * 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x, c: TDF2Loop()(x, c), (x, c))
+
+
+def test_gpu_test_tier_counts_outcomes_even_when_stopped(tmp_path):
+    """``gpu_check``'s test tier runs ``pytest -v``, so its log names each test as it ends and a tier
+    stopped by its budget still reports what ran (two leases stopped it with only dots to count)."""
+    from benchmarks import gpu_check
+
+    text = "\n".join([
+        "[gw0] [ 10%] PASSED tests/test_a.py::test_one ",
+        "[gw1] [ 20%] SKIPPED tests/test_a.py::test_two[cuda] ",
+        "[gw0] [ 30%] FAILED tests/test_b.py::test_three ",
+        "[gw2] [ 40%] PASSED tests/test_b.py::test_four ",
+        "SKIPPED [1] tests/test_a.py:12: needs a CUDA device (GPU tier)",
+        "FAILED tests/test_b.py::test_three - AssertionError",
+    ])
+    assert gpu_check._outcome_counts(text) == {"PASSED": 2, "SKIPPED": 1, "FAILED": 1}
+    # on CPU the tier's one test here skips; a budget too short for pytest to start stops it
+    line = gpu_check._test_tier(str(tmp_path), 300, ["tests/test_lane_float32.py"], workers=1)
+    assert "exit 0" in line and "1 skipped" in line, line
+    assert "SKIPPED tests/test_lane_float32.py::test_gpu_a_million" in (tmp_path / "gpu-tests.log").read_text()
+    line = gpu_check._test_tier(str(tmp_path), 1, ["tests/test_lane_float32.py"], workers=1)
+    assert "exit timeout: stopped after 1 s; so far none ended" in line, line
