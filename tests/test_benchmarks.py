@@ -187,3 +187,18 @@ def test_gpu_test_tier_counts_outcomes_even_when_stopped(tmp_path):
     assert "SKIPPED tests/test_lane_float32.py::test_gpu_a_million" in (tmp_path / "gpu-tests.log").read_text()
     line = gpu_check._test_tier(str(tmp_path), 1, ["tests/test_lane_float32.py"], workers=1)
     assert "exit timeout: stopped after 1 s; so far none ended" in line, line
+
+
+def test_lane_precision_model_stays_below_a_sequential_float32_loop():
+    """``benchmarks/lane_precision.py``'s model of float32 lanes: on every hard biquad its error is
+    below scipy's sequential float32 recurrence at every lane length, and on the hardest it grows with
+    the lane's length (the table in docs/kernels-single-pass.md)."""
+    from benchmarks import lane_precision
+
+    rows = [line for line in lane_precision.table(n=1 << 14).splitlines() if line.startswith("| radius")]
+    assert len(rows) == 4
+    for line in rows:
+        seq, *lanes = (float(c) for c in line.strip("|").split("|")[1:])
+        assert all(e < seq for e in lanes), line
+    hardest = [float(c) for c in rows[0].strip("|").split("|")[2:]]
+    assert hardest == sorted(hardest), rows[0]
