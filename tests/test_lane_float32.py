@@ -268,3 +268,23 @@ def test_public_lfilter_and_sosfilt_with_the_switch(monkeypatch):
         g = torch.randn(y32.shape, generator=gen)
         for u, w in zip(torch.autograd.grad(y32, leaves32, g), torch.autograd.grad(y64, leaves64, g.double())):
             assert float((u.double() - w).abs().max() / w.abs().max()) <= 1e-4
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # numpy's inf - inf (interpreter)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_and_inf_propagate_as_with_float64_lanes(bad):
+    """A non-finite sample reaches the same outputs as with float64 lanes (scipy's propagation), in the
+    forward and in the backward; a row of one sample and an empty row too."""
+    x = torch.tensor(RNG.standard_normal((3, 90)), dtype=torch.float32)
+    x[1, 40] = bad
+    b, a, h = torch.tensor([[0.3, 0.2, 0.1]]), torch.tensor([[-0.5, 0.1]]), x.new_zeros(3, 0)
+    kw = dict(block_size=8, lanes=2, window_tiles=2, single_pass=True)
+    y32, y64 = (kern.lti(x, b, a, h, lane_float32=f32, **kw) for f32 in (True, False))
+    assert torch.equal(torch.isfinite(y32), torch.isfinite(y64)) and torch.equal(y32.isnan(), y64.isnan())
+    g = torch.ones_like(x)
+    d32, d64 = (kern.lti_adjoint(g, x, y64, b, a, 0, True, 3, 2, lane_float32=f32, block_size=8, lanes=2,
+                                 window_tiles=2)[0] for f32 in (True, False))
+    assert torch.equal(d32.isnan(), d64.isnan())
+    for T in (1, 0):
+        xs = x[:, :T].contiguous()
+        assert torch.equal(kern.lti(xs, b, a, h, lane_float32=True, **kw).isnan(), xs.isnan())
