@@ -544,8 +544,9 @@ def tv_sos_adjoint_cases(s: Sizes) -> list:
 
 def public_cases(s: Sizes) -> list:
     """``lfilter`` itself at the suite's LTI shapes (one filter shared by the rows, raw coefficients with
-    ``a0`` first, float32): forward, and forward + backward for ``x``, ``b`` and ``a``, whatever kernels
-    and host work the public function runs. Timed like every row here, and compiled by the workers, so
+    ``a0`` first, float32), and ``sosfilt`` at its 8-section shape: forward, and forward + backward for
+    every input, whatever kernels and host work the public function runs; each also with float32
+    lanes (``SSM_LFILTER_LANE_FLOAT32=1``). Timed like every row here, and compiled by the workers, so
     the suite (``gpu_lti``, ``gpu_torchaudio``, ``gpu_long``) meets no cold compile of these kernels."""
     import ssm_lfilter as sl
 
@@ -571,6 +572,22 @@ def public_cases(s: Sizes) -> list:
                       {"public": forward, "public, float32 lanes": _with_env(forward, SSM_LFILTER_LANE_FLOAT32="1")}))
         cases.append(("public", f"lfilter forward + backward (x, b, a) N=M={order} {s.tag(R, Tc)}", 24 * x.numel(),
                       {"public": train, "public, float32 lanes": _with_env(train, SSM_LFILTER_LANE_FLOAT32="1")}))
+    # sosfilt at the suite's gpu_sos8 shape (eight biquads of butter(16, 0.05), one sos for every row)
+    b8, a8, xs = _butter16(s)
+    sos = torch.cat([b8[0], torch.ones_like(a8[0, :, :1]), a8[0]], 1)
+    xg, sg, gs = xs.clone().requires_grad_(), sos.clone().requires_grad_(), torch.randn_like(xs)
+
+    def sos_forward():
+        with torch.no_grad():
+            return sl.sosfilt(sos, xs)
+
+    def sos_train():
+        return torch.cat([t.flatten() for t in torch.autograd.grad(sl.sosfilt(sg, xg), (xg, sg), gs)])
+
+    cases.append(("public", f"sosfilt forward 8 sections {s.tag(*xs.shape)}", 8 * xs.numel(),
+                  {"public": sos_forward, "public, float32 lanes": _with_env(sos_forward, SSM_LFILTER_LANE_FLOAT32="1")}))
+    cases.append(("public", f"sosfilt forward + backward (x, sos) 8 sections {s.tag(*xs.shape)}", 24 * xs.numel(),
+                  {"public": sos_train, "public, float32 lanes": _with_env(sos_train, SSM_LFILTER_LANE_FLOAT32="1")}))
     return cases
 
 
