@@ -255,19 +255,18 @@ def sos_cases(s: Sizes) -> list:
         "single-pass": lambda: sos(xs, b8, a8),
         "single-pass, power table": lambda: sos(xs, b8, a8, power_table=True),
         "single-pass persistent": lambda: sos(xs, b8, a8, persistent=True),
-        # every section repeats a tile's lane scan, look-back and start states: sm_90, 45 instructions
-        # a sample a section (2-warp programs, 14-16 warps an SM), which at the H200's 0.49 ms for
-        # this case (2026-11-27) is about 3/4 of its issue slots. 64-sample lanes spread that over twice the samples (32 a sample, but 226-228
-        # registers: 8 warps an SM); 128 lanes halve the tiles at the same instructions a sample
-        # (152-154 registers, 12 warps an SM). Triton 3.6.0 and 3.7.1, no spill.
-        "single-pass C=64": lambda: sos(xs, b8, a8, block_size=64),
+        # every section repeats a tile's lane scan, look-back and start states, which 64-sample
+        # lanes spread over twice the samples: since the evening of 2026-11-28 the GPU's float32
+        # default (kernels/_variants.py, cascade_lane_length; 0.478 against 0.610 ms on an H200),
+        # so "single-pass" is C=64 there and this row the 32-sample lanes it replaced
+        "single-pass C=32": lambda: sos(xs, b8, a8, block_size=32),
         # lane loads (as the lti rows): 40 instructions a sample a section against 45.5, no spill
         "single-pass lane loads": lambda: sos(xs, b8, a8, lane_loads=True),
         "single-pass 128 lanes": lambda: sos(xs, b8, a8, lanes=128),
-        # float32 lanes: sm_90, 103 registers against 134 (18 warps an SM against 14), float64
-        # instructions 228 against 452; with 64-sample lanes 161 registers against 209
+        # float32 lanes (64-sample by default): sm_90, 161 registers against 209, float64
+        # instructions 235 against 683; at 32-sample lanes 103 registers against 134
         "single-pass float32 lanes": lambda: sos(xs, b8, a8, lane_float32=True),
-        "single-pass float32 lanes C=64": lambda: sos(xs, b8, a8, lane_float32=True, block_size=64),
+        "single-pass float32 lanes C=32": lambda: sos(xs, b8, a8, lane_float32=True, block_size=32),
         "three-pass tiles": lambda: per_section(False),
         "single-pass per section": lambda: per_section(True)}))]
 

@@ -52,6 +52,10 @@
   order 4) the forward ran 0.228 against 0.296 ms and the backward 0.420 against 0.591. Explicit
   ``block_size`` or ``lanes`` arguments keep their meaning; float64 keeps the wider tiles (a
   64-sample float64 lane alone would take 128 registers a thread); order 3 takes them untimed.
+- 64-sample lanes for float32 cascades from rest on a GPU (not a switch, ``cascade_lane_length``): the
+  single-pass cascade forward of two or more sections without heads or last outputs; 32 otherwise.
+  On an H200 the 8-biquad cascade ran 0.478 against 0.610 ms (32 x 2^20). ``block_size`` decides
+  where given.
 - ``SSM_LFILTER_TILE_IO`` (default on): in the multi-pass LTI/time-varying kernels, coalesced tile
   chunk passes (one (chunks, C) tile load and store per program) instead of per-lane strided access.
 
@@ -97,6 +101,21 @@ def lane_float32(requested: bool | None) -> bool:
     if requested is not None:
         return bool(requested)
     return os.environ.get("SSM_LFILTER_LANE_FLOAT32", "0") == "1"
+
+
+def cascade_lane_length(sections: int, dtype, device_type: str, heads_or_ends: bool) -> int:
+    """The samples a lane of the single-pass cascade forward (``kernels/sos.py``) takes by default: 64
+    for a cascade of two or more sections from rest (no heads, no last outputs) in float32 on a GPU,
+    else 32. On an H200 the 8-biquad cascade ran 0.481 against 0.627 ms and 0.478 against 0.610 in two
+    leases (results/cuda-nvidia-h200-2026-11-28 and -host-fused, 32 x 2^20): every section repeats
+    a tile's lane scan and matrix powers, which longer lanes spread over twice the samples (sm_90: 209
+    registers, no spill, 8 warps an SM). Cascades of 2-7 sections take it untimed. Heads and ends
+    keep 32: that build already takes 255 registers at 32; float64 keeps it too."""
+    import torch
+
+    if sections >= 2 and dtype == torch.float32 and device_type == "cuda" and not heads_or_ends:
+        return 64
+    return 32
 
 
 def one_warp_tiles(state_order: int, dtype, device_type: str) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from ._variants import cascade_lane_length as _cascade_lane_length
 from ._variants import single_pass as _single_pass
 from .lti import _tile_log, lti
 from .lti_adjoint import _DEFAULT_C as _ADJOINT_C
@@ -37,7 +38,8 @@ def sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, head: torch.Tensor
     """The cascade ``y [R, T]`` (see the module docstring). ``head [R, S, K]``: each section's head,
     as ``lti``'s (``y_s[n] += head[:, s, n]`` for ``n < K``: a section's initial state, e.g.
     ``sosfilt``'s ``zi``). ``ends [S, R, KT]`` (contiguous, ``KT <= T``): receives every section's last
-    ``KT`` outputs. ``block_size``, ``lanes``, ``window_tiles``, ``power_table``, ``persistent``, ``lane_loads`` and ``lane_float32`` as for ``lti``; ``single_pass``
+    ``KT`` outputs. ``block_size``, ``lanes``, ``window_tiles``, ``power_table``, ``persistent``, ``lane_loads`` and ``lane_float32`` as for ``lti`` (``block_size``
+    by default: ``_variants.cascade_lane_length``, 64 for a float32 cascade from rest on a GPU); ``single_pass``
     selects the fused one-launch kernel (default: the ``lti`` family's, see ``_variants.py``) or one
     ``lti`` call per section."""
     if x.dim() != 2 or b.dim() != 3 or a.dim() != 3 or b.shape[1] != a.shape[1]:
@@ -64,7 +66,8 @@ def sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, head: torch.Tensor
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
     head = head.to(x.dtype)
-    C = int(block_size) if block_size is not None else 32
+    C = (int(block_size) if block_size is not None
+         else _cascade_lane_length(S, x.dtype, x.device.type, head.shape[-1] > 0 or KT > 0))
     if S == 0 or R == 0 or T == 0:
         return x.clone().to(out_dtype)
     if 1 <= N <= 4 and M <= N and _tile_log(C, M, N) and _single_pass(single_pass, "lti"):

@@ -27,7 +27,8 @@ def _rel(y, ref):
 
 
 @pytest.mark.parametrize("S,R,T,C,lanes,W", [(1, 2, 90, 4, 2, 2), (2, 3, 131, 4, 4, 2), (3, 1, 257, 2, 8, 4),
-                                             (8, 2, 120, 8, 2, 2)])
+                                             (8, 2, 120, 8, 2, 2),
+                                             (3, 2, 700, 64, 2, 2)])  # the GPU's float32 default lanes
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_matches_scipy_and_per_section(S, R, T, C, lanes, W, dtype):
     rng = np.random.default_rng(S * 100 + T)
@@ -209,6 +210,19 @@ def test_sosfiltfilt_on_the_kernels_matches_scipy_and_the_engine(monkeypatch):
         torch.testing.assert_close(got, exp, rtol=1e-9, atol=1e-9)
 
 
+def test_cascade_lane_length_default():
+    """64-sample lanes for float32 cascades of two or more sections from rest on a GPU (measured faster
+    on an H200 at 8 sections), 32 otherwise (one section, heads or ends, float64, the interpreter)."""
+    from ssm_lfilter.kernels._variants import cascade_lane_length as lane_length
+
+    f32, f64 = torch.float32, torch.float64
+    assert lane_length(8, f32, "cuda", False) == 64 and lane_length(2, f32, "cuda", False) == 64
+    assert lane_length(1, f32, "cuda", False) == 32
+    assert lane_length(8, f32, "cuda", True) == 32
+    assert lane_length(8, f64, "cuda", False) == 32
+    assert lane_length(8, f32, "cpu", False) == 32
+
+
 # ---------------------------------------------------------------- GPU tier (real sizes, CUDA only)
 
 @pytest.mark.gpu
@@ -245,11 +259,13 @@ def _resonators_0999_float32(x):
     return b, a, ref, _rel(torch.from_numpy(seq32), ref)
 
 
-def test_biquads_radius_0999_float32_within_float32_rounding():
-    """The GPU test below at a size the interpreter runs: GPU tiles (C = 32, 64 lanes), several windows."""
+@pytest.mark.parametrize("C", [32, 64])
+def test_biquads_radius_0999_float32_within_float32_rounding(C):
+    """The GPU test below at a size the interpreter runs: GPU tiles (C = 32 or the float32 cascade's
+    default 64, 64 lanes), several windows."""
     x = torch.randn(1, 8192, generator=torch.Generator().manual_seed(0))
     b, a, ref, seq32_err = _resonators_0999_float32(x)
-    y = sos_launcher(x, b, a, block_size=32, lanes=64, window_tiles=2)
+    y = sos_launcher(x, b, a, block_size=C, lanes=64, window_tiles=2)
     assert y.dtype == torch.float32
     err = _rel(y, ref)
     assert err < 2e-6  # float64 state: a few float32 ulps of max |y|

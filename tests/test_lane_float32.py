@@ -88,12 +88,13 @@ def test_cascade_with_heads_and_ends_against_scipy(N, S, shared):
         assert float((g.double() - w).abs().max() / w.abs().max()) <= 5e-6
 
 
-def test_hard_cascade_no_worse_than_sequential_float32():
+@pytest.mark.parametrize("C", [8, 64])  # 64: the float32 cascade's lanes on a GPU
+def test_hard_cascade_no_worse_than_sequential_float32(C):
     """Four biquads at radius 0.999 (the hard-mode sections of tests/test_accuracy.py)."""
     x = torch.tensor(RNG.standard_normal((2, 1200)), dtype=torch.float32)
     sos = np.array([np.r_[RNG.standard_normal(3), 1.0, _biquad(0.999, th)] for th in (0.02, 0.3, 1.0, 2.8)],
                    dtype=np.float32)
-    y = kern.sos(x, torch.tensor(sos[None, :, :3]), torch.tensor(sos[None, :, 4:]), block_size=8, lanes=4,
+    y = kern.sos(x, torch.tensor(sos[None, :, :3]), torch.tensor(sos[None, :, 4:]), block_size=C, lanes=4,
                  window_tiles=2, single_pass=True, lane_float32=True)
     ref = ss.sosfilt(sos.astype(np.float64), x.double().numpy())
     err_seq = float(np.abs(ss.sosfilt(sos, x.numpy()).astype(np.float64) - ref).max() / np.abs(ref).max())
