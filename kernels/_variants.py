@@ -62,13 +62,13 @@
 The switches exist so that one GPU run can time every variant side by side, and so that a Triton
 version that fails to compile a variant has a way out.
 """
-import os
+from .._env import getenv
 
 
 def _flag(name: str, requested: bool | None) -> bool:
     if requested is not None:
         return bool(requested)
-    return os.environ.get(name, "1") != "0"
+    return getenv(name, "1") != "0"
 
 
 def tile_io(requested: bool | None) -> bool:
@@ -78,7 +78,7 @@ def tile_io(requested: bool | None) -> bool:
 def power_table(requested: bool | None) -> bool:
     if requested is not None:
         return bool(requested)
-    return os.environ.get("SSM_LFILTER_POWER_TABLE", "0") == "1"
+    return getenv("SSM_LFILTER_POWER_TABLE", "0") == "1"
 
 
 def register_cap(requested: bool | None) -> bool:
@@ -88,19 +88,19 @@ def register_cap(requested: bool | None) -> bool:
 def lane_loads(requested: bool | None) -> bool:
     if requested is not None:
         return bool(requested)
-    return os.environ.get("SSM_LFILTER_LANE_LOADS", "0") == "1"
+    return getenv("SSM_LFILTER_LANE_LOADS", "0") == "1"
 
 
 def persistent(requested: bool | None) -> bool:
     if requested is not None:
         return bool(requested)
-    return os.environ.get("SSM_LFILTER_PERSISTENT", "0") == "1"
+    return getenv("SSM_LFILTER_PERSISTENT", "0") == "1"
 
 
 def lane_float32(requested: bool | None) -> bool:
     if requested is not None:
         return bool(requested)
-    return os.environ.get("SSM_LFILTER_LANE_FLOAT32", "0") == "1"
+    return getenv("SSM_LFILTER_LANE_FLOAT32", "0") == "1"
 
 
 def cascade_lane_length(sections: int, dtype, device_type: str, heads_or_ends: bool) -> int:
@@ -133,7 +133,7 @@ _SINGLE_PASS_DEFAULT = {"lti": True, "time_varying": True, "diagonal": False}
 def single_pass(requested: bool | None, family: str) -> bool:
     if requested is not None:
         return bool(requested)
-    env = os.environ.get("SSM_LFILTER_SINGLE_PASS", "").strip()
+    env = getenv("SSM_LFILTER_SINGLE_PASS", "").strip()
     if env:
         return env != "0"
     return _SINGLE_PASS_DEFAULT[family]

@@ -463,7 +463,9 @@ def lti_adjoint_sums(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch
                    lane_loads=lane_loads, monic=monic, lane_float32=lane_float32)
     # part [R, n_tiles, 1, width]: one fixed-order (deterministic) sum over the tiles, and the rows
     dcoef = part.sum((0, 1)) if sum_rows else part.sum(1)[:, 0]
-    return (dx.to(out_dtype) if need_x else None), dcoef.to(out_dtype), vh.to(out_dtype)
+    if out_dtype != dt:  # (a .to that changes nothing still costs host time: a backward call's floor)
+        dx, vh = dx.to(out_dtype), vh.to(out_dtype)
+    return (dx if need_x else None), dcoef.to(out_dtype), vh
 
 
 def lti_adjoint(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor, a: torch.Tensor, K: int,

@@ -13,10 +13,11 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import warnings
 
 import torch
+
+from ._env import getenv
 
 _CHOICES = ("auto", "torch", "triton")
 # Ops whose Triton kernels take complex data (held as real/imag pairs).
@@ -24,7 +25,7 @@ _COMPLEX_KERNELS = {"diag"}
 
 
 def requested() -> str:
-    mode = os.environ.get("SSM_LFILTER_BACKEND", "auto").strip().lower() or "auto"
+    mode = getenv("SSM_LFILTER_BACKEND", "auto").strip().lower() or "auto"
     if mode not in _CHOICES:
         raise ValueError(f"SSM_LFILTER_BACKEND: expected one of {', '.join(_CHOICES)}, got {mode!r}")
     return mode
@@ -33,18 +34,31 @@ def requested() -> str:
 def _triton_problem(op: str, t: torch.Tensor) -> str | None:
     """Why the Triton kernels cannot run ``op`` on ``t``, or None if they can."""
     if t.device.type == "cpu":
-        if os.environ.get("TRITON_INTERPRET") != "1":
+        if getenv("TRITON_INTERPRET") != "1":
             return "CPU tensors need TRITON_INTERPRET=1, set before ssm_lfilter's kernels are imported"
     elif t.device.type != "cuda":
         return f"no Triton kernels for device {t.device.type!r}"
     if t.is_complex() and op not in _COMPLEX_KERNELS:
         return f"the {op!r} kernels take real dtypes only, got {t.dtype}"
+    return _import_problem()
+
+
+def _import_problem() -> str | None:
+    """Why Triton or the kernels cannot be imported, or None; once they can, they stay so (remembered,
+    so a call does not search for them again)."""
+    global _importable
+    if _importable:
+        return None
     if importlib.util.find_spec("triton") is None:
         return "triton is not installed (pip install triton)"
     if importlib.util.find_spec("ssm_lfilter.kernels") is None:
         # kernels/ sits beside the package in a checkout and is only importable once installed.
         return "ssm_lfilter.kernels is not importable: install the package (pip install -e .)"
+    _importable = True
     return None
+
+
+_importable = False
 
 
 def use_triton(op: str, t: torch.Tensor) -> bool:

@@ -253,3 +253,29 @@ def test_backend_env_rejects_unknown_value(monkeypatch):
     monkeypatch.setenv("SSM_LFILTER_BACKEND", "cuda-please")
     with pytest.raises(ValueError, match="SSM_LFILTER_BACKEND"):
         sl.lfilter(torch.tensor([1.0]), torch.tensor([1.0, -0.5]), torch.randn(2, 10))
+
+
+def test_missing_triton_is_named_and_a_found_one_is_remembered(monkeypatch):
+    """Without Triton (or the installed kernels) the reason names it; once both are found they are not
+    searched for again on every call (a find_spec each took host time of every launch)."""
+    import importlib.util
+
+    from ssm_lfilter import backend
+
+    t = torch.zeros(2)
+    real = importlib.util.find_spec
+    calls = []
+
+    def find_spec(name, *args):
+        calls.append(name)
+        return None if name == "triton" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.setattr(backend, "_importable", False)
+    assert "triton is not installed" in backend._triton_problem("lti", t)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: calls.append(name) or real(name, *args))
+    calls.clear()
+    assert backend._triton_problem("lti", t) is None and calls == ["triton", "ssm_lfilter.kernels"]
+    calls.clear()
+    assert backend._triton_problem("lti", t) is None and calls == []
