@@ -255,8 +255,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-tests", action="store_true")
     ap.add_argument("--skip-variants", action="store_true", help="no kernel variant table")
     ap.add_argument("--families", nargs="*", default=None, choices=list(BUILDERS),
-                    help="variant-table families to time (lti, sos, sos_zi, sos_adjoint, tv, tv_adjoint, tv_sos, ...; "
-                         "default: all)")
+                    help="variant-table families to time, in this order (lti, sos, sos_zi, sos_adjoint, tv, "
+                         "tv_adjoint, tv_sos, ...; default: all, in the table's order)")
     ap.add_argument("--host", action="store_true",
                     help="also profile a call's host time and time the public functions as CUDA graph replays")
     ap.add_argument("--tests", nargs="*", default=None, help="test files or ids for the GPU tier (default: tests)")

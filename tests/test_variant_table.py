@@ -56,9 +56,12 @@ def test_table_marks_unfinished_failed_and_stopped_and_judges_each_family():
 
 def test_run_keeps_families_in_their_own_processes_and_stops_a_slow_one():
     updates = []
-    text, verdict, matched = vt.run(["tv", "tv_adjoint"], budget_s=600, family_budget_s=300, copy=4000.0,
+    # in the order given, not the table's: the first named is timed first
+    text, verdict, matched = vt.run(["tv_adjoint", "tv"], budget_s=600, family_budget_s=300, copy=4000.0,
                                     on_update=updates.append, child_args=CHILD)
     assert len(updates) == 2 and updates[-1][:2] == vt.HEADER
+    first = "\n".join(updates[0])
+    assert "time_varying backward" in first and "time_varying N=2 2x64 | single-pass" not in first
     assert "time_varying N=2 2x64 | single-pass" in text and "N=16" in text
     assert matched == {"tv": True, "tv_adjoint": True} and "failed" not in text and "not finished" not in text
     # a family's deadline shorter than its process's start: stopped and reported, the next one still runs
