@@ -42,6 +42,13 @@ def test_building_the_table_launches_no_kernel(monkeypatch):
             assert "three-pass tiles" in variants, name
 
 
+def test_named_families_come_in_the_order_named():
+    """The compile workers and the table take the first named family first (gpu_session.sh names the
+    one that decides the defaults first)."""
+    fams = [fam for fam, *_ in vc.variant_cases("meta", ["tv", "lti", "tv"])]
+    assert fams == sorted(fams, key=["tv", "lti"].index) and set(fams) == {"tv", "lti"}
+
+
 def test_families_are_checked():
     with pytest.raises(ValueError, match=r"families: expected names from .*got \['lti_typo'\]"):
         vc.variant_cases("meta", ["lti", "lti_typo"])
