@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import warnings
 from pathlib import Path
 
 import torch
@@ -56,11 +57,18 @@ def source_fingerprint() -> str:
 
 def tag_compile_caches() -> str:
     """Appends ``ssm_lfilter-<fingerprint>`` to ``torch.compiler.config.cache_key_tag`` (once, however
-    often it is called) and returns the tag. A torch without that setting is left as it is (``""``)."""
+    often it is called) and returns the tag. A torch without that setting is left as it is (``""``);
+    so is the tag where the source cannot be read (an install without its ``.py`` files), with a
+    warning: the import must not fail for it."""
     config = getattr(torch, "compiler", None) and getattr(torch.compiler, "config", None)
     if config is None or not hasattr(config, "cache_key_tag"):
         return ""
-    ours = _PREFIX + source_fingerprint()
+    try:
+        ours = _PREFIX + source_fingerprint()
+    except OSError as err:
+        warnings.warn(f"ssm_lfilter: cannot fingerprint its source ({err}); torch.compile's caches may "
+                      "replay graphs traced with another version of ssm_lfilter", RuntimeWarning, stacklevel=2)
+        return config.cache_key_tag
     tag = config.cache_key_tag
     if ours not in tag.split(","):
         config.cache_key_tag = f"{tag},{ours}" if tag else ours

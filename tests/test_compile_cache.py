@@ -74,3 +74,20 @@ def test_another_source_misses_a_warm_cache_and_the_same_source_hits(restore_tag
         _compile_lfilter_backward()
         assert counters["aot_autograd"][f"autograd_cache_{result}"] >= 1, dict(counters["aot_autograd"])
         assert counters["aot_autograd"]["autograd_cache_" + ("hit" if result == "miss" else "miss")] == 0
+
+
+def test_an_unreadable_source_warns_and_leaves_the_tag(restore_tag, monkeypatch):
+    """An install whose source cannot be read still imports: the tag stays as it was, with a warning."""
+    def unreadable():
+        raise OSError("no such file")
+
+    compile_cache.source_fingerprint.cache_clear()
+    monkeypatch.setattr(compile_cache, "_package_files", unreadable)
+    torch.compiler.config.cache_key_tag = "mine"
+    try:
+        with pytest.warns(RuntimeWarning, match="cannot fingerprint its source"):
+            assert compile_cache.tag_compile_caches() == "mine"
+    finally:
+        monkeypatch.undo()
+        compile_cache.source_fingerprint.cache_clear()
+    assert compile_cache.source_fingerprint()  # readable again
