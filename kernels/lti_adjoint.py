@@ -54,8 +54,8 @@ from ._variants import register_cap as _register_cap
 from ._variants import one_warp_tiles as _one_warp_tiles
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
-from .lti_single_pass import (_leading, _load_tile, _load_tile_bits, _monic4, _monic5, _section_pass, _store_tile_bits,
-                              _tile_steps, lookback_setup, power_table_setup)
+from .lti_single_pass import (_lanes4, _lanes5, _leading, _load_tile, _load_tile_bits, _monic4, _monic5, _section_pass,
+                              _store_tile_bits, _tile_steps, lookback_setup, power_table_setup)
 
 __all__ = ["lti_adjoint", "lti_adjoint_sums", "fused_adjoint_applies"]
 
@@ -127,10 +127,9 @@ def _adjoint_cols(vt, xt, yt, b_b0, b_b1, b_b2, b_b3, b_b4, h1, h2, h3, h4,
 
 @triton.jit
 def _store_tile_sum(p, s, K: tl.constexpr, NK: tl.constexpr, SIGN: tl.constexpr):
-    """Lane sums ``s`` of lag ``K`` added over the tile in float64 (fixed order), stored at ``p + K`` when
-    ``K < NK``."""
-    if K < NK:
-        tl.store(p + K, SIGN * tl.sum(s.to(tl.float64), 0))
+    """Lane sums ``s`` of lag ``K`` added over the tile in float64 (fixed order, ``_tap_sum``), stored at
+    ``p + K`` when ``K < NK``."""
+    _store_if(p, SIGN * _tap_sum(s, K, NK), K, NK)
 
 
 @triton.jit
@@ -260,15 +259,14 @@ def _lti_adjoint_kernel(
         p_a, p_ar, b_ia0 = _leading(a + i_r * s_ar + i_s * s_as, a + i_row * s_ar + i_s * s_as, s_ak, A0)
         b_a1, b_a2, b_a3, b_a4 = _pole_taps(p_a, s_ak, m_1, N, BLOCK)
         b_a1, b_a2, b_a3, b_a4 = _monic4(b_a1, b_a2, b_a3, b_a4, b_ia0, A0)
-        if LANE_F32:
-            b_a1, b_a2, b_a3, b_a4 = b_a1.to(tl.float32), b_a2.to(tl.float32), b_a3.to(tl.float32), b_a4.to(tl.float32)
+        b_a1, b_a2, b_a3, b_a4 = _lanes4(b_a1, b_a2, b_a3, b_a4, LANE_F32)
         b_vt, b_s1, b_s2, b_s3, b_s4 = _section_pass(
             b_gt, b_gt, b_l + 1.0, b_l, b_l, b_l, b_l, b_l, b_l, b_l, b_l, b_a1, b_a2, b_a3, b_a4,
             p_a, p_ar, s_ak, b_ia0,
             agg + j * R * n_tiles * 4, inc + j * R * n_tiles * 4,
             flags + (2 * j * R + i_row) * n_tiles, flags + ((2 * j + 1) * R + i_row) * n_tiles,
             pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1, clk, i_tk, C, LOG, 0, N, NP, False,
-            BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, dx.dtype.element_ty, REVERSE, TIMED, LANE_F32)
+            BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, dx.dtype.element_ty, REVERSE, TIMED)
 
         # ---- one walk over the columns: dx = FIR(v) (the lanes' start states are its input halo) and
         # the lagged sums against aligned tiles of the section's input and output. v past the row's end
@@ -277,9 +275,7 @@ def _lti_adjoint_kernel(
             b_vt = _to_bits(tl.where(o_m < n_left, _from_bits(b_vt, LOG, BLOCK), 0.0), LOG, BLOCK)
         b_b0, b_b1, b_b2, b_b3, b_b4 = _fir_coefficients(b + i_r * s_br + i_s * s_bs, s_bk, m_1, M, BLOCK)
         b_b0, b_b1, b_b2, b_b3, b_b4 = _monic5(b_b0, b_b1, b_b2, b_b3, b_b4, b_ia0, A0)
-        if LANE_F32:
-            b_b0, b_b1, b_b2, b_b3, b_b4 = (b_b0.to(tl.float32), b_b1.to(tl.float32), b_b2.to(tl.float32),
-                                            b_b3.to(tl.float32), b_b4.to(tl.float32))
+        b_b0, b_b1, b_b2, b_b3, b_b4 = _lanes5(b_b0, b_b1, b_b2, b_b3, b_b4, LANE_F32)
         if NB > 0:
             p_xs = x + i_s64 * s_xs + i_row * s_xr
             b_xt = _load_tile_bits(p_xs, i_tile, T, o_n, x.dtype.element_ty, LOG, V, REVERSE, LANE_LOADS)

@@ -98,6 +98,24 @@ def _monic5(v0, v1, v2, v3, v4, inv_a0, A0: tl.constexpr):
 
 
 @triton.jit
+def _lanes4(v1, v2, v3, v4, LANE_F32: tl.constexpr):
+    """Four per-lane values (taps, halo) in the lanes' dtype: rounded once to float32 with
+    ``LANE_F32``, else as they are (float64)."""
+    if LANE_F32:
+        v1, v2, v3, v4 = v1.to(tl.float32), v2.to(tl.float32), v3.to(tl.float32), v4.to(tl.float32)
+    return v1, v2, v3, v4
+
+
+@triton.jit
+def _lanes5(v0, v1, v2, v3, v4, LANE_F32: tl.constexpr):
+    """Five per-lane taps in the lanes' dtype (``_lanes4``)."""
+    if LANE_F32:
+        v0 = v0.to(tl.float32)
+    v1, v2, v3, v4 = _lanes4(v1, v2, v3, v4, LANE_F32)
+    return v0, v1, v2, v3, v4
+
+
+@triton.jit
 def _square(q11, q12, q13, q14, q21, q22, q23, q24, q31, q32, q33, q34, q41, q42, q43, q44, NP: tl.constexpr):
     """``Q @ Q`` on the leading NP x NP block (scalars or blocks)."""
     if NP == 1:
@@ -318,7 +336,7 @@ def _section_pass(
     C: tl.constexpr, LOG: tl.constexpr, M: tl.constexpr, N: tl.constexpr, NP: tl.constexpr,
     HAS_HEAD: tl.constexpr, BLOCK: tl.constexpr, LOG_BLOCK: tl.constexpr, W: tl.constexpr,
     LOG_W: tl.constexpr, USE_TABLE: tl.constexpr, Y_DTYPE: tl.constexpr, FLIP: tl.constexpr,
-    TIMED: tl.constexpr = False, LANE_F32: tl.constexpr = False,
+    TIMED: tl.constexpr = False,
 ):
     """Steps 1-4 of the module docstring for one filter (one section) on a bit-shaped tile already
     in registers (``FLIP``: its columns in reverse step order, see ``_tile_ptrs``).
@@ -326,8 +344,9 @@ def _section_pass(
     ``agg``/``inc``/``p_fa``/``p_fi``: this section's look-back buffers and flags.
     ``p_pw``: this section's power table (``power_table_setup``; ``USE_TABLE``), written by a launch
     before this one. ``TIMED``: stamp ticket ``i_tk``'s row of ``clk`` at each step's end (``_clock.py``).
-    ``LANE_F32``: the taps and the halo ``b_x*`` come in float32 and the lanes' recurrences (step 1 and
-    the re-run) run in float32; the lane scan, the look-back and the start states stay float64.
+    The lanes' recurrences (step 1 and the re-run) run in the taps' dtype: float64, or float32 where
+    the caller rounded the taps and the halo ``b_x*`` (``_lanes4``, ``LANE_F32``); the lane scan, the
+    look-back and the start states stay float64.
     Returns the bit-shaped output tile and every lane's true start state (y[t0-1], ..., y[t0-4]), in
     the lanes' dtype."""
     b_0 = tl.zeros([BLOCK], dtype=tl.float64)
@@ -340,8 +359,7 @@ def _section_pass(
         b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
         b_x1, b_x2, b_x3, b_x4, b_z, b_z, b_z, b_z, b_ring, p_a, s_ak, m_1, o_n,
         0, LOG, M, N, NP, HAS_HEAD, Y_DTYPE, FLIP)
-    if LANE_F32:
-        b_e1, b_e2, b_e3, b_e4 = b_e1.to(tl.float64), b_e2.to(tl.float64), b_e3.to(tl.float64), b_e4.to(tl.float64)
+    b_e1, b_e2, b_e3, b_e4 = b_e1.to(tl.float64), b_e2.to(tl.float64), b_e3.to(tl.float64), b_e4.to(tl.float64)
     if TIMED:
         stamp(clk, i_tk, 4, b_e1, o_l)
 
@@ -420,8 +438,8 @@ def _section_pass(
         b_s2 = tl.where(o_l == 0, s2, tl.gather(t2, i_prev, 0))
         b_s3 = tl.where(o_l == 0, s3, tl.gather(t3, i_prev, 0))
         b_s4 = tl.where(o_l == 0, s4, tl.gather(t4, i_prev, 0))
-    if LANE_F32:  # the re-run in float32 from the float64 start states, rounded once
-        b_s1, b_s2, b_s3, b_s4 = b_s1.to(tl.float32), b_s2.to(tl.float32), b_s3.to(tl.float32), b_s4.to(tl.float32)
+    # the re-run in the lanes' dtype from the float64 start states (float32 lanes: rounded once)
+    b_s1, b_s2, b_s3, b_s4 = b_s1.to(b_z.dtype), b_s2.to(b_z.dtype), b_s3.to(b_z.dtype), b_s4.to(b_z.dtype)
     b_yt, _, _, _, _, b_r1, _, _, _, _ = _lti_cols(
         b_xt, b_ht, b_b0, b_b1, b_b2, b_b3, b_b4, b_a1, b_a2, b_a3, b_a4,
         b_x1, b_x2, b_x3, b_x4, b_s1, b_s2, b_s3, b_s4, b_ring, p_a, s_ak, m_1, o_n,
@@ -568,8 +586,8 @@ def _forward_tile(
     # section 0's FIR halo comes from x; a later section's input is the previous section's output, so
     # its halo (inputs before the lane) is the previous section's true start state of the lane (M <= N)
     b_h1, b_h2, b_h3, b_h4 = _input_halo(p_x, i_t0, s_xt, m_g, T, M, BLOCK, REVERSE)
-    if LANE_F32:  # (a later section's halo comes out of _section_pass in float32)
-        b_h1, b_h2, b_h3, b_h4 = b_h1.to(tl.float32), b_h2.to(tl.float32), b_h3.to(tl.float32), b_h4.to(tl.float32)
+    # (a later section's halo comes out of _section_pass in the lanes' dtype)
+    b_h1, b_h2, b_h3, b_h4 = _lanes4(b_h1, b_h2, b_h3, b_h4, LANE_F32)
     for i_s in range(S):
         if STORE_INTER:
             _store_tile_bits(inter + (i_s + 0 * i_row) * s_is + i_row * T, i_tile, T, b_xt, o_n, LOG, V, REVERSE,
@@ -584,10 +602,9 @@ def _forward_tile(
         b_b0, b_b1, b_b2, b_b3, b_b4 = _monic5(b_b0, b_b1, b_b2, b_b3, b_b4, b_ia0, A0)
         b_a1, b_a2, b_a3, b_a4 = _pole_taps(p_a, s_ak, m_1, N, BLOCK)
         b_a1, b_a2, b_a3, b_a4 = _monic4(b_a1, b_a2, b_a3, b_a4, b_ia0, A0)
-        if LANE_F32:  # the taps rounded once, after the division (the powers use the float64 ones)
-            b_b0, b_b1, b_b2, b_b3, b_b4 = (b_b0.to(tl.float32), b_b1.to(tl.float32), b_b2.to(tl.float32),
-                                            b_b3.to(tl.float32), b_b4.to(tl.float32))
-            b_a1, b_a2, b_a3, b_a4 = b_a1.to(tl.float32), b_a2.to(tl.float32), b_a3.to(tl.float32), b_a4.to(tl.float32)
+        # the taps in the lanes' dtype, rounded once after the division (the powers use the float64 ones)
+        b_b0, b_b1, b_b2, b_b3, b_b4 = _lanes5(b_b0, b_b1, b_b2, b_b3, b_b4, LANE_F32)
+        b_a1, b_a2, b_a3, b_a4 = _lanes4(b_a1, b_a2, b_a3, b_a4, LANE_F32)
         p_fa = flags + ((2 * i_s) * R + i_row) * n_tiles  # this section's aggregate flags of this row
         p_fi = flags + ((2 * i_s + 1) * R + i_row) * n_tiles  # and its inclusive flags
         b_xt, b_h1, b_h2, b_h3, b_h4 = _section_pass(
@@ -595,7 +612,7 @@ def _forward_tile(
             p_a, p_ar, s_ak, b_ia0, agg + i_s * R * n_tiles * 4, inc + i_s * R * n_tiles * 4,
             p_fa, p_fi, pw + i_s * s_ps + i_row * s_pr, i_row, i_c, n_tiles, o_l, m_1, clk, i_tk,
             C, LOG, M, N, NP, HAS_HEAD, BLOCK, LOG_BLOCK, W, LOG_W, USE_TABLE, y.dtype.element_ty, REVERSE,
-            TIMED, LANE_F32)
+            TIMED)
         if STORE_ENDS:
             if i_tile + BLOCK * C > T - KT:  # the row's last KT steps: the last tile or two
                 i_e = i_tile + o_m - (T - KT)
