@@ -66,9 +66,17 @@ from .._env import getenv
 
 
 def _flag(name: str, requested: bool | None) -> bool:
+    """A default-on switch: the argument, else on unless the variable is "0"."""
     if requested is not None:
         return bool(requested)
     return getenv(name, "1") != "0"
+
+
+def _opt_in(name: str, requested: bool | None) -> bool:
+    """A default-off switch: the argument, else on only when the variable is "1"."""
+    if requested is not None:
+        return bool(requested)
+    return getenv(name, "0") == "1"
 
 
 def tile_io(requested: bool | None) -> bool:
@@ -76,9 +84,7 @@ def tile_io(requested: bool | None) -> bool:
 
 
 def power_table(requested: bool | None) -> bool:
-    if requested is not None:
-        return bool(requested)
-    return getenv("SSM_LFILTER_POWER_TABLE", "0") == "1"
+    return _opt_in("SSM_LFILTER_POWER_TABLE", requested)
 
 
 def register_cap(requested: bool | None) -> bool:
@@ -86,21 +92,15 @@ def register_cap(requested: bool | None) -> bool:
 
 
 def lane_loads(requested: bool | None) -> bool:
-    if requested is not None:
-        return bool(requested)
-    return getenv("SSM_LFILTER_LANE_LOADS", "0") == "1"
+    return _opt_in("SSM_LFILTER_LANE_LOADS", requested)
 
 
 def persistent(requested: bool | None) -> bool:
-    if requested is not None:
-        return bool(requested)
-    return getenv("SSM_LFILTER_PERSISTENT", "0") == "1"
+    return _opt_in("SSM_LFILTER_PERSISTENT", requested)
 
 
 def lane_float32(requested: bool | None) -> bool:
-    if requested is not None:
-        return bool(requested)
-    return getenv("SSM_LFILTER_LANE_FLOAT32", "0") == "1"
+    return _opt_in("SSM_LFILTER_LANE_FLOAT32", requested)
 
 
 def cascade_lane_length(sections: int, dtype, device_type: str, heads_or_ends: bool) -> int:
