@@ -158,3 +158,20 @@ def graph_node_names(t: torch.Tensor) -> list[str]:
         names.append(type(node).__name__)
         todo += [n for n, _ in node.next_functions]
     return names
+
+
+def spy_launches(monkeypatch, module, name, record):
+    """Replace the Triton kernel ``module.name`` by one that appends ``record(grid, kwargs)`` for each
+    launch and then runs the kernel; returns the list of records (what the launchers passed)."""
+    seen = []
+    real = getattr(module, name)
+
+    class Spy:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                seen.append(record(grid, kwargs))
+                return real[grid](*args, **kwargs)
+            return launch
+
+    monkeypatch.setattr(module, name, Spy())
+    return seen

@@ -14,7 +14,7 @@ import pytest
 import scipy.signal as ss
 import torch
 
-from helpers import cascade_case, cascade_outputs, scipy_lti, single_pass_case
+from helpers import cascade_case, cascade_outputs, scipy_lti, single_pass_case, spy_launches
 from ssm_lfilter import kernels as kern
 from ssm_lfilter.kernels import _variants
 from ssm_lfilter.kernels import lti_single_pass as _sp
@@ -169,19 +169,8 @@ def test_adjoint_flag_changes_the_arithmetic():
 
 
 def _spy(monkeypatch, module, name):
-    """Record each launch's ``LANE_F32`` of the kernel ``module.name`` and run it."""
-    seen = []
-    real = getattr(module, name)
-
-    class Spy:
-        def __getitem__(self, grid):
-            def launch(*args, **kwargs):
-                seen.append(kwargs["LANE_F32"])
-                return real[grid](*args, **kwargs)
-            return launch
-
-    monkeypatch.setattr(module, name, Spy())
-    return seen
+    """Each launch's ``LANE_F32`` of the kernel ``module.name``, as it runs."""
+    return spy_launches(monkeypatch, module, name, lambda grid, kw: kw["LANE_F32"])
 
 
 def test_switch_reaches_the_kernels(monkeypatch):

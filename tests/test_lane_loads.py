@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import assert_scipy_lti, cascade_case, cascade_outputs, poles_denominator, single_pass_case
+from helpers import (assert_scipy_lti, cascade_case, cascade_outputs, poles_denominator, single_pass_case,
+                     spy_launches)
 from ssm_lfilter import kernels as kern
 from ssm_lfilter.kernels import _variants
 from ssm_lfilter.kernels import lti_single_pass as _sp
@@ -89,20 +90,8 @@ def test_switch_and_register_cap(monkeypatch):
 
 
 def _spy(monkeypatch, module, name):
-    """Replace ``module.name`` (a Triton kernel) by one that records each launch's ``LANE_LOADS`` and
-    ``V`` and runs the kernel; returns the record."""
-    seen = []
-    real = getattr(module, name)
-
-    class Spy:
-        def __getitem__(self, grid):
-            def launch(*args, **kwargs):
-                seen.append((kwargs["LANE_LOADS"], kwargs["V"]))
-                return real[grid](*args, **kwargs)
-            return launch
-
-    monkeypatch.setattr(module, name, Spy())
-    return seen
+    """Each launch's ``LANE_LOADS`` and ``V`` of the kernel ``module.name``, as it runs."""
+    return spy_launches(monkeypatch, module, name, lambda grid, kw: (kw["LANE_LOADS"], kw["V"]))
 
 
 def test_the_flag_reaches_the_kernel(monkeypatch):

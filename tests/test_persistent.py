@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import assert_scipy_lti, cascade_case, cascade_outputs, poles_denominator, single_pass_case
+from helpers import (assert_scipy_lti, cascade_case, cascade_outputs, poles_denominator, single_pass_case,
+                     spy_launches)
 from ssm_lfilter import kernels as kern
 from ssm_lfilter.kernels import _variants
 from ssm_lfilter.kernels import lti_single_pass as _sp
@@ -115,15 +116,7 @@ def test_register_caps_only_where_verified(monkeypatch):
     assert _adj.max_registers(1, 4, 16, 64, f32, requested=True) == 128
     assert _adj.max_registers(1, 4, 16, 64, f32, requested=136) == 136
 
-    grids = []
-    original = _sp._lti_single_pass_kernel
-
-    class Spy:
-        def __getitem__(self, grid):
-            grids.append(grid)
-            return original[grid]
-
-    monkeypatch.setattr(_sp, "_lti_single_pass_kernel", Spy())
+    grids = spy_launches(monkeypatch, _sp, "_lti_single_pass_kernel", lambda grid, kw: grid)
     x = torch.tensor(RNG.standard_normal((2, 100)))
     b, a = torch.tensor([[0.3, 0.2]], dtype=torch.float64), torch.tensor([[-0.9]], dtype=torch.float64)
     y0 = kern.lti(x, b, a, x.new_zeros(2, 0), block_size=4, lanes=2)  # 13 tiles a row
