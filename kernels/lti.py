@@ -492,6 +492,9 @@ def _tile_log(C: int, M: int, N: int) -> int:
     return C.bit_length() - 1
 
 
+_lti_single_pass = None  # lti_single_pass.lti_single_pass, imported at its first use (a circular import)
+
+
 def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *,
         block_size: int | None = None, scan_block: int | None = None, coalesced: bool | None = None,
         single_pass: bool | None = None, lanes: int | None = None, window_tiles: int | None = None,
@@ -529,8 +532,9 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     reads and writes reversed indices, the three-pass kernels get ``x`` and ``y`` from their last
     sample with negated time strides.
     """
-    for name, t in (("x", x), ("b", b), ("a", a), ("head", head)):
-        _check_dtype(name, t)
+    if not (x.is_floating_point() and b.is_floating_point() and a.is_floating_point() and head.is_floating_point()):
+        for name, t in (("x", x), ("b", b), ("a", a), ("head", head)):  # (complex is not floating point)
+            _check_dtype(name, t)
     if x.dim() != 2 or b.dim() != 2 or a.dim() != 2 or head.dim() != 2:
         raise ValueError("lti expects x [R,T], b [Rb,M+1], a [Ra,N], head [R,K]")
     R, T = x.shape
@@ -543,9 +547,8 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     if b.shape[0] not in (1, R) or a.shape[0] not in (1, R) or (K > 0 and head.shape[0] != R):
         raise ValueError(f"coefficient rows must be 1 or R={R}: b {tuple(b.shape)}, a {tuple(a.shape)}, "
                          f"head {tuple(head.shape)}")
-    devs = {t.device for t in (x, b, a, head)}
-    if len(devs) != 1:
-        raise ValueError(f"lti: all tensors must be on one device, got {devs}")
+    if not x.device == b.device == a.device == head.device:
+        raise ValueError(f"lti: all tensors must be on one device, got {({t.device for t in (x, b, a, head)})}")
     out_dtype = x.dtype
     if x.dtype in (torch.float16, torch.bfloat16):
         # the interpreter gets half-precision arithmetic wrong; compute in float32 and cast back
@@ -569,6 +572,17 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
         # only the single pass at orders 1-2 divides in registers: at order 4 that took 204 -> 228
         # registers a thread (sm_90; 10 -> 8 warps an SM for a kernel that is issue-bound)
         b, a, monic = b / a[:, :1], a[:, 1:] / a[:, :1], True
+    if single:
+        global _lti_single_pass
+        if _lti_single_pass is None:
+            from .lti_single_pass import lti_single_pass as _lti_single_pass  # it imports this module's helpers
+        _lti_single_pass(x, b, a, head, y, C, lanes=sp_lanes, window_tiles=window_tiles, reverse=reverse,
+                         power_table=power_table, persistent=persistent, clock=clock, register_cap=register_cap,
+                         lane_loads=lane_loads, monic=monic, lane_float32=lane_float32)
+        return y if y.dtype == out_dtype else y.to(out_dtype)
+    if clock is not None:
+        raise ValueError(f"lti: expected a filter the single-pass kernel runs with clock (1 <= N <= 4, M <= 4), "
+                         f"got N={N}, M={M}")
     n_chunks = cdiv(T, C)
     n_st = n_chunks - 1 if N > 0 else 0
 
@@ -582,16 +596,6 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     strides = (x.stride(0), x.stride(1), s_br, b.stride(1), s_ar, a.stride(1) if N > 0 else 0,
                s_hr, s_ht, y.stride(0), y.stride(1))
 
-    if single:
-        from .lti_single_pass import lti_single_pass  # imports this module's jit helpers
-
-        lti_single_pass(x, b, a, head, y, C, lanes=sp_lanes, window_tiles=window_tiles, reverse=reverse,
-                        power_table=power_table, persistent=persistent, clock=clock, register_cap=register_cap,
-                        lane_loads=lane_loads, monic=monic, lane_float32=lane_float32)
-        return y.to(out_dtype)
-    if clock is not None:
-        raise ValueError(f"lti: expected a filter the single-pass kernel runs with clock (1 <= N <= 4, M <= 4), "
-                         f"got N={N}, M={M}")
     x_arg, y_arg = x, y
     if reverse:
         # The same kernels on the reversed signal without flipped copies: x and y are passed from

@@ -444,8 +444,10 @@ def lti_adjoint_sums(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch
     check_tiles("lti_adjoint", lanes, window_tiles)
     out_dtype = g.dtype
     # rows with unit time stride: a tile is one int64 base and int32 offsets (as the forward kernel)
-    g, x, y = (t.to(dt) if t.dtype != dt else t for t in (g, x, y))
-    g, x, y = (t if t.stride(1) == 1 or T <= 1 else t.contiguous() for t in (g, x, y))
+    if not g.dtype == x.dtype == y.dtype == dt:
+        g, x, y = g.to(dt), x.to(dt), y.to(dt)
+    if T > 1 and not g.stride(1) == x.stride(1) == y.stride(1) == 1:
+        g, x, y = g.contiguous(), x.contiguous(), y.contiguous()
     # the FIR halo is the all-pole state: give it at least M samples (zero poles beyond N)
     NS = max(N, M)
     a_s = a if NS == N else torch.cat([a, a.new_zeros(a.shape[0], NS - N)], 1)
@@ -454,7 +456,7 @@ def lti_adjoint_sums(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch
     width = n_b + n_a + (1 if not monic and n_a else 0)
     if R == 0 or T == 0:
         return (dx.to(out_dtype) if need_x else None), g.new_zeros(1 if sum_rows else R, width), vh.to(out_dtype)
-    part = _launch(g, x, y, b[:, None], a_s[:, None], dx if need_x else g, vh, n_b, n_a, need_x, K, C, lanes,
+    part = _launch(g, x, y, b.unsqueeze(1), a_s.unsqueeze(1), dx if need_x else g, vh, n_b, n_a, need_x, K, C, lanes,
                    window_tiles, not reverse, power_table=power_table, clock=clock, register_cap=register_cap,
                    lane_loads=lane_loads, monic=monic, lane_float32=lane_float32)
     # part [R, n_tiles, 1, width]: one fixed-order (deterministic) sum over the tiles, and the rows

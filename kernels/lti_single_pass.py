@@ -702,15 +702,16 @@ def _tile_geometry(R: int, T: int, S: int, C: int, lanes: int | None, window_til
 
 def lookback_setup(R: int, T: int, S: int, C: int, lanes: int | None, window_tiles: int | None, device):
     """Tiles and look-back buffers of a single-pass LTI launch (forward or adjoint) of ``S`` sections:
-    ``(BLOCK lanes a tile, n_tiles a row, window W, agg, inc [S, R, n_tiles, 4] float64, flags)``, flags
-    zeroed: per section aggregate then inclusive flags ``(R, n_tiles)``, then the ticket counter."""
+    ``(BLOCK lanes a tile, n_tiles a row, window W, agg, inc, flags)``: ``agg`` and ``inc`` hold
+    ``S * R * n_tiles * 4`` float64 each (section, row, tile, state), flat, since the kernels address
+    them from their first element; ``flags`` int32, zeroed: per section aggregate then inclusive flags
+    ``(R, n_tiles)``, then the ticket counter. The states share one allocation and the flags take a
+    ``torch.zeros`` of their own: on this project's CPU machine the call took 4.4 us of host time
+    against 9.6 us for one allocation cut into shaped views (six view ops)."""
     BLOCK, n_tiles, W, n_state, n_flags = _tile_geometry(R, T, S, C, lanes, window_tiles, device.type == "cpu")
-    # one allocation for the three (each is host time on every call): the states, then the flags
-    buf = torch.empty(2 * n_state + (n_flags + 1) // 2, dtype=torch.float64, device=device)
-    agg = buf[:n_state].view(S, R, n_tiles, 4)
-    inc = buf[n_state:2 * n_state].view(S, R, n_tiles, 4)
-    flags = buf[2 * n_state:].view(torch.int32)[:n_flags].zero_()
-    return BLOCK, n_tiles, W, agg, inc, flags
+    agg = torch.empty(2 * n_state, dtype=torch.float64, device=device)
+    flags = torch.zeros(n_flags, dtype=torch.int32, device=device)
+    return BLOCK, n_tiles, W, agg, agg[n_state:], flags
 
 
 _PROGRAMS_PER_SM = 8  # of a persistent launch
@@ -846,11 +847,11 @@ def lti_single_pass(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: tor
     "1"); float64 data always runs float64 lanes."""
     check_tiles("lti", lanes, window_tiles)
     if b.dim() == 2:
-        b, a = b[:, None, :], a[:, None, :]
+        b, a = b.unsqueeze(1), a.unsqueeze(1)
     R, T = x.shape
     S, M, N, K = b.shape[1], b.shape[2] - 1, a.shape[2] - (0 if monic else 1), head.shape[-1]
     if head.dim() == 2:  # one filter's head: the cascade layout with one section
-        head = head[:, None, :]
+        head = head.unsqueeze(1)
     # the kernel addresses a tile from one base with int32 offsets: unit time stride
     if y.stride(1) != 1:
         raise ValueError(f"lti: expected an output with unit time stride, got strides {y.stride()}")

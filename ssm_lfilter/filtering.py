@@ -24,6 +24,7 @@ from ._checks import (
     rows,
     same_device,
     time_last,
+    to_dtype,
     unflat_rows,
 )
 
@@ -107,8 +108,8 @@ def lfilter(b, a, x, axis: int = -1, zi=None):
     if x.dim() < 1:
         raise ValueError("x: expected at least 1 dim, got a 0-dim tensor")
     ax = normalize_axis(axis, x.dim())
-    b, a, x = b.to(dt), a.to(dt), x.to(dt)
-    check_leading_coefficient(a[..., 0], "a")
+    b, a, x = to_dtype(b, dt), to_dtype(a, dt), to_dtype(x, dt)
+    check_leading_coefficient(a, 0, "a")
 
     xm = time_last(x, ax)
     T = xm.shape[-1]
@@ -121,7 +122,7 @@ def lfilter(b, a, x, axis: int = -1, zi=None):
         # the op divides by a0 itself, so autograd records no division or slice around it (their
         # backward nodes cost more host time than the filter's fused backward on a GPU)
         y = ops.lti(xr, rows(b, batch, (M + 1,)), rows(a, batch, (N + 1,)), xr.new_zeros(R, 0), monic=False)
-        return unflat_rows(y, batch, ax).to(out_dtype)
+        return to_dtype(unflat_rows(y, batch, ax), out_dtype)
 
     check_state_shape(zi, _state_shape((*batch, T), ax, K), ax)
     zr = zi.to(dt).movedim(ax, -1).expand(*batch, K).reshape(R, K)
@@ -129,7 +130,7 @@ def lfilter(b, a, x, axis: int = -1, zi=None):
     br = rows(b / a0, batch, (M + 1,))
     ar = rows(a[..., 1:] / a0, batch, (N,))
     y = ops.lti(xr, br, ar, zr)
-    out = unflat_rows(y, batch, ax).to(out_dtype)
+    out = to_dtype(unflat_rows(y, batch, ax), out_dtype)
     zf = _tdf2_final_state(xr, y, br, ar, zr, K)
     return out, zf.reshape(*batch, K).movedim(-1, ax).to(out_dtype)
 
@@ -222,8 +223,8 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
         if n == 0:  # no sections: the identity, and no state to carry
             return sosfilt(sos, x, axis).to(out_dtype), x.new_zeros((0, *_state_shape(out_shape, ax, 2)),
                                                                    dtype=out_dtype)
-    check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
-    sos, xm = sos.to(dt), time_last(x.to(dt), ax)
+    check_leading_coefficient(sos, 3, "sos")
+    sos, xm = to_dtype(sos, dt), time_last(to_dtype(x, dt), ax)
     T = xm.shape[-1]
     batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "sos": sos.shape[:-2]})
     R = batch.numel()
@@ -234,7 +235,7 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
         # backward, not two slices' zero-filled gradients added)
         bs, as_ = torch.split(sos, 3, -1)
         y, _ = ops.sos(xr, rows(bs, batch, (n, 3)), rows(as_, batch, (n, 3)), xr.new_zeros(R, n, 0), 0, monic=False)
-        return unflat_rows(y, batch, ax).to(out_dtype)
+        return to_dtype(unflat_rows(y, batch, ax), out_dtype)
     a0 = sos[..., 3:4]
     br = rows(sos[..., :3] / a0, batch, (n, 3))
     ar = rows(sos[..., 4:] / a0, batch, (n, 2))
@@ -244,7 +245,7 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
         # as its head, and every section's last two outputs come back for the final states.
         k = 0 if zi is None else min(T, 2)
         y, ends = ops.sos(xr, br, ar, xr.new_zeros(R, n, 0) if zr is None else zr.transpose(0, 1), k)
-        out = unflat_rows(y, batch, ax).to(out_dtype)
+        out = to_dtype(unflat_rows(y, batch, ax), out_dtype)
         if zi is None:
             return out
         return out, _sos_final_states(_section_inputs(xr, ends), ends, br, ar, zr, batch, ax, out_dtype)
@@ -257,7 +258,7 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
         ins.append(y[:, -2:])
         outs.append(y_next[:, -2:])
         y = y_next
-    out = unflat_rows(y, batch, ax).to(out_dtype)
+    out = to_dtype(unflat_rows(y, batch, ax), out_dtype)
     if zi is None:
         return out
     return out, _sos_final_states(torch.stack(ins), torch.stack(outs), br, ar, zr, batch, ax, out_dtype)
@@ -321,12 +322,12 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
     if x.dim() < 1:
         raise ValueError("x: expected at least 1 dim, got a 0-dim tensor")
     ax = normalize_axis(axis, x.dim())
-    b, a, x = b.to(dt), a.to(dt), x.to(dt)
+    b, a, x = to_dtype(b, dt), to_dtype(a, dt), to_dtype(x, dt)
     xm = time_last(x, ax)
     T = xm.shape[-1]
     bt = b if b.dim() >= 2 and b.shape[-2] == T else b.unsqueeze(-2)
     at = a if a.dim() >= 2 and a.shape[-2] == T else a.unsqueeze(-2)
-    check_leading_coefficient(at[..., 0], "a")
+    check_leading_coefficient(at, 0, "a")
     batch = broadcast_batch({"x (without axis)": xm.shape[:-1], "b": bt.shape[:-2], "a": at.shape[:-2]})
     M, N = bt.shape[-1] - 1, at.shape[-1] - 1
     R = batch.numel()
@@ -349,7 +350,7 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
         if zr is not None:
             head, n_ends = _tv_head(zr, br, ar, M, N, T), min(N, T)
         y, ends = ops.tv_sos(xr, br[:, :, None], ar[:, :, None], head[:, None], n_ends, False)
-        out = unflat_rows(y, batch, ax).to(out_dtype)
+        out = to_dtype(unflat_rows(y, batch, ax), out_dtype)
         if zr is None:
             return out
         return out, _tv_final_state(zr, xr, ends[0], M, N).reshape(*batch, M + N).to(out_dtype)
@@ -389,7 +390,7 @@ def time_varying_lfilter(b, a, x, axis: int = -1, zi=None):
         )
         u = torch.cat([u[:, :n0] - corr, u[:, n0:]], 1)
     y = ops.tv(u, ar.expand(ar.shape[0], T, N)) if N else u
-    out = unflat_rows(y, batch, ax).to(out_dtype)
+    out = to_dtype(unflat_rows(y, batch, ax), out_dtype)
     if zi is None:
         return out
     return out, _tv_final_state(zr, xr, y[:, T - min(N, T):], M, N).reshape(*batch, M + N).to(out_dtype)
@@ -470,7 +471,7 @@ def time_varying_sosfilt(sos, x, axis: int = -1, zi=None):
     # checked here, in the user's terms (sos), for every path: the section-by-section one would
     # otherwise report them as time_varying_lfilter's a and b
     out_shape = _cascade_shape(sos, x, ax, time_axis=True)
-    check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
+    check_leading_coefficient(sos, 3, "sos")
     if zi is not None:
         _section_states(zi, (n, *out_shape[:-1], 4), -1)
         if n == 0:  # no sections: the identity, and no state to carry
@@ -492,7 +493,7 @@ def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | Non
     timed = sos.dim() >= 3 and sos.shape[-3] == T
     if not timed and zi is None:
         return sosfilt(sos, x, ax)
-    sos, xm = sos.to(dt), time_last(x.to(dt), ax)
+    sos, xm = to_dtype(sos, dt), time_last(to_dtype(x, dt), ax)
     n = sos.shape[-2]
     # b and a are views of the raw sections, a with a0 first (the kernel reads them strided and divides
     # by a0 in registers: no normalized (..., T, n, 6) copy, nor its gradient's chain rule in torch).
@@ -508,7 +509,7 @@ def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | Non
     xr = flat_rows(xm, batch, (T,))
     if zi is None:
         y, _ = ops.tv_sos(xr, br, ar, xr.new_zeros(R, n, 0), 0, False)
-        return unflat_rows(y, batch, ax).to(out_dtype)
+        return to_dtype(unflat_rows(y, batch, ax), out_dtype)
     x1, x2, y1, y2 = zi.to(dt).expand(n, *batch, 4).reshape(n, R, 4).unbind(-1)  # each (n, R)
     # the heads (normalized, as the kernel adds them) from the sections at times 0 and 1
     lead = ar[:, : min(T, 2), :, :1]
@@ -523,7 +524,7 @@ def _tv_cascade(sos: Tensor, x: Tensor, ax: int, dt, out_dtype, zi: Tensor | Non
     ins = torch.cat([x2[..., None], x1[..., None], _section_inputs(xr, ends)], -1)  # histories in front (T < 2)
     outs = torch.cat([y2[..., None], y1[..., None], ends], -1)
     zf = torch.stack([ins[..., -1], ins[..., -2], outs[..., -1], outs[..., -2]], -1)
-    return unflat_rows(y, batch, ax).to(out_dtype), zf.reshape(n, *batch, 4).to(out_dtype)
+    return to_dtype(unflat_rows(y, batch, ax), out_dtype), zf.reshape(n, *batch, 4).to(out_dtype)
 
 
 def linear_recurrence(a, u, h0=None, reverse: bool = False, dim: int = -1):
@@ -560,7 +561,7 @@ def linear_recurrence(a, u, h0=None, reverse: bool = False, dim: int = -1):
         raise ValueError("u: expected at least 1 dim (time), got a 0-dim tensor")
     d = normalize_axis(dim, len(full), "dim")
     a = a.to(dt).reshape((1,) * (len(full) - a.dim()) + tuple(a.shape)).movedim(d, -1)
-    u = u.to(dt)
+    u = to_dtype(u, dt)
     um = time_last(u if u.shape == full else u.expand(full), d)
     batch, T = um.shape[:-1], um.shape[-1]
     R = batch.numel()
@@ -576,4 +577,4 @@ def linear_recurrence(a, u, h0=None, reverse: bool = False, dim: int = -1):
             kick = ur[:, t0] + ar[:, t0 if ar.shape[1] > 1 else 0] * h0r
             ur = torch.cat([ur[:, :t0], kick[:, None], ur[:, t0 + 1 :]], 1)
     h = ops.diag(ar, ur, reverse)
-    return unflat_rows(h, batch, d).to(out_dtype)
+    return to_dtype(unflat_rows(h, batch, d), out_dtype)

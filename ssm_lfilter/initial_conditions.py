@@ -37,7 +37,7 @@ def strip_leading_zeros(a: torch.Tensor) -> torch.Tensor:
         a = a[..., 1:]
     if a.shape[-1] < 1 or bool((a[..., 0] == 0).all()):
         raise ValueError("a: expected at least one nonzero coefficient, got all zeros")
-    check_leading_coefficient(a[..., 0], "a")
+    check_leading_coefficient(a, 0, "a")
     return a
 
 __all__ = ["lfilter_zi", "sosfilt_zi", "lfiltic"]
@@ -160,7 +160,7 @@ def sosfilt_zi(sos) -> torch.Tensor:
     scale = None
     for s in range(n_sections):
         b, a = sos[..., s, :3], sos[..., s, 3:]
-        check_leading_coefficient(a[..., 0], "sos", f"sos[..., {s}, 3]")
+        check_leading_coefficient(a, 0, "sos", f"sos[..., {s}, 3]")
         z = lfilter_zi(b, a)  # (..., K), K = 2 unless a's leading zeros were stripped
         z = _pad_last(z, 2) if z.shape[-1] < 2 else z
         zis.append(z if scale is None else scale.unsqueeze(-1) * z)
@@ -222,7 +222,7 @@ def lfiltic(b, a, y, x=None) -> torch.Tensor:
     M = b.shape[-1] - 1
     if N < 0:
         raise ValueError("a: expected at least one coefficient, got an empty a")
-    check_leading_coefficient(a[..., 0], "a")
+    check_leading_coefficient(a, 0, "a")
     K = max(M, N)
     y = _pad_last(y, N)[..., :N]
     # Build with explicit padding so shapes broadcast cleanly (x may be shorter than M).

@@ -186,7 +186,7 @@ def sosfreqz(sos, worN=512, whole: bool = False, fs: float = 2 * math.pi):
         raise ValueError(f"sos: expected shape (..., n_sections, 6), got {tuple(sos.shape)}")
     if sos.shape[-2] == 0:
         raise ValueError("sos: expected at least one section, got n_sections = 0")
-    check_leading_coefficient(sos[..., 3], "sos", "sos[..., 3]")
+    check_leading_coefficient(sos, 3, "sos")
     fs = _validate_fs(fs)
     w, hs = _freqz(sos[..., :3], sos[..., 3:], worN, whole, fs)  # hs (..., n_sections, F)
     h = hs[..., 0, :]
