@@ -270,6 +270,22 @@ def _cases():
         ("lane float32 sos 8 biquads, C=64, 32 x 2^20", lambda: K.sos(
             torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 2, **meta),
             lane_float32=True, block_size=64)),
+        # sosfilt's raw sections (monic=False, a0 first): the kernels divide by a0 in registers
+        ("raw sos 8 biquads, C=64, 32 x 2^20", lambda: K.sos(
+            torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 3, **meta),
+            block_size=64, monic=False)),
+        ("raw sos_adjoint 8 biquads (dx, db, da), 32 x 2^20", lambda: K.sos_adjoint(
+            torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta),
+            torch.empty(1, 8, 3, **meta), True, 3, 2, monic=False, sum_rows=True)),
+        ("lane float32 raw sos_adjoint 8 biquads (dx, db, da), 32 x 2^20", lambda: K.sos_adjoint(
+            torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta),
+            torch.empty(1, 8, 3, **meta), True, 3, 2, monic=False, sum_rows=True, lane_float32=True)),
+        ("lane float32 raw sos 8 biquads, C=64, 32 x 2^20", lambda: K.sos(
+            torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta), torch.empty(1, 8, 3, **meta),
+            block_size=64, monic=False, lane_float32=True)),
+        ("raw sos_adjoint 8 biquads uncapped (dx, db, da), 32 x 2^20", lambda: K.sos_adjoint(
+            torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), torch.empty(1, 8, 3, **meta),
+            torch.empty(1, 8, 3, **meta), True, 3, 2, monic=False, sum_rows=True, register_cap=False)),
         # the clock stamps' diagnostic build (benchmarks/tile_timeline.py): the same registers, no spill
         ("timed lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, clock=clock())),
         ("timed lti_adjoint N=2 M=2 (dx, db, da), 32 x 2^20", adjoint(32, 1 << 20, 2, 2, clock=clock())),

@@ -240,6 +240,12 @@ def _butter16(s: Sizes):
     return b8, a8, xs
 
 
+def _raw_sections(b8: torch.Tensor, a8: torch.Tensor) -> torch.Tensor:
+    """``a8`` with each section's leading coefficient first, as ``sosfilt`` passes its sections
+    (``monic=False``; butter's are 1, which the kernels still divide by)."""
+    return torch.cat([torch.ones_like(a8[..., :1]), a8], -1)
+
+
 def sos_cases(s: Sizes) -> list:
     lti, sos = _launcher("lti", "lti"), _launcher("sos", "sos")
     b8, a8, xs = _butter16(s)
@@ -251,9 +257,13 @@ def sos_cases(s: Sizes) -> list:
             y = lti(y, b8[:, k], a8[:, k], h0, single_pass=single)
         return y
 
+    a8_raw = _raw_sections(b8, a8)
     return [("sos", f"sos 8 sections {s.tag(*xs.shape)}", 8 * xs.numel(), _f32_first({
         "single-pass": lambda: sos(xs, b8, a8),
-        "single-pass, power table": lambda: sos(xs, b8, a8, power_table=True),
+        # sosfilt's call since late on 2026-11-28: a0 first, divided in registers (sm_90: the same 209
+        # registers, 2152 static instructions against 2040); the power table's row gave it its place
+        # (off by default since 2026-11-28, slower in every family it was timed in)
+        "single-pass raw sections": lambda: sos(xs, b8, a8_raw, monic=False),
         "single-pass persistent": lambda: sos(xs, b8, a8, persistent=True),
         # every section repeats a tile's lane scan, look-back and start states, which 64-sample
         # lanes spread over twice the samples: since the evening of 2026-11-28 the GPU's float32
@@ -316,9 +326,21 @@ def sos_adjoint_cases(s: Sizes) -> list:
                                           for t in (db[:, k].flatten(), da[:, k].flatten()))])
 
     # reads g, x, writes dx at the least (the recompute's stack moves S+1 more arrays twice)
+    a8_raw = _raw_sections(b8, a8)
+
+    def raw(**kw):
+        """sosfilt's call since late on 2026-11-28 (the raw coefficients' gradients, ``a0``'s first; sosfilt
+        also sums them over the rows after the kernels, which this leaves out to match the reference:
+        with every ``a0`` 1 the other gradients are the normalized sections')."""
+        dx, db, da, _ = sos_adjoint(gs, xs, b8, a8_raw, True, 3, 2, monic=False, **kw)
+        return torch.cat([dx.flatten(), *(t for k in reversed(range(b8.shape[1]))
+                                          for t in (db[:, k].flatten(), da[:, k, 1:].flatten()))])
+
     return [("sos_adjoint", f"sos backward 8 sections (dx, db, da) {s.tag(*xs.shape)}", 12 * xs.numel(), _f32_first({
         "single-pass": fused,
-        "single-pass, power table": lambda: fused(power_table=True),
+        # (sm_90: capped at 168 registers by default, 12 warps an SM as the normalized build; uncapped
+        # 175 and 10; the power table's row gave it its place)
+        "single-pass raw sections": raw,
         "single-pass C=8": lambda: fused(block_size=8),
         # both launches lane by lane: the adjoint 106.5 instructions a sample a section against 130 and
         # 168 registers against 218, the recompute 71 against 80.5 (sm_90, no spill)
@@ -591,9 +613,11 @@ def public_cases(s: Sizes) -> list:
 
 
 def _f32_first(variants: dict) -> dict:
-    """``variants`` with the default ("single-pass") and the float32-lane rows first: a family stopped
-    by its time budget has timed them (the question of the 2026-11-28 evening's variants)."""
-    first = [k for k in ("single-pass", "single-pass float32 lanes", "single-pass float32 lanes C=64",
+    """``variants`` with the default ("single-pass"), the cascades' raw sections (what ``sosfilt`` runs)
+    and the float32-lane rows first: a family stopped by its time budget has timed them (the question of
+    the 2026-11-28 evening's variants)."""
+    first = [k for k in ("single-pass", "single-pass raw sections", "single-pass float32 lanes",
+                         "single-pass float32 lanes C=64",
                          "single-pass float32 lanes C=32") if k in variants]
     return {**{k: variants[k] for k in first}, **{k: v for k, v in variants.items() if k not in first}}
 

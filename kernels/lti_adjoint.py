@@ -321,7 +321,7 @@ def _lti_adjoint_kernel(
 
 
 def max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, requested: bool | int | None = None,
-                  table: bool = True, W: int = 32):
+                  table: bool = True, W: int = 32, monic: bool = True, lane_f32: bool = False):
     """The register cap (``maxnreg``) of a launch, or None. Compiled for sm_90, the order-4 backward of one
     filter (float32, 16-sample lanes, 64 lanes) took 166 registers a thread, 6 programs an SM; capped
     at 128 it keeps every value in registers (4216 static instructions against 4128) and 8 fit
@@ -331,9 +331,18 @@ def max_registers(S: int, NP: int, C: int, BLOCK: int, dtype: torch.dtype, reque
     bytes at 128, and with a look-back window ``W`` over 32 tiles (fewer than 32 rows) 24 at W = 64 and
     24-48 at W = 128. These counts are triton 3.7.1's: under 3.6.0 (the lent GPU machines') the cap
     of 128 spills 24 bytes at that shape and 136 none (7 programs an SM), so ``requested`` may also be a
-    cap of its own (an int, any launch: the variant table times 136 beside 128 and none)."""
+    cap of its own (an int, any launch: the variant table times 136 beside 128 and none).
+
+    The backward of ``sosfilt``'s raw biquad cascade (``S > 1``, order 2, ``monic=False``: ``a0`` divided
+    in registers, float32 with float64 lanes, 16-sample lanes, 64 lanes, W <= 32) took 175 registers
+    a thread uncapped, 10 warps an SM where the normalized build's 156 allow 12; capped at 168 it
+    keeps every value in registers with the same 2272 static instructions and 12 warps (sm_90,
+    triton 3.6.0, ``benchmarks/kernel_resources.py``)."""
     if not isinstance(requested, bool) and isinstance(requested, int):
         return requested
+    if (_register_cap(requested) and S > 1 and not monic and not lane_f32 and NP == 2 and C == 16
+            and BLOCK == 64 and W <= 32 and dtype == torch.float32):
+        return 168
     if not (_register_cap(requested) and table and W <= 32 and S == 1 and NP == 4 and C == 16 and BLOCK == 64
             and dtype == torch.float32):
         return None
@@ -363,7 +372,8 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
                          f"{tuple(g_ends.shape)}")
     pw, s_ps, s_pr = power_table_setup(a, S, NP, C, n_tiles, BLOCK, W, power_table, monic)
     timed = prepare_clock(clock, R * n_tiles, S, "lti_adjoint")
-    cap = max_registers(S, NP, C, BLOCK, dx.dtype, register_cap, pw is not None, W)
+    lane_f32 = _use_lane_float32(lane_float32) and dx.dtype == torch.float32
+    cap = max_registers(S, NP, C, BLOCK, dx.dtype, register_cap, pw is not None, W, monic, lane_f32)
     _lti_adjoint_kernel[(R * n_tiles,)](
         g, x, y, b, a, dx, vh, part, agg, inc, flags, g_ends if KT else g, agg if pw is None else pw,
         clock if timed else flags,
@@ -377,7 +387,7 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
         BLOCK=BLOCK, LOG_BLOCK=BLOCK.bit_length() - 1, W=W, LOG_W=W.bit_length() - 1,
         REVERSE=reverse, USE_TABLE=pw is not None, TIMED=timed, LANE_LOADS=_use_lane_loads(lane_loads),
         V=vector_log2(dx.element_size()), A0=not monic,
-        LANE_F32=_use_lane_float32(lane_float32) and dx.dtype == torch.float32, num_warps=max(1, min(4, BLOCK // 32)),
+        LANE_F32=lane_f32, num_warps=max(1, min(4, BLOCK // 32)),
         **register_cap_option(cap))
     return part
 

@@ -238,14 +238,14 @@ def _sos_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int, monic:
     ``ends (S, R, n_ends)``, every section's last ``n_ends <= T`` outputs (the cascade's final states
     are formed from them). On the kernels, biquad cascades run in one pass over memory
     (``kernels/sos.py``). ``monic=False``: ``a (Ra, S, N+1)`` with each section's ``a0`` first,
-    divided here (as ``lti``'s)."""
-    if not monic:
-        b, a = _normalized(b, a)
+    divided inside the op (as ``lti``'s: by the fused kernel in registers, else here)."""
     R, T = x.shape
     S = b.shape[1]
     ends = x.new_empty(S, R, n_ends)
     if backend.use_triton("lti", x):
-        return _kernels().sos(x, b, a, head=head, ends=ends if n_ends else None).contiguous(), ends
+        return _kernels().sos(x, b, a, head=head, ends=ends if n_ends else None, monic=monic).contiguous(), ends
+    if not monic:
+        b, a = _normalized(b, a)
     y = x.clone()
     for s in range(S):
         y = _lti_engine.lti(y, b[:, s], a[:, s], head[:, s])
@@ -288,19 +288,38 @@ def _sos_adjoint_composed(g, g_ends, x, y, b, a, head, need_x, n_b, n_a):
     return (g if need_x else None), torch.stack(dbs, 1), torch.stack(das, 1), torch.stack(dheads, 1)
 
 
+def _sos_adjoint_raw(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic, sum_rows):
+    """``sos_adjoint``'s results from the composed ops: those of the normalized sections per row, taken
+    back through the division to the raw ``b`` and ``a`` (``a0`` first, ``_unnormalized_grads``)
+    unless ``monic``, then summed over rows with ``sum_rows``."""
+    bn, an = (b, a) if monic else _normalized(b, a)
+    dx, db, da, dhead = _sos_adjoint_composed(g, g_ends, x, y, bn, an, head, need_x, n_b, n_a)
+    if not monic and n_b:
+        db, da = _unnormalized_grads(b, a, db, da if n_a else None)
+        da = db[..., :0] if da is None else da
+    if sum_rows:
+        db, da = db.sum(0, keepdim=True), da.sum(0, keepdim=True)
+    return dx, db, da, dhead
+
+
 def _sos_adjoint_impl(g: Tensor, g_ends: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, head: Tensor,
-                      need_x: bool, n_b: int, n_a: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The backward of ``(y, ends) = sos(x, b, a, head, n_ends)`` for the output gradients ``g`` and
-    ``g_ends (S, R, n_ends)``, per row: ``(dx, db [R, S, n_b], da [R, S, n_a], dhead [R, S, K])`` (``dx``
-    empty ``(R, 0)`` unless ``need_x``). On the kernels, biquad-like sections (``1 <= N <= 4``, ``M <= N``)
-    take two launches (``kernels/sos.py``, ``sos_adjoint``: the section inputs recomputed in one pass,
-    then every section's adjoint in one); otherwise the composed ops. No autograd of its own (double
-    backward composes)."""
-    if backend.use_triton("lti", g) and _kernels().sos_adjoint_applies(b, a):
+                      need_x: bool, n_b: int, n_a: int, monic: bool = True,
+                      sum_rows: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The backward of ``(y, ends) = sos(x, b, a, head, n_ends, monic)`` for the output gradients ``g``
+    and ``g_ends (S, R, n_ends)``: ``(dx, db [R, S, n_b], da [R, S, n_a], dhead [R, S, K])`` (``dx``
+    empty ``(R, 0)`` unless ``need_x``). ``monic=False`` (``a0`` first in ``a``): the raw coefficients'
+    gradients, ``da`` with ``a0``'s first (``n_a + 1`` columns when ``n_a > 0``, which needs
+    ``n_b = M + 1``); ``sum_rows``: ``db`` and ``da`` summed over the rows, ``[1, S, ...]``. On the kernels,
+    biquad-like sections (``1 <= N <= 4``, ``M <= N``) take two launches and one sum (``kernels/sos.py``,
+    ``sos_adjoint``: the section inputs recomputed in one pass, then every section's adjoint in one,
+    the division by ``a0`` and its gradient in registers); otherwise the composed ops. No autograd of
+    its own (double backward composes)."""
+    if backend.use_triton("lti", g) and _kernels().sos_adjoint_applies(b, a, monic=monic):
         dx, db, da, dhead = _kernels().sos_adjoint(g, x, b, a, need_x, n_b, n_a, head=head,
-                                                   g_ends=g_ends if g_ends.shape[2] else None)
+                                                   g_ends=g_ends if g_ends.shape[2] else None, monic=monic,
+                                                   sum_rows=sum_rows)
     else:
-        dx, db, da, dhead = _sos_adjoint_composed(g, g_ends, x, y, b, a, head, need_x, n_b, n_a)
+        dx, db, da, dhead = _sos_adjoint_raw(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic, sum_rows)
     dx = dx.contiguous() if need_x else g.new_empty(g.shape[0], 0)
     return dx, db.contiguous(), da.contiguous(), dhead.contiguous()
 
@@ -309,29 +328,29 @@ sos_adjoint_op = torch.library.custom_op("ssm_lfilter::sos_adjoint", _sos_adjoin
 
 
 @sos_adjoint_op.register_fake
-def _(g, g_ends, x, y, b, a, head, need_x, n_b, n_a):
+def _(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic=True, sum_rows=False):
     R, T = g.shape
-    S = b.shape[1]
-    return (g.new_empty(R, T if need_x else 0), g.new_empty(R, S, n_b), g.new_empty(R, S, n_a),
+    S, R_out = b.shape[1], 1 if sum_rows else g.shape[0]
+    n_da = n_a + (1 if not monic and n_a else 0)
+    return (g.new_empty(R, T if need_x else 0), g.new_empty(R_out, S, n_b), g.new_empty(R_out, S, n_da),
             g.new_empty(R, S, head.shape[2]))
 
 
 def _sos_backward(ctx, g, g_ends):
     x, b, a, head, y = ctx.saved_tensors
     need_x, need_b, need_a, need_head = ctx.needs_input_grad[:4]
-    # monic=False: the normalized sections' gradients, per row, then back through the division
-    # (a0's gradient needs db)
-    bn, an = (b, a) if ctx.monic else _normalized(b, a)
-    n_b = bn.shape[2] if need_b or (need_a and not ctx.monic) else 0
-    n_a = an.shape[2] if need_a else 0
+    monic = ctx.monic
+    # monic=False: the raw coefficients' gradients (a0's needs db), formed by the fused op itself
+    n_b = b.shape[2] if need_b or (need_a and not monic) else 0
+    n_a = a.shape[2] - (0 if monic else 1) if need_a else 0
     g = torch.zeros_like(y) if g is None else g
     g_ends = x.new_zeros(b.shape[1], x.shape[0], 0) if g_ends is None else g_ends
+    # b and a each one row shared by every row: the gradients are summed over rows
+    shared = b.shape[0] == 1 and a.shape[0] == 1 and x.shape[0] > 1
     if torch.is_grad_enabled():  # create_graph=True: composed ops, differentiable again
-        dx, db, da, dhead = _sos_adjoint_composed(g, g_ends, x, y, bn, an, head, need_x, n_b, n_a)
+        dx, db, da, dhead = _sos_adjoint_raw(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic, shared)
     else:
-        dx, db, da, dhead = sos_adjoint(g, g_ends, x, y, bn, an, head, need_x, n_b, n_a)
-    if not ctx.monic and (need_b or need_a):
-        db, da = _unnormalized_grads(b, a, db, da if need_a else None)
+        dx, db, da, dhead = sos_adjoint(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic, shared)
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
             (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None), None, None)
 
@@ -797,11 +816,11 @@ def lti_adjoint(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, K: int, r
 
 
 def sos_adjoint(g: Tensor, g_ends: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, head: Tensor, need_x: bool,
-                n_b: int, n_a: int):
+                n_b: int, n_a: int, monic: bool = True, sum_rows: bool = False):
     """``ssm_lfilter::sos_adjoint`` (see ``_sos_adjoint_impl``)."""
     if _eager(g, g_ends, x, y, b, a, head):
-        return _sos_adjoint_impl(g, g_ends, x, y, b, a, head, need_x, n_b, n_a)
-    return sos_adjoint_op(g, g_ends, x, y, b, a, head, need_x, n_b, n_a)
+        return _sos_adjoint_impl(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic, sum_rows)
+    return sos_adjoint_op(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic, sum_rows)
 
 
 def tv_adjoint(g: Tensor, a: Tensor, y: Tensor, need_a: bool):

@@ -132,6 +132,72 @@ def test_partial_requests_determinism_and_errors():
     assert not sos_k.sos_adjoint_applies(b, a, single_pass=False)
 
 
+def _raw(b, a, gen):
+    """The same sections with a leading coefficient ``a0`` of their own first in ``a`` (``monic=False``):
+    ``b * a0`` and ``[a0, a * a0]``, the filter unchanged."""
+    a0 = 0.5 + torch.rand(*a.shape[:2], 1, generator=gen, **F64)
+    return b * a0, torch.cat([a0, a * a0], -1)
+
+
+@pytest.mark.parametrize("S,M,N,K,KT", [(1, 2, 2, 0, 0), (3, 2, 2, 0, 0), (2, 1, 1, 0, 0), (2, 3, 4, 0, 0),
+                                        (2, 2, 2, 2, 2)])
+def test_raw_sections_forward_and_backward_match_autograd_of_a_loop(S, M, N, K, KT):
+    """``monic=False`` (sosfilt's call): every section's ``a0`` first in ``a``, divided in registers by
+    both launches and by the fused forward; the gradients are the raw coefficients', ``a0``'s first,
+    per row or summed over the rows (``sum_rows``), against autograd through the division and a
+    sequential loop. Also the per-section fallback of the forward."""
+    for T in (1, 9, 33):
+        for shared in (False, True):
+            x, b, a, g = _case(2, T, S, M, N, shared=shared, seed=7 * S + N + T)
+            gen = torch.Generator().manual_seed(T)
+            b_raw, a_raw = _raw(b, a, gen)
+            head = torch.randn(2, S, K, generator=gen, **F64)
+            kt = min(KT, T)  # every section's last kt outputs
+            g_ends = torch.randn(S, 2, kt, generator=gen, **F64)
+            leaves = [t.clone().requires_grad_() for t in (x, b_raw, a_raw, head)]
+            a0 = leaves[2][..., :1]
+            y, outs = _loop_heads(leaves[0], leaves[1] / a0, leaves[2][..., 1:] / a0, leaves[3])
+            loss = (y * g).sum() + sum((outs[s][:, T - kt:] * g_ends[s]).sum() for s in range(S))
+            exp = [torch.zeros_like(t) if e is None else e
+                   for t, e in zip(leaves, torch.autograd.grad(loss, leaves, allow_unused=True))]
+            ends = torch.empty(S, 2, kt, **F64)
+            y_k = sos_k.sos(x, b_raw, a_raw, head=head, ends=ends if kt else None, monic=False, **TINY)
+            torch.testing.assert_close(y_k, y.detach(), rtol=1e-10, atol=1e-10)
+            y_per_section = sos_k.sos(x, b_raw, a_raw, head=head, monic=False, single_pass=False, block_size=4)
+            torch.testing.assert_close(y_per_section, y.detach(), rtol=1e-10, atol=1e-10)
+            for s in range(S):
+                torch.testing.assert_close(ends[s], outs[s].detach()[:, T - kt:], rtol=1e-10, atol=1e-10)
+            for sum_rows in (False, True):
+                dx, db, da, dhead = sos_k.sos_adjoint(g, x, b_raw, a_raw, True, M + 1, N, head=head,
+                                                      g_ends=g_ends if kt else None, monic=False,
+                                                      sum_rows=sum_rows, **TINY)
+                assert da.shape == (1 if sum_rows else 2, S, N + 1)
+                rows = (lambda d, like: d.sum(0, keepdim=True) if like.shape[0] == 1 and d.shape[0] > 1 else d)
+                want_b, want_a = exp[1], exp[2]
+                if sum_rows and not shared:
+                    want_b, want_a = want_b.sum(0, keepdim=True), want_a.sum(0, keepdim=True)
+                for name, got, want in (("dx", dx, exp[0]), ("db", rows(db, b_raw), want_b),
+                                        ("da", rows(da, a_raw), want_a), ("dhead", dhead, exp[3])):
+                    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9,
+                                               msg=lambda m: f"T={T} shared={shared} sum_rows={sum_rows} {name}: {m}")
+
+
+def test_raw_sections_partial_requests_and_errors():
+    """``monic=False``: ``db`` alone (``n_a = 0``: no ``a0`` column), ``da`` needs every ``db``; the
+    shape errors name the leading coefficient."""
+    x, b, a, g = _case(2, 30, 2, 2, 2, shared=True, seed=3)
+    b_raw, a_raw = _raw(b, a, torch.Generator().manual_seed(0))
+    full = sos_k.sos_adjoint(g, x, b_raw, a_raw, True, 3, 2, monic=False, **TINY)
+    dx, db, da, _ = sos_k.sos_adjoint(g, x, b_raw, a_raw, False, 3, 0, monic=False, **TINY)
+    assert dx is None and da.shape == (2, 2, 0) and torch.equal(db, full[1])
+    with pytest.raises(ValueError, match="expected n_b = 3 with monic=False"):
+        sos_k.sos_adjoint(g, x, b_raw, a_raw, True, 2, 2, monic=False, **TINY)
+    with pytest.raises(ValueError, match="a0 first"):
+        sos_k.sos_adjoint(g, x, torch.ones(1, 2, 4, **F64), a_raw, True, 4, 2, monic=False)
+    assert sos_k.sos_adjoint_applies(b_raw, a_raw, monic=False)
+    assert not sos_k.sos_adjoint_applies(b_raw, a_raw[..., :1], monic=False)  # N = 0
+
+
 @pytest.mark.parametrize("backend", ["triton", "torch"])
 def test_op_opcheck_and_both_backends_agree(backend, monkeypatch):
     monkeypatch.setenv("SSM_LFILTER_BACKEND", backend)
@@ -140,6 +206,17 @@ def test_op_opcheck_and_both_backends_agree(backend, monkeypatch):
     y = _loop(*leaves)
     ex, eb, ea = torch.autograd.grad(y, leaves, g)
     args = (g, x.new_zeros(2, 2, 0), x, y.detach(), b, a, x.new_zeros(2, 2, 0), True, 3, 2)
+    torch.library.opcheck(torch.ops.ssm_lfilter.sos_adjoint.default, args,
+                          test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_dynamic"))
+    for got, exp in zip(ops.sos_adjoint(*args), (ex, eb, ea)):
+        torch.testing.assert_close(got, exp)
+    # sosfilt's call: the raw sections (a0 first) and their gradients summed over the rows
+    b_raw, a_raw = _raw(b[:1], a[:1], torch.Generator().manual_seed(1))
+    leaves = [t.clone().requires_grad_() for t in (x, b_raw, a_raw)]
+    a0 = leaves[2][..., :1]
+    ex, eb, ea = torch.autograd.grad(_loop(leaves[0], leaves[1] / a0, leaves[2][..., 1:] / a0), leaves, g)
+    y_raw = _loop(x, b_raw / a_raw[..., :1], a_raw[..., 1:] / a_raw[..., :1])
+    args = (g, x.new_zeros(2, 2, 0), x, y_raw, b_raw, a_raw, x.new_zeros(2, 2, 0), True, 3, 2, False, True)
     torch.library.opcheck(torch.ops.ssm_lfilter.sos_adjoint.default, args,
                           test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_dynamic"))
     for got, exp in zip(ops.sos_adjoint(*args), (ex, eb, ea)):
