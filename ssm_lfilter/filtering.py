@@ -46,22 +46,25 @@ def _state_shape(time_last: tuple[int, ...], ax: int, K: int) -> tuple[int, ...]
 
 def _tdf2_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor | None, K: int) -> Tensor:
     """scipy's final TDF-II state from the last ``K`` inputs and outputs (rows ``(R, T)``):
-    ``zf[k] = sum_{j=k+1..K} (b_j x[T+k-j] - a_j y[T+k-j]) + zi[T+k]`` (the last term while ``T+k < K``)."""
+    ``zf[k] = sum_{j=k+1..K} (b_j x[T+k-j] - a_j y[T+k-j]) + zi[T+k]`` (the last term while ``T+k < K``).
+
+    As ``zf[k] = sum_i hb[k, i] x[T-1-i] - ha[k, i] y[T-1-i]`` with the Hankel windows
+    ``hb[k, i] = b_{k+1+i}``, ``ha[k, i] = a_{k+1+i}`` (zero beyond the order; views of the padded
+    coefficients) and two batched matrix-vector products: seven computing torch operations (and eight
+    views) where gathering the coefficients through a lag matrix took twenty (and eight), each a launch
+    on a GPU and a node of the graph for a backward (a streaming call pays them every block)."""
     R, T = x.shape
     if K == 0:
         return x.new_zeros(R, 0)
-    bp = F.pad(b, (0, K + 1 - b.shape[1]))  # b_0 .. b_K
-    ap = F.pad(a, (1, K - a.shape[1]))  # 0, a_1 .. a_K
-    # x[T-K .. T-1], zeros before the start: only the last samples are copied (padding the whole signal
-    # first moved it twice in the forward, and its gradient through the pad's backward again)
-    xl = F.pad(x[:, -K:], (K - min(K, T), 0))
-    yl = F.pad(y[:, -K:], (K - min(K, T), 0))
-    k = torch.arange(K, device=x.device)
-    lag = K + k[:, None] - k[None, :]  # coefficient index j = K + k - i for past sample i
-    live = (k[None, :] >= k[:, None]).to(x.dtype)
-    Bm = bp[:, lag.clamp(max=K)] * live
-    Am = ap[:, lag.clamp(max=K)] * live
-    zf = (Bm * xl[:, None, :]).sum(-1) - (Am * yl[:, None, :]).sum(-1)
+    hb = F.pad(b[:, 1:], (0, 2 * K - b.shape[1])).unfold(1, K, 1)  # [Rb, K, K]: b_1 .. b_M, zeros
+    ha = F.pad(a, (0, 2 * K - 1 - a.shape[1])).unfold(1, K, 1)  # [Ra, K, K]: a_1 .. a_N, zeros
+    n = min(K, T)
+    # x[T-1], x[T-2], ..., then zeros before the start: only the last samples are copied (padding the
+    # whole signal first moved it twice in the forward, and its gradient through the pad's backward again)
+    xl, yl = x[:, T - n:].flip(1), y[:, T - n:].flip(1)
+    if n < K:
+        xl, yl = F.pad(xl, (0, K - n)), F.pad(yl, (0, K - n))
+    zf = (hb @ xl.unsqueeze(-1) - ha @ yl.unsqueeze(-1)).squeeze(-1)
     if zi is not None and T < K:
         zf = zf + F.pad(zi[:, T:], (0, T))
     return zf
