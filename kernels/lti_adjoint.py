@@ -42,6 +42,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._grad_layout import a_grad_width
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
 from ._lane_tiles import load_lanes
@@ -361,7 +362,7 @@ def _launch(g, x, y, b, a, dx, vh, n_b, n_a, need_x, K, C, lanes, window_tiles, 
     which then needs ``n_b = M + 1``."""
     R, T = g.shape
     S, M, N = b.shape[1], b.shape[2] - 1, a.shape[2] - (0 if monic else 1)
-    width = n_b + n_a + (1 if not monic and n_a else 0)
+    width = n_b + a_grad_width(n_a, monic)
     NP = 1 if N == 1 else (2 if N == 2 else 4)
     BLOCK, n_tiles, W, agg, inc, flags = lookback_setup(R, T, S, C, lanes, window_tiles, g.device)
     part = torch.empty(R, n_tiles, S, width, dtype=torch.float64, device=g.device)
@@ -463,7 +464,7 @@ def lti_adjoint_sums(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch
     a_s = a if NS == N else torch.cat([a, a.new_zeros(a.shape[0], NS - N)], 1)
     dx = torch.empty(R, T if need_x else 0, dtype=dt, device=g.device)
     vh = torch.zeros(R, K, dtype=dt, device=g.device) if K else g.new_empty(R, 0)
-    width = n_b + n_a + (1 if not monic and n_a else 0)
+    width = n_b + a_grad_width(n_a, monic)
     if R == 0 or T == 0:
         return (dx.to(out_dtype) if need_x else None), g.new_zeros(1 if sum_rows else R, width), vh.to(out_dtype)
     part = _launch(g, x, y, b.unsqueeze(1), a_s.unsqueeze(1), dx if need_x else g, vh, n_b, n_a, need_x, K, C, lanes,

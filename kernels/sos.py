@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from .._grad_layout import a_grad_width
 from ._variants import cascade_lane_length as _cascade_lane_length
 from ._variants import single_pass as _single_pass
 from .lti import _tile_log, lti
@@ -143,7 +144,7 @@ def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tens
     if not monic and n_a and n_b != M + 1:
         raise ValueError(f"sos_adjoint: expected n_b = {M + 1} with monic=False and n_a > 0 (a0's gradient "
                          f"needs every db), got {n_b}")
-    n_da = n_a + (1 if not monic and n_a else 0)
+    n_da = a_grad_width(n_a, monic)
     R_out = 1 if sum_rows else R
     out_dtype = g.dtype
     dt = torch.float32 if g.dtype in (torch.float16, torch.bfloat16) else g.dtype

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import backend
+from ._grad_layout import a_grad_width
 from .engine import diagonal as _diag_engine
 from .engine import lti as _lti_engine
 from .engine import time_varying as _tv_engine
@@ -226,7 +227,7 @@ lti_adjoint_op = torch.library.custom_op("ssm_lfilter::lti_adjoint", _lti_adjoin
 @lti_adjoint_op.register_fake
 def _(g, x, y, b, a, K, reverse, need_x, n_b, n_a, monic=True, sum_rows=False):
     R, T = g.shape
-    width = n_b + n_a + (1 if not monic and n_a else 0)
+    width = n_b + a_grad_width(n_a, monic)
     return g.new_empty(R, T if need_x else 0), g.new_empty(1 if sum_rows else R, width), g.new_empty(R, K)
 
 
@@ -331,7 +332,7 @@ sos_adjoint_op = torch.library.custom_op("ssm_lfilter::sos_adjoint", _sos_adjoin
 def _(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic=True, sum_rows=False):
     R, T = g.shape
     S, R_out = b.shape[1], 1 if sum_rows else g.shape[0]
-    n_da = n_a + (1 if not monic and n_a else 0)
+    n_da = a_grad_width(n_a, monic)
     return (g.new_empty(R, T if need_x else 0), g.new_empty(R_out, S, n_b), g.new_empty(R_out, S, n_da),
             g.new_empty(R, S, head.shape[2]))
 
