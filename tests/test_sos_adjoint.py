@@ -267,3 +267,41 @@ def test_gpu_sos_adjoint_matches_composed_at_real_sizes():
         exp = ops._sos_adjoint_composed(g, x.new_zeros(b.shape[1], R, 0), x, y, b, a, none, True, 3, 2)
         for u, w in zip(got[:3], exp[:3]):
             assert float((u.double() - w.double()).abs().max() / w.double().abs().max()) < 1e-3
+
+
+@pytest.mark.gpu
+def test_gpu_raw_sections_match_float64_at_real_sizes(monkeypatch):
+    """sosfilt's call (monic=False, every a0 its own, the adjoint capped at 168 registers by default
+    and its gradients summed over the rows) against the torch engine in float64 on the same
+    float32-rounded sections (no float64 kernel to compile), at real tile sizes (64-sample lanes in
+    the forward)."""
+    _raw_sections_match_float64("cuda", ((32, 1 << 20), (1, 1 << 22)), monkeypatch)
+
+
+def test_raw_sections_float32_match_float64(monkeypatch):
+    """The GPU test's check, at interpreter sizes."""
+    _raw_sections_match_float64("cpu", ((2, 160), (1, 330)), monkeypatch)
+
+
+def _raw_sections_match_float64(device, shapes, monkeypatch):
+    import scipy.signal as ss
+
+    so = torch.tensor(ss.butter(16, 0.05, output="sos"), dtype=torch.float64, device=device)
+    a0 = torch.linspace(0.5, 2.0, so.shape[0], dtype=torch.float64, device=device)[:, None]
+    b_raw = (so[None, :, :3] * a0).float()
+    a_raw = torch.cat([a0, so[:, 4:] * a0], -1)[None].float()
+    S = so.shape[0]
+    gen = torch.Generator(device=device).manual_seed(1)
+    for R, T in shapes:
+        x, g = (torch.randn(R, T, device=device, generator=gen) for _ in range(2))
+        y = sos_k.sos(x, b_raw, a_raw, monic=False)
+        got = sos_k.sos_adjoint(g, x, b_raw, a_raw, True, 3, 2, monic=False, sum_rows=True)[:3]
+        monkeypatch.setenv("SSM_LFILTER_BACKEND", "torch")
+        x64, b64, a64, none = x.double(), b_raw.double(), a_raw.double(), x.new_zeros(R, S, 0, dtype=torch.float64)
+        y64, _ = ops.sos(x64, b64, a64, none, 0, False)
+        want = ops._sos_adjoint_raw(g.double(), x64.new_zeros(S, R, 0), x64, y64, b64, a64, none, True, 3, 2,
+                                    False, True)[:3]
+        monkeypatch.delenv("SSM_LFILTER_BACKEND")
+        assert float((y.double() - y64).abs().max() / y64.abs().max()) < 1e-4
+        for u, w in zip(got, want):
+            assert float((u.double() - w).abs().max() / w.abs().max()) < 1e-3
