@@ -61,6 +61,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._checks import to_dtype
 from ._lookback import publish, take_ticket, wait_flags
 from ._lookback import window as _default_window
 from ._variants import single_pass as _single_pass
@@ -611,8 +612,8 @@ def diagonal(a: torch.Tensor, u: torch.Tensor, reverse: bool = False, *, block_s
     if R == 0 or T == 0:
         return h
     # Cast before expanding so that a broadcast `a` is never materialized.
-    a_v = _real_view(a.to(dtype).expand(R, T))
-    u_v = _real_view(u.to(dtype))
+    a_v = _real_view(to_dtype(a, dtype).expand(R, T))
+    u_v = _real_view(to_dtype(u, dtype))
     h_v = _real_view(h)
     is_complex = dtype.is_complex
     real_dtype = h_v.dtype
@@ -720,9 +721,9 @@ def diagonal_adjoint(a: torch.Tensor, h: torch.Tensor, g: torch.Tensor, reverse:
 
     multi = not _single_pass(single_pass, "diagonal")
     lam = torch.empty(R, T, dtype=dtype, device=g.device)
-    a_v = _real_view(a.to(dtype).expand(R, T))
-    g_v = _real_view(g.to(dtype))
-    h_v = _real_view(h.to(dtype))
+    a_v = _real_view(to_dtype(a, dtype).expand(R, T))
+    g_v = _real_view(to_dtype(g, dtype))
+    h_v = _real_view(to_dtype(h, dtype))
     lam_v = _real_view(lam)
     is_complex = dtype.is_complex
     real_dtype = lam_v.dtype

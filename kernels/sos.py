@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import to_dtype
 from .._grad_layout import a_grad_width
 from ._variants import cascade_lane_length as _cascade_lane_length
 from ._variants import single_pass as _single_pass
@@ -151,7 +152,7 @@ def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tens
     C = _ADJOINT_C if block_size is None else int(block_size)
     if not _tile_log(C, M, N):
         raise ValueError(f"sos_adjoint: block_size must be a power of two in [2, 64], got {C}")
-    head = g.new_zeros(R, S, 0) if head is None else head.to(dt)
+    head = g.new_zeros(R, S, 0) if head is None else to_dtype(head, dt)
     K = head.shape[-1]
     KT = 0 if g_ends is None else g_ends.shape[-1]
     if head.shape[:2] != (R, S) or (KT and g_ends.shape != (S, R, KT)):
@@ -163,10 +164,10 @@ def sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.Tens
         return ((dx.to(out_dtype) if need_x else None), g.new_zeros(R_out, S, n_b), g.new_zeros(R_out, S, n_da),
                 dhead.to(out_dtype))
     dx = torch.empty(R, T, dtype=dt, device=g.device)
-    g = g.to(dt)
+    g = to_dtype(g, dt)
     g = g if g.stride(1) == 1 or T <= 1 else g.contiguous()
     stack = torch.empty(S + 1, R, T, dtype=dt, device=g.device)
-    lti_single_pass(x.to(dt), b, a, head, stack[S], C, sections=stack[:S], power_table=power_table,
+    lti_single_pass(to_dtype(x, dt), b, a, head, stack[S], C, sections=stack[:S], power_table=power_table,
                     lane_loads=lane_loads, lane_float32=lane_float32, monic=monic)
     part = _launch(g, stack, stack[S], b, a, dx, dhead, n_b, n_a, need_x, K, C, lanes, window_tiles, True,
                    g_ends=g_ends.to(dt).contiguous() if KT else None, power_table=power_table,

@@ -57,6 +57,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._checks import to_dtype
 from ._affine import apply_affine, scan_affine
 from ._bits import from_bits, to_bits
 from ._lane_tiles import load_lanes, store_lanes
@@ -1159,10 +1160,10 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
     y = torch.empty(R, T, dtype=dtype, device=u.device)
     if R == 0 or T == 0:
         return y
-    u = u.to(dtype)
+    u = to_dtype(u, dtype)
     if N == 0:
         return y.copy_(u)
-    a = a.to(dtype).expand(R, T, N)
+    a = to_dtype(a, dtype).expand(R, T, N)
 
     return run_passes("time_varying", u, a, y, block_size, accumulate_fp64, single_pass, coalesced, lanes,
                       window_tiles, clock, lane_loads=lane_loads)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import to_dtype
 from ._lookback import check_tiles
 from .time_varying import MAX_ORDER, run_passes
 
@@ -76,9 +77,9 @@ def time_varying_adjoint(g: torch.Tensor, a: torch.Tensor, z: torch.Tensor, need
     da = torch.empty(R, T, N, dtype=dtype, device=g.device) if need_a else None
     if R == 0 or T == 0:
         return du, da
-    g, z = g.to(dtype), z.to(dtype)
+    g, z = to_dtype(g, dtype), to_dtype(z, dtype)
     z = z if z.stride(1) == 1 or T <= 1 else z.contiguous()  # the single pass adds int32 in-tile offsets to z
-    a = a.to(dtype).expand(R, T, N)
+    a = to_dtype(a, dtype).expand(R, T, N)
     # the forward's dispatch, accumulation and chunk lengths, so the two agree to the last bit
     run_passes("time_varying_adjoint", g, a, du, block_size, accumulate_fp64, single_pass, coalesced, lanes,
                window_tiles, clock, register_cap, z=z, da=da)

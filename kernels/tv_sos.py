@@ -53,6 +53,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._checks import to_dtype
 from ._bits import from_bits, to_bits
 from ._host import cdiv, next_pow2, register_cap_option
 from ._lookback import check_tiles, take_ticket
@@ -448,7 +449,7 @@ def tv_sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, head: torch.Ten
         return y
     if S == 0:
         return y.copy_(x)
-    return _forward(x.to(dtype), b.to(dtype), a.to(dtype), y, sections, L, lanes, window_tiles,
+    return _forward(to_dtype(x, dtype), to_dtype(b, dtype), to_dtype(a, dtype), y, sections, L, lanes, window_tiles,
                     _heads(head, R, S, T, dtype, x.device), ends if KT else None, monic=monic)
 
 
@@ -500,7 +501,7 @@ def tv_sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.T
     if R == 0 or T == 0 or S == 0:
         dx.copy_(g)
         return (dx if need_x else None), db, da, dhead
-    g, x, b, a = g.to(dtype), x.to(dtype), b.to(dtype), a.to(dtype)
+    g, x, b, a = (to_dtype(g, dtype), to_dtype(x, dtype), to_dtype(b, dtype), to_dtype(a, dtype))
     head = _heads(head, R, S, T, dtype, x.device)
     w = torch.empty(S + 1, R, T, dtype=dtype, device=x.device)
     _forward(x, b, a, w[S], w[:S], L, lanes, window_tiles, head, register_cap=register_cap, monic=monic)
