@@ -167,6 +167,11 @@ def _lti_vjp(x, b, a, y, g, K, reverse, need_x, need_b, need_a, need_head, monic
     else:
         dx, dcoef, dhead = lti_adjoint(g, x, y, b, a, K, reverse, need_x, n_b, n_a, monic, shared)
     db, da = dcoef[:, :n_b], dcoef[:, n_b:]
+    if need_a and not monic and N == 0:
+        # no poles: the op's columns hold a0's gradient only in front of the poles' (n_a > 0), but a
+        # pure FIR b / a0 still depends on a0: -(sum_k db_k b_k) / a0 from the raw db (conjugated
+        # as torch's division is)
+        da = -(db * b.conj()).sum(1, keepdim=True) / a[:, :1].conj()
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
             (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None))
 

@@ -47,6 +47,20 @@ def test_lfilter_records_one_filter_node_and_no_division(backend, dtype, monkeyp
     _grads_match_the_engine(lambda b, a, x: sl.lfilter(b, a, x), (b, a, x), backend, monkeypatch)
 
 
+def test_lfilter_pure_fir_gradient_of_a0(backend, monkeypatch):
+    """A pure FIR with its own a0 (``a = [a0]``: no poles, so the raw op's columns hold no a0
+    gradient of their own) still has ``d y / d a0 = -y / a0``, per row and shared."""
+    x = torch.randn(3, 40, dtype=torch.float64, requires_grad=True)
+    for b, a in ((torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64), torch.tensor([0.7], dtype=torch.float64)),
+                 (torch.randn(3, 2, dtype=torch.float64), 0.5 + torch.rand(3, 1, dtype=torch.float64))):
+        b, a = b.requires_grad_(), a.requires_grad_()
+        y = sl.lfilter(b, a, x)
+        (ga,) = torch.autograd.grad(y.sum(), a)
+        want = -(y.detach() / a.detach()).sum(-1) if a.dim() == 2 else -(y.detach() / a.detach()).sum().reshape(1)
+        torch.testing.assert_close(ga, want.reshape(a.shape), rtol=1e-9, atol=1e-9)
+        _grads_match_the_engine(lambda b, a, x: sl.lfilter(b, a, x), (b, a, x), backend, monkeypatch)
+
+
 def test_sosfilt_records_no_division(backend, monkeypatch):
     sos = torch.tensor([[0.2, 0.4, 0.2, 1.5, -0.6, 0.3], [1.0, 0.0, -1.0, 0.8, 0.1, 0.2]], dtype=torch.float64,
                        requires_grad=True)

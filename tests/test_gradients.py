@@ -116,6 +116,8 @@ def test_lfilter_gradcheck_orders(nb, na):
     x = leaf(torch.randn(1, T, generator=g, **F64))
     zi = leaf(torch.randn(1, max(nb, na), generator=g, **F64))
     assert gradcheck(lambda b, a, x, zi: sl.lfilter(b, a, x, zi=zi), (b, a, x, zi), fast_mode=True)
+    # from rest too: a pure FIR (na = 0) with a0 = 0.7 still depends on a0 (its gradient was once 0)
+    assert gradcheck(lambda b, a, x: sl.lfilter(b, a, x), (b, a, x), fast_mode=True)
 
 
 # ------------------------------------------------------------------------------------------- sosfilt
