@@ -77,7 +77,8 @@ def backward_breakdown(device: str = "cuda", calls: int = 100) -> str:
     tiny biquad (1, 256) so that the GPU always waits for the host. Each row is the median of 5
     batches of ``calls`` calls, each batch ending in one synchronization; the differences between rows are the layers:
 
-    - the forward without and with a graph (x, b, a requiring grad), and the whole call;
+    - the forward without and with a graph (x, b, a requiring grad), and the whole call; the same
+      with an initial state ``zi`` (streaming: the final state's torch operations come on top);
     - the backward alone (``torch.autograd.grad`` on one retained graph): the autograd engine, which
       on CUDA runs a backward on its own device thread, the glue's nodes and the LTI op's backward;
     - the op's fused backward (``ops.lti_adjoint``, with the raw coefficients as ``lfilter`` calls it)
@@ -109,6 +110,8 @@ def backward_breakdown(device: str = "cuda", calls: int = 100) -> str:
     graph = sl.lfilter(b, a, x).sum()
     C = launcher._default_c(1, 2, 2)
     dx, vh, head = torch.empty_like(xd), xd.new_zeros(1, 0), xd.new_zeros(1, 0)
+    zi = torch.tensor([[0.1, -0.2]], device=device)
+    zi_g = zi.clone().requires_grad_()
     noop = _noop_launcher()
 
     def timed(fn) -> float:
@@ -156,6 +159,10 @@ def backward_breakdown(device: str = "cuda", calls: int = 100) -> str:
         ("`lfilter` forward, building the graph (x, b, a)", lambda: timed(lambda: sl.lfilter(b, a, x))),
         ("`lfilter` forward + backward (x, b, a)",
          lambda: timed(lambda: torch.autograd.grad(sl.lfilter(b, a, x).sum(), (x, b, a)))),
+        # streaming (a block and its state): the final state's torch operations come on top
+        ("`lfilter` with `zi` forward, no graph", lambda: timed(lambda: sl.lfilter(b.detach(), a.detach(), xd, zi=zi))),
+        ("`lfilter` with `zi` forward + backward (x, b, a, zi)",
+         lambda: timed(lambda: torch.autograd.grad(sum(t.sum() for t in sl.lfilter(b, a, x, zi=zi_g)), (x, b, a, zi_g)))),
         ("backward alone (`torch.autograd.grad`, one retained graph)",
          lambda: timed(lambda: torch.autograd.grad(graph, (x, b, a), retain_graph=True))),
         ("`ops.lti_adjoint` (the op's fused backward), this thread", lambda: timed(op_backward)),

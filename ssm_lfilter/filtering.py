@@ -44,9 +44,13 @@ def _state_shape(time_last: tuple[int, ...], ax: int, K: int) -> tuple[int, ...]
     return tuple(shape)
 
 
-def _tdf2_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor | None, K: int) -> Tensor:
+def _tdf2_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor | None, K: int,
+                      a0: Tensor | None = None) -> Tensor:
     """scipy's final TDF-II state from the last ``K`` inputs and outputs (rows ``(R, T)``):
-    ``zf[k] = sum_{j=k+1..K} (b_j x[T+k-j] - a_j y[T+k-j]) + zi[T+k]`` (the last term while ``T+k < K``).
+    ``zf[k] = sum_{j=k+1..K} (b_j x[T+k-j] - a_j y[T+k-j]) + zi[T+k]`` (the last term while ``T+k < K``),
+    for ``b (Rb, M+1)`` and the poles ``a (Ra, N)`` normalized, or raw with their leading coefficients
+    ``a0 (Ra, 1)``: the sums are then divided by ``a0`` (one division of the state, where normalizing
+    the coefficients took two, and their backward twice as many operations).
 
     As ``zf[k] = sum_i hb[k, i] x[T-1-i] - ha[k, i] y[T-1-i]`` with the Hankel windows
     ``hb[k, i] = b_{k+1+i}``, ``ha[k, i] = a_{k+1+i}`` (zero beyond the order; views of the padded
@@ -65,6 +69,8 @@ def _tdf2_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor | N
     if n < K:
         xl, yl = F.pad(xl, (0, K - n)), F.pad(yl, (0, K - n))
     zf = (hb @ xl.unsqueeze(-1) - ha @ yl.unsqueeze(-1)).squeeze(-1)
+    if a0 is not None:
+        zf = zf / a0
     if zi is not None and T < K:
         zf = zf + F.pad(zi[:, T:], (0, T))
     return zf
@@ -121,20 +127,19 @@ def lfilter(b, a, x, axis: int = -1, zi=None):
     K = max(M, N)
     R = batch.numel()
     xr = flat_rows(xm, batch, (T,))
+    # the op divides by a0 itself, so autograd records no division or slice around it (their
+    # backward nodes cost more host time than the filter's fused backward on a GPU); zi enters as
+    # its head, which the op adds to the normalized recurrence
+    br, ar = rows(b, batch, (M + 1,)), rows(a, batch, (N + 1,))
     if zi is None:
-        # the op divides by a0 itself, so autograd records no division or slice around it (their
-        # backward nodes cost more host time than the filter's fused backward on a GPU)
-        y = ops.lti(xr, rows(b, batch, (M + 1,)), rows(a, batch, (N + 1,)), xr.new_zeros(R, 0), monic=False)
+        y = ops.lti(xr, br, ar, xr.new_zeros(R, 0), monic=False)
         return to_dtype(unflat_rows(y, batch, ax), out_dtype)
 
     check_state_shape(zi, _state_shape((*batch, T), ax, K), ax)
     zr = zi.to(dt).movedim(ax, -1).expand(*batch, K).reshape(R, K)
-    a0 = a[..., :1]
-    br = rows(b / a0, batch, (M + 1,))
-    ar = rows(a[..., 1:] / a0, batch, (N,))
-    y = ops.lti(xr, br, ar, zr)
+    y = ops.lti(xr, br, ar, zr, monic=False)
     out = to_dtype(unflat_rows(y, batch, ax), out_dtype)
-    zf = _tdf2_final_state(xr, y, br, ar, zr, K)
+    zf = _tdf2_final_state(xr, y, br, ar[:, 1:], zr, K, a0=ar[:, :1])
     return out, zf.reshape(*batch, K).movedim(-1, ax).to(out_dtype)
 
 

@@ -132,7 +132,7 @@ def test_host_time_plumbing_on_cpu():
     text = host_time.host_profile("cpu", calls=1, rows=5)
     assert "forward + backward `lfilter` calls" in text and "Self CPU" in text
     layers = host_time.backward_breakdown("cpu", calls=1).splitlines()
-    assert len(layers) == 4 + 13 and all(float(row.split("|")[2]) > 0 for row in layers[4:])
+    assert len(layers) == 4 + 15 and all(float(row.split("|")[2]) > 0 for row in layers[4:])
     table = host_time.graph_table("cpu", R=1, T=64, bench=lambda fn: (fn(), 1.0)[1]).splitlines()
     assert len(table) == 2 + 4 * 2
     assert all("failed" in row or row.endswith("x |") for row in table[2:])
