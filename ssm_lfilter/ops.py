@@ -357,6 +357,8 @@ def _sos_backward(ctx, g, g_ends):
         dx, db, da, dhead = _sos_adjoint_raw(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic, shared)
     else:
         dx, db, da, dhead = sos_adjoint(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic, shared)
+    if need_a and not monic and n_a == 0:  # sections without poles: a0's gradient (see _lti_vjp)
+        da = -(db * b.conj()).sum(-1, keepdim=True) / a[..., :1].conj()
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
             (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None), None, None)
 

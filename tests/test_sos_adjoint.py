@@ -305,3 +305,15 @@ def _raw_sections_match_float64(device, shapes, monkeypatch):
         assert float((y.double() - y64).abs().max() / y64.abs().max()) < 1e-4
         for u, w in zip(got, want):
             assert float((u.double() - w).abs().max() / w.abs().max()) < 1e-3
+
+
+def test_op_raw_sections_without_poles_gradcheck():
+    """The sos op on raw sections without poles (``a = [a0]`` a section: unreachable from sosfilt,
+    whose sections are biquads, but the op's contract): a0's gradient, which the fused columns hold
+    only in front of the poles', comes from the raw db (engine)."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 12, generator=gen, **F64).requires_grad_()
+    b = torch.randn(1, 2, 2, generator=gen, **F64).requires_grad_()
+    a = (0.5 + torch.rand(1, 2, 1, generator=gen, **F64)).requires_grad_()
+    head = x.new_zeros(2, 2, 0)
+    assert torch.autograd.gradcheck(lambda x, b, a: ops.sos(x, b, a, head, 0, False)[0], (x, b, a))
