@@ -36,6 +36,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._raw_coefficients import normalized
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
 from ._variants import one_warp_tiles as _one_warp_tiles
@@ -571,7 +572,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     if not monic and not (single and N <= 2):
         # only the single pass at orders 1-2 divides in registers: at order 4 that took 204 -> 228
         # registers a thread (sm_90; 10 -> 8 warps an SM for a kernel that is issue-bound)
-        b, a, monic = b / a[:, :1], a[:, 1:] / a[:, :1], True
+        (b, a), monic = normalized(b, a), True
     if single:
         global _lti_single_pass
         if _lti_single_pass is None:

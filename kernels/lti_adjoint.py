@@ -42,7 +42,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .._grad_layout import a_grad_width
+from .._raw_coefficients import a_grad_width
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
 from ._lane_tiles import load_lanes

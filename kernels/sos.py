@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import to_dtype
-from .._grad_layout import a_grad_width
+from .._raw_coefficients import a_grad_width, normalized
 from ._variants import cascade_lane_length as _cascade_lane_length
 from ._variants import single_pass as _single_pass
 from .lti import _tile_log, lti
@@ -81,7 +81,7 @@ def sos(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, head: torch.Tensor
                         lane_float32=lane_float32, monic=monic)
         return y.to(out_dtype)
     if not monic:
-        b, a = b / a[..., :1], a[..., 1:] / a[..., :1]
+        b, a = normalized(b, a)
     y = x
     for s in range(S):
         y = lti(y, b[:, s], a[:, s], head[:, s], block_size=block_size, single_pass=single_pass,

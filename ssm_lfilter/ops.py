@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import backend
-from ._grad_layout import a_grad_width
+from ._raw_coefficients import a_grad_width
+from ._raw_coefficients import normalized as _normalized
 from .engine import diagonal as _diag_engine
 from .engine import lti as _lti_engine
 from .engine import time_varying as _tv_engine
@@ -46,12 +47,6 @@ def _lagged_dot(v: Tensor, z: Tensor, lags: range, reverse: bool = False) -> Ten
 def _sum_rows_like(grad: Tensor, like: Tensor) -> Tensor:
     """Sum a per-row gradient over rows when the input was one row shared by all."""
     return grad.sum(0, keepdim=True) if like.shape[0] == 1 and grad.shape[0] != 1 else grad
-
-
-def _normalized(b: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
-    """Sections with leading coefficients ``a0 = a[..., :1]`` made monic: ``(b / a0, a[..., 1:] / a0)``."""
-    a0 = a[..., :1]
-    return b / a0, a[..., 1:] / a0
 
 
 def _unnormalized_grads(b: Tensor, a: Tensor, db: Tensor, da: Tensor) -> tuple[Tensor, Tensor]:
@@ -136,17 +131,32 @@ def _lti_adjoint_any(g, x, y, b, a, K, reverse, need_x, n_b, n_a):
     return dx, dcoef[:, :n_b], dcoef[:, n_b:], dhead
 
 
-def _adjoint_raw(x, b, a, y, g, K, reverse, need_x, n_b, n_a, monic, sum_rows):
-    """``lti_adjoint``'s results ``(dx, dcoef, dhead)`` from the composed ops: those of the normalized
-    filter per row, taken back through the division to the raw ``b`` and ``a`` (``a0`` first,
-    ``_unnormalized_grads``) unless ``monic``, then summed over rows with ``sum_rows``."""
-    bn, an = (b, a) if monic else _normalized(b, a)
-    dx, db, da, dhead = _adjoint_composed(x, bn, an, y, g, K, reverse, need_x, n_b, n_a)
+def _raw_grads(b: Tensor, a: Tensor, db: Tensor, da: Tensor, n_b: int, n_a: int, monic: bool,
+               sum_rows: bool) -> tuple[Tensor, Tensor]:
+    """The composed ops' per-row gradients of the normalized filter (``db``, ``da``) laid out as the
+    fused backward ops return them: taken back through the division to the raw ``b`` and ``a`` (``a0``
+    first, ``_unnormalized_grads``) unless ``monic``, then summed over rows with ``sum_rows``."""
     if not monic and n_b:
         db, da = _unnormalized_grads(b, a, db, da if n_a else None)
-        da = db[:, :0] if da is None else da
-    dcoef = torch.cat([db, da], 1)
-    return dx, (dcoef.sum(0, keepdim=True) if sum_rows else dcoef), dhead
+        da = db[..., :0] if da is None else da
+    if sum_rows:
+        db, da = db.sum(0, keepdim=True), da.sum(0, keepdim=True)
+    return db, da
+
+
+def _a0_grad_without_poles(db: Tensor, b: Tensor, a: Tensor) -> Tensor:
+    """``a0``'s gradient for raw coefficients without poles (``a = [a0]``): the fused ops' columns hold
+    it only in front of the poles' (``a_grad_width``), but ``b / a0`` still depends on it:
+    ``-(sum_k db_k b_k) / a0`` from the raw ``db``, conjugated as torch's division is."""
+    return -(db * b.conj()).sum(-1, keepdim=True) / a[..., :1].conj()
+
+
+def _adjoint_raw(x, b, a, y, g, K, reverse, need_x, n_b, n_a, monic, sum_rows):
+    """``lti_adjoint``'s results ``(dx, dcoef, dhead)`` from the composed ops (``_raw_grads``)."""
+    bn, an = (b, a) if monic else _normalized(b, a)
+    dx, db, da, dhead = _adjoint_composed(x, bn, an, y, g, K, reverse, need_x, n_b, n_a)
+    db, da = _raw_grads(b, a, db, da, n_b, n_a, monic, sum_rows)
+    return dx, torch.cat([db, da], 1), dhead
 
 
 def _lti_vjp(x, b, a, y, g, K, reverse, need_x, need_b, need_a, need_head, monic=True):
@@ -167,11 +177,8 @@ def _lti_vjp(x, b, a, y, g, K, reverse, need_x, need_b, need_a, need_head, monic
     else:
         dx, dcoef, dhead = lti_adjoint(g, x, y, b, a, K, reverse, need_x, n_b, n_a, monic, shared)
     db, da = dcoef[:, :n_b], dcoef[:, n_b:]
-    if need_a and not monic and N == 0:
-        # no poles: the op's columns hold a0's gradient only in front of the poles' (n_a > 0), but a
-        # pure FIR b / a0 still depends on a0: -(sum_k db_k b_k) / a0 from the raw db (conjugated
-        # as torch's division is)
-        da = -(db * b.conj()).sum(1, keepdim=True) / a[:, :1].conj()
+    if need_a and not monic and N == 0:  # a pure FIR b / a0
+        da = _a0_grad_without_poles(db, b, a)
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
             (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None))
 
@@ -295,16 +302,10 @@ def _sos_adjoint_composed(g, g_ends, x, y, b, a, head, need_x, n_b, n_a):
 
 
 def _sos_adjoint_raw(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic, sum_rows):
-    """``sos_adjoint``'s results from the composed ops: those of the normalized sections per row, taken
-    back through the division to the raw ``b`` and ``a`` (``a0`` first, ``_unnormalized_grads``)
-    unless ``monic``, then summed over rows with ``sum_rows``."""
+    """``sos_adjoint``'s results from the composed ops (``_raw_grads``)."""
     bn, an = (b, a) if monic else _normalized(b, a)
     dx, db, da, dhead = _sos_adjoint_composed(g, g_ends, x, y, bn, an, head, need_x, n_b, n_a)
-    if not monic and n_b:
-        db, da = _unnormalized_grads(b, a, db, da if n_a else None)
-        da = db[..., :0] if da is None else da
-    if sum_rows:
-        db, da = db.sum(0, keepdim=True), da.sum(0, keepdim=True)
+    db, da = _raw_grads(b, a, db, da, n_b, n_a, monic, sum_rows)
     return dx, db, da, dhead
 
 
@@ -357,8 +358,8 @@ def _sos_backward(ctx, g, g_ends):
         dx, db, da, dhead = _sos_adjoint_raw(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic, shared)
     else:
         dx, db, da, dhead = sos_adjoint(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic, shared)
-    if need_a and not monic and n_a == 0:  # sections without poles: a0's gradient (see _lti_vjp)
-        da = -(db * b.conj()).sum(-1, keepdim=True) / a[..., :1].conj()
+    if need_a and not monic and n_a == 0:  # sections without poles
+        da = _a0_grad_without_poles(db, b, a)
     return ((dx if need_x else None), (_sum_rows_like(db, b) if need_b else None),
             (_sum_rows_like(da, a) if need_a else None), (dhead if need_head else None), None, None)
 
