@@ -131,16 +131,14 @@ def _lti_adjoint_any(g, x, y, b, a, K, reverse, need_x, n_b, n_a):
     return dx, dcoef[:, :n_b], dcoef[:, n_b:], dhead
 
 
-def _raw_grads(b: Tensor, a: Tensor, db: Tensor, da: Tensor, n_b: int, n_a: int, monic: bool,
-               sum_rows: bool) -> tuple[Tensor, Tensor]:
+def _raw_grads(b: Tensor, a: Tensor, db: Tensor, da: Tensor, n_b: int, n_a: int,
+               monic: bool) -> tuple[Tensor, Tensor]:
     """The composed ops' per-row gradients of the normalized filter (``db``, ``da``) laid out as the
     fused backward ops return them: taken back through the division to the raw ``b`` and ``a`` (``a0``
-    first, ``_unnormalized_grads``) unless ``monic``, then summed over rows with ``sum_rows``."""
+    first, ``_unnormalized_grads``) unless ``monic`` (the callers sum shared rows)."""
     if not monic and n_b:
         db, da = _unnormalized_grads(b, a, db, da if n_a else None)
         da = db[..., :0] if da is None else da
-    if sum_rows:
-        db, da = db.sum(0, keepdim=True), da.sum(0, keepdim=True)
     return db, da
 
 
@@ -152,11 +150,12 @@ def _a0_grad_without_poles(db: Tensor, b: Tensor, a: Tensor) -> Tensor:
 
 
 def _adjoint_raw(x, b, a, y, g, K, reverse, need_x, n_b, n_a, monic, sum_rows):
-    """``lti_adjoint``'s results ``(dx, dcoef, dhead)`` from the composed ops (``_raw_grads``)."""
+    """``lti_adjoint``'s results ``(dx, dcoef, dhead)`` from the composed ops (``_raw_grads``), summed over
+    rows with ``sum_rows``."""
     bn, an = (b, a) if monic else _normalized(b, a)
     dx, db, da, dhead = _adjoint_composed(x, bn, an, y, g, K, reverse, need_x, n_b, n_a)
-    db, da = _raw_grads(b, a, db, da, n_b, n_a, monic, sum_rows)
-    return dx, torch.cat([db, da], 1), dhead
+    dcoef = torch.cat(_raw_grads(b, a, db, da, n_b, n_a, monic), 1)
+    return dx, (dcoef.sum(0, keepdim=True) if sum_rows else dcoef), dhead
 
 
 def _lti_vjp(x, b, a, y, g, K, reverse, need_x, need_b, need_a, need_head, monic=True):
@@ -302,10 +301,12 @@ def _sos_adjoint_composed(g, g_ends, x, y, b, a, head, need_x, n_b, n_a):
 
 
 def _sos_adjoint_raw(g, g_ends, x, y, b, a, head, need_x, n_b, n_a, monic, sum_rows):
-    """``sos_adjoint``'s results from the composed ops (``_raw_grads``)."""
+    """``sos_adjoint``'s results from the composed ops (``_raw_grads``), summed over rows with ``sum_rows``."""
     bn, an = (b, a) if monic else _normalized(b, a)
     dx, db, da, dhead = _sos_adjoint_composed(g, g_ends, x, y, bn, an, head, need_x, n_b, n_a)
-    db, da = _raw_grads(b, a, db, da, n_b, n_a, monic, sum_rows)
+    db, da = _raw_grads(b, a, db, da, n_b, n_a, monic)
+    if sum_rows:
+        db, da = db.sum(0, keepdim=True), da.sum(0, keepdim=True)
     return dx, db, da, dhead
 
 
