@@ -138,6 +138,19 @@ def test_host_time_plumbing_on_cpu():
     assert all("failed" in row or row.endswith("x |") for row in table[2:])
 
 
+def test_short_signal_table_plumbing(tmp_path):
+    """benchmarks/cpu_short_signals.py: a worker per tree (here this tree twice), a row a case with
+    every column timed and the ratios filled in; the backward case has no scipy column."""
+    from benchmarks import cpu_short_signals as css
+
+    cases = ["lfilter biquad (1, 256)", "lfilter biquad (1, 4096), forward + backward"]
+    table = css.run([ROOT, ROOT], rounds=1, budget=0.0, cases=cases).splitlines()
+    rows = [line.split(" | ") for line in table if line.startswith("| lfilter")]
+    assert [r[0].lstrip("| ") for r in rows] == cases
+    assert all(float(r[1]) > 0 and float(r[2]) > 0 for r in rows)
+    assert rows[0][4].endswith("x") and rows[1][3] == "-"
+
+
 def test_loop_baselines_match_scipy():
     import scipy.signal as ss
 

@@ -6,7 +6,8 @@
    Toeplitz matrix of the truncated impulse response of ``B/A`` (the FIR part is fused into it),
    plus a small GEMM for the previous block's last ``M`` inputs (the FIR halo).
 2. A block's end state (its last ``N`` outputs) obeys ``S[c] = M S[c-1] + e[c]`` with the constant
-   transfer ``M``; ``scan_constant`` solves it in ``log2(C)`` steps.
+   transfer ``M``; ``scan_constant`` solves it blockwise again, groups of blocks at once (a
+   triangular solve or a GEMM a level), in a few levels.
 3. Each block adds the homogeneous response ``G (L x N)`` to its true initial state ``S[c-1]``.
 
 The block responses are computed in float64 (complex128), and so is the whole engine for float32
@@ -19,13 +20,15 @@ corrections lose at most a few float32 roundings, and float32 runs 2-3x faster.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
 from ._solve import direct_fits as _direct_fits
 from ._solve import solve_unit_lower, unit_lower_band
 from .scan import scan_constant
-from .time_varying import allpole_tv
+from .time_varying import all_finite, allpole_tv
 
 __all__ = ["fir", "lti", "work_dtype", "block_size"]
 
@@ -72,29 +75,37 @@ def _responses(b: torch.Tensor, a: torch.Tensor, L: int):
     """
     M, N = b.shape[1] - 1, a.shape[1]
     Rf = max(b.shape[0], a.shape[0])
-    n_exp = 2 + M + N  # [x impulse, past x's, past y's, u impulse]
-    xs = torch.zeros(n_exp, M + L, dtype=b.dtype, device=b.device)  # inputs at times -M .. L-1
-    xs[0, M] = 1.0
-    for m in range(1, M + 1):
-        xs[m, M - m] = 1.0
-    # The input-driven part of every experiment at every block position at once (an FIR):
-    # drive[t] = sum_k b_k x[t-k], plus the u impulse of the last experiment.
-    windows = xs.unfold(1, M + 1, 1)  # (n_exp, L, M+1): [x[t-M], ..., x[t]]
-    drive = torch.einsum("ftk,rk->rft", windows, b.flip(-1)).expand(Rf, n_exp, L).clone()
-    drive[:, -1, 0] += 1.0
+    # Every experiment's right-hand side (its FIR drive, and the known past outputs moved over
+    # from the all-pole side) is a shifted copy of the coefficients: one gather.
+    coefs = torch.cat([b.expand(Rf, M + 1), a.neg().expand(Rf, N), _ONE_ZERO.to(b.device, b.dtype).expand(Rf, 2)], 1)
+    drive = coefs[:, _drive_index(M, N, L, b.device)]  # (Rf, n_exp, L)
     if N == 0:
         return drive[:, 0], drive[:, 1 : 1 + M].transpose(1, 2), drive[:, 1 + M : 1 + M], drive[:, -1]
-    # The all-pole part, y[t] + sum_k a_k y[t-k] = drive[t]: the past-output experiments
-    # (y[-1-j] = 1) move their known outputs to the right-hand side, then one unit lower-triangular
-    # banded Toeplitz solve per filter.
-    af = a.expand(Rf, N)
-    for j in range(N):
-        for t in range(min(L, N - j)):  # y[t - k] = y[-1-j] for k = t + 1 + j <= N
-            drive[:, 1 + M + j, t] -= af[:, t + j]
-    band = unit_lower_band(af, L)
+    # The all-pole part, y[t] + sum_k a_k y[t-k] = drive[t]: one unit lower-triangular banded
+    # Toeplitz solve per filter.
+    band = unit_lower_band(a.expand(Rf, N), L)
     out = torch.linalg.solve_triangular(band, drive.transpose(1, 2), upper=False, unitriangular=True)
     out = out.transpose(1, 2)  # (Rf, n_exp, L)
     return out[:, 0], out[:, 1 : 1 + M].transpose(1, 2), out[:, 1 + M : 1 + M + N].transpose(1, 2), out[:, -1]
+
+
+_ONE_ZERO = torch.tensor([1.0, 0.0], dtype=torch.float64)
+
+
+@functools.lru_cache(maxsize=64)
+def _drive_index(M: int, N: int, L: int, device: torch.device) -> torch.Tensor:
+    """``(2 + M + N, L)`` indices into ``[b_0 .. b_M, -a_1 .. -a_N, 1, 0]`` for ``_responses``' drives:
+    the ``x`` impulse ``b_t``; a past input ``x[-m] = 1``, ``b_(t+m)``; a past output
+    ``y[-1-j] = 1``, ``-a_(t+j+1)`` while ``t + j < N``; the ``u`` impulse, 1 at ``t = 0``; 0 elsewhere."""
+    one, zero = M + 1 + N, M + 2 + N
+    idx = torch.full((2 + M + N, L), zero, dtype=torch.long)
+    t = torch.arange(L)
+    for m in range(M + 1):  # m = 0: the x impulse
+        idx[m] = torch.where(t + m <= M, t + m, zero)
+    for j in range(N):
+        idx[1 + M + j] = torch.where(t + j < N, M + 1 + t + j, zero)
+    idx[-1, 0] = one
+    return idx.to(device)
 
 
 # Below this error amplification a low-order filter runs in float32 (see _amplification).
@@ -108,19 +119,23 @@ def _amplification(G: torch.Tensor, M: torch.Tensor) -> float:
     where float32 corrections lose 1e-4 relative. ``inf`` when the carries do not decay."""
     if G.numel() == 0:
         return 1.0
-    decay = float(torch.linalg.matrix_norm(M).max())
-    if decay >= 0.9:
-        return float("inf")
-    return float(G.abs().sum(-1).max()) / (1.0 - decay)
+    decay, peak = torch.stack([torch.linalg.matrix_norm(M).max(), G.abs().sum(-1).max()]).tolist()
+    return float("inf") if decay >= 0.9 else peak / (1.0 - decay)
 
 
-def _toeplitz(h: torch.Tensor) -> torch.Tensor:
-    """Lower-triangular Toeplitz ``H[i, j] = h[i - j]`` (``i >= j``) for each row of ``h (Rf, L)``."""
-    L = h.shape[1]
-    idx = torch.arange(L, device=h.device)
-    lag = idx[:, None] - idx[None, :]
-    H = h[:, lag.clamp(min=0)]
-    return H * (lag >= 0)
+def _toeplitz_t(h: torch.Tensor, K: int | None = None) -> torch.Tensor:
+    """The transposed lower-triangular Toeplitz matrix ``HT[j, i] = h[i - j]`` (``i >= j``, else 0)
+    of each row of ``h (Rf, L)``, its first ``K`` rows, ``(Rf, K, L)``: one cached gather."""
+    idx, above = _lag_index(h.shape[1], h.device)
+    K = h.shape[1] if K is None else K
+    return h[:, idx[:K]].masked_fill_(above[:K], 0)
+
+
+@functools.lru_cache(maxsize=32)
+def _lag_index(L: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(L, L)``: ``max(i - j, 0)`` at ``[j, i]``, and where ``i < j``."""
+    lag = torch.arange(L)[None, :] - torch.arange(L)[:, None]
+    return lag.clamp(min=0).to(device), (lag < 0).to(device)
 
 
 def _gemm(A: torch.Tensor, B: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -164,9 +179,8 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, L
             y[:, :K] += head[:, :K]
         return y
     wd = work_dtype(x.dtype, N)
-    # One cheap reduction per input detects NaN/Inf (a huge finite sum that overflows only sends
-    # the call down the slower exact path); isfinite() costs three passes over the signal.
-    if not all(bool(torch.isfinite(t.sum())) for t in (x, b, a, head)):
+    # One cheap reduction detects NaN/Inf (isfinite() costs three passes over the signal).
+    if not all_finite(x, b, a, head):
         # The Toeplitz GEMM multiplies the zeros above its diagonal by every input of a block, so
         # a NaN or Inf would reach earlier samples. Running the recurrence sample by sample inside
         # the blocks propagates it forward only, as scipy does.
@@ -185,7 +199,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, L
     Mt = G[:, L - N :, :]
     if wd != x.dtype and N <= 2 and _amplification(G, Mt) <= FLOAT32_MAX_AMPLIFICATION:
         wd = x.dtype  # well conditioned: the data's own precision is exact enough, and 2-3x faster
-    HT = _toeplitz(h).transpose(1, 2).to(wd)
+    HT = _toeplitz_t(h).to(wd)
 
     C = -(-T // L)
     xw = x.to(wd)
@@ -194,7 +208,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, L
     #    touches block 0 since K <= L).
     Y = _gemm(X, HT)
     if K:
-        ha_T = _toeplitz(ha)[:, :, :K].transpose(1, 2).to(wd)  # (Rf, K, L)
+        ha_T = _toeplitz_t(ha, K).to(wd)  # (Rf, K, L)
         Y[:, :1] += _gemm(head[:, None, :K].to(wd), ha_T)
     # Everything a block inherits from the past is its last M inputs (the FIR halo) and its
     # initial state: one extra GEMM adds both, [halo, S_prev] @ [Hx; G]^T, in place.

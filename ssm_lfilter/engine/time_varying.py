@@ -39,9 +39,11 @@ def _blocks(t: torch.Tensor, L: int, C: int) -> torch.Tensor:
     return t.movedim(2, 0).contiguous()
 
 
-def _finite(*tensors: torch.Tensor) -> bool:
-    """One cheap reduction a tensor (a huge finite sum that overflows only costs the blockwise path)."""
-    return all(bool(torch.isfinite(t.sum())) for t in tensors)
+def all_finite(*tensors: torch.Tensor) -> bool:
+    """Whether every entry is finite, from one reduction: the sum of the tensors' sums is NaN or
+    infinite if any entry is (a huge finite sum that overflows only costs the exact path)."""
+    total = sum(t.sum() for t in tensors if t.numel())
+    return not isinstance(total, torch.Tensor) or bool(torch.isfinite(total))
 
 
 def allpole_tv(u: torch.Tensor, a: torch.Tensor, L: int | None = None) -> torch.Tensor:
@@ -50,7 +52,7 @@ def allpole_tv(u: torch.Tensor, a: torch.Tensor, L: int | None = None) -> torch.
     Ra, _, N = a.shape
     if N == 0 or T == 0:
         return u.clone()
-    if L is None and u.device.type == "cpu" and direct_fits(T, R, Ra) and _finite(u, a):
+    if L is None and u.device.type == "cpu" and direct_fits(T, R, Ra) and all_finite(u, a):
         # A short signal solved whole (engine/_solve.py), in float64: subdiagonal k holds a[n, k-1]
         # at row n. Finite data only: a NaN or Inf reaches later samples through the matrix's zeros
         # as 0 * inf, which the blocks below keep out as scipy does.
