@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: %(default)s)")
     demo.add_argument("--steps", type=int, default=500, help="optimisation steps (default: %(default)s)")
     demo.add_argument("--batch", type=int, default=8, help="noise signals per step (default: %(default)s)")
-    demo.add_argument("--length", type=int, default=1024, help="samples per signal (default: %(default)s)")
+    demo.add_argument("--length", type=int, default=4096, help="samples per signal (default: %(default)s)")
     demo.add_argument("--lr", type=float, default=0.15, help="Adam learning rate (default: %(default)s)")
     demo.add_argument("--sections", type=int, default=None,
                       help="biquads in the learned filter (default: as many as the target)")
