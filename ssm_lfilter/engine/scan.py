@@ -26,8 +26,9 @@ def _shifted(t: torch.Tensor, d: int, dim: int) -> torch.Tensor:
 _LEVEL_WIDTH = 64
 _LEVEL_ENTRIES = 1 << 14  # every filter's matrix together, when each row has its own
 # Up to this many state entries a level solves its groups (fewest operations); beyond, it
-# multiplies them by a matrix of powers (LAPACK's triangular solve ran 4x fewer multiply-adds a
-# second than its GEMM here: at (8, 32768) blocks 8.4 ms against 1.6 ms).
+# multiplies them by a matrix of powers, since LAPACK's triangular solve does far fewer
+# multiply-adds a second than its GEMM (a scan of (8, 32768) biquad blocks took several times
+# longer by solves in a one-off timing on the project's CPU machine).
 _SOLVE_ENTRIES = 1 << 14
 
 
@@ -47,8 +48,8 @@ def scan_constant(M: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
 
     About fifteen torch operations a level, where the Brent-Kung scan this replaced took
     ``2 log2(C)`` vectorized steps of several operations each, which dominated short signals on
-    CPU: one thread of the project's CPU machine, (1, 128) blocks of a biquad 375 -> 105 us,
-    (8, 32768) 6.0 -> 1.6 ms. An unstable filter overflows here as it does in any direct evaluation.
+    CPU (``benchmarks/results/cpu-2core-2026-11-29-carry-scan/``). An unstable filter overflows
+    here as it does in any direct evaluation.
     """
     R, C, N = e.shape
     if C == 1:
