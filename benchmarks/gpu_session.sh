@@ -25,6 +25,16 @@ done
 [[ -n $py ]] || { echo "gpu_session.sh: expected a python3 or python that imports torch and numpy, found none" >&2; exit 1; }
 # the same python as below, so kernels/ is importable as ssm_lfilter.kernels
 "$py" -m pip install -q --no-build-isolation --no-deps -e . || exit 1
+# A Triton cache compiled for sm_90 on the CPU machine (benchmarks/prebuild_cache.py; the device
+# tool's carry brings .triton-cache-sm90): used when this machine's Triton is the one that built it,
+# so the compile workers and the first launches read kernels instead of compiling them. Part 2 finds
+# it installed by part 1 (install again only fills in paths already filled).
+prebuilt=.triton-cache-sm90
+if [[ -f $prebuilt/manifest.json ]] && "$py" benchmarks/prebuild_cache.py install "$prebuilt" | tee -a "$out/prebuilt-cache.log"; then
+  export TRITON_CACHE_DIR=$PWD/$prebuilt
+else
+  prebuilt=
+fi
 # Budgets from the second lease of 2026-11-28 (results/cuda-nvidia-h200-2026-11-28-host-fused): the
 # compile workers took 139 s for ten families, the variant table about 95 s, and the GPU test tier did
 # not finish in 160 s (cold compiles of the raw-coefficient kernels at the tests' shapes; 146 s whole
@@ -42,3 +52,6 @@ case $part in
 2) timeout 250 "$py" benchmarks/gpu_check.py --out "$out" --skip-variants --skip-tests --bandwidth --host \
      --stage-budget 50 --sweeps gpu_torchaudio gpu_first_order gpu_lti gpu_sos8 gpu_tv2 gpu_long 2>&1 | tee "$out/console-2.log" ;;
 esac
+rc=$?
+[[ -n $prebuilt ]] && "$py" benchmarks/prebuild_cache.py report "$prebuilt" | tee -a "$out/prebuilt-cache.log"
+exit $rc
