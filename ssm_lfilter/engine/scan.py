@@ -52,7 +52,7 @@ def scan_constant(M: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     here as it does in any direct evaluation.
     """
     R, C, N = e.shape
-    if C == 1:
+    if C <= 1:
         return e.clone()
     width = _LEVEL_WIDTH
     if M.shape[0] > 1:  # a matrix per row: keep them all within _LEVEL_ENTRIES
