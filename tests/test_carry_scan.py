@@ -36,7 +36,7 @@ def _transfer(Ra, N, radius, dtype, seed):
 @pytest.fixture(params=["solves", "powers"])
 def level(request, monkeypatch):
     """Force every level through one of the two ways."""
-    monkeypatch.setattr(scan, "_SOLVE_ENTRIES", 1 << 40 if request.param == "solves" else -1)
+    monkeypatch.setattr(scan, "_level_kind", lambda *args: request.param)
     return request.param
 
 
@@ -99,12 +99,21 @@ def test_unstable_transfer_overflows_forward_only():
     (no zero times infinity from the entries above a group's diagonal)."""
     M = _transfer(1, 2, 3.0, torch.float64, seed=5)
     e = torch.randn(1, 1000, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    for entries in (1 << 40, -1):
-        scan._SOLVE_ENTRIES, saved = entries, scan._SOLVE_ENTRIES
+    for kind in ("solves", "powers"):
+        scan._level_kind, saved = (lambda *args: kind), scan._level_kind
         try:
             S = scan.scan_constant(M, e)
         finally:
-            scan._SOLVE_ENTRIES = saved
+            scan._level_kind = saved
         assert torch.isfinite(S[:, :100]).all()
         assert not torch.isfinite(S[:, -1]).all()
         torch.testing.assert_close(S[:, :100], _loop(M, e[:, :100]), rtol=1e-9, atol=0)
+
+
+def test_level_kind():
+    """float64 always solves (accuracy: the powers' sums cancel on high-order direct forms); float32
+    solves small scans and multiplies large ones by powers (speed)."""
+    assert scan._level_kind(8, 32768, 2, torch.float64) == "solves"
+    assert scan._level_kind(8, 32768, 2, torch.complex128) == "solves"
+    assert scan._level_kind(8, 32768, 2, torch.float32) == "powers"
+    assert scan._level_kind(1, 128, 2, torch.float32) == "solves"

@@ -25,11 +25,24 @@ def _shifted(t: torch.Tensor, d: int, dim: int) -> torch.Tensor:
 # 14 us at 64 x 64, 105 us at 256 x 256), so groups stay narrow and long scans take more levels.
 _LEVEL_WIDTH = 64
 _LEVEL_ENTRIES = 1 << 14  # every filter's matrix together, when each row has its own
-# Up to this many state entries a level solves its groups (fewest operations); beyond, it
-# multiplies them by a matrix of powers, since LAPACK's triangular solve does far fewer
-# multiply-adds a second than its GEMM (a scan of (8, 32768) biquad blocks took several times
-# longer by solves in a one-off timing on the project's CPU machine).
+# Up to this many state entries a float32 level solves its groups (fewest operations); beyond, it
+# multiplies them by a matrix of powers, since LAPACK's triangular solve does fewer multiply-adds a
+# second than its GEMM (a scan of (8, 32768) float32 biquad blocks took about twice as long by
+# solves in a one-off timing on the project's CPU machine).
 _SOLVE_ENTRIES = 1 << 14
+
+
+def _level_kind(R: int, C: int, N: int, dtype: torch.dtype) -> str:
+    """``"solves"`` or ``"powers"``. float64 (complex128) always solves: the engine works in float64
+    for the filters whose corrections amplify rounding (high-order direct forms, poles near the unit
+    circle), and there the GEMM's sums of large powers cancel: the float32 ``lfilter`` of
+    ``cheby1(8, 1, 0.2)`` as a direct form lost 2.1e-6 relative to float64 scipy with the powers
+    (and with the Brent-Kung scan before them) against 1.6e-7 with the solves, the recurrence
+    itself (``benchmarks/results/cpu-2core-x86_64-2026-11-29/``). float32 runs only well-conditioned
+    filters here (``engine/lti.py``, ``_amplification``), whose powers decay within a few blocks."""
+    if dtype in (torch.float64, torch.complex128) or R * C * N <= _SOLVE_ENTRIES:
+        return "solves"
+    return "powers"
 
 
 def scan_constant(M: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
@@ -39,12 +52,12 @@ def scan_constant(M: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
 
     Blocked, as the signal is: every group of ``G`` blocks of every row is run from rest at once;
     the groups' end states obey the same recurrence with transfer ``M^G`` and are scanned the same
-    way, recursively; then every group is completed from its true initial state. Small scans
-    (up to ``_SOLVE_ENTRIES``) treat a group as one unit lower-triangular system with ``-M`` on its
+    way, recursively; then every group is completed from its true initial state. float64 scans and
+    small ones (``_level_kind``) treat a group as one unit lower-triangular system with ``-M`` on its
     block subdiagonal, solved twice (from rest, then with ``M`` times the previous group's end added
     to its first block): LAPACK's forward substitution, the recurrence itself, nothing cancels.
-    Larger ones multiply each group by the block-Toeplitz matrix of ``M^0 .. M^(G-1)`` and add
-    ``M^(c+1)`` times the initial state, two GEMMs, with the powers formed in float64.
+    Large float32 ones multiply each group by the block-Toeplitz matrix of ``M^0 .. M^(G-1)`` and
+    add ``M^(c+1)`` times the initial state, two GEMMs, with the powers formed in float64.
 
     About fifteen torch operations a level, where the Brent-Kung scan this replaced took
     ``2 log2(C)`` vectorized steps of several operations each, which dominated short signals on
@@ -58,7 +71,7 @@ def scan_constant(M: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     if M.shape[0] > 1:  # a matrix per row: keep them all within _LEVEL_ENTRIES
         width = max(2 * N, min(width, math.isqrt(_LEVEL_ENTRIES // M.shape[0])))
     G = max(2, 1 << ((width // N).bit_length() - 1))  # a power of two, for the squarings
-    if R * C * N <= _SOLVE_ENTRIES:
+    if _level_kind(R, C, N, e.dtype) == "solves":
         return _scan_by_solves(M.to(e.dtype), e, G)
     return _scan_by_powers(M.to(torch.complex128 if M.is_complex() else torch.float64), e, G)
 
