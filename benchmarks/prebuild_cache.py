@@ -17,6 +17,9 @@ Triton wheel is the kernel the GPU machine would build; the launches are the var
 captured on ``meta`` tensors as ``benchmarks/compile_times.py --variants`` captures them (the
 launchers see the GPU's choices there: ``kernels/_variants.py``), each distinct key compiled once.
 
+A kernel's key holds its source and the line it starts on, so any edit to a file of ``kernels/``
+above or in a kernel makes its prebuilt entry miss: rebuild from the tree that will run.
+
 What travels: each kernel's metadata and cubin (the intermediate IR is dropped, about 1 MB a kernel
 of the 1.1), and each cache group file, whose absolute paths are written as ``@CACHE@/...`` and
 filled in by ``install``. Triton reads a group only when every path in it exists, so a kernel whose
