@@ -114,8 +114,8 @@ def fit(target_sos: torch.Tensor, n_sections: int, steps: int, batch: int, lengt
     puts them in place. The reported loss is the first term.
 
     Signals of 4096 samples: with 1024 the noisier gradients sent some runs to a poor local fit
-    (seeds 0-9 of the default target, on the project's CPU machine: -24.9 to -60.5 dB, four runs
-    above -40; with 4096: -57.5 to -71.1 dB), for about 1.5x the time a step.
+    (seeds 0-9 of the default target, one torch thread on the project's CPU machine: -24.9 to
+    -60.5 dB, four runs above -40; with 4096: -57.5 to -71.1 dB), for about 1.5x the time a step.
     """
     device, dtype = target_sos.device, target_sos.dtype
     model = SOSFilter(n_sections).to(device=device, dtype=dtype)
