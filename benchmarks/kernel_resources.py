@@ -230,6 +230,13 @@ def _cases():
         ("one warp lti N=4 M=4 (C=64 x 32 lanes), 32 x 2^20", lti(32, 1 << 20, 4, 4, block_size=64, lanes=32)),
         ("one warp lti_adjoint N=4 M=4 (C=32 x 32 lanes), 32 x 2^20",
          adjoint(32, 1 << 20, 4, 4, block_size=32, lanes=32)),
+        # ... and with fewer rows, whose look-back window widens (W = 128 at 8 rows or one): the reason
+        # the one-warp default stops below 32 rows (kernels/_variants.py, one_warp_tiles)
+        ("one warp lti N=3 M=3 (C=64 x 32 lanes), 8 x 2^20", lti(8, 1 << 20, 3, 3, block_size=64, lanes=32)),
+        ("one warp lti N=4 M=4 (C=64 x 32 lanes), 8 x 2^20", lti(8, 1 << 20, 4, 4, block_size=64, lanes=32)),
+        ("one warp lti N=4 M=4 (C=64 x 32 lanes), 1 x 2^24", lti(1, 1 << 24, 4, 4, block_size=64, lanes=32)),
+        ("one warp lti_adjoint N=4 M=4 (C=32 x 32 lanes), 8 x 2^20",
+         adjoint(8, 1 << 20, 4, 4, block_size=32, lanes=32)),
         ("lti N=2, 32 x 2^20, three-pass", lti(32, 1 << 20, 2, 2, single_pass=False)),
         # the persistent launch (opt-in): the next tile's load held in registers through the current one
         ("persistent lti N=2 M=2, 32 x 2^20", lti(32, 1 << 20, 2, 2, persistent=True)),

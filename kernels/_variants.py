@@ -53,9 +53,10 @@
   ``block_size``, ``lanes`` or ``window_tiles`` arguments keep their meaning; float64 keeps the wider
   tiles (a 64-sample float64 lane alone would take 128 registers a thread); order 3 takes them
   untimed. Only with 32 rows or more and no opt-in tile variant (as timed): with fewer rows the
-  look-back window widens and the one-warp build spilled 48-96 bytes for sm_90 where the wider
-  tiles spill nothing (seen since 2026-11-29, when the compile tools' ``meta`` captures began to
-  take the GPU's choice).
+  look-back window widens and the one-warp forward spilled 96-104 bytes at 8 rows for sm_90 (triton
+  3.6.0; ``benchmarks/results/sm90-compile-2026-11-29/``), untimed, where the wider tiles spill
+  nothing (seen since 2026-11-29, when the compile tools' ``meta`` captures began to take the GPU's
+  choice).
 - 64-sample lanes for float32 cascades from rest on a GPU (not a switch, ``cascade_lane_length``): the
   single-pass cascade forward of two or more sections without heads or last outputs; 32 otherwise.
   On an H200 the 8-biquad cascade ran 0.478 against 0.610 ms (32 x 2^20). ``block_size`` decides
@@ -134,8 +135,9 @@ def one_warp_tiles(state_order: int, dtype, device_type: str, rows: int, variant
     of the opt-in tile variants (``variants``: lane loads, the power table, the persistent launch).
     Compiled for sm_90 (triton 3.6.0) the one-warp forward spills 16 bytes at order 3 and 24 at
     order 4 with 32 rows, and ran faster on an H200 all the same; with fewer rows the window widens
-    (64 tiles at 16 rows, 128 at 8 or one) and it spilled 48-96 bytes (the backward 8-24), where the
-    wider tiles spill nothing (``benchmarks/kernel_resources.py --sweep``)."""
+    (64 tiles at 16 rows, 128 at 8 or one) and the forward spilled 96 (order 3) and 104 (order 4)
+    bytes at 8 rows (triton 3.6.0; 48-96 under 3.7.1, whose backward spilled 8-24 too), untimed,
+    where the wider tiles spill nothing (``benchmarks/results/sm90-compile-2026-11-29/``)."""
     import torch
 
     return (state_order >= 3 and dtype == torch.float32 and device_type != "cpu" and rows >= 32
