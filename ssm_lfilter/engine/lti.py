@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from ._solve import direct_fits as _direct_fits
 from ._solve import solve_unit_lower, unit_lower_band
+from .scan import gemm as _gemm
 from .scan import scan_constant
 from .time_varying import all_finite, allpole_tv
 
@@ -136,20 +137,6 @@ def _lag_index(L: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor
     """``(L, L)``: ``max(i - j, 0)`` at ``[j, i]``, and where ``i < j``."""
     lag = torch.arange(L)[None, :] - torch.arange(L)[:, None]
     return lag.clamp(min=0).to(device), (lag < 0).to(device)
-
-
-def _gemm(A: torch.Tensor, B: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """``A (R, C, i) @ B (Rf, i, j)`` with ``Rf`` 1 (one GEMM over all rows) or ``R`` (batched);
-    accumulates into ``out`` in place when given."""
-    R, C, i = A.shape
-    if B.shape[0] == 1:
-        if out is None:
-            return (A.reshape(R * C, i) @ B[0]).view(R, C, -1)
-        out.view(R * C, -1).addmm_(A.reshape(R * C, i), B[0])
-        return out
-    if out is None:
-        return torch.bmm(A, B)
-    return out.baddbmm_(A, B)
 
 
 def _direct(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, K: int,

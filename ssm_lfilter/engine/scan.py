@@ -83,9 +83,19 @@ def _groups(e: torch.Tensor, G: int) -> torch.Tensor:
     return (torch.cat([e, e.new_zeros(R, Cg * G - C, N)], 1) if Cg * G != C else e.clone()).view(R, Cg, G, N)
 
 
-def _times(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """``A (R, c, i) @ W (Ra, i, j)`` with ``Ra`` 1 (one GEMM over all rows) or ``R``."""
-    return A @ W[0] if W.shape[0] == 1 else torch.bmm(A, W)
+def gemm(A: torch.Tensor, B: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``A (R, C, i) @ B (Rf, i, j)`` with ``Rf`` 1 (one GEMM over all rows) or ``R`` (batched);
+    accumulates into ``out`` in place when given. The engine's one batched product: the LTI blocks'
+    Toeplitz GEMMs (``engine/lti.py``) and the scan levels here."""
+    R, C, i = A.shape
+    if B.shape[0] == 1:
+        if out is None:
+            return (A.reshape(R * C, i) @ B[0]).view(R, C, -1)
+        out.view(R * C, -1).addmm_(A.reshape(R * C, i), B[0])
+        return out
+    if out is None:
+        return torch.bmm(A, B)
+    return out.baddbmm_(A, B)
 
 
 def _scan_by_solves(M: torch.Tensor, e: torch.Tensor, G: int) -> torch.Tensor:
@@ -100,23 +110,23 @@ def _scan_by_solves(M: torch.Tensor, e: torch.Tensor, G: int) -> torch.Tensor:
     for _ in range(G.bit_length() - 1):
         MG = torch.bmm(MG, MG)
     ends = scan_constant(MG, Z[:, :, (G - 1) * N :])  # the groups' true end states
-    ep[:, 1:, 0] += _times(ends[:, :-1], M.transpose(1, 2))  # the true initial state enters
+    ep[:, 1:, 0] += gemm(ends[:, :-1], M.transpose(1, 2))  # the true initial state enters
     return _solve(chain, ep.view(R, Cg, G * N)).view(R, Cg * G, N)[:, :C]
 
 
 def _scan_by_powers(M: torch.Tensor, e: torch.Tensor, G: int) -> torch.Tensor:
     R, C, N = e.shape
     if C <= G:
-        return _times(e.reshape(R, 1, C * N), _toeplitz_powers(_powers(M, C), C).to(e.dtype)).view(R, C, N)
+        return gemm(e.reshape(R, 1, C * N), _toeplitz_powers(_powers(M, C), C).to(e.dtype)).view(R, C, N)
     P = _powers(M, G + 1)
     ep = _groups(e, G)
     Cg = ep.shape[1]
-    S = _times(ep.view(R, Cg, G * N), _toeplitz_powers(P, G).to(e.dtype))  # every group from rest
+    S = gemm(ep.view(R, Cg, G * N), _toeplitz_powers(P, G).to(e.dtype))  # every group from rest
     ends = scan_constant(P[:, :, G * N :], S[:, :, (G - 1) * N :])  # the groups' true end states
     # Each group after the first adds M^(c+1) times its true initial state (the previous group's
     # end): V[k, (c, i)] = M^(c+1)[i, k].
     V = P[:, :, N:].reshape(-1, N, G, N).permute(0, 3, 2, 1).reshape(-1, N, G * N).to(e.dtype)
-    S[:, 1:] += _times(ends[:, :-1], V)
+    S[:, 1:] += gemm(ends[:, :-1], V)
     return S.view(R, Cg * G, N)[:, :C]
 
 
