@@ -23,6 +23,10 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __package__ in (None, ""):
+    sys.path.insert(0, ROOT)
+
+from benchmarks.timing import time_cpu  # noqa: E402  (this tree's, before a worker puts another first)
 
 # name -> (kind, rows, T, order or sections, mode)
 CASES = {
@@ -70,17 +74,6 @@ def _build(name: str, provider: str):
     return lambda: sl.sosfilt(st, x)
 
 
-def _time(fn, budget_s: float) -> float:
-    """Median seconds a call over at least 3 calls and about ``budget_s`` seconds."""
-    fn()
-    samples, start = [], time.perf_counter()
-    while len(samples) < 3 or time.perf_counter() - start < budget_s:
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 def _worker(tree: str) -> None:
     sys.path.insert(0, tree)
     import torch
@@ -97,7 +90,9 @@ def _worker(tree: str) -> None:
         if key not in built:
             built[key] = _build(*key)
         fn = built[key]
-        print(json.dumps({"s": None if fn is None else _time(fn, req["budget"])}), flush=True)
+        # the median of as many calls as fit the budget (at least 3), after one warm-up call
+        s = None if fn is None else time_cpu(fn, warmup=1, max_runs=1 << 30, budget_s=req["budget"]).median_ms / 1e3
+        print(json.dumps({"s": s}), flush=True)
 
 
 # ------------------------------------------------------------------------------------------ parent
