@@ -40,6 +40,10 @@ CASES = {
     "lfilter biquad (16, 4096), forward + backward": ("lti", 16, 4096, 2, "train"),
     "sosfilt 4 biquads (1, 4096)": ("sos", 1, 4096, 4, "forward"),
     "sosfilt 4 biquads (16, 4096)": ("sos", 16, 4096, 4, "forward"),
+    "sosfilt 4 biquads (1, 65536)": ("sos", 1, 65536, 4, "forward"),
+    "sosfilt 8 biquads (1, 16384)": ("sos", 1, 16384, 8, "forward"),
+    "sosfilt 4 biquads (8, 2^18)": ("sos", 8, 1 << 18, 4, "forward"),
+    "sosfilt 4 biquads (1, 4096), forward + backward": ("sos", 1, 4096, 4, "train"),
 }
 
 
@@ -71,7 +75,10 @@ def _build(name: str, provider: str):
         xr, br, ar = x.clone().requires_grad_(), bt.clone().requires_grad_(), at.clone().requires_grad_()
         return lambda: sl.lfilter(br, ar, xr).square().sum().backward()
     st = torch.tensor(sos, dtype=torch.float32)
-    return lambda: sl.sosfilt(st, x)
+    if mode == "forward":
+        return lambda: sl.sosfilt(st, x)
+    xr, sr = x.clone().requires_grad_(), st.clone().requires_grad_()
+    return lambda: sl.sosfilt(sr, xr).square().sum().backward()
 
 
 def _worker(tree: str) -> None:

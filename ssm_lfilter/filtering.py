@@ -208,7 +208,8 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
     Returns:
         ``y``, or ``(y, zf)`` when ``zi`` is given. Same dtypes, devices and autograd as
         :func:`lfilter`; the cascade is computed in float32 or wider throughout. On the kernels
-        (CUDA) every section runs in one launch, with or without ``zi`` (the backward in two).
+        (CUDA) every section runs in one launch, with or without ``zi`` (the backward in two); on
+        the torch engine in one blockwise pass when no gradient is needed.
 
     Example:
         >>> import torch, ssm_lfilter as sl
@@ -248,18 +249,21 @@ def sosfilt(sos, x, axis: int = -1, zi=None):
     br = rows(sos[..., :3] / a0, batch, (n, 3))
     ar = rows(sos[..., 4:] / a0, batch, (n, 2))
     zr = None if zi is None else zi.to(dt).movedim(ax, -1).expand(n, *batch, 2).reshape(n, R, 2)
-    if backend.use_triton("lti", x):
-        # On the kernels the whole cascade is one op, one pass over memory: each section's zi enters
-        # as its head, and every section's last two outputs come back for the final states.
+    if backend.use_triton("lti", x) or not ops._needs_grad(sos, x, zi):
+        # The whole cascade is one op: on the kernels one pass over memory, on the torch engine one
+        # blockwise pass for all sections (engine/cascade.py). Each section's zi enters as its head,
+        # and every section's last two outputs come back for the final states.
         k = 0 if zi is None else min(T, 2)
         y, ends = ops.sos(xr, br, ar, xr.new_zeros(R, n, 0) if zr is None else zr.transpose(0, 1), k)
         out = to_dtype(unflat_rows(y, batch, ax), out_dtype)
         if zi is None:
             return out
         return out, _sos_final_states(_section_inputs(xr, ends), ends, br, ar, zr, batch, ax, out_dtype)
-    # Section by section on the torch engine, which has no fused cascade (its autograd keeps the
-    # section outputs instead of recomputing them): each section one lti op on the rows normalized
-    # above (not a whole lfilter call: its checks and glue cost every section host time).
+    # With a gradient to compute, section by section on the torch engine: its autograd keeps the
+    # section outputs instead of recomputing them (the fused cascade's backward would, and its every
+    # section's outputs took longer than the sections one by one beyond a few thousand samples);
+    # each section one lti op on the rows normalized above (not a whole lfilter call: its checks
+    # and glue cost every section host time).
     y, ins, outs = xr, [], []
     for s in range(n):
         y_next = ops.lti(y, br[:, s], ar[:, s], xr.new_zeros(R, 0) if zr is None else zr[s])

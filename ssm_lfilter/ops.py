@@ -17,6 +17,7 @@ from torch import Tensor
 from . import backend
 from ._raw_coefficients import a_grad_width
 from ._raw_coefficients import normalized as _normalized
+from .engine import cascade as _cascade_engine
 from .engine import diagonal as _diag_engine
 from .engine import lti as _lti_engine
 from .engine import time_varying as _tv_engine
@@ -249,7 +250,8 @@ def _sos_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int, monic:
     ``x (R, T)``, ``b (Rb, S, M+1)``, ``a (Ra, S, N)`` normalized, ``head (R, S, K)``. Returns ``y`` and
     ``ends (S, R, n_ends)``, every section's last ``n_ends <= T`` outputs (the cascade's final states
     are formed from them). On the kernels, biquad cascades run in one pass over memory
-    (``kernels/sos.py``). ``monic=False``: ``a (Ra, S, N+1)`` with each section's ``a0`` first,
+    (``kernels/sos.py``); on the torch engine every cascade runs in one blockwise pass
+    (``engine/cascade.py``). ``monic=False``: ``a (Ra, S, N+1)`` with each section's ``a0`` first,
     divided inside the op (as ``lti``'s: by the fused kernel in registers, else here)."""
     R, T = x.shape
     S = b.shape[1]
@@ -258,10 +260,8 @@ def _sos_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int, monic:
         return _kernels().sos(x, b, a, head=head, ends=ends if n_ends else None, monic=monic).contiguous(), ends
     if not monic:
         b, a = _normalized(b, a)
-    y = x.clone()
-    for s in range(S):
-        y = _lti_engine.lti(y, b[:, s], a[:, s], head[:, s])
-        ends[s] = y[:, T - n_ends:]
+    # the torch engine: all sections in one blockwise pass
+    y, ends = _cascade_engine.cascade(x, [(b[:, s], a[:, s]) for s in range(S)], head.unbind(1), n_ends)
     return y.contiguous(), ends
 
 
