@@ -44,6 +44,10 @@ CASES = {
     "sosfilt 8 biquads (1, 16384)": ("sos", 1, 16384, 8, "forward"),
     "sosfilt 4 biquads (8, 2^18)": ("sos", 8, 1 << 18, 4, "forward"),
     "sosfilt 4 biquads (1, 4096), forward + backward": ("sos", 1, 4096, 4, "train"),
+    "time_varying_lfilter order 2 (1, 4096)": ("tv", 1, 4096, 2, "forward"),
+    "time_varying_lfilter order 2 (8, 2^18)": ("tv", 8, 1 << 18, 2, "forward"),
+    "time_varying_lfilter order 8 (8, 2^16)": ("tv", 8, 1 << 16, 8, "forward"),
+    "time_varying_lfilter order 2 (8, 2^16), forward + backward": ("tv", 8, 1 << 16, 2, "train"),
 }
 
 
@@ -59,15 +63,28 @@ def _build(name: str, provider: str):
     x64 = g.standard_normal((R, T))
     if kind == "lti":
         b, a = ss.butter(order, 0.2)
-    else:
+    elif kind == "sos":
         sos = ss.butter(2 * order, 0.2, output="sos")
     if provider == "scipy":
-        if mode != "forward":
+        if mode != "forward" or kind == "tv":  # scipy has no time-varying filter
             return None
         return (lambda: ss.lfilter(b, a, x64)) if kind == "lti" else (lambda: ss.sosfilt(sos, x64))
     import ssm_lfilter as sl
 
     x = torch.tensor(x64, dtype=torch.float32)
+    if kind == "tv":
+        # order/2 resonators at radius 0.95 whose angles drift slowly, one set of coefficients per row
+        t = torch.arange(T, dtype=torch.float64)
+        a_t = torch.ones(R, T, 1, dtype=torch.float64)
+        for k in range(order // 2):
+            th = 0.2 + 0.6 * k + 0.1 * torch.sin(t / 300.0 + k)
+            quad = torch.stack([torch.ones_like(th), -2 * 0.95 * torch.cos(th), torch.full_like(th, 0.95 ** 2)], -1)
+            a_t = sum(torch.nn.functional.pad(a_t * quad[:, j:j + 1], (j, 2 - j)) for j in range(3))
+        at, bt = a_t.float(), torch.tensor([0.5, 0.2, 0.1])
+        if mode == "forward":
+            return lambda: sl.time_varying_lfilter(bt, at, x)
+        xr, ar = x.clone().requires_grad_(), at.clone().requires_grad_()
+        return lambda: sl.time_varying_lfilter(bt, ar, xr).square().sum().backward()
     if kind == "lti":
         bt, at = torch.tensor(b, dtype=torch.float32), torch.tensor(a, dtype=torch.float32)
         if mode == "forward":
