@@ -443,6 +443,9 @@ def tv_cases(s: Sizes) -> list:
     at, u = _swept_biquad(s)
     return [("tv", f"time_varying N=2 {s.tag(*u.shape)}", (8 + 8) * u.numel(), {
         "single-pass": lambda: time_varying(u, at, single_pass=True),
+        # the default before 2026-11-29: float32 carries for float32 data (sm_90: 95 registers and 20
+        # warps an SM against 147 and 12; 7e-3 relative error on hard-mode resonators, float64 3e-8)
+        "single-pass float32 carries": lambda: time_varying(u, at, single_pass=True, accumulate_fp64=False),
         # u, a and y moved lane by lane (kernels/_lane_tiles.py): sm_90, 1072 static instructions
         # against 1848 (the coalesced tiles' 64-bit element addresses and layout changes), 91 registers
         "single-pass lane loads": lambda: time_varying(u, at, single_pass=True, lane_loads=True),
@@ -474,8 +477,9 @@ def tv_adjoint_cases(s: Sizes) -> list:
         # reads g, a (2), z; writes du, da (2): 7 arrays at the least
         cases.append(("tv_adjoint", f"time_varying backward (du, da) N=2 {s.tag(R, T)}", 28 * u.numel(), {
             "single-pass": lambda g=gt, a=at, z=zt: fused(g, a, z),
-            # the launch as it was before the register cap: 203 registers a thread, 8 warps an SM (sm_90)
-            "single-pass, no register cap": lambda g=gt, a=at, z=zt: fused(g, a, z, register_cap=False),
+            # the default before 2026-11-29: float32 carries, capped at 128 registers (16 warps an SM;
+            # the float64 carries take 155 uncapped, 12 warps, and spill 80 bytes capped at 128)
+            "single-pass float32 carries": lambda g=gt, a=at, z=zt: fused(g, a, z, accumulate_fp64=False),
             "three-pass tiles": lambda g=gt, a=at, z=zt: composed(g, a, z)}))
     # order 16 (LPC synthesis): per-row coefficients of 8 slowly drifting resonators a row; above order
     # 4 the backward is the reversed passes, against the composition it replaced (flipped g, skewed

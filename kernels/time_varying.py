@@ -20,8 +20,8 @@ each step multiplies it by a companion matrix. Time is cut into chunks of ``L`` 
 The past outputs live in a ring buffer of N slots (``y[n]`` in slot ``n mod N``) instead of a shifted
 register tile (Triton has no register shift); the coefficient vector is loaded in the matching rotated
 order instead. All sums are in-register reductions in a fixed order: deterministic, no atomics.
-Accumulation is in the input precision, or float64 for float32 inputs of order N >= 3 (see
-``time_varying``: float32 carries of high-order direct forms lose digits by cancellation). Program ids and offsets are int64.
+Accumulation is in float64, for float32 inputs too unless ``accumulate_fp64=False`` (see
+``time_varying``: float32 carries of direct forms lose digits by cancellation). Program ids and offsets are int64.
 
 Single pass (orders 1 <= N <= 4, the default there; ``single_pass=False`` or
 ``SSM_LFILTER_SINGLE_PASS=0`` selects the passes above). The passes above read u and a twice and
@@ -904,10 +904,10 @@ def single_pass_chunk(N: int, T: int, block_size: int | None) -> int:
 
 
 def accumulation(N: int, dtype: torch.dtype, accumulate_fp64: bool | None):
-    """``(acc_dtype, ACC)``: float64 for float64 data, and for float32 data of order >= 3 unless told
-    (``accumulate_fp64``; see ``time_varying``)."""
+    """``(acc_dtype, ACC)``: float64 unless told otherwise (``accumulate_fp64=False`` gives float32
+    data float32 carries; see ``time_varying``)."""
     if accumulate_fp64 is None:
-        accumulate_fp64 = N >= 3
+        accumulate_fp64 = True
     acc_dtype = torch.float64 if (accumulate_fp64 or dtype == torch.float64) else torch.float32
     return acc_dtype, (tl.float64 if acc_dtype == torch.float64 else tl.float32)
 
@@ -1109,11 +1109,13 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
         block_size: chunk length in time steps (any positive int; tests use tiny ones to cross many
             chunk boundaries). Default: about ``sqrt(R T / 4)``, clamped to [16, 512] (multi-pass;
             the single-pass default is below).
-        accumulate_fp64: run the recurrence and the chunk scan in float64 for float32 inputs. Default
-            (None): for orders N >= 3 only. Products of direct-form companion matrices of higher
-            orders have large entries, and float32 chunk carries then lose digits by cancellation
-            (measured: order 16, chunks of 3, relative error 5e-2 in float32 against 1.6e-4
-            sequential); biquads are fine in float32.
+        accumulate_fp64: run the recurrence and the chunk scan in float64 for float32 inputs
+            (default, None: yes; False: float32). Products of direct-form companion matrices have
+            large entries, and float32 chunk carries lose digits by cancellation: order 16, chunks
+            of 3, 5e-2 relative against 1.6e-4 for a sequential float32 loop; a biquad with poles
+            near radius 0.999 at angles near 0.02 rad over 4096 samples, 7.4e-3 against 5.2e-5
+            (float64 carries: 3e-8; ``tests/test_kernels_time_varying.py``). Biquads took float32
+            carries by default until 2026-11-29.
         coalesced: run passes 1 and 3 over coalesced [chunks, W] sub-tiles (``W`` the largest power
             of two <= 32 dividing the chunk length, <= 16 above order 4; looped kernels when ``W < 2``). False: the looped
             kernels (one time step per iteration); None (default) reads ``SSM_LFILTER_TILE_IO`` (on

@@ -374,10 +374,12 @@ def recompute_max_registers(S: int, N: int, L: int, BLOCK: int, dtype: torch.dty
     section's input), or None. Compiled for sm_90, a cascade of 2 or more biquads (float32, 8-step
     lanes, 128 lanes, no head) took 236 registers a thread, 2 four-warp programs an SM; capped at 128
     it keeps every value in registers (S = 2 and 8, M = 1 and 2; 1824 static instructions against
-    1736 at S = 8) and 4 fit (``benchmarks/results/sm90-compile-2026-11-28/``). One section takes 70
-    uncapped, so it gets none. ``plain``: no head; ``SSM_LFILTER_REGISTER_CAP`` or ``requested``
+    1736 at S = 8) and 4 fit (``benchmarks/results/sm90-compile-2026-11-28/``). With the float64
+    carries (the default since 2026-11-29) the unnormalized cascade's 4-step lanes take 168 uncapped
+    (12 warps an SM) and 128 capped, without a spill (triton 3.6.0, S = 2 and 8). One section takes
+    70 uncapped, so it gets none. ``plain``: no head; ``SSM_LFILTER_REGISTER_CAP`` or ``requested``
     False: none."""
-    if not (_register_cap(requested) and plain and S >= 2 and N == 2 and L == 8 and BLOCK == 128
+    if not (_register_cap(requested) and plain and S >= 2 and N == 2 and L in (4, 8) and BLOCK == 128
             and dtype == torch.float32):
         return None
     return 128
@@ -487,7 +489,8 @@ def tv_sos_adjoint(g: torch.Tensor, x: torch.Tensor, b: torch.Tensor, a: torch.T
     K = 0 if head is None else head.shape[-1]
     KT = 0 if g_ends is None else g_ends.shape[-1]
     if block_size is None:
-        # sm_90, 8 biquads: 8-step lanes spill 8 bytes a thread in float32 (16: 1168); float64, heads
+        # sm_90, 8 biquads: 8-step lanes spilled 8 bytes a thread with float32 carries (16: 1168; the
+        # float64 carries, default since 2026-11-29, spill nothing at 8); float64, heads
         # with ends (96 bytes at 8), and unnormalized cascades of 2 or more sections (96 bytes at 8,
         # for 2, 4 and 8 biquads) take 4 and spill nothing; one unnormalized section (time_varying_lfilter)
         # keeps 8 without a spill
