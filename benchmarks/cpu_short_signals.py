@@ -47,6 +47,8 @@ CASES = {
     "time_varying_lfilter order 2 (1, 4096)": ("tv", 1, 4096, 2, "forward"),
     "time_varying_lfilter order 2 (8, 2^18)": ("tv", 8, 1 << 18, 2, "forward"),
     "time_varying_lfilter order 8 (8, 2^16)": ("tv", 8, 1 << 16, 8, "forward"),
+    "time_varying_lfilter order 16 (1, 2^16)": ("tv", 1, 1 << 16, 16, "forward"),
+    "time_varying_lfilter order 16 (8, 2^14)": ("tv", 8, 1 << 14, 16, "forward"),
     "time_varying_lfilter order 2 (8, 2^16), forward + backward": ("tv", 8, 1 << 16, 2, "train"),
 }
 

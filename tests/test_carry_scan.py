@@ -1,7 +1,8 @@
-"""The CPU engine's carry scan, ``scan_constant``, against a sequential loop: both ways a level
+"""The CPU engine's carry scans against a sequential loop. ``scan_constant``: both ways a level
 runs its groups (triangular solves for small scans, GEMMs with a matrix of powers for large ones),
 lengths around the group sizes and several levels deep, a matrix per row, complex states, and a
-"hard mode" with decay near 1, where a carry bug shows as a drift over many blocks."""
+"hard mode" with decay near 1, where a carry bug shows as a drift over many blocks.
+``scan_varying`` (a transfer per block): doubling up to 64 blocks, blocked beyond, the same way."""
 import math
 
 import pytest
@@ -117,3 +118,56 @@ def test_level_kind():
     assert scan._level_kind(8, 32768, 2, torch.complex128) == "solves"
     assert scan._level_kind(8, 32768, 2, torch.float32) == "powers"
     assert scan._level_kind(1, 128, 2, torch.float32) == "solves"
+
+
+def _loop_varying(M, e):
+    """``S[c] = M[c] S[c-1] + e[c]`` one block at a time, in float64 (complex128)."""
+    hi = torch.complex128 if (M.is_complex() or e.is_complex()) else torch.float64
+    M, e = M.to(hi).expand(e.shape[0], -1, -1, -1), e.to(hi)
+    S = torch.zeros_like(e)
+    s = e.new_zeros(e.shape[0], e.shape[2])
+    for c in range(e.shape[1]):
+        s = torch.einsum("rij,rj->ri", M[:, c], s) + e[:, c]
+        S[:, c] = s
+    return S
+
+
+def _transfers(Ra, C, N, radius, dtype, seed):
+    """``(Ra, C, N, N)``: a different orthogonal (unitary) matrix a block, scaled to ``radius``."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(Ra, C, N, N, generator=g, dtype=torch.float64)
+    if dtype.is_complex:
+        z = torch.complex(z, torch.randn(Ra, C, N, N, generator=g, dtype=torch.float64))
+    q, _ = torch.linalg.qr(z)
+    return (radius * q).to(dtype)
+
+
+@pytest.mark.parametrize("N", [1, 2, 5])
+@pytest.mark.parametrize("C", [0, 1, 2, 7, 64, 65, 71, 512, 1000])
+@pytest.mark.parametrize("Ra", [1, 3])
+def test_varying_matches_the_loop(N, C, Ra):
+    M = _transfers(Ra, C, N, 0.98, torch.float64, seed=N * 100 + C)
+    e = torch.randn(3, C, N, generator=torch.Generator().manual_seed(C), dtype=torch.float64)
+    S = scan.scan_varying(M, e)
+    assert S.shape == e.shape and S.dtype == e.dtype
+    torch.testing.assert_close(S, _loop_varying(M, e), rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("dtype", [torch.complex128, torch.float32])
+def test_varying_dtypes(dtype):
+    M = _transfers(2, 300, 2, 0.95, dtype, seed=11)
+    e = torch.randn(2, 300, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64).to(dtype)
+    S = scan.scan_varying(M, e)
+    ref = _loop_varying(M, e)
+    assert S.dtype == dtype
+    assert float((S.to(ref.dtype) - ref).abs().max() / ref.abs().max()) < (1e-5 if dtype == torch.float32 else 1e-12)
+
+
+def test_varying_hard_mode_decay_near_one():
+    """Radius 0.9999 a block over 5000 blocks, three levels of groups: a wrong group boundary, a
+    missed product or an initial state one group off drifts far above rounding."""
+    M = _transfers(1, 5000, 2, 0.9999, torch.float64, seed=17)
+    e = torch.randn(2, 5000, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    ref = _loop_varying(M, e)
+    S = scan.scan_varying(M, e)
+    assert float((S - ref).abs().max() / ref.abs().max()) < 1e-10

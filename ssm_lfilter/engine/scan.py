@@ -12,6 +12,7 @@ import functools
 import math
 
 import torch
+import torch.nn.functional as F
 
 
 def _shifted(t: torch.Tensor, d: int, dim: int) -> torch.Tensor:
@@ -196,9 +197,19 @@ def scan_varying(M: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     """Inclusive scan ``S[c] = M[c] S[c-1] + e[c]`` with a transfer matrix per block.
 
     ``M (Ra, C, N, N)`` with ``Ra`` 1 or ``R``; ``e (R, C, N)``. Returns ``S (R, C, N)``.
-    Pairs ``(M, e)`` combine as affine maps: ``(M2, e2) o (M1, e1) = (M2 M1, M2 e1 + e2)``.
+
+    Up to ``_VARYING_DOUBLING`` blocks, a doubling (Hillis-Steele) scan of affine maps,
+    ``(M2, e2) o (M1, e1) = (M2 M1, M2 e1 + e2)``: fewest operations. Beyond, blocked as
+    ``scan_constant`` is: every group of ``_VARYING_GROUP`` blocks runs from rest one block a step,
+    vectorized over the groups (its states and the products of its transfers so far), the groups'
+    ends are scanned the same way recursively, then every block adds its group's product times the
+    group's true initial state. That is ``C N^3`` multiply-adds where doubling takes ``C log2(C) N^3``
+    in batched products of tiny matrices: on the project's CPU machine, 1024 blocks of 16 x 16
+    transfers took 9 ms against 97, 65536 blocks of 2 x 2 22 ms against 96.
     """
     C = e.shape[1]
+    if C > _VARYING_DOUBLING:
+        return _scan_varying_blocked(M, e, _VARYING_GROUP)
     S, P = e, M
     d = 1
     while d < C:
@@ -210,6 +221,31 @@ def scan_varying(M: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
             prev = torch.cat([eye, P[:, : C - d // 2]], 1)
             P = P @ prev
     return S
+
+
+_VARYING_DOUBLING = 64  # up to this many blocks scan_varying doubles (measured: 0.27 ms against 0.43 at 64)
+_VARYING_GROUP = 8
+
+
+def _scan_varying_blocked(M: torch.Tensor, e: torch.Tensor, G: int) -> torch.Tensor:
+    Ra, C, N, _ = M.shape
+    R = e.shape[0]
+    Cg = -(-C // G)
+    if Cg * G != C:  # pad with identity transfers and no input: the scan passes through them
+        eye = _eye(N, M.dtype, M.device).expand(Ra, Cg * G - C, N, N)
+        M, e = torch.cat([M, eye], 1), F.pad(e, (0, 0, 0, Cg * G - C))
+    Mg, eg = M.reshape(Ra, Cg, G, N, N), e.reshape(R, Cg, G, N)
+    s, P = eg[:, :, 0], Mg[:, :, 0]
+    states, products = [s], [P]
+    for j in range(1, G):  # every group from rest, a block a step
+        s = torch.einsum("rgij,rgj->rgi", Mg[:, :, j].expand(R, -1, -1, -1), s) + eg[:, :, j]
+        P = Mg[:, :, j] @ P
+        states.append(s)
+        products.append(P)
+    ends = scan_varying(P, s)  # the groups' true end states
+    start = F.pad(ends[:, :-1], (0, 0, 1, 0))  # each group's true initial state
+    S = torch.stack(states, 2) + torch.einsum("rgjik,rgk->rgji", torch.stack(products, 2).expand(R, -1, -1, -1, -1), start)
+    return S.reshape(R, Cg * G, N)[:, :C]
 
 
 def scan_scalar(m: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
