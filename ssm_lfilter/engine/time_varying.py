@@ -94,7 +94,8 @@ def allpole_tv(u: torch.Tensor, a: torch.Tensor, L: int | None = None) -> torch.
             ws = [y] + ws[:-1]
             we = [ye.neg_()] + we[:-1]
         E = torch.stack(ws, -1)  # (R, C, N): end state (y[L-1], ..., y[L-N]) of each block from rest
-        Phi = torch.stack(we, 0).permute(2, 3, 0, 1)  # (Ra, C, N, N): [i, j] entry i per unit y[-1-j]
+        # (Ra, C, N, N): [i, j] entry i per unit y[-1-j]; contiguous, for the scan's batched products
+        Phi = torch.stack(we, 0).permute(2, 3, 0, 1).contiguous()
 
         # Pass 2: true end states, then each block's true initial state.
         S = scan_varying(Phi, E)
