@@ -5,7 +5,7 @@
 #   bash benchmarks/gpu_session.sh 1 "$OUT"   # run with the device tool's timeout_s=540
 #   bash benchmarks/gpu_session.sh 2 "$OUT"   # at once, while the machine is warm: timeout_s=270
 #
-# Part 1: the compile workers, the variant table (five families) and the GPU test tier. Part 2: the
+# Part 1: the compile workers, the variant table (seven families) and the GPU test tier. Part 2: the
 # public functions against a copy, the host-time layers and CUDA graph replays, then the benchmark
 # suite's target sweeps. Each part's budgets sum to under its timeout; each stage
 # saves report.md as it ends, and the console goes to console-<part>.log beside it.
@@ -42,11 +42,13 @@ fi
 # lti_adjoint, sos, sos_adjoint and public, where they come first after the default; sos_zi and
 # tv_sos_adjoint, never timed, wait), each row also as a CUDA graph replay, and gives the test tier
 # 220 s. The table times the families in the order given: public first (lfilter and sosfilt with
-# and without float32 lanes decide the defaults), so a budget that runs out cuts the others.
+# and without float32 lanes decide the defaults), so a budget that runs out cuts the others; the
+# time-varying families come last (float64 carries against float32 carries, the default until
+# 2026-11-29; the suite's gpu_tv2 sweep in part 2 times them through the public function anyway).
 # 40 s to start, 510 s and 250 s of commands, the transfers: about 820 s of the 900.
 case $part in
 1) timeout 510 "$py" benchmarks/gpu_check.py --out "$out" \
-     --families public sos lti lti_adjoint sos_adjoint \
+     --families public sos lti lti_adjoint sos_adjoint tv tv_adjoint \
      --warm-workers 16 --warm-budget 135 --variants-budget 135 --family-budget 45 \
      --test-budget 220 --skip-suite 2>&1 | tee "$out/console-1.log" ;;
 2) timeout 250 "$py" benchmarks/gpu_check.py --out "$out" --skip-variants --skip-tests --bandwidth --host \

@@ -3,7 +3,7 @@ the GPU machine reads instead of compiling them.
 
     # here, with the GPU machine's Triton (3.6.0 on the H100/H200 machines), a minute or two a kernel:
     env -u TRITON_INTERPRET PYTHONPATH=. /tmp/t36/bin/python benchmarks/prebuild_cache.py build \\
-        --out .triton-cache-sm90 [--families public sos lti lti_adjoint sos_adjoint] [--jobs 2]
+        --out .triton-cache-sm90 [--families public sos lti lti_adjoint sos_adjoint tv tv_adjoint] [--jobs 2]
     # on the GPU machine, before anything imports Triton (benchmarks/gpu_session.sh does it):
     python benchmarks/prebuild_cache.py install .triton-cache-sm90   # prints whether it applies
     export TRITON_CACHE_DIR=$PWD/.triton-cache-sm90
@@ -47,7 +47,7 @@ if __package__ in (None, ""):
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLACEHOLDER = "@CACHE@"
 KEEP = (".json", ".cubin")  # metadata and binary: what Triton loads on a cache hit
-DEFAULT_FAMILIES = ["public", "sos", "lti", "lti_adjoint", "sos_adjoint"]  # gpu_session.sh, part 1
+DEFAULT_FAMILIES = ["public", "sos", "lti", "lti_adjoint", "sos_adjoint", "tv", "tv_adjoint"]  # gpu_session.sh, part 1
 
 
 def _triton_fingerprint() -> dict:
