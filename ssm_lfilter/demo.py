@@ -116,6 +116,11 @@ def fit(target_sos: torch.Tensor, n_sections: int, steps: int, batch: int, lengt
     Signals of 4096 samples: with 1024 the noisier gradients sent some runs to a poor local fit
     (seeds 0-9 of the default target, one torch thread on the project's CPU machine: -24.9 to
     -60.5 dB, four runs above -40; with 4096: -57.5 to -71.1 dB), for about 1.5x the time a step.
+    A fit is chaotic in the rounding of its inputs: since the target runs through the fused cascade
+    (``engine/cascade.py``, other roundings than section by section), seeds 0-19 with two threads
+    gave -42.8 to -69.7 dB, none above -40, where the section-by-section target gave -9.6 to -71.1
+    with two fits above -30 (seeds 17 and 19). Halving the learning rate or doubling the steps gave
+    such failures too (two each in the same 20 seeds).
     """
     device, dtype = target_sos.device, target_sos.dtype
     model = SOSFilter(n_sections).to(device=device, dtype=dtype)
