@@ -251,3 +251,23 @@ def test_gpu_adjoint_matches_composed_at_real_sizes():
         monkey = ops._tv_adjoint_composed(g, a, z, True)
         for u, w in zip(got, monkey):
             assert float((u.double() - w.double()).abs().max() / w.double().abs().max()) < 1e-4
+
+
+def test_float32_low_angle_resonator_backward_default_carries():
+    """The backward's carries in hard mode: a biquad with poles drifting near radius 0.999 at angles
+    near 0.02 rad (a nearly collinear state), float32 data at the default tile sizes. With the
+    default float64 carries ``du`` and ``da`` stay within 1e-6 of the float64 backward on the same
+    inputs; float32 carries (``accumulate_fp64=False``, the orders <= 2 default until 2026-11-29)
+    lost 1e-2 here."""
+    T = 2048
+    g = torch.Generator().manual_seed(31)
+    n = torch.arange(T, dtype=torch.float64)
+    r = 0.995 + 0.0045 * (0.5 + 0.5 * torch.sin(2 * torch.pi * n / 1700))
+    th = 0.02 + 0.01 * torch.cos(2 * torch.pi * n / 900)
+    a = torch.stack([-2 * r * torch.cos(th), r * r], -1)[None].float().contiguous()
+    u, gr = torch.randn(1, T, generator=g), torch.randn(1, T, generator=g)
+    z = tvk.time_varying(u.double(), a.double())
+    du64, da64 = adj.time_varying_adjoint(gr.double(), a.double(), z)
+    du, da = adj.time_varying_adjoint(gr, a, z.float())
+    for got, exp in ((du, du64), (da, da64)):
+        assert float((got.double() - exp).abs().max() / exp.abs().max()) < 1e-6
