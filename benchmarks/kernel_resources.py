@@ -321,6 +321,8 @@ def _cases():
             torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), torch.empty(32, 1 << 20, **meta), 3, 2)),
         ("time_varying N=2, 8 x 2^20", lambda: K.time_varying(torch.empty(8, 1 << 20, **meta),
                                                               torch.empty(8, 1 << 20, 2, **meta))),
+        ("time_varying N=2, 8 x 2^20, C=8", lambda: K.time_varying(
+            torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 2, **meta), block_size=8)),
         ("lane loads time_varying N=2, 8 x 2^20", lambda: K.time_varying(
             torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 2, **meta), lane_loads=True)),
         ("timed time_varying N=2, 8 x 2^20", lambda: K.time_varying(torch.empty(8, 1 << 20, **meta),
@@ -337,6 +339,9 @@ def _cases():
         ("float32 carries time_varying_adjoint N=2 (du, da), 8 x 2^20", lambda: K.time_varying_adjoint(
             torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 2, **meta), torch.empty(8, 1 << 20, **meta),
             accumulate_fp64=False)),
+        ("time_varying_adjoint N=2 (du, da), 8 x 2^20, C=8", lambda: K.time_varying_adjoint(
+            torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 2, **meta), torch.empty(8, 1 << 20, **meta),
+            block_size=8)),
         ("time_varying_adjoint N=4 (du, da), 8 x 2^20", lambda: K.time_varying_adjoint(
             torch.empty(8, 1 << 20, **meta), torch.empty(8, 1 << 20, 4, **meta), torch.empty(8, 1 << 20, **meta))),
         # the multi-pass kernels of orders above 4, forward and backward (minutes to compile at order 16:

@@ -446,6 +446,9 @@ def tv_cases(s: Sizes) -> list:
         # the default before 2026-11-29: float32 carries for float32 data (sm_90: 95 registers and 20
         # warps an SM against 147 and 12; 7e-3 relative error on hard-mode resonators, float64 3e-8)
         "single-pass float32 carries": lambda: time_varying(u, at, single_pass=True, accumulate_fp64=False),
+        # 8-step lanes with the float64 carries: sm_90, 96 registers and 20 warps an SM (the float32
+        # carries' occupancy), 1560 static instructions against 2048, tiles of half the samples
+        "single-pass C=8": lambda: time_varying(u, at, single_pass=True, block_size=8),
         # u, a and y moved lane by lane (kernels/_lane_tiles.py): sm_90, 1072 static instructions
         # against 1848 (the coalesced tiles' 64-bit element addresses and layout changes), 91 registers
         "single-pass lane loads": lambda: time_varying(u, at, single_pass=True, lane_loads=True),
@@ -480,6 +483,8 @@ def tv_adjoint_cases(s: Sizes) -> list:
             # the default before 2026-11-29: float32 carries, capped at 128 registers (16 warps an SM;
             # the float64 carries take 155 uncapped, 12 warps, and spill 80 bytes capped at 128)
             "single-pass float32 carries": lambda g=gt, a=at, z=zt: fused(g, a, z, accumulate_fp64=False),
+            # 8-step lanes, float64 carries: sm_90, 106 registers and 16 warps an SM, no spill
+            "single-pass C=8": lambda g=gt, a=at, z=zt: fused(g, a, z, block_size=8),
             "three-pass tiles": lambda g=gt, a=at, z=zt: composed(g, a, z)}))
     # order 16 (LPC synthesis): per-row coefficients of 8 slowly drifting resonators a row; above order
     # 4 the backward is the reversed passes, against the composition it replaced (flipped g, skewed
