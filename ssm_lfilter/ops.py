@@ -253,10 +253,9 @@ def _sos_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, n_ends: int, monic:
     (``kernels/sos.py``); on the torch engine every cascade runs in one blockwise pass
     (``engine/cascade.py``). ``monic=False``: ``a (Ra, S, N+1)`` with each section's ``a0`` first,
     divided inside the op (as ``lti``'s: by the fused kernel in registers, else here)."""
-    R, T = x.shape
     S = b.shape[1]
-    ends = x.new_empty(S, R, n_ends)
     if backend.use_triton("lti", x):
+        ends = x.new_empty(S, x.shape[0], n_ends)
         return _kernels().sos(x, b, a, head=head, ends=ends if n_ends else None, monic=monic).contiguous(), ends
     if not monic:
         b, a = _normalized(b, a)
