@@ -89,6 +89,16 @@ def scipy_lti(x, b, a, head, reverse=False):
     return y[:, ::-1] if reverse else y
 
 
+def low_angle_resonator(T):
+    """``a (1, T, 2)`` float64 (without a0): a biquad whose poles drift between radius 0.995 and
+    0.9995 at angles near 0.02 rad. The companion-form state is nearly collinear there, so a
+    carried state's rounding cancels: the time-varying paths' hard mode for float32 carries."""
+    n = torch.arange(T, dtype=torch.float64)
+    r = 0.995 + 0.0045 * (0.5 + 0.5 * torch.sin(2 * math.pi * n / 1700))
+    th = 0.02 + 0.01 * torch.cos(2 * math.pi * n / 900)
+    return torch.stack([-2 * r * torch.cos(th), r * r], -1)[None]
+
+
 def poles_denominator(n, radius=0.9, angle=0.3, step=0.9, real=-1.0):
     """a[1:] of a stable order-n filter: conjugate pairs at ``radius`` and angles ``angle + step * k``,
     and for odd n a real pole at ``real * radius``."""

@@ -9,7 +9,7 @@ import torch
 import ssm_lfilter.reference as ref
 from ssm_lfilter.engine import lti as engine
 from ssm_lfilter.engine import time_varying as tv_engine
-from tests.helpers import stable_a
+from tests.helpers import low_angle_resonator, stable_a
 
 CASES = [(2, 2), (0, 3), (4, 1), (8, 8), (3, 16)]
 
@@ -108,10 +108,7 @@ def test_time_varying_blocks_hard_mode_float32(L):
     a sequential float32 recurrence (the reference loop run in float32)."""
     T, R = 5000, 2
     g = torch.Generator().manual_seed(21)
-    n = torch.arange(T, dtype=torch.float64)
-    r = 0.995 + 0.0045 * (0.5 + 0.5 * torch.sin(2 * np.pi * n / 1700))
-    th = 0.02 + 0.01 * torch.cos(2 * np.pi * n / 900)
-    a = torch.stack([-2 * r * torch.cos(th), r * r], -1)[None].expand(R, T, 2)  # (R, T, 2)
+    a = low_angle_resonator(T).expand(R, T, 2)  # (R, T, 2)
     u = torch.randn(R, T, generator=g, dtype=torch.float64)
     y32 = tv_engine.allpole_tv(u.float(), a.float(), L=L)
     a_full = torch.cat([torch.ones(R, T, 1, dtype=torch.float64), a.float().double()], -1)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import low_angle_resonator
 from ssm_lfilter.reference import time_varying_lfilter
 
 pytestmark = pytest.mark.interpreter
@@ -422,13 +423,8 @@ def test_gpu_more_than_2_31_elements():
 
 
 def _low_angle_resonator(T, gen):
-    """One row of a biquad with poles drifting between radius 0.995 and 0.9995 at angles near 0.02 rad:
-    the companion-form state is nearly collinear there, so a carried state's rounding cancels."""
-    n = torch.arange(T, dtype=torch.float64)
-    r = 0.995 + 0.0045 * (0.5 + 0.5 * torch.sin(2 * math.pi * n / 1700))
-    th = 0.02 + 0.01 * torch.cos(2 * math.pi * n / 900)
-    a = torch.stack([-2 * r * torch.cos(th), r * r], -1)[None].float()
-    return torch.randn(1, T, generator=gen).float(), a
+    """One float32 row of noise and the hard-mode resonator's coefficients (``helpers``)."""
+    return torch.randn(1, T, generator=gen).float(), low_angle_resonator(T).float()
 
 
 @pytest.mark.parametrize("block_size", [None, 16])

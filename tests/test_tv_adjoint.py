@@ -14,6 +14,7 @@ import torch
 
 import ssm_lfilter as sl
 import ssm_lfilter.ops as ops
+from helpers import low_angle_resonator
 
 pytestmark = pytest.mark.interpreter
 adj = importlib.import_module("ssm_lfilter.kernels.time_varying_adjoint")
@@ -261,10 +262,7 @@ def test_float32_low_angle_resonator_backward_default_carries():
     lost 1e-2 here."""
     T = 2048
     g = torch.Generator().manual_seed(31)
-    n = torch.arange(T, dtype=torch.float64)
-    r = 0.995 + 0.0045 * (0.5 + 0.5 * torch.sin(2 * torch.pi * n / 1700))
-    th = 0.02 + 0.01 * torch.cos(2 * torch.pi * n / 900)
-    a = torch.stack([-2 * r * torch.cos(th), r * r], -1)[None].float().contiguous()
+    a = low_angle_resonator(T).float().contiguous()
     u, gr = torch.randn(1, T, generator=g), torch.randn(1, T, generator=g)
     z = tvk.time_varying(u.double(), a.double())
     du64, da64 = adj.time_varying_adjoint(gr.double(), a.double(), z)
