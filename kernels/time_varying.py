@@ -1169,3 +1169,9 @@ def time_varying(u: torch.Tensor, a: torch.Tensor, *, block_size: int | None = N
 
     return run_passes("time_varying", u, a, y, block_size, accumulate_fp64, single_pass, coalesced, lanes,
                       window_tiles, clock, lane_loads=lane_loads)
+
+
+def time_varying_applies(a: torch.Tensor) -> bool:
+    """Whether ``time_varying`` runs these coefficients (real, order ``N <= MAX_ORDER``); the ops run
+    the others on the torch engine (under ``SSM_LFILTER_BACKEND=auto``)."""
+    return not a.is_complex() and a.shape[-1] <= MAX_ORDER

@@ -8,6 +8,8 @@ correction at the first samples, so the ops always start from rest.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -44,6 +46,13 @@ def _state_shape(time_last: tuple[int, ...], ax: int, K: int) -> tuple[int, ...]
     return tuple(shape)
 
 
+@functools.lru_cache(maxsize=32)
+def _within_order(K: int, device: torch.device) -> Tensor:
+    """``(K, K)``: whether ``[k, i]`` is one of scipy's taps, ``k + 1 + i <= K``."""
+    i = torch.arange(K)
+    return (i[None, :] + i[:, None] < K).to(device)
+
+
 def _tdf2_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor | None, K: int,
                       a0: Tensor | None = None) -> Tensor:
     """scipy's final TDF-II state from the last ``K`` inputs and outputs (rows ``(R, T)``):
@@ -54,9 +63,11 @@ def _tdf2_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor | N
 
     As ``zf[k] = sum_i hb[k, i] x[T-1-i] - ha[k, i] y[T-1-i]`` with the Hankel windows
     ``hb[k, i] = b_{k+1+i}``, ``ha[k, i] = a_{k+1+i}`` (zero beyond the order; views of the padded
-    coefficients) and two batched matrix-vector products: seven computing torch operations (and eight
-    views) where gathering the coefficients through a lag matrix took twenty (and eight), each a launch
-    on a GPU and a node of the graph for a backward (a streaming call pays them every block)."""
+    coefficients), each multiplied by the last samples where ``k + 1 + i <= K`` and summed: eleven
+    computing torch operations, eight for a pure FIR (and eight views), where gathering the
+    coefficients through a lag matrix took twenty (and eight), each a launch on a GPU and a node of
+    the graph for a backward (a streaming call pays them every block). (Two matrix-vector products took four fewer, but their
+    zero padding times an infinite sample gave NaN where scipy's state is infinite or finite.)"""
     R, T = x.shape
     if K == 0:
         return x.new_zeros(R, 0)
@@ -68,7 +79,14 @@ def _tdf2_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor | N
     xl, yl = x[:, T - n:].flip(1), y[:, T - n:].flip(1)
     if n < K:
         xl, yl = F.pad(xl, (0, K - n)), F.pad(yl, (0, K - n))
-    zf = (hb @ xl.unsqueeze(-1) - ha @ yl.unsqueeze(-1)).squeeze(-1)
+    # scipy sums only its K taps (j <= K): the windows' padding beyond them must not meet an
+    # infinite sample (0 * inf = NaN where scipy's state stays infinite or finite)
+    # infinite sample (0 * inf = NaN where scipy's state stays infinite or finite); a pure FIR has
+    # no feedback taps at all (scipy convolves)
+    keep = _within_order(K, x.device)
+    zf = (hb * torch.where(keep, xl.unsqueeze(1), 0)).sum(-1)
+    if a.shape[1]:
+        zf = zf - (ha * torch.where(keep, yl.unsqueeze(1), 0)).sum(-1)
     if a0 is not None:
         zf = zf / a0
     if zi is not None and T < K:

@@ -371,7 +371,8 @@ sos_op.register_autograd(_sos_backward, setup_context=_sos_setup)
 def _tv_impl(u: Tensor, a: Tensor) -> Tensor:
     """Time-varying all-pole ``y[n] = u[n] - sum_k a[n, k-1] y[n-k]`` from rest. ``u (R, T)``,
     ``a (Ra, T, N)`` normalized; ``Ra`` in {1, R}."""
-    if backend.use_triton("tv", u):
+    # above the kernels' order 16 (LPC orders) the torch engine, unless the kernels are forced (an error)
+    if backend.use_triton("tv", u) and (_kernels().time_varying_applies(a) or backend.requested() == "triton"):
         return _kernels().time_varying(u, a).contiguous()
     return _tv_engine.allpole_tv(u, a).contiguous()
 
@@ -544,7 +545,7 @@ def _tv_sos_vjp(g: Tensor, g_ends: Tensor, ws, b: Tensor, a: Tensor, K: int, nee
             b_conj = b[:, :, s].conj()
             g = b_conj[:, :, 0] * v
             for k in range(1, M + 1):
-                g = g + F.pad(b_conj[:, k:, k] * v[:, k:], (0, k))
+                g = g + F.pad(b_conj[:, k:, k] * v[:, k:], (0, min(k, T)))  # nothing beyond T
     db = torch.stack(dbs[::-1], 2) if need_b and S else None
     da = torch.stack(das[::-1], 2) if need_a and S else None
     dhead = torch.stack(dheads[::-1], 1) if S else ws[0].new_zeros(R, 0, K)

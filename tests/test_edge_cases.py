@@ -337,6 +337,52 @@ def test_other_functions_empty_signal():
     assert h.shape == (3, 0)
 
 
+def test_empty_batch_of_long_signals():
+    """No rows, but more samples than the short-signal path takes (the blockwise engine's GEMMs could
+    not reshape zero rows): empty outputs and gradients, as for short ones; also zero coefficient rows."""
+    sos = torch.tensor(ss.butter(4, 0.2, output="sos"))
+    b, a = map(torch.tensor, ss.butter(3, 0.2))
+    x = torch.zeros(0, 700, **F64, requires_grad=True)
+    calls = [lambda: sl.lfilter(b, a, x), lambda: sl.sosfilt(sos, x), lambda: sl.filtfilt(b, a, x),
+             lambda: sl.sosfiltfilt(sos, x), lambda: sl.lfilter(b, a, x, zi=torch.zeros(0, 3, **F64))[0],
+             lambda: sl.sosfilt(sos, x, zi=torch.zeros(2, 0, 2, **F64))[0],
+             lambda: sl.sosfilt(sos.clone().requires_grad_(), x)]
+    for call in calls:
+        y = call()
+        assert y.shape == (0, 700)
+        (g,) = torch.autograd.grad(y.sum(), x)
+        assert g.shape == (0, 700)
+    assert sl.lfilter(torch.zeros(0, 3, **F64), torch.tensor([1.0, -0.5], **F64), torch.randn(600, **F64)).shape == (0, 600)
+    assert sl.sosfilt(sos.float(), torch.zeros(0, 600)).shape == (0, 600)
+
+
+@pytest.mark.parametrize("x", [[1.0, 2.0, np.inf], [np.nan, 1.0, 2.0, 3.0], [1.0, -np.inf, 2.0, 5.0]])
+@pytest.mark.parametrize("b,a", [([1.0, -1.0], [1.0]), ([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2.0]),
+                                 ([0.3, 0.2], [1.0, -0.4, 0.1]), ([1.0, 0.5, 0.2], [1.0, -0.5])])
+def test_final_state_of_non_finite_input_like_scipy(x, b, a):
+    """``zf`` sums scipy's taps only: a pure FIR's state holds no feedback taps (scipy convolves), and
+    no zero padding beyond the order meets an infinite sample (0 * inf was NaN where scipy's is
+    infinite or finite)."""
+    K = max(len(a), len(b)) - 1
+    with np.errstate(all="ignore"):
+        _, exp = ss.lfilter(b, a, x, zi=np.zeros(K))
+    _, zf = sl.lfilter(torch.tensor(b, **F64), torch.tensor(a, **F64), torch.tensor(x, **F64), zi=torch.zeros(K, **F64))
+    np.testing.assert_array_equal(zf.numpy(), exp)
+
+
+def test_more_sections_and_orders_than_a_scan_level_holds():
+    """A state wider than the carry scan's 64-entry level (33 biquads fused: 66 entries; order 65)
+    beyond the short-signal path: the scan's group size once became a negative shift."""
+    sos = np.tile([0.5, 0.2, 0.1, 1.0, -0.5, 0.25], (33, 1))
+    x = np.random.default_rng(0).standard_normal(513)
+    np.testing.assert_allclose(sl.sosfilt(torch.tensor(sos), torch.tensor(x)).numpy(), ss.sosfilt(sos, x), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(sl.sosfiltfilt(torch.tensor(sos), torch.tensor(x[:300])).numpy(),
+                               ss.sosfiltfilt(sos, x[:300]), rtol=1e-10, atol=1e-12)
+    a = np.r_[1.0, np.zeros(64), -0.5]
+    np.testing.assert_allclose(sl.lfilter(torch.tensor([1.0, 0.5]), torch.tensor(a), torch.tensor(x)).numpy(),
+                               ss.lfilter([1.0, 0.5], a, x), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("backend", ["torch", "triton"])
 def test_cascades_without_sections_and_with_zi_are_the_identity(backend, monkeypatch):
     """Zero sections with an (empty) zi: the input back, and an empty final state of zi's full shape

@@ -279,3 +279,45 @@ def test_missing_triton_is_named_and_a_found_one_is_remembered(monkeypatch):
     assert backend._triton_problem("lti", t) is None and calls == ["triton", "ssm_lfilter.kernels"]
     calls.clear()
     assert backend._triton_problem("lti", t) is None and calls == []
+
+
+@pytest.mark.parametrize("M,N,T", [(4, 2, 2), (5, 2, 3), (6, 6, 4), (2, 2, 1)])
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_triton_interpreter_tv_fir_longer_than_signal(monkeypatch, kernel_calls, M, N, T, create_graph):
+    """``time_varying_lfilter`` whose per-sample FIR is longer than the signal (``M >= T``), through the
+    section-by-section backward (per-sample ``b`` beyond the fused kernel's orders, or
+    ``create_graph=True``): the FIR's transposed taps beyond ``T`` once padded the gradient to ``M``
+    samples (a shape error, or a silently doubled ``dx`` at ``T = 1``). Against the torch engine."""
+    g = _g(11)
+    b = torch.randn(T, M + 1, generator=g, dtype=torch.float64)
+    a = torch.tensor(np.r_[1.0, 0.3 * 0.5 ** np.arange(1, N + 1)])
+    x = torch.randn(2, T, generator=g, dtype=torch.float64)
+    out = {}
+    for mode in ("torch", "triton"):
+        monkeypatch.setenv("SSM_LFILTER_BACKEND", mode)
+        xs, bs = x.clone().requires_grad_(), b.clone().requires_grad_()
+        y = sl.time_varying_lfilter(bs, a.expand(T, N + 1), xs)
+        out[mode] = torch.autograd.grad((y * y).sum(), [xs, bs], create_graph=create_graph)
+    assert kernel_calls["time_varying"] + kernel_calls["time_varying_adjoint"] + kernel_calls["tv_sos"] > 0
+    for t, r in zip(out["triton"], out["torch"]):
+        torch.testing.assert_close(t, r, rtol=1e-10, atol=1e-12, msg=PATH)
+
+
+def test_triton_interpreter_tv_above_order_16(monkeypatch, kernel_calls):
+    """Time-varying orders above the kernels' 16: the torch engine under ``auto`` (the kernels' path on
+    CUDA tensors), an error naming the order when the kernels are forced."""
+    from ssm_lfilter import backend, ops
+
+    a = torch.tensor(np.r_[1.0, 0.5 ** np.arange(1, 18)]).expand(40, 18)
+    x = torch.randn(1, 40, dtype=torch.float64)
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
+    with pytest.raises(ValueError, match="N=17"):
+        sl.time_varying_lfilter(torch.ones(1), a, x)
+    # auto on a tensor the kernels would take: what CUDA tensors meet
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "auto")
+    monkeypatch.setattr(backend, "use_triton", lambda op, t: True)
+    kernel_calls["time_varying"] = 0
+    y = ops.tv(x, a[None, :, 1:].contiguous())
+    assert kernel_calls["time_varying"] == 0
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "torch")
+    torch.testing.assert_close(y, sl.time_varying_lfilter(torch.ones(1), a, x), rtol=1e-12, atol=1e-12)

@@ -49,6 +49,8 @@ def cascade(x: torch.Tensor, stages: Sequence[Stage], heads: Sequence[torch.Tens
         return x.clone(), x.new_zeros(0, R, tail)
     Rf = max(max(b.shape[0], a.shape[0]) for b, a in stages)
     coefs = [t for stage in stages for t in stage]
+    if R == 0:
+        return x.new_zeros(R, T), x.new_zeros(S, R, tail)
     if T == 0 or not all_finite(x, *coefs, *heads) or (L is None and direct_fits(T, R, Rf)):
         # Non-finite data runs sample by sample inside the blocks (NaN/Inf reach later samples only,
         # as in scipy); a short signal is solved whole per stage (engine/_solve.py).

@@ -158,8 +158,8 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, L
     R, T = x.shape
     M, N = b.shape[1] - 1, a.shape[1]
     K = min(head.shape[1], T)
-    if T == 0:
-        return x.new_zeros(R, 0)
+    if T == 0 or R == 0:
+        return x.new_zeros(R, T)
     if N == 0 and M < 16:
         y = fir(b, x)
         if K:

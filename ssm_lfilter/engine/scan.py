@@ -71,7 +71,8 @@ def scan_constant(M: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     width = _LEVEL_WIDTH
     if M.shape[0] > 1:  # a matrix per row: keep them all within _LEVEL_ENTRIES
         width = max(2 * N, min(width, math.isqrt(_LEVEL_ENTRIES // M.shape[0])))
-    G = max(2, 1 << ((width // N).bit_length() - 1))  # a power of two, for the squarings
+    # a power of two, for the squarings; pairs of blocks once a state is wider than a level (N > 64)
+    G = max(2, 1 << max((width // N).bit_length() - 1, 0))
     if _level_kind(R, C, N, e.dtype) == "solves":
         return _scan_by_solves(M.to(e.dtype), e, G)
     return _scan_by_powers(M.to(torch.complex128 if M.is_complex() else torch.float64), e, G)
