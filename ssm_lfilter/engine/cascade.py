@@ -90,38 +90,58 @@ def cascade(x: torch.Tensor, stages: Sequence[Stage], heads: Sequence[torch.Tens
     C = -(-T // L)
     xw = x.to(wd)
     X = (F.pad(xw, (0, C * L - T)) if C * L != T else xw).reshape(R, C, L)
-    if H:  # each block's inputs followed by its halo (zeros for block 0)
-        X = torch.cat([X, F.pad(X[:, :-1, L - H :], (0, 0, 1, 0))], 2)
+    # each block's halo: the previous block's last H inputs (zeros for block 0), rows L.. of Wx
+    halo = F.pad(X[:, :-1, L - H :], (0, 0, 1, 0)) if H else None
     heads_w = [heads[s][:, None, : K[s]].to(wd) for s in with_head]
-    prev = None
-    if C > 1 and D:
-        # every block's end state from rest (the heads enter block 0 only, as K <= L), scanned
-        E = gemm(X, _end_columns(Wx, P, L).to(wd))
-        for h, W in zip(heads_w, Wh):
-            E[:, :1] += gemm(h, _end_columns(W, P, L).to(wd))
-        prev = F.pad(scan_constant(Mt.to(wd), E)[:, :-1], (0, 0, 1, 0))  # each block's initial state
 
-    def outputs(stage_ids, blocks: slice) -> torch.Tensor:
-        """The stages' outputs over ``blocks``, ``(R, len(stage_ids), blocks' samples)``."""
-        def cols(W):
-            return torch.cat([W[:, s] for s in stage_ids], -1).to(wd)
-
-        Xb = X[:, blocks]
-        Yb = gemm(Xb, cols(Wx))
+    def apply(stage_cols, blocks: slice, prev=None) -> torch.Tensor:
+        """``(R, blocks, width)``: the responses ``stage_cols(W)`` (columns of each block's outputs
+        or end state) to the blocks' inputs, halo, heads (block 0) and initial states ``prev``."""
+        W = stage_cols(Wx).to(wd)
+        Y = gemm(X[:, blocks], W[:, :L])
+        if H:
+            gemm(halo[:, blocks].contiguous(), W[:, L:], out=Y)
         if blocks.start == 0:
-            for h, W in zip(heads_w, Wh):
-                Yb[:, :1] += gemm(h, cols(W))
+            for h, Wh_s in zip(heads_w, Wh):
+                Y[:, :1] += gemm(h, stage_cols(Wh_s).to(wd))
         if prev is not None:
-            gemm(prev[:, blocks].contiguous(), cols(Wz), out=Yb)
-        n = Xb.shape[1]
+            gemm(prev[:, blocks].contiguous(), stage_cols(Wz).to(wd), out=Y)
+        return Y
+
+    def cols(stage_ids):
+        return lambda W: torch.cat([W[:, s] for s in stage_ids], -1)
+
+    def outputs(stage_ids, blocks: slice, prev=None) -> torch.Tensor:
+        """The stages' outputs over ``blocks``, ``(R, len(stage_ids), blocks' samples)``."""
+        Yb = apply(cols(stage_ids), blocks, prev)
+        n = Yb.shape[1]
         return Yb.view(R, n, len(stage_ids), L).transpose(1, 2).reshape(R, len(stage_ids), n * L)
 
-    y = outputs([S - 1], slice(0, C))[:, 0, :T].to(x.dtype)
+    prev = None
+    if C > 1 and D:
+        # One GEMM over the signal gives every block's end state from rest (the first D columns,
+        # scanned into the blocks' initial states) and its last stage's outputs from rest (the other
+        # L); then one more adds what the blocks inherit, [halo, initial state] @ [its responses],
+        # in place, as engine/lti.py does. (A GEMM of its own for the end states read the signal
+        # twice, and the halo concatenated to every block copied it.)
+        last = cols([S - 1])
+        both = lambda W: torch.cat([_end_columns(W, P, L), last(W)], -1)  # noqa: E731
+        W = both(Wx).to(wd)  # (Rf, L + H, D + L)
+        Y = gemm(X, W[:, :L])
+        for h, Wh_s in zip(heads_w, Wh):
+            Y[:, :1] += gemm(h, both(Wh_s).to(wd))
+        E = Y[..., :D] + gemm(halo, W[:, L:, :D]) if H else Y[..., :D].contiguous()
+        prev = F.pad(scan_constant(Mt.to(wd), E)[:, :-1], (0, 0, 1, 0))
+        past = torch.cat([halo, prev], -1) if H else prev
+        gemm(past, torch.cat([W[:, L:], both(Wz).to(wd)], 1), out=Y)  # the end-state columns: unused now
+        y = Y[..., D:].to(x.dtype).reshape(R, C * L)[:, :T]
+    else:
+        y = outputs([S - 1], slice(0, C))[:, 0, :T].to(x.dtype)
     tails = x.new_zeros(S, R, 0)
     if tail:
         c0 = (T - tail) // L  # the first block that holds one of the last `tail` samples
         end = T - c0 * L
-        tails = outputs(range(S), slice(c0, C))[..., end - tail : end].transpose(0, 1).to(x.dtype)
+        tails = outputs(range(S), slice(c0, C), prev)[..., end - tail : end].transpose(0, 1).to(x.dtype)
     return y.contiguous(), tails.contiguous()
 
 
