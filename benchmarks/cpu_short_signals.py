@@ -26,9 +26,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ in (None, ""):
     sys.path.insert(0, ROOT)
 
+from benchmarks.report import print_and_write  # noqa: E402
 from benchmarks.timing import time_cpu  # noqa: E402  (this tree's, before a worker puts another first)
 
-# name -> (kind, rows, T, order or sections, mode)
+# name -> (kind, rows, T, order or sections, mode[, dtype: float32 unless given])
 CASES = {
     "lfilter biquad (1, 256)": ("lti", 1, 256, 2, "forward"),
     "lfilter biquad (1, 4096)": ("lti", 1, 4096, 2, "forward"),
@@ -36,6 +37,12 @@ CASES = {
     "lfilter biquad (1, 65536)": ("lti", 1, 65536, 2, "forward"),
     "lfilter order 4 (1, 4096)": ("lti", 1, 4096, 4, "forward"),
     "lfilter biquad (8, 2^20)": ("lti", 8, 1 << 20, 2, "forward"),
+    "lfilter order 4 (8, 2^18)": ("lti", 8, 1 << 18, 4, "forward"),
+    "lfilter order 8 (8, 2^18)": ("lti", 8, 1 << 18, 8, "forward"),
+    "lfilter order 8 (1, 65536)": ("lti", 1, 65536, 8, "forward"),
+    "lfilter biquad (8, 2^18) float64": ("lti", 8, 1 << 18, 2, "forward", "float64"),
+    "lfilter order 8 (8, 2^18) float64": ("lti", 8, 1 << 18, 8, "forward", "float64"),
+    "lfilter order 4 (1, 4096), forward + backward": ("lti", 1, 4096, 4, "train"),
     "lfilter biquad (1, 4096), forward + backward": ("lti", 1, 4096, 2, "train"),
     "lfilter biquad (16, 4096), forward + backward": ("lti", 16, 4096, 2, "train"),
     "sosfilt 4 biquads (1, 4096)": ("sos", 1, 4096, 4, "forward"),
@@ -60,7 +67,8 @@ def _build(name: str, provider: str):
     import scipy.signal as ss
     import torch
 
-    kind, R, T, order, mode = CASES[name]
+    kind, R, T, order, mode, *dtype = CASES[name]
+    dt = getattr(torch, dtype[0] if dtype else "float32")
     g = np.random.default_rng(0)
     x64 = g.standard_normal((R, T))
     if kind == "lti":
@@ -73,7 +81,7 @@ def _build(name: str, provider: str):
         return (lambda: ss.lfilter(b, a, x64)) if kind == "lti" else (lambda: ss.sosfilt(sos, x64))
     import ssm_lfilter as sl
 
-    x = torch.tensor(x64, dtype=torch.float32)
+    x = torch.tensor(x64, dtype=dt)
     if kind == "tv":
         # order/2 resonators at radius 0.95 whose angles drift slowly, one set of coefficients per row
         t = torch.arange(T, dtype=torch.float64)
@@ -88,7 +96,7 @@ def _build(name: str, provider: str):
         xr, ar = x.clone().requires_grad_(), at.clone().requires_grad_()
         return lambda: sl.time_varying_lfilter(bt, ar, xr).square().sum().backward()
     if kind == "lti":
-        bt, at = torch.tensor(b, dtype=torch.float32), torch.tensor(a, dtype=torch.float32)
+        bt, at = torch.tensor(b, dtype=dt), torch.tensor(a, dtype=dt)
         if mode == "forward":
             return lambda: sl.lfilter(bt, at, x)
         xr, br, ar = x.clone().requires_grad_(), bt.clone().requires_grad_(), at.clone().requires_grad_()
@@ -183,7 +191,7 @@ def run(trees: list[str], rounds: int = 5, budget: float = 0.1, cases: list[str]
                           for n, t in zip(names, trees))
     header = (f"# Short signals on the CPU engine\n\n{platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} cores, torch threads {workers[0].hello['threads']}, "
-              f"{time.strftime('%Y-%m-%d')}; {trees_txt}. float32 `ssm_lfilter` against float64 scipy; "
+              f"{time.strftime('%Y-%m-%d')}; {trees_txt}. float32 `ssm_lfilter` (float64 where the case says so) against float64 scipy; "
               f"medians of {rounds} interleaved rounds of about {budget} s each. Times a call; the ratios "
               "divide this tree's time by the other column's (below 1: this tree is faster).\n\n")
     return header + "\n".join(lines) + "\n"
@@ -201,11 +209,7 @@ def main(argv=None) -> None:
     if args.worker:
         return _worker(args.worker)
     table = run([ROOT] + [os.path.abspath(t) for t in args.against], args.rounds, args.budget, args.cases)
-    print(table)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "short_signals.md"), "w") as f:
-            f.write(table)
+    print_and_write(table, args.out, "short_signals.md")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,15 @@ COLUMNS = ["sweep", "kind", "mode", "provider", "device", "dtype", "B", "T", "or
 
 AXES = ("T", "B", "order", "dtype")
 
+
+def print_and_write(text: str, out_dir: str | None, name: str) -> None:
+    """Print a table and, with ``out_dir``, write it there as ``name`` (the CPU scripts' ``--out``)."""
+    print(text)
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, name), "w") as f:
+            f.write(text)
+
 DEFINITIONS = """\
 - **time**: median wall time of one call (CPU: after a warm-up, median of several runs;
   CUDA: `triton.testing.do_bench` median, or the median of 3 CUDA-event-timed runs for calls over 0.2 s).

@@ -75,7 +75,7 @@ def _lti_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = Fal
     for the torch engine): a caller that divided first recorded the division and the slices for
     autograd, whose backward nodes took more host time than the filter's own backward on an H200
     (``benchmarks/results/cuda-nvidia-h200-2026-11-28``)."""
-    if backend.use_triton("lti", x):
+    if backend.use_triton("lti", x) and not _kernels_would_cancel(x, a, monic):
         # raw coefficients: the single-pass kernel divides in registers (no division launched)
         return _kernels().lti(x, b, a, head, reverse=reverse, monic=monic).contiguous()
     if not monic:
@@ -83,6 +83,23 @@ def _lti_impl(x: Tensor, b: Tensor, a: Tensor, head: Tensor, reverse: bool = Fal
     if reverse:
         return _lti_engine.lti(x.flip(1), b, a, head).flip(1).contiguous()
     return _lti_engine.lti(x, b, a, head).contiguous()
+
+
+def _kernels_would_cancel(x: Tensor, a: Tensor, monic: bool) -> bool:
+    """Whether a call on the kernels' path under ``SSM_LFILTER_BACKEND=auto`` should take the torch
+    engine (on the same device) instead: a real direct form whose carries cancel
+    (``engine/lti.py``'s ``cancels_in``), which the engine runs as second-order sections (with a
+    refinement step for float64 data, ``engine/sections.py``). The kernels carry the direct form's
+    last outputs in float64 registers; their error grows about as ``|G|^2`` times float64's
+    rounding (``butter(4, 0.02)``, ``|G|`` 1e4: 1.1e-5 relative; ``cheby1(8, 1, 0.1)`` 8e-4).
+    The test reads a value back (a host sync), so it runs for float64 data of order >= 3 and for
+    orders >= 5 (the three-pass kernels); float32 data of orders 3-4 stays on the single-pass
+    kernels unchecked (README, "Numerics")."""
+    N = a.shape[1] - (0 if monic else 1)
+    if N < 3 or (N < 5 and x.dtype != torch.float64) or a.is_complex() or backend.requested() != "auto":
+        return False
+    an = a if monic else a[:, 1:] / a[:, :1]
+    return _lti_engine.cancels_in(an, x.shape[1], 0, None, x.dtype)
 
 
 lti_op = torch.library.custom_op("ssm_lfilter::lti", _lti_impl, mutates_args=())
@@ -224,7 +241,8 @@ def _lti_adjoint_impl(g: Tensor, x: Tensor, y: Tensor, b: Tensor, a: Tensor, K: 
     ``g``, ``x``, ``y`` read once, ``dx`` written once, the raw coefficients' gradients formed in it;
     then one sum over its tiles); otherwise the composed ops. No autograd of its own: double backward
     takes the composed, differentiable ops."""
-    if backend.use_triton("lti", g) and _kernels().fused_adjoint_applies(b, a, monic=monic):
+    if (backend.use_triton("lti", g) and _kernels().fused_adjoint_applies(b, a, monic=monic)
+            and not _kernels_would_cancel(g, a, monic)):
         dx, dcoef, dhead = _kernels().lti_adjoint_sums(g, x, y, b, a, K, need_x, n_b, n_a, reverse=reverse,
                                                        monic=monic, sum_rows=sum_rows)
     else:

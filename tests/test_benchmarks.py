@@ -151,6 +151,18 @@ def test_short_signal_table_plumbing(tmp_path):
     assert rows[0][4].endswith("x") and rows[1][3] == "-"
 
 
+def test_clustered_poles_table(tmp_path):
+    """benchmarks/clustered_poles.py: every design a row; on the float64 columns this tree stays
+    within 4x of scipy's own error (the engine's sections and refinement, tests/test_ill_conditioned.py)."""
+    from benchmarks import clustered_poles as cp
+
+    rows = cp.run(T=1000)
+    assert [r["design"] for r in rows] == list(cp.DESIGNS)
+    assert all(r["ours64"] <= max(4 * r["scipy64"], 1e-13) for r in rows), rows
+    md = cp.markdown(rows, 1000)
+    assert md.count("\n| ") == len(rows) + 1  # the header and a row a design
+
+
 def test_loop_baselines_match_scipy():
     import scipy.signal as ss
 

@@ -17,6 +17,14 @@ responses are large, which in float32 cost 1e-4 relative on a biquad with poles 
 notes). In float64 the result is limited by the final rounding to float32 (5e-8 on that biquad).
 Orders <= 2 whose error amplification (``_amplification``) is at most 8 stay in float32: their
 corrections lose at most a few float32 roundings, and float32 runs 2-3x faster.
+
+Even float64 cannot hold the carries of a direct form whose poles cluster near the unit circle: the
+last-``N``-outputs basis is so non-normal there that ``butter(4, 0.005)`` came out 1e2 relative off
+and higher orders overflowed. Where the homogeneous responses over a block exceed a threshold
+(``SECTIONS_MIN_RESPONSE``), orders >= 3 run as second-order sections from their poles
+(``engine/sections.py``, through ``engine/cascade.py``), and float64 data takes a step of iterative
+refinement (biquads on the direct form, sections where they lose more than scipy): results within
+scipy's own sequential error (``tests/test_ill_conditioned.py``).
 """
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ from ._solve import direct_fits as _direct_fits
 from ._solve import solve_unit_lower, unit_lower_band
 from .scan import gemm as _gemm
 from .scan import scan_constant
+from .sections import allpole_sections, refine
 from .time_varying import all_finite, allpole_tv
 
 __all__ = ["fir", "lti", "work_dtype", "block_size"]
@@ -176,10 +185,84 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, L
         return allpole_tv(u, a.to(wd)[:, None, :].expand(a.shape[0], T, N)).to(x.dtype)
     if L is None and _direct_fits(T, R, a.shape[0]):
         return _direct(x, b, a, head, K, wd)
+    wide = x.dtype in (torch.float64, torch.complex128)
+    real = not (x.is_complex() or b.is_complex() or a.is_complex())
+    Lb = max(min(L or block_size(T, max(M, N)), T), M, N, K, 1)  # as _blockwise's
+    hi = torch.complex128 if wd.is_complex else torch.float64  # as _blockwise's
+    resp = _responses(b.to(hi), a.to(hi), Lb)
+    # the carries' conditioning, read back only where it decides something (not for float32 biquads)
+    peak = _peak(resp[2]) if wide or (N >= 3 and real) else 0.0
+    limit = SECTIONS_MIN_RESPONSE.get(x.dtype, SECTIONS_MIN_RESPONSE_SHORT)
+    none = head[:, :0]
+    if N >= 3 and real and peak > limit:
+        sec = allpole_sections(a)
+        if sec is not None:  # high orders as biquads, whose carries do not cancel (sections.py)
+            y = _sectioned(x, b, sec, head, L)
+            if wide and peak > REFINE_SECTIONS_MIN_RESPONSE:
+                y = refine(x, b, a, head, y, lambda r: _sectioned(r, b.new_ones(1, 1), sec, none, L))
+            return y
+    y = _blockwise(x, b, a, head, L, resp)
+    if wide and peak > limit:
+        y = refine(x, b, a, head, y, lambda r: _blockwise(r, b.new_ones(1, 1), a, none, L))
+    return y
+
+
+# Above this peak homogeneous response over a block (``_peak``) a direct form's carries cancel
+# (sections.py): on 3000 samples in float64, butter(8, 0.2) (|G| 1e3) lost 4.6e-11 relative
+# blockwise, 1e-13 as sections, butter(4, 0.01) (2.4e4) 4.7e-5 against 1.8e-9; below 32 direct
+# forms of order >= 3 lose <= 1e-12 and some sections more (a delay-65 comb, |G| 0.9: 2e-16
+# direct, 1e-4 as 33 resonators whose partial cascades amplify rounding). Biquads above it
+# (low-angle resonances: butter(2, 0.001), |G| 60, 3.3e-10 against scipy's 2e-13) take a
+# refinement step in float64. Data in float32 (or less) is rounded to it once at the end, so its
+# float64 carries may lose up to 1e-9: up to |G| 1024 its direct form stays (up to 2x faster than
+# the sections on one row).
+SECTIONS_MIN_RESPONSE = {torch.float64: 32.0, torch.complex128: 32.0}
+SECTIONS_MIN_RESPONSE_SHORT = 1024.0  # float32 and below
+# The sections themselves lose up to 1.2e-11 relative up to |G| 5e4 (cheby1(6, 1, 0.1), scipy
+# 1e-11), more beyond (butter(5, 0.01): 1.2e-7): float64 data refines them above 1e4.
+REFINE_SECTIONS_MIN_RESPONSE = 1e4
+
+
+def _peak(G: torch.Tensor) -> float:
+    """The largest row sum of the homogeneous responses ``|G| (Rf, L, N)``: the factor by which the
+    carries' corrections amplify rounding. One value read back."""
+    return G.abs().sum(-1).max().item() if G.numel() else 0.0
+
+
+def cancels_in(a: torch.Tensor, T: int, M: int, L: int | None, dtype: torch.dtype) -> bool:
+    """Whether the direct form ``a (Ra, N)`` (normalized) on ``T`` samples of ``dtype`` data has
+    homogeneous responses over a block above ``SECTIONS_MIN_RESPONSE`` for ``dtype``."""
+    N = a.shape[1]
+    L = max(min(L or block_size(T, max(M, N)), T), N, 1)
+    hi = torch.complex128 if a.is_complex() else torch.float64
+    return _peak(_responses(a.new_ones(1, 1).to(hi), a.to(hi), L)[2]) > SECTIONS_MIN_RESPONSE.get(
+        dtype, SECTIONS_MIN_RESPONSE_SHORT)
+
+
+def _sectioned(x: torch.Tensor, b: torch.Tensor, sec: torch.Tensor, head: torch.Tensor,
+               L: int | None) -> torch.Tensor:
+    """``lti`` with the denominator as the biquads ``sec (Ra, S, 2)``: the FIR and ``head`` enter the
+    first, the others are all-pole (``engine/cascade.py``, every stage in one blockwise pass)."""
+    from .cascade import cascade  # engine/cascade.py imports this module
+
+    ones = b.new_ones(1, 1)
+    stages = [(b, sec[:, 0])] + [(ones, sec[:, s]) for s in range(1, sec.shape[1])]
+    heads = [head] + [head[:, :0]] * (sec.shape[1] - 1)
+    return cascade(x, stages, heads, L=L)[0]
+
+
+def _blockwise(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor,
+               L: int | None, responses: tuple | None = None) -> torch.Tensor:
+    """The blockwise direct form (steps 1-3 of the module's docstring); ``responses``: ``_responses``
+    of ``b``, ``a`` over the block length computed here, if the caller has them."""
+    R, T = x.shape
+    M, N = b.shape[1] - 1, a.shape[1]
+    K = min(head.shape[1], T)
+    wd = work_dtype(x.dtype, N)
     hi = torch.complex128 if wd.is_complex else torch.float64
     # Short signals are one block (no scan); blocks hold at least one state and one FIR halo.
     L = max(min(L or block_size(T, max(M, N)), T), M, N, K, 1)
-    h, Hx, G, ha = _responses(b.to(hi), a.to(hi), L)
+    h, Hx, G, ha = responses or _responses(b.to(hi), a.to(hi), L)
     # States in time order, so slices of the data need no flips: past inputs (x[-M], ..., x[-1])
     # and past outputs (y[-N], ..., y[-1]); the transfer maps them to (y[L-N], ..., y[L-1]).
     Hx, G = Hx.flip(-1), G.flip(-1)
