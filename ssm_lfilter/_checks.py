@@ -26,6 +26,17 @@ def as_tensor(value, name: str, device=None) -> torch.Tensor:
         raise TypeError(f"{name}: expected a tensor or array-like of numbers, got {type(value).__name__}") from err
 
 
+def exact_tensor(value) -> torch.Tensor:
+    """A tensor as given; anything else through numpy, so Python floats stay float64 as in scipy
+    (``torch.as_tensor`` rounds a list of them to the default float32): for frequencies and designs,
+    whose values must survive exactly."""
+    if isinstance(value, torch.Tensor):
+        return value
+    import numpy as np
+
+    return torch.from_numpy(np.array(value))
+
+
 def same_device(**tensors: torch.Tensor | None) -> torch.device:
     """The one device of all given tensors, or a ValueError listing them."""
     devices = {t.device for t in tensors.values() if t is not None}

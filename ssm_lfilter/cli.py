@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             result = run_demo(target=args.target, out=args.out, device=args.device, steps=args.steps,
                               batch=args.batch, length=args.length, lr=args.lr, sections=args.sections,
                               seed=args.seed, progress=not args.no_progress)
-        except (ValueError, RuntimeError, ImportError, OSError) as err:
+        except (ValueError, RuntimeError, ImportError, OSError, ArithmeticError) as err:
             print(f"ssm-lfilter demo: error: {err}", file=sys.stderr)
             return 2
         print(result.summary())

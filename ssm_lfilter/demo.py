@@ -68,12 +68,22 @@ def parse_target(spec: str | None) -> tuple[np.ndarray, str]:
                 raise ValueError(f"unknown field {extra!r}")
     except ValueError as err:
         raise ValueError(f"--target: expected FTYPE:ORDER:WN[:BTYPE][:rp=DB][:rs=DB], got {spec!r} ({err})") from None
+    # scipy's own errors for these are a ZeroDivisionError, an OverflowError or an empty argmin
+    if order < 1 or not all(0.0 < w < 1.0 for w in wn):
+        raise ValueError(f"--target: expected ORDER >= 1 and WN in (0, 1) (a fraction of Nyquist), got {spec!r}")
+    if not (0.0 < rp < 1e3 and 0.0 < rs < 1e3):
+        raise ValueError(f"--target: expected rp and rs in dB in (0, 1000), got rp={rp}, rs={rs} in {spec!r}")
     try:
         from scipy import signal
     except ImportError:
         raise ImportError("--target with a filter design needs scipy: pip install scipy") from None
-    sos = signal.iirfilter(order, wn if len(wn) > 1 else wn[0], rp=rp, rs=rs, btype=btype, ftype=ftype,
-                           output="sos")
+    try:
+        sos = signal.iirfilter(order, wn if len(wn) > 1 else wn[0], rp=rp, rs=rs, btype=btype, ftype=ftype,
+                               output="sos")
+    except (ArithmeticError, ValueError) as err:
+        raise ValueError(f"--target: scipy could not design {spec!r}: {err}") from None
+    if not np.isfinite(sos).all():
+        raise ValueError(f"--target: scipy's design of {spec!r} is not finite")
     return np.asarray(sos, dtype=np.float64), spec
 
 
@@ -164,10 +174,12 @@ def run_demo(target: str | None = None, out: str = "ssm_lfilter_demo", device: s
     for name, value in (("steps", steps), ("batch", batch), ("length", length), ("worN", worN)):
         if value < (0 if name == "steps" else 1):
             raise ValueError(f"expected {name} >= {0 if name == 'steps' else 1}, got {value}")
+    if sections is not None and sections < 1:  # None: as many as the target (0 once meant that too)
+        raise ValueError(f"expected sections >= 1, got {sections}")
     torch.manual_seed(seed)
     sos_np, description = parse_target(target)
     target_sos = torch.tensor(sos_np, dtype=torch.float32, device=device)
-    n_sections = sections or target_sos.shape[0]
+    n_sections = target_sos.shape[0] if sections is None else sections
 
     start = time.perf_counter()
     model, losses = fit(target_sos, n_sections, steps, batch, length, lr, progress)

@@ -6,7 +6,7 @@ import numbers
 
 import torch
 
-from ._checks import as_tensor, check_leading_coefficient
+from ._checks import as_tensor, check_leading_coefficient, exact_tensor
 from .initial_conditions import as_tensors
 
 __all__ = ["freqz", "sosfreqz"]
@@ -35,6 +35,15 @@ def _polyval_at(c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     k = torch.arange(c.shape[-1], dtype=w.dtype, device=w.device)
     E = torch.polar(torch.ones((), dtype=w.dtype, device=w.device), -w[:, None] * k[None, :])  # (F, L)
     return c.to(E.dtype) @ E.transpose(0, 1)
+
+
+def _exact(worN):
+    """A frequency list through numpy (float64, as scipy's), left as it is if numpy cannot take it (the
+    error then names ``worN``)."""
+    try:
+        return exact_tensor(worN)
+    except (TypeError, ValueError):
+        return worN
 
 
 def _is_int(worN) -> bool:
@@ -80,7 +89,7 @@ def _freqz(b: torch.Tensor, a: torch.Tensor, worN, whole: bool, fs: float):
     else:
         if isinstance(worN, complex):
             worN = worN.real
-        w = as_tensor(worN, "worN", device).to(device)
+        w = as_tensor(worN if isinstance(worN, torch.Tensor) else _exact(worN), "worN", device).to(device)
         if w.is_complex():
             w = w.real
         if not w.is_floating_point():

@@ -36,7 +36,11 @@ def test_run_demo_with_designed_and_file_targets(tmp_path):
     assert result.n_sections == 3
 
 
-@pytest.mark.parametrize("spec", ["nonsense", "butter:x:0.2", "butter:4:0.2:sideways"])
+@pytest.mark.parametrize("spec", ["nonsense", "butter:x:0.2", "butter:4:0.2:sideways",
+                                  # scipy raised ZeroDivisionError / OverflowError / an empty argmin here
+                                  "ellip:4:0.2:rs=0", "cheby1:4:0.2:rp=0", "cheby2:4:0.2:rs=0",
+                                  "cheby1:4:0.2:rp=1e308", "butter:4:nan", "ellip:4:0.2:rp=inf",
+                                  "butter:0:0.2", "butter:4:1.5"])
 def test_bad_target_is_a_clear_error(spec):
     with pytest.raises(ValueError, match="--target"):
         parse_target(spec)
@@ -45,6 +49,12 @@ def test_bad_target_is_a_clear_error(spec):
 def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     assert cli.main(["demo", "--target", "nonsense", "--out", str(tmp_path), *TINY]) == 2
     assert "error: --target" in capsys.readouterr().err
+
+
+def test_zero_sections_is_an_error_not_the_default(tmp_path, capsys):
+    """``--sections 0`` once fell back to the target's count (``sections or ...``)."""
+    assert cli.main(["demo", "--sections", "0", "--out", str(tmp_path), *TINY]) == 2
+    assert "sections >= 1" in capsys.readouterr().err
 
 
 def test_python_dash_m_entry_point():

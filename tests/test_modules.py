@@ -320,3 +320,95 @@ def test_ddp_forward_backward_world_size_one(tmp_path):
         del model
         gc.collect()
         dist.destroy_process_group()
+
+
+def test_lfilter_layer_without_poles():
+    """``a_order=0``: an FIR layer (``a = [1]``): filtering, its response, the guards."""
+    layer = LFilter(3, 0, b=[1.0, 2.0, 3.0, 4.0]).double()
+    assert layer.a.tolist() == [1.0]
+    x = torch.randn(2, 50, dtype=torch.float64)
+    np.testing.assert_allclose(layer(x).detach().numpy(), signal.lfilter([1.0, 2.0, 3.0, 4.0], [1.0], x.numpy()),
+                               rtol=1e-12, atol=1e-12)
+    w, h = layer.frequency_response(8)
+    np.testing.assert_allclose(h.detach().numpy(), signal.freqz([1.0, 2.0, 3.0, 4.0], worN=8)[1], rtol=1e-12)
+    assert layer.stability_penalty().item() == 0.0
+    layer.project_()
+    assert LFilter(0, 0)(torch.ones(5)).tolist() == [1.0] * 5
+
+
+def test_lfilter_projection_is_per_channel():
+    """``project_()`` moves only the channels with poles beyond ``max_radius``, each to its own
+    radius: a shared target, lowered for one channel's rounding, once moved the others too."""
+    r = 0.9989  # stable: inside max_radius 0.999
+    stable = [1.0, -2 * r * math.cos(0.5), r * r]
+    layer = LFilter(0, 2, channels=2, a=[stable, [1.0, -2.2, 1.21]])  # channel 1: a double pole at 1.1
+    before = layer.a.detach().clone()
+    layer.project_()
+    assert torch.equal(layer.a.detach()[0], before[0])
+    assert np.abs(np.roots(layer.a.detach()[1].double().numpy())).max() <= 0.999
+    layer = LFilter(0, 2, channels=2, a=[[1.0, 0.0, 1.1], [1.0, -2.2, 1.21]]).double().project_()
+    radius = np.abs(np.roots(layer.a.detach()[0].numpy())).max()  # a +-j pair: exactly onto 0.999
+    assert abs(radius - 0.999) < 1e-12
+
+
+def test_lfilter_penalty_is_zero_after_projection_in_float32():
+    """The step-down recursion runs in float64: in float32 it rounded a stable order-4 denominator's
+    reflection coefficients past 1 (a penalty of 2.2e-6 right after ``project_()``)."""
+    layer = LFilter(0, 4, a=torch.tensor([1.0, -4 * 1.05, 6 * 1.05**2, -4 * 1.05**3, 1.05**4]))
+    layer.project_()
+    assert layer.stability_penalty().item() == 0.0
+    assert layer.stability_penalty().dtype == torch.float32
+
+
+def test_conditioned_layer_with_channels_needs_a_channel_axis():
+    """With ``channels=C``, a ``(B, T)`` signal whose ``B`` equals ``C`` was read as channels and ran
+    every row through the first filter; it is an error now, as for other ``B``."""
+    layer = ConditionedSOSFilter(2, 2, 4, channels=3).double()
+    with pytest.raises(ValueError, match=r"expected x of shape \(B, 3, T\)"):
+        layer(torch.randn(3, 40, dtype=torch.float64), torch.randn(3, 2, 10, dtype=torch.float64))
+
+
+def test_conditioned_layer_streaming_edge_chunks_and_errors():
+    """A chunk of no frames streams like the others; ``cond`` that is not a tensor and a ``state``
+    that is not a layer state are TypeErrors naming them (they were AttributeErrors)."""
+    layer = ConditionedSOSFilter(2, 2, 4, channels=3).double()
+    x, cond = torch.randn(2, 3, 40, dtype=torch.float64), torch.randn(2, 2, 10, dtype=torch.float64)
+    whole = layer(torch.cat([x, x], -1), torch.cat([cond, cond], -1))
+    ya, st = layer(x, cond, return_state=True)
+    yb, st = layer(x[..., :0], cond[..., :0], state=st, return_state=True)
+    yc = layer(x, cond, state=tuple(st))  # a plain (zi, frame) pair is accepted
+    torch.testing.assert_close(torch.cat([ya, yb, yc], -1), whole, rtol=1e-12, atol=1e-12)
+    for bad in (None, [1.0, 2.0]):
+        with pytest.raises(TypeError, match="cond"):
+            layer(x, bad)
+    with pytest.raises(TypeError, match="state"):
+        layer(x, cond, state=torch.zeros(3))
+
+
+def test_time_varying_stream_with_fewer_sos_batch_dims():
+    """A chunk's ``sos`` may have fewer batch dims than the previous chunk's (they broadcast against
+    ``x``): the interpolation ramp from the previous frame broadcasts too."""
+    layer = TimeVaryingSOSFilter(1, hop_length=2)
+    base = torch.tensor([1.0, 0.0, 0.0, 1.0, -0.5, 0.1], dtype=torch.float64)
+    x = torch.randn(3, 8, dtype=torch.float64)
+    whole = layer(x, base.expand(3, 4, 1, 6))
+    ya, st = layer(x[:, :4], base.expand(3, 2, 1, 6), return_state=True)
+    yb = layer(x[:, 4:], base.expand(2, 1, 6), state=st)
+    torch.testing.assert_close(torch.cat([ya, yb], -1), whole, rtol=1e-12, atol=1e-12)
+
+
+def test_frequency_lists_and_designs_stay_float64():
+    """Python lists go through numpy (float64, as in scipy), not ``torch.as_tensor`` (float32):
+    ``freqz``'s ``worN``, a float64 layer's frequency grid, ``from_sos`` of a list; integer
+    ``worN`` as numpy or 0-d tensor integers as in ``freqz``."""
+    import ssm_lfilter as sl
+
+    b = torch.tensor(signal.butter(2, 0.2)[0])
+    assert sl.freqz(b, worN=[0.2, 1.0])[0].tolist() == [0.2, 1.0]
+    layer = LFilter(2, 2).double()
+    assert layer.frequency_response([0.2])[0].tolist() == [0.2]
+    for n in (np.int64(8), torch.tensor(8)):
+        assert layer.frequency_response(n)[0].shape == (8,)
+    sos = signal.butter(4, 0.2, output="sos")
+    sos_layer = SOSFilter.from_sos(sos.tolist(), parametrization="coefficients", dtype=torch.float64)
+    assert torch.equal(sos_layer.sos.detach(), torch.tensor(sos / sos[:, 3:4]))

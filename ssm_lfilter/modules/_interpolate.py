@@ -20,11 +20,22 @@ def interpolate_frames(frames: torch.Tensor, hop: int, previous: torch.Tensor | 
     >>> interpolate_frames(torch.tensor([[1.0], [3.0]]), 2, dim=-2).flatten().tolist()
     [1.0, 1.0, 2.0, 3.0]
     """
+    if previous is not None:
+        # the leading (batch) dims of the two broadcast: a chunk's frames may have fewer than the
+        # previous chunk's, as its coefficients may against x
+        nd = dim if dim < 0 else dim - frames.dim()
+        first = previous.unsqueeze(nd)
+        one = list(frames.shape)
+        one[nd] = 1
+        shape = torch.broadcast_shapes(first.shape, tuple(one))
+        frames = frames.expand(*shape[:nd], frames.shape[nd], *shape[nd:][1:])
+        first = first.expand(shape)
     d = dim % frames.dim()
     n = frames.shape[d]
     if n == 0:
         return frames
-    first = frames.narrow(d, 0, 1) if previous is None else previous.unsqueeze(d).expand_as(frames.narrow(d, 0, 1))
+    if previous is None:
+        first = frames.narrow(d, 0, 1)
     prev = torch.cat([first.to(frames.dtype), frames.narrow(d, 0, n - 1)], dim=d)
     ramp = torch.arange(1, hop + 1, device=frames.device, dtype=frames.dtype) / hop
     ramp = ramp.view(hop, *([1] * (frames.dim() - d - 1)))

@@ -83,9 +83,12 @@ def stability_penalty(a: torch.Tensor, max_radius: float) -> torch.Tensor:
 
     Scaling ``a_i`` by ``max_radius**-i`` maps poles at radius ``max_radius`` onto the unit circle.
     """
-    scale = max_radius ** -torch.arange(a.shape[-1], device=a.device, dtype=a.dtype)
-    k = reflection_coefficients(a * scale)
-    return torch.relu(k.abs() - 1.0).square().sum()
+    # in float64 (differentiably): in float32 the step-down recursion rounded a stable order-4
+    # denominator's reflection coefficients past 1 (a penalty of 2e-6 right after project_())
+    a64 = a.to(torch.float64)
+    scale = max_radius ** -torch.arange(a.shape[-1], device=a.device, dtype=torch.float64)
+    k = reflection_coefficients(a64 * scale)
+    return torch.relu(k.abs() - 1.0).square().sum().to(a.dtype)
 
 
 def _roots(a64: torch.Tensor) -> torch.Tensor:
@@ -118,17 +121,21 @@ def project_denominator(a: torch.Tensor, max_radius: float) -> torch.Tensor:
     if a.shape[-1] == 1:
         return torch.ones_like(a)
     a64 = a.detach().to(torch.float64)
-    roots = _roots(a64 / a64[..., :1])
-    target = max_radius
+    monic = a64 / a64[..., :1]
+    roots = _roots(monic)
+    radius = roots.abs()
+    # each filter its own target (one lowered for a filter whose rounding pushed its roots out must
+    # not move another's); a filter with no root beyond max_radius is returned as it was
+    target = torch.full(radius.shape[:-1], max_radius, dtype=torch.float64, device=a.device)
     for _ in range(20):
-        radius = roots.abs()
-        moved = torch.where(radius > target, roots * (target / radius), roots)
+        moved = torch.where(radius > target[..., None], roots * (target[..., None] / radius), roots)
         out = _poly(moved).to(a.dtype)
-        worst = float(_roots(out.to(torch.float64)).abs().max())
-        if worst <= max_radius:
+        worst = _roots(out.to(torch.float64)).abs().amax(-1)
+        if not bool((worst > max_radius).any()):
             break
-        target -= worst - max_radius + 1e-7
-    return out
+        target = torch.where(worst > max_radius, target - (worst - max_radius + 1e-7), target)
+    inside = (radius <= max_radius).all(-1, keepdim=True)
+    return torch.where(inside, monic.to(a.dtype), out)
 
 
 def logit(p: float) -> float:

@@ -6,8 +6,11 @@ coefficient axis first instead, so the layers evaluate their polynomials here, b
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
+
+from .._checks import exact_tensor
 
 
 def frequency_grid(worN, device=None, dtype=torch.float64) -> torch.Tensor:
@@ -15,11 +18,14 @@ def frequency_grid(worN, device=None, dtype=torch.float64) -> torch.Tensor:
     a tensor/sequence: those frequencies in rad/sample. Returns ``w (W,)``."""
     if isinstance(worN, bool):
         raise TypeError(f"expected worN to be an int or a 1-D tensor of frequencies, got {worN!r}")
-    if isinstance(worN, int):
+    if isinstance(worN, torch.Tensor) and worN.dim() == 0 and not (worN.is_floating_point() or worN.is_complex()):
+        worN = int(worN)  # a 0-d integer tensor counts, as in freqz
+    if isinstance(worN, numbers.Integral):
+        worN = int(worN)
         if worN < 1:
             raise ValueError(f"expected worN >= 1, got {worN}")
         return torch.arange(worN, device=device, dtype=dtype) * (math.pi / worN)
-    w = torch.as_tensor(worN, device=device)
+    w = exact_tensor(worN).to(device)
     if w.dim() != 1 or w.is_complex():
         raise ValueError(f"expected worN to be an int or a 1-D real tensor, got shape {tuple(w.shape)}")
     return w.to(dtype)

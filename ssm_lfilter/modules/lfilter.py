@@ -87,7 +87,7 @@ class LFilter(nn.Module):
     @property
     def a(self) -> torch.Tensor:
         """Denominator ``(..., N+1)`` with ``a[..., 0] = 1``."""
-        return torch.cat([torch.ones_like(self.a_tail[..., :1]), self.a_tail], dim=-1)
+        return torch.cat([self.a_tail.new_ones(*self.a_tail.shape[:-1], 1), self.a_tail], dim=-1)
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
         """``x (..., T)`` (``(..., C, T)`` with channels) -> ``y``, or ``(y, state)`` with ``return_state``.

@@ -6,6 +6,7 @@ import math
 import torch
 from torch import nn
 
+from .._checks import exact_tensor
 from ..filtering import sosfilt
 from . import _parametrize as P
 from ._checks import check_channels, check_positive_int, check_radius, check_signal, check_state_shape
@@ -74,7 +75,7 @@ class SOSFilter(nn.Module):
         poles inside ``max_radius`` (``ValueError`` otherwise). Parameters get ``dtype`` (default: torch's
         default dtype); the conversion runs in float64 so ``dtype=torch.float64`` keeps the design exact.
         """
-        sos = torch.as_tensor(sos).detach()
+        sos = exact_tensor(sos).detach()  # a list in float64, as scipy designs it
         if sos.dim() not in (2, 3) or sos.shape[-1] != 6 or sos.shape[-2] < 1:
             raise ValueError(
                 f"SOSFilter.from_sos: expected sos of shape (n_sections, 6) or (C, n_sections, 6), "

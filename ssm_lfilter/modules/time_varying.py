@@ -27,6 +27,16 @@ class TimeVaryingState(NamedTuple):
     frame: torch.Tensor | None
 
 
+def _as_state(state, layer: str) -> "TimeVaryingState | None":
+    """``state`` as a ``TimeVaryingState`` (a plain ``(zi, frame)`` pair is accepted), else a TypeError."""
+    if state is None or isinstance(state, TimeVaryingState):
+        return state
+    if isinstance(state, tuple) and len(state) == 2:
+        return TimeVaryingState(*state)
+    raise TypeError(f"{layer}: expected state to be a TimeVaryingState (zi, frame) from return_state=True, "
+                    f"got {type(state).__name__}")
+
+
 class TimeVaryingSOSFilter(nn.Module):
     r"""Cascade of biquads with coefficients that change over time, given per call (no parameters).
 
@@ -72,6 +82,7 @@ class TimeVaryingSOSFilter(nn.Module):
         ``(y, TimeVaryingState)`` with ``return_state``."""
         check_signal(x, None, type(self).__name__)
         self._check_sos(x, sos)
+        state = _as_state(state, type(self).__name__)
         previous = None if state is None else state.frame
         coeffs = sos if self.hop_length is None else interpolate_frames(sos, self.hop_length, previous)
         if state is None and not return_state:
@@ -119,7 +130,8 @@ class ConditionedSOSFilter(nn.Module):
             ``C``: one filter per channel of ``x (B, C, T)``.
         hidden_channels: width of the hidden layer, ``None`` for a linear map.
 
-    Shapes: ``x (B, T)`` or ``(B, C, T)``, ``cond (B, D, F)`` -> ``y`` shaped like ``x``.
+    Shapes: ``x (B, T)`` or ``(B, C, T)`` (``(B, C, T)`` with ``channels``), ``cond (B, D, F)`` ->
+    ``y`` shaped like ``x``.
 
     >>> import torch
     >>> layer = ConditionedSOSFilter(3, n_sections=2, hop_length=32)
@@ -158,19 +170,34 @@ class ConditionedSOSFilter(nn.Module):
 
     def frames_to_sos(self, cond: torch.Tensor) -> torch.Tensor:
         """``cond (B, D, F)`` -> per-frame ``sos (B, n_filters, F, n_sections, 6)``."""
-        if not isinstance(cond, torch.Tensor) or cond.dim() != 3 or cond.shape[1] != self.cond_channels:
-            got = tuple(cond.shape) if isinstance(cond, torch.Tensor) else type(cond).__name__
-            raise ValueError(f"ConditionedSOSFilter: expected cond of shape (B, {self.cond_channels}, F), got {got}")
-        p = self.net(cond)  # (B, n_filters * S * 5, F)
+        self._check_cond(cond)
+        if cond.shape[2]:
+            p = self.net(cond)  # (B, n_filters * S * 5, F)
+        else:  # a chunk of no frames (Conv1d rejects an empty length)
+            p = cond.new_zeros(cond.shape[0], self.n_filters * self.n_sections * 5, 0)
         p = p.unflatten(1, (self.n_filters, self.n_sections, 5)).permute(0, 1, 4, 2, 3)
         a1, a2 = P.polar_to_denominator(p[..., 0], p[..., 1], self.max_radius)
         return torch.cat([p[..., 2:5], torch.ones_like(a1)[..., None], a1[..., None], a2[..., None]], dim=-1)
+
+    def _check_cond(self, cond) -> None:
+        if not isinstance(cond, torch.Tensor):
+            raise TypeError(f"ConditionedSOSFilter: expected cond to be a torch.Tensor (B, {self.cond_channels}, F), "
+                            f"got {type(cond).__name__}")
+        if cond.dim() != 3 or cond.shape[1] != self.cond_channels:
+            raise ValueError(f"ConditionedSOSFilter: expected cond of shape (B, {self.cond_channels}, F), "
+                             f"got {tuple(cond.shape)}")
 
     def _sos_for(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         if x.dim() not in (2, 3):
             raise ValueError(f"ConditionedSOSFilter: expected x of shape (B, T) or (B, C, T), got {tuple(x.shape)}")
         if self.channels is not None:
+            # (B, C, T) only: a (B, T) signal whose B happened to equal C read as channels once,
+            # and ran every row through the first filter
+            if x.dim() != 3:
+                raise ValueError(f"ConditionedSOSFilter: expected x of shape (B, {self.channels}, T) "
+                                 f"(channels={self.channels}), got {tuple(x.shape)}")
             check_signal(x, self.channels, "ConditionedSOSFilter")
+        self._check_cond(cond)
         if cond.shape[0] != x.shape[0]:
             raise ValueError(f"ConditionedSOSFilter: expected cond batch {x.shape[0]} (that of x), got {cond.shape[0]}")
         sos = self.frames_to_sos(cond)
@@ -181,6 +208,7 @@ class ConditionedSOSFilter(nn.Module):
         """``x (B, [C,] T)``, ``cond (B, D, F)`` -> ``y`` like ``x``, or ``(y, TimeVaryingState)``."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"ConditionedSOSFilter: expected x to be a torch.Tensor, got {type(x).__name__}")
+        state = _as_state(state, "ConditionedSOSFilter")
         return self.filter(x, self._sos_for(x, cond), state=state, return_state=return_state)
 
     def frequency_response(self, worN=512, cond: torch.Tensor | None = None):
