@@ -98,6 +98,8 @@ def _kernels_would_cancel(x: Tensor, a: Tensor, monic: bool) -> bool:
     N = a.shape[1] - (0 if monic else 1)
     if N < 3 or (N < 5 and x.dtype != torch.float64) or a.is_complex() or backend.requested() != "auto":
         return False
+    if x.is_cuda and torch.cuda.is_current_stream_capturing():
+        return False  # no value can be read back while a CUDA graph is captured: the kernels run
     an = a if monic else a[:, 1:] / a[:, :1]
     return _lti_engine.cancels_in(an, x.shape[1], 0, None, x.dtype)
 
