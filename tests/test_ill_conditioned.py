@@ -176,7 +176,9 @@ def test_gpu_float64_clustered_poles(monkeypatch):
     assert _rel(xt.grad.cpu().numpy(), ss.lfilter(b, a, w[::-1])[::-1]) < 1e-7
     # a CUDA graph capture reads nothing back: the kernels run there, and the capture succeeds
     bc, ac, xc = (torch.tensor(v, device="cuda") for v in (b, a, x[:4096]))
-    sl.lfilter(bc, ac, xc)  # compile outside the capture
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "triton")
+    sl.lfilter(bc, ac, xc)  # compile the kernels outside the capture (auto takes the engine here)
+    monkeypatch.setenv("SSM_LFILTER_BACKEND", "auto")
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         yc = sl.lfilter(bc, ac, xc)
