@@ -11,7 +11,6 @@ read looks the encoded name up in the mapping ``os.environ`` keeps (``_data``, w
 """
 from __future__ import annotations
 
-import functools
 import os
 
 __all__ = ["getenv"]
@@ -21,9 +20,14 @@ _ENCODE = getattr(os.environ, "encodekey", None)
 _DECODE = getattr(os.environ, "decodevalue", None)
 
 
-@functools.lru_cache(maxsize=64)
+_KEYS: dict = {}  # encoded names (a dict, not functools.lru_cache, which torch.compile warns about)
+
+
 def _key(name: str):
-    return _ENCODE(name)
+    key = _KEYS.get(name)
+    if key is None:
+        key = _KEYS[name] = _ENCODE(name)
+    return key
 
 
 def getenv(name: str, default: str | None = None) -> str | None:

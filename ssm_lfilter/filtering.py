@@ -8,8 +8,6 @@ correction at the first samples, so the ops always start from rest.
 """
 from __future__ import annotations
 
-import functools
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -46,11 +44,13 @@ def _state_shape(time_last: tuple[int, ...], ax: int, K: int) -> tuple[int, ...]
     return tuple(shape)
 
 
-@functools.lru_cache(maxsize=32)
-def _within_order(K: int, device: torch.device) -> Tensor:
-    """``(K, K)``: whether ``[k, i]`` is one of scipy's taps, ``k + 1 + i <= K``."""
-    i = torch.arange(K)
-    return (i[None, :] + i[:, None] < K).to(device)
+def _window_sums(last: Tensor, taps: Tensor, K: int) -> Tensor:
+    """``out[:, k] = sum_{j=k+1..K} taps[j-1] s[T+k-j]`` for the last ``n <= K`` samples ``last (R, n)``
+    and ``taps (Rt, <= K)`` (zero-padded to ``K``): ``(R, K)``."""
+    n = last.shape[1]
+    windows = F.pad(last, (K - n, K)).unfold(1, K, 1)[:, :K]  # [R, k, m] = s[T-K+k+m], zeros beyond
+    rev = F.pad(taps, (0, K - taps.shape[1])).flip(-1)  # taps K .. 1
+    return (windows * rev[:, None, :]).sum(-1)
 
 
 def _tdf2_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor | None, K: int,
@@ -61,32 +61,23 @@ def _tdf2_final_state(x: Tensor, y: Tensor, b: Tensor, a: Tensor, zi: Tensor | N
     ``a0 (Ra, 1)``: the sums are then divided by ``a0`` (one division of the state, where normalizing
     the coefficients took two, and their backward twice as many operations).
 
-    As ``zf[k] = sum_i hb[k, i] x[T-1-i] - ha[k, i] y[T-1-i]`` with the Hankel windows
-    ``hb[k, i] = b_{k+1+i}``, ``ha[k, i] = a_{k+1+i}`` (zero beyond the order; views of the padded
-    coefficients), each multiplied by the last samples where ``k + 1 + i <= K`` and summed: eleven
-    computing torch operations, eight for a pure FIR (and eight views), where gathering the
-    coefficients through a lag matrix took twenty (and eight), each a launch on a GPU and a node of
-    the graph for a backward (a streaming call pays them every block). (Two matrix-vector products took four fewer, but their
-    zero padding times an infinite sample gave NaN where scipy's state is infinite or finite.)"""
+    As ``zf[k] = sum_m c_rev[m] s[k + m]`` for ``c = b`` (``x``) and ``c = a`` (``y``): ``c_rev`` the
+    taps ``c_K .. c_1`` (zero-padded to ``K``, as scipy pads them) and ``s`` the last ``K`` samples
+    followed by ``K`` zeros, whose windows are views (``unfold``): eleven computing torch operations
+    (and a few views), five for a pure FIR, where gathering the coefficients through a lag matrix took
+    twenty, each a launch on a GPU and a node of the graph for a backward (a streaming call pays them
+    every block). The zeros are on the samples' side, so only scipy's taps ever meet a sample: Hankel
+    windows of zero-padded coefficients multiplied an infinite sample by a zero beyond the order (NaN
+    where scipy's state is infinite or finite)."""
     R, T = x.shape
     if K == 0:
         return x.new_zeros(R, 0)
-    hb = F.pad(b[:, 1:], (0, 2 * K - b.shape[1])).unfold(1, K, 1)  # [Rb, K, K]: b_1 .. b_M, zeros
-    ha = F.pad(a, (0, 2 * K - 1 - a.shape[1])).unfold(1, K, 1)  # [Ra, K, K]: a_1 .. a_N, zeros
     n = min(K, T)
-    # x[T-1], x[T-2], ..., then zeros before the start: only the last samples are copied (padding the
-    # whole signal first moved it twice in the forward, and its gradient through the pad's backward again)
-    xl, yl = x[:, T - n:].flip(1), y[:, T - n:].flip(1)
-    if n < K:
-        xl, yl = F.pad(xl, (0, K - n)), F.pad(yl, (0, K - n))
-    # scipy sums only its K taps (j <= K): the windows' padding beyond them must not meet an
-    # infinite sample (0 * inf = NaN where scipy's state stays infinite or finite)
-    # infinite sample (0 * inf = NaN where scipy's state stays infinite or finite); a pure FIR has
-    # no feedback taps at all (scipy convolves)
-    keep = _within_order(K, x.device)
-    zf = (hb * torch.where(keep, xl.unsqueeze(1), 0)).sum(-1)
-    if a.shape[1]:
-        zf = zf - (ha * torch.where(keep, yl.unsqueeze(1), 0)).sum(-1)
+    # the last K samples in time order (zeros before the start), then K zeros: only the last samples
+    # are copied (padding the whole signal moved it twice, and its gradient through the pad again)
+    zf = _window_sums(x[:, T - n:], b[:, 1:], K)
+    if a.shape[1]:  # a pure FIR has no feedback taps at all (scipy convolves)
+        zf = zf - _window_sums(y[:, T - n:], a, K)
     if a0 is not None:
         zf = zf / a0
     if zi is not None and T < K:
