@@ -8,6 +8,7 @@ on every call. Shape, device and dtype checks always run.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 
 import torch
@@ -24,6 +25,17 @@ def as_tensor(value, name: str, device=None) -> torch.Tensor:
         return torch.as_tensor(value, device=device)
     except (TypeError, ValueError, RuntimeError) as err:
         raise TypeError(f"{name}: expected a tensor or array-like of numbers, got {type(value).__name__}") from err
+
+
+def is_int_like(value) -> bool:
+    """A Python or numpy integer, or a 0-d integer tensor (not a bool): how ``worN`` says "N
+    frequencies" to ``freqz`` and to the layers' ``frequency_response``."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    return isinstance(value, torch.Tensor) and value.ndim == 0 and not (
+        value.is_floating_point() or value.is_complex())
 
 
 def exact_tensor(value) -> torch.Tensor:

@@ -6,7 +6,7 @@ import numbers
 
 import torch
 
-from ._checks import as_tensor, check_leading_coefficient, exact_tensor
+from ._checks import as_tensor, check_leading_coefficient, exact_tensor, is_int_like
 from .initial_conditions import as_tensors
 
 __all__ = ["freqz", "sosfreqz"]
@@ -46,16 +46,6 @@ def _exact(worN):
         return worN
 
 
-def _is_int(worN) -> bool:
-    if isinstance(worN, bool):
-        return False
-    if isinstance(worN, numbers.Integral):
-        return True
-    return isinstance(worN, torch.Tensor) and worN.ndim == 0 and not (
-        worN.is_floating_point() or worN.is_complex()
-    )
-
-
 def _grid(N: int, whole: bool, dtype, device) -> torch.Tensor:
     last = 2 * math.pi if whole else math.pi
     return torch.arange(N, dtype=torch.float64, device=device).mul(last / N).to(dtype) if N else torch.zeros(
@@ -68,7 +58,7 @@ def _freqz(b: torch.Tensor, a: torch.Tensor, worN, whole: bool, fs: float):
     real = _real_of(dtype)
     cplx = _complex_of(dtype)
     device = b.device
-    if _is_int(worN):
+    if is_int_like(worN):
         N = int(worN)
         if N < 0:
             raise ValueError(f"worN: expected a nonnegative int, got {N}")

@@ -192,7 +192,7 @@ def lti(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, head: torch.Tensor, L
     resp = _responses(b.to(hi), a.to(hi), Lb)
     # the carries' conditioning, read back only where it decides something (not for float32 biquads)
     peak = _peak(resp[2]) if wide or (N >= 3 and real) else 0.0
-    limit = SECTIONS_MIN_RESPONSE.get(x.dtype, SECTIONS_MIN_RESPONSE_SHORT)
+    limit = _sections_limit(x.dtype)
     none = head[:, :0]
     if N >= 3 and real and peak > limit:
         sec = allpole_sections(a)
@@ -235,8 +235,11 @@ def cancels_in(a: torch.Tensor, T: int, M: int, L: int | None, dtype: torch.dtyp
     N = a.shape[1]
     L = max(min(L or block_size(T, max(M, N)), T), N, 1)
     hi = torch.complex128 if a.is_complex() else torch.float64
-    return _peak(_responses(a.new_ones(1, 1).to(hi), a.to(hi), L)[2]) > SECTIONS_MIN_RESPONSE.get(
-        dtype, SECTIONS_MIN_RESPONSE_SHORT)
+    return _peak(_responses(a.new_ones(1, 1).to(hi), a.to(hi), L)[2]) > _sections_limit(dtype)
+
+
+def _sections_limit(dtype: torch.dtype) -> float:
+    return SECTIONS_MIN_RESPONSE.get(dtype, SECTIONS_MIN_RESPONSE_SHORT)
 
 
 def _sectioned(x: torch.Tensor, b: torch.Tensor, sec: torch.Tensor, head: torch.Tensor,

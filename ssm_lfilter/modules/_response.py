@@ -6,11 +6,10 @@ coefficient axis first instead, so the layers evaluate their polynomials here, b
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 
-from .._checks import exact_tensor
+from .._checks import exact_tensor, is_int_like
 
 
 def frequency_grid(worN, device=None, dtype=torch.float64) -> torch.Tensor:
@@ -18,9 +17,7 @@ def frequency_grid(worN, device=None, dtype=torch.float64) -> torch.Tensor:
     a tensor/sequence: those frequencies in rad/sample. Returns ``w (W,)``."""
     if isinstance(worN, bool):
         raise TypeError(f"expected worN to be an int or a 1-D tensor of frequencies, got {worN!r}")
-    if isinstance(worN, torch.Tensor) and worN.dim() == 0 and not (worN.is_floating_point() or worN.is_complex()):
-        worN = int(worN)  # a 0-d integer tensor counts, as in freqz
-    if isinstance(worN, numbers.Integral):
+    if is_int_like(worN):  # numpy and 0-d tensor integers too, as in freqz
         worN = int(worN)
         if worN < 1:
             raise ValueError(f"expected worN >= 1, got {worN}")
